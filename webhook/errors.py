@@ -1,0 +1,31 @@
+"""The two failure channels: a bad request (HTTP 4xx) and a refused pod (allowed: false)."""
+
+from __future__ import annotations
+
+
+class MeshswitchError(Exception):
+    """Base of every error meshswitch raises on purpose."""
+
+
+class BadRequest(MeshswitchError):
+    """What the client sent is not something we can read (mapped to HTTP 400/413/415)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PodDenied(MeshswitchError):
+    """The pod is refused: an unknown mode, two meshes, a setting that does not parse.
+
+    ``code`` is a stable reason code; the message names the key, the value and what is accepted.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ConfigError(MeshswitchError):
+    """Start-up configuration (templates, values, flags) is wrong; the process must not serve."""

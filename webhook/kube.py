@@ -1,0 +1,11 @@
+"""Plain-dict aliases for the Kubernetes objects meshswitch reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+# Raw objects stay dicts straight from the JSON decoder; these aliases only document intent.
+Obj: TypeAlias = Mapping[str, Any]
+Pod: TypeAlias = Mapping[str, Any]
+JsonPatch: TypeAlias = list[dict[str, Any]]
