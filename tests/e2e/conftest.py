@@ -1,0 +1,74 @@
+"""Fixtures for the e2e tests: a real etcd, kube-apiserver and kube-controller-manager on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
+from typing import Any
+
+import pytest
+
+from webhook import controlplane as cp
+
+NamespaceFactory = Callable[..., str]
+
+
+def _bin_dir(pytestconfig: pytest.Config) -> Any:
+    """Return the control-plane bin dir, building it (with visible progress) when go is available."""
+    found = cp.find_binaries()
+    if found is not None:
+        return found
+    if shutil.which("go") is None:
+        reason = "e2e: control-plane binaries not built and 'go' is not on PATH (needs Go >= 1.26: make controlplane)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    # A cold build takes many minutes; show its progress instead of hiding it in captured output.
+    with capture.global_and_fixture_disabled() if capture else nullcontext():
+        print("\ne2e: building kube-apiserver, kube-controller-manager and etcd (slow the first time)", flush=True)
+        return cp.build_binaries()
+
+
+@pytest.fixture(scope="session")
+def control_plane(pytestconfig: pytest.Config) -> Iterator[cp.ControlPlane]:
+    """Start the control plane once per session and stop it (by pid) afterwards."""
+    with cp.ControlPlane(_bin_dir(pytestconfig)) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def kube_client(control_plane: cp.ControlPlane) -> Iterator[Any]:
+    """Return a kubernetes ApiClient authenticated as admin (system:masters)."""
+    client = cp.api_client(control_plane.kubeconfig)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace_factory(kube_client: Any) -> Iterator[NamespaceFactory]:
+    """Create namespaces (with labels) that have their default ServiceAccount; delete them afterwards."""
+    from kubernetes import client as k8s
+
+    core: Any = k8s.CoreV1Api(kube_client)
+    created: list[str] = []
+
+    def make(labels: Mapping[str, str] | None = None, prefix: str = "e2e") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        core.create_namespace({"metadata": {"name": name, "labels": dict(labels or {})}})
+        created.append(name)
+        cp.wait_for_service_account(kube_client, name)
+        return name
+
+    yield make
+    for name in created:
+        core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def namespace(namespace_factory: NamespaceFactory) -> str:
+    """Return a fresh unlabeled namespace."""
+    return namespace_factory()
