@@ -6,25 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webhook import reasons
 from webhook.config import Config
-from webhook.kube import JsonPatch, Pod
+from webhook.decide import Decision, decide
+from webhook.errors import ConfigError
+from webhook.kube import JsonPatch, NamespaceMeta, Pod
+from webhook.plugins import PluginSet
+from webhook.reasons import Reason
+from webhook.render import Workload, find_workload, render
+from webhook.patch import build_patch
 
-
-@dataclass(frozen=True)
-class NamespaceMeta:
-    """The labels and annotations of the pod's namespace, as the namespace cache knows them."""
-
-    name: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Reason:
-    """Why a pod was or was not injected: a stable code for machines, a sentence for people."""
-
-    code: str
-    message: str
+__all__ = ["Injection", "Injector", "NamespaceMeta", "Reason"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +27,69 @@ class Injection:
     plugins: tuple[str, ...]
     patch: JsonPatch
     warnings: tuple[str, ...] = ()
+    mode: str = "native"
+
+
+# A pod that exercises every branch a template may take, rendered once per plugin at start-up so
+# that a template bug fails start-up, never an admission.
+_PROBE_POD: Mapping[str, Any] = {
+    "metadata": {"name": "probe", "namespace": "default", "labels": {"app": "probe"}, "annotations": {}},
+    "spec": {
+        "containers": [
+            {
+                "name": "app",
+                "image": "busybox",
+                "ports": [{"containerPort": 8080, "name": "http"}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                "livenessProbe": {"tcpSocket": {"port": 8080}},
+            }
+        ]
+    },
+}
 
 
 class Injector:
     """Holds the compiled plugins and the config; ``inject`` is called once per pod."""
 
-    def __init__(self, *, plugins: Any, config: Config) -> None:
+    def __init__(self, *, plugins: PluginSet, config: Config) -> None:
+        if config.default_mode not in plugins.modes:
+            raise ConfigError(f"default mode {config.default_mode!r} is not installed; accepted: {', '.join(plugins.modes)}")
         self.plugins = plugins
         self.config = config
+        self._check_templates()
 
-    def inject(self, pod: Pod, namespace: NamespaceMeta) -> Injection:
-        """Raise PodDenied when the pod must be refused."""
-        raise NotImplementedError("engine lands shortly")
+    def _check_templates(self) -> None:
+        namespace = NamespaceMeta("default", {}, {})
+        for plugin in self.plugins:
+            for native in (True, False):
+                render(
+                    plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,
+                    workload=find_workload(_PROBE_POD), native_sidecar=native,
+                )  # fmt: skip
+
+    def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
+        """Rules 2 to 8 only (for `explain`); raises PodDenied."""
+        return decide(pod, namespace, plugins=self.plugins, config=self.config)
+
+    def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
+        """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
+        decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
+        if not decision.plugins:
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode)
+        native = decision.sidecar_style == "native"
+        owner = workload or find_workload(pod)
+        additions = [
+            render(
+                plugin, pod=pod, namespace=namespace, settings=decision.settings[plugin.name],
+                workload=owner, native_sidecar=native,
+            )  # fmt: skip
+            for plugin in decision.plugins
+        ]
+        patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
+        return Injection(
+            reason=decision.reason,
+            plugins=tuple(p.name for p in decision.plugins),
+            patch=patch,
+            warnings=tuple(warnings),
+            mode=decision.mode,
+        )

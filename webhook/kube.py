@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 # Raw objects stay dicts straight from the JSON decoder; these aliases only document intent.
 Obj: TypeAlias = Mapping[str, Any]
 Pod: TypeAlias = Mapping[str, Any]
 JsonPatch: TypeAlias = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class NamespaceMeta:
+    """The labels and annotations of the pod's namespace, as the namespace cache knows them."""
+
+    name: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
