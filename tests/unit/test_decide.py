@@ -1,0 +1,290 @@
+"""SPEC.md's decision rules, one test (or more) per rule, and each plugin's own keys."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.helpers import make_injector, make_pod, namespace
+from webhook import reasons
+from webhook.errors import PodDenied
+
+INJECTOR = make_injector()
+
+
+def decide(pod: dict, ns_labels: dict | None = None, ns_annotations: dict | None = None, ns: str = "demo", injector=INJECTOR):
+    return injector.decide(pod, namespace(ns, ns_labels, ns_annotations))
+
+
+def names(decision) -> list[str]:
+    return [p.name for p in decision.plugins]
+
+
+# Rule 2: ignored namespaces.
+@pytest.mark.parametrize("ns", ["kube-system", "kube-public", "kube-node-lease", "meshswitch-system"])
+def test_rule2_system_and_own_namespace_are_ignored(ns: str) -> None:
+    decision = decide(make_pod(annotations={"meshswitch.io/mode": "istio"}), {"meshswitch.io/mode": "istio"}, ns=ns)
+    assert decision.plugins == () and decision.reason.code == reasons.IGNORED_NAMESPACE
+
+
+def test_rule2_configured_namespace_is_ignored() -> None:
+    injector = make_injector(extra_ignored_namespaces=frozenset({"legacy"}))
+    decision = decide(make_pod(), {"meshswitch.io/mode": "istio"}, ns="legacy", injector=injector)
+    assert decision.reason.code == reasons.IGNORED_NAMESPACE
+    assert names(decide(make_pod(), {"meshswitch.io/mode": "istio"}, ns="other", injector=injector)) == ["istio"]
+
+
+# Rule 3: opt out.
+def test_rule3_pod_opt_out_by_annotation() -> None:
+    decision = decide(make_pod(annotations={"meshswitch.io/inject": "false", "dapr.io/enabled": "true"}), {"meshswitch.io/mode": "istio"})
+    assert decision.plugins == () and decision.reason.code == reasons.OPTED_OUT
+
+
+def test_rule3_pod_opt_out_by_label() -> None:
+    decision = decide(make_pod(labels={"meshswitch.io/inject": "false"}), {"meshswitch.io/mode": "linkerd"})
+    assert decision.reason.code == reasons.OPTED_OUT
+
+
+def test_rule3_pod_opt_out_label_beats_annotation() -> None:
+    pod = make_pod(labels={"meshswitch.io/inject": "true"}, annotations={"meshswitch.io/inject": "false"})
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["istio"]
+    pod = make_pod(labels={"meshswitch.io/inject": "false"}, annotations={"meshswitch.io/inject": "true"})
+    assert decide(pod, {"meshswitch.io/mode": "istio"}).reason.code == reasons.OPTED_OUT
+
+
+# Rule 4: the mode.
+def test_rule4_pod_mode_label_beats_pod_annotation() -> None:
+    pod = make_pod(labels={"meshswitch.io/mode": "linkerd"}, annotations={"meshswitch.io/mode": "istio"})
+    assert names(decide(pod)) == ["linkerd"]
+
+
+def test_rule4_pod_mode_beats_namespace_mode() -> None:
+    pod = make_pod(annotations={"meshswitch.io/mode": "envoy"})
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["envoy"]
+
+
+def test_rule4_pod_native_mode_beats_namespace_mesh() -> None:
+    decision = decide(make_pod(labels={"meshswitch.io/mode": "native"}), {"meshswitch.io/mode": "istio"})
+    assert decision.plugins == () and decision.reason.code == reasons.NATIVE_MODE
+
+
+def test_rule4_namespace_mode_label() -> None:
+    decision = decide(make_pod(), {"meshswitch.io/mode": "linkerd"})
+    assert names(decision) == ["linkerd"] and decision.mode == "linkerd"
+
+
+def test_rule4_namespace_mode_is_read_from_labels_not_annotations() -> None:
+    decision = decide(make_pod(), ns_annotations={"meshswitch.io/mode": "istio"})
+    assert decision.reason.code == reasons.NO_MODE
+
+
+def test_rule4_mesh_own_key_on_pod_before_namespace() -> None:
+    pod = make_pod(annotations={"linkerd.io/inject": "enabled"})
+    assert names(decide(pod, {"istio-injection": "enabled"})) == ["linkerd"]
+
+
+def test_rule4_istio_namespace_label_enables_istio() -> None:
+    assert names(decide(make_pod(), {"istio-injection": "enabled"})) == ["istio"]
+
+
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+def test_rule4_istio_pod_key_enables_istio(where: str) -> None:
+    assert names(decide(make_pod(**{where: {"sidecar.istio.io/inject": "true"}}))) == ["istio"]
+
+
+@pytest.mark.parametrize("value", ["enabled", "ingress"])
+def test_rule4_linkerd_annotation_on_pod_or_namespace(value: str) -> None:
+    assert names(decide(make_pod(annotations={"linkerd.io/inject": value}))) == ["linkerd"]
+    assert names(decide(make_pod(), ns_annotations={"linkerd.io/inject": value})) == ["linkerd"]
+
+
+def test_rule4_envoy_only_by_mode() -> None:
+    assert names(decide(make_pod(), {"meshswitch.io/mode": "envoy"})) == ["envoy"]
+
+
+def test_rule4_server_default_mode() -> None:
+    assert decide(make_pod()).reason.code == reasons.NO_MODE
+    injector = make_injector(default_mode="istio")
+    assert names(decide(make_pod(), injector=injector)) == ["istio"]
+
+
+# Rule 5: a plugin's own "off" key.
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+def test_rule5_istio_pod_off_key(where: str) -> None:
+    decision = decide(make_pod(**{where: {"sidecar.istio.io/inject": "false"}}), {"istio-injection": "enabled"})
+    assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED
+
+
+def test_rule5_istio_pod_label_beats_annotation() -> None:
+    pod = make_pod(labels={"sidecar.istio.io/inject": "true"}, annotations={"sidecar.istio.io/inject": "false"})
+    assert names(decide(pod, {"istio-injection": "enabled"})) == ["istio"]
+    pod = make_pod(labels={"sidecar.istio.io/inject": "false"}, annotations={"sidecar.istio.io/inject": "true"})
+    assert decide(pod, {"istio-injection": "enabled"}).reason.code == reasons.PLUGIN_DISABLED
+
+
+def test_rule5_istio_namespace_disabled_beats_pod_request() -> None:
+    pod = make_pod(labels={"sidecar.istio.io/inject": "true"})
+    decision = decide(pod, {"istio-injection": "disabled"})
+    assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED
+    assert "istio-injection" in decision.reason.message
+
+
+def test_rule5_off_key_beats_meshswitch_mode() -> None:
+    pod = make_pod(annotations={"sidecar.istio.io/inject": "false"})
+    assert decide(pod, {"meshswitch.io/mode": "istio"}).reason.code == reasons.PLUGIN_DISABLED
+
+
+def test_rule5_linkerd_pod_disabled_beats_namespace_enabled() -> None:
+    pod = make_pod(annotations={"linkerd.io/inject": "disabled"})
+    assert decide(pod, ns_annotations={"linkerd.io/inject": "enabled"}).reason.code == reasons.PLUGIN_DISABLED
+
+
+def test_rule5_linkerd_pod_enabled_beats_namespace_disabled() -> None:
+    pod = make_pod(annotations={"linkerd.io/inject": "enabled"})
+    assert names(decide(pod, ns_annotations={"linkerd.io/inject": "disabled"})) == ["linkerd"]
+
+
+def test_rule5_mesh_skips_host_network_pods() -> None:
+    decision = decide(make_pod(hostNetwork=True), {"meshswitch.io/mode": "istio"})
+    assert decision.plugins == () and decision.reason.code == reasons.HOST_NETWORK
+
+
+def test_rule5_host_network_still_gets_runtime() -> None:
+    pod = make_pod(annotations={"dapr.io/enabled": "true"}, hostNetwork=True)
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["dapr"]
+
+
+# Rule 6: runtime plugins.
+def test_rule6_dapr_stacks_on_a_mesh() -> None:
+    pod = make_pod(annotations={"dapr.io/enabled": "true"})
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["istio", "dapr"]
+
+
+def test_rule6_dapr_alone_in_native_mode() -> None:
+    assert names(decide(make_pod(annotations={"dapr.io/enabled": "true"}))) == ["dapr"]
+
+
+@pytest.mark.parametrize("value", ["false", "", "maybe"])
+def test_rule6_dapr_not_enabled(value: str) -> None:
+    assert decide(make_pod(annotations={"dapr.io/enabled": value})).plugins == ()
+
+
+def test_rule6_dapr_only_from_pod_annotation() -> None:
+    assert decide(make_pod(labels={"dapr.io/enabled": "true"})).plugins == ()
+
+
+# Rule 7: idempotency.
+def _status(*plugins: str) -> str:
+    return orjson.dumps({"plugins": list(plugins)}).decode()
+
+
+def test_rule7_recorded_plugins_are_not_injected_again() -> None:
+    pod = make_pod(annotations={"meshswitch.io/status": _status("istio")})
+    decision = decide(pod, {"meshswitch.io/mode": "istio"})
+    assert decision.plugins == () and decision.reason.code == reasons.ALREADY_INJECTED
+
+
+def test_rule7_only_the_missing_plugin_is_added() -> None:
+    pod = make_pod(annotations={"meshswitch.io/status": _status("istio"), "dapr.io/enabled": "true"})
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["dapr"]
+
+
+def test_rule7_existing_sidecar_of_the_same_name_is_not_duplicated() -> None:
+    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "istio-proxy", "image": "b"}])
+    decision = decide(pod, {"meshswitch.io/mode": "istio"})
+    assert decision.plugins == () and decision.reason.code == reasons.SIDECAR_PRESENT
+
+
+# Rule 8: denials.
+def test_rule8_unknown_mode_is_denied_naming_key_value_and_choices() -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(annotations={"meshswitch.io/mode": "consul"}))
+    assert caught.value.code == reasons.UNKNOWN_MODE
+    message = caught.value.message
+    assert "meshswitch.io/mode" in message and "'consul'" in message and "istio" in message and "native" in message
+
+
+def test_rule8_unknown_namespace_mode_is_denied() -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(), {"meshswitch.io/mode": "Istio"})
+    assert caught.value.code == reasons.UNKNOWN_MODE and "namespace label" in caught.value.message
+
+
+def test_rule8_runtime_plugin_is_not_a_mode() -> None:
+    with pytest.raises(PodDenied):
+        decide(make_pod(annotations={"meshswitch.io/mode": "dapr"}))
+
+
+def test_rule8_two_meshes_on_the_pod_are_denied() -> None:
+    pod = make_pod(annotations={"sidecar.istio.io/inject": "true", "linkerd.io/inject": "enabled"})
+    with pytest.raises(PodDenied) as caught:
+        decide(pod)
+    assert caught.value.code == reasons.CONFLICTING_MODES
+    assert "sidecar.istio.io/inject" in caught.value.message and "linkerd.io/inject" in caught.value.message
+
+
+def test_rule8_two_meshes_on_the_namespace_are_denied() -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(), {"istio-injection": "enabled"}, {"linkerd.io/inject": "enabled"})
+    assert caught.value.code == reasons.CONFLICTING_MODES
+
+
+def test_rule8_explicit_mode_settles_a_conflict() -> None:
+    pod = make_pod(annotations={"meshswitch.io/mode": "linkerd", "sidecar.istio.io/inject": "true", "linkerd.io/inject": "enabled"})
+    assert names(decide(pod)) == ["linkerd"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("sidecar.istio.io/proxyCPU", "lots", "CPU quantity"),
+        ("sidecar.istio.io/proxyMemory", "1 GB", "memory quantity"),
+        ("traffic.sidecar.istio.io/excludeOutboundPorts", "80,http", "ports"),
+        ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "10.0.0.0/33", "CIDRs"),
+        ("status.sidecar.istio.io/port", "-1", "from 0 to 65535"),
+        ("sidecar.istio.io/interceptionMode", "NONE", "REDIRECT, TPROXY"),
+        ("sidecar.istio.io/rewriteAppHTTPProbers", "sometimes", "true or false"),
+    ],
+)
+def test_rule8_bad_setting_is_denied_naming_key_value_and_accepted(key: str, value: str, accepted: str) -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(annotations={key: value}), {"meshswitch.io/mode": "istio"})
+    assert caught.value.code == reasons.INVALID_SETTING
+    assert key in caught.value.message and repr(value) in caught.value.message and accepted in caught.value.message
+
+
+def test_rule8_bad_setting_of_an_unselected_plugin_is_ignored() -> None:
+    pod = make_pod(annotations={"config.linkerd.io/proxy-cpu-request": "lots"})
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["istio"]
+
+
+def test_rule8_bad_dapr_app_id_is_denied() -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "Not_Valid"}))
+    assert "dapr.io/app-id" in caught.value.message and "DNS label" in caught.value.message
+
+
+def test_rule8_bad_sidecar_style_is_denied() -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(annotations={"meshswitch.io/sidecar": "sidecar"}), {"meshswitch.io/mode": "istio"})
+    assert "native, classic" in caught.value.message
+
+
+def test_settings_pod_annotation_beats_namespace_annotation_beats_default() -> None:
+    ns_annotations = {"config.linkerd.io/proxy-log-level": "debug"}
+    decision = decide(make_pod(), {"meshswitch.io/mode": "linkerd"}, ns_annotations)
+    assert decision.settings["linkerd"]["logLevel"] == "debug"
+    pod = make_pod(annotations={"config.linkerd.io/proxy-log-level": "trace"})
+    assert decide(pod, {"meshswitch.io/mode": "linkerd"}, ns_annotations).settings["linkerd"]["logLevel"] == "trace"
+    assert decide(make_pod(), {"meshswitch.io/mode": "linkerd"}).settings["linkerd"]["logLevel"].startswith("warn")
+
+
+def test_every_decision_has_a_stable_code_and_a_sentence() -> None:
+    for pod, labels in [
+        (make_pod(), {}),
+        (make_pod(), {"meshswitch.io/mode": "istio"}),
+        (make_pod(labels={"meshswitch.io/inject": "false"}), {}),
+        (make_pod(hostNetwork=True), {"meshswitch.io/mode": "istio"}),
+    ]:
+        reason = decide(pod, labels).reason
+        assert reason.code in reasons.ALLOWED_CODES and len(reason.message) > 10

@@ -1,0 +1,116 @@
+"""Every plugin on every workload of ../shared/manifests: the patch applies, the pod validates against
+the 1.36 schemas, the right parts are added, uninject gives the original back, a second pass is a no-op."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+
+from tests.helpers import apply, make_injector, namespace, shared_pods, validate_pod
+from webhook.patch import uninject
+
+PODS = shared_pods()
+EXPECTED = {
+    # plugin: (redirect init containers, proxies, volumes, labels, annotations)
+    "istio": (
+        ["istio-init"],
+        ["istio-proxy"],
+        ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data", "istio-podinfo", "istio-token", "istiod-ca-cert"],
+        ["security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision"],
+        ["sidecar.istio.io/status", "istio.io/rev"],
+    ),
+    "linkerd": (
+        ["linkerd-init"],
+        ["linkerd-proxy"],
+        ["linkerd-proxy-init-xtables-lock", "linkerd-identity-end-entity", "linkerd-identity-token"],
+        ["linkerd.io/control-plane-ns", "linkerd.io/workload-ns"],
+        ["linkerd.io/proxy-version", "linkerd.io/created-by"],
+    ),
+    "envoy": (["envoy-init"], ["envoy"], ["envoy-bootstrap"], [], []),
+    "dapr": ([], ["daprd"], ["dapr-identity-token"], ["dapr.io/sidecar-injected", "dapr.io/app-id"], []),
+}
+INJECTOR = make_injector()
+CLASSIC = make_injector(sidecar_style="classic")
+
+
+def _request(plugin: str, pod: dict) -> tuple[dict, dict]:
+    """The pod as it would arrive for this plugin, and the namespace's labels."""
+    pod = copy.deepcopy(pod)
+    if plugin == "dapr":
+        pod["metadata"].setdefault("annotations", {})["dapr.io/enabled"] = "true"
+        return pod, {}
+    return pod, {"meshswitch.io/mode": plugin}
+
+
+@pytest.mark.parametrize("plugin", sorted(EXPECTED))
+@pytest.mark.parametrize("injector", [INJECTOR, CLASSIC], ids=["native-sidecar", "classic"])
+@pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
+def test_plugin_on_shared_workload(plugin: str, injector, workload: str, pod: dict) -> None:
+    request, labels = _request(plugin, pod)
+    original = copy.deepcopy(request)
+    result = injector.inject(request, namespace("demo", labels))
+    assert request == original, "the engine must not mutate its input"
+    assert result.plugins == (plugin,)
+    injected = apply(request, result.patch)
+    validate_pod(injected)
+
+    inits, proxies, volumes, labels_added, annotations_added = EXPECTED[plugin]
+    native = injector is INJECTOR
+    init_names = [c["name"] for c in injected["spec"].get("initContainers", [])]
+    app_inits = [c["name"] for c in request["spec"].get("initContainers", [])]
+    container_names = [c["name"] for c in injected["spec"]["containers"]]
+    if native:
+        assert init_names == inits + proxies + app_inits
+        assert all(c.get("restartPolicy") == "Always" for c in injected["spec"]["initContainers"] if c["name"] in proxies)
+        assert container_names == [c["name"] for c in request["spec"]["containers"]]
+    else:
+        assert init_names == app_inits + inits
+        assert container_names == [c["name"] for c in request["spec"]["containers"]] + proxies
+    volume_names = [v["name"] for v in injected["spec"].get("volumes", [])]
+    assert volume_names == [v["name"] for v in request["spec"].get("volumes", [])] + volumes
+    for key in labels_added:
+        assert key in injected["metadata"]["labels"]
+    for key in annotations_added:
+        assert key in injected["metadata"]["annotations"]
+    status = orjson.loads(injected["metadata"]["annotations"]["meshswitch.io/status"])
+    assert status["plugins"] == [plugin] and status["volumes"] == volumes
+
+    assert uninject(injected) == request
+    again = injector.inject(injected, namespace("demo", labels))
+    assert again.patch == [] and again.reason.code == "already-injected"
+
+
+@pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
+def test_dapr_on_istio_on_shared_workload(workload: str, pod: dict) -> None:
+    request, _ = _request("dapr", pod)
+    result = INJECTOR.inject(request, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(request, result.patch)
+    validate_pod(injected)
+    assert [c["name"] for c in injected["spec"]["initContainers"]][:3] == ["istio-init", "istio-proxy", "daprd"]
+    for container in injected["spec"]["containers"]:
+        env = {e["name"] for e in container.get("env", [])}
+        assert {"DAPR_HTTP_PORT", "DAPR_GRPC_PORT"} <= env
+    assert uninject(injected) == request
+
+
+def test_istio_probe_rewrite_on_microservices_frontend() -> None:
+    pod = dict(PODS)["microservices-demo.yaml:Deployment/frontend"]
+    result = INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    server = injected["spec"]["containers"][0]
+    assert server["readinessProbe"]["httpGet"] == {"path": "/app-health/server/readyz", "port": 15020, "scheme": "HTTP"}
+    assert server["readinessProbe"]["initialDelaySeconds"] == 10
+    proxy = next(c for c in injected["spec"]["initContainers"] if c["name"] == "istio-proxy")
+    probers = orjson.loads(next(e["value"] for e in proxy["env"] if e["name"] == "ISTIO_KUBE_APP_PROBERS"))
+    assert probers["/app-health/server/readyz"]["httpGet"]["path"] == "/_healthz"
+    assert probers["/app-health/server/readyz"]["httpGet"]["httpHeaders"][0]["name"] == "Cookie"
+
+
+def test_grpc_probes_are_rewritten_and_restored() -> None:
+    pod = dict(PODS)["microservices-demo.yaml:Deployment/cartservice"]
+    result = INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    assert injected["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"] == 15020
+    assert uninject(injected) == pod
