@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import yaml
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.errors import ConfigError
@@ -235,15 +235,29 @@ class Fragment:
         if self.template is None:
             return self.root.build({})
         results: dict[int, Any] = {}
-        context["_out"] = results.__setitem__
+
+        def store(index: int, value: Any) -> str:
+            if isinstance(value, Undefined):  # StrictUndefined only raises when used, not when passed
+                value._fail_with_undefined_error()
+            results[index] = value
+            return ""
+
+        context["_out"] = store
         try:
             for _ in self.template.root_render_func(self.template.new_context(context)):
                 pass
+        except Exception:  # noqa: BLE001 - rewritten below into template lines, then reported
+            self._raise_with_line()
+        return self.root.build(results)
+
+    def _raise_with_line(self) -> None:
+        try:
+            # Jinja maps the generated code's frames back to template lines.
+            self.template.environment.handle_exception()
         except TemplateError as err:
             raise ConfigError(f"{self.path}:{self.line_of(err)}: template error: {err}") from err
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError) as err:
+        except Exception as err:  # a helper failed on a value: still the template's bug
             raise ConfigError(f"{self.path}:{self.line_of(err)}: template error: {err!r}") from err
-        return self.root.build(results)
 
     def line_of(self, err: BaseException) -> int | str:
         """Map the generated template's line back to the plugin file's line."""

@@ -1,0 +1,179 @@
+"""Each pod shape the patch must handle, a test of its own (ops built directly, no whole-pod diff)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
+from webhook.patch import escape, uninject
+
+INJECTOR = make_injector()
+ISTIO = {"meshswitch.io/mode": "istio"}
+
+
+def inject(pod: dict, labels: dict = ISTIO, injector=INJECTOR) -> tuple[dict, list[dict]]:
+    result = injector.inject(pod, namespace("demo", labels))
+    injected = apply(pod, result.patch)
+    validate_pod(injected)
+    assert uninject(injected) == pod
+    return injected, result.patch
+
+
+def test_rfc6901_escaping() -> None:
+    assert escape("a/b~c") == "a~1b~0c"
+    assert escape("~/") == "~0~1"
+
+
+def test_absent_init_containers_volumes_labels_annotations() -> None:
+    pod = make_pod()
+    assert "labels" not in pod["metadata"] and "annotations" not in pod["metadata"]
+    injected, patch = inject(pod)
+    paths = [op["path"] for op in patch]
+    assert "/spec/initContainers" in paths and "/spec/volumes" in paths
+    assert "/metadata/annotations" in paths
+    assert injected["metadata"]["labels"]["security.istio.io/tlsMode"] == "istio"
+
+
+def test_empty_maps_and_lists_present() -> None:
+    pod = make_pod(labels={}, annotations={}, initContainers=[], volumes=[])
+    injected, patch = inject(pod)
+    assert all(op["path"] not in ("/spec/initContainers", "/spec/volumes", "/metadata/labels") for op in patch)
+    assert [c["name"] for c in injected["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
+
+
+def test_keys_with_slash_and_tilde_are_escaped() -> None:
+    pod = make_pod(labels={"team~x/owner": "a"}, annotations={"example.com/a~b": "c"})
+    injected, patch = inject(pod)
+    assert {"op": "add", "path": "/metadata/labels/security.istio.io~1tlsMode", "value": "istio"} in patch
+    assert any(op["path"] == "/metadata/annotations/meshswitch.io~1status" for op in patch)
+    assert injected["metadata"]["labels"]["team~x/owner"] == "a"
+    assert injected["metadata"]["annotations"]["example.com/a~b"] == "c"
+
+
+def test_pod_named_only_by_generate_name() -> None:
+    pod = make_pod(name=None, labels={"app": "shop", "pod-template-hash": "7d9f8b6c5"})
+    pod["metadata"]["generateName"] = "shop-7d9f8b6c5-"
+    pod["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shop-7d9f8b6c5", "uid": "u1", "controller": True}
+    ]
+    pod["metadata"]["annotations"] = {"dapr.io/enabled": "true"}
+    injected, _ = inject(pod)
+    daprd = next(c for c in injected["spec"]["initContainers"] if c["name"] == "daprd")
+    assert daprd["args"][daprd["args"].index("--app-id") + 1] == "shop"
+    proxy = next(c for c in injected["spec"]["initContainers"] if c["name"] == "istio-proxy")
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env["ISTIO_META_WORKLOAD_NAME"] == "shop"
+    assert env["ISTIO_META_OWNER"] == "kubernetes://apis/apps/v1/namespaces/demo/deployments/shop"
+
+
+def test_generate_name_without_owner_references() -> None:
+    pod = make_pod(name=None, annotations={"dapr.io/enabled": "true"}, labels={"pod-template-hash": "abc12"})
+    pod["metadata"]["generateName"] = "cart-abc12-"
+    injected, _ = inject(pod, {})
+    assert injected["metadata"]["labels"]["dapr.io/app-id"] == "cart"
+
+
+def test_existing_init_containers_and_native_sidecars_come_after_ours() -> None:
+    app_inits = [
+        {"name": "migrate", "image": "busybox"},
+        {"name": "log-shipper", "image": "fluent-bit", "restartPolicy": "Always"},
+    ]
+    pod = make_pod(initContainers=app_inits)
+    injected, patch = inject(pod)
+    assert [c["name"] for c in injected["spec"]["initContainers"]] == ["istio-init", "istio-proxy", "migrate", "log-shipper"]
+    assert [op["path"] for op in patch if op["path"].startswith("/spec/initContainers")] == [
+        "/spec/initContainers/0",
+        "/spec/initContainers/1",
+    ]
+
+
+def test_classic_mode_appends_proxy_and_puts_redirect_last() -> None:
+    classic = make_injector(sidecar_style="classic")
+    pod = make_pod(initContainers=[{"name": "migrate", "image": "busybox"}])
+    injected, _ = inject(pod, injector=classic)
+    assert [c["name"] for c in injected["spec"]["initContainers"]] == ["migrate", "istio-init"]
+    assert [c["name"] for c in injected["spec"]["containers"]] == ["app", "istio-proxy"]
+    assert "restartPolicy" not in injected["spec"]["containers"][1]
+    status = orjson.loads(injected["metadata"]["annotations"]["sidecar.istio.io/status"])
+    assert status["containers"] == ["istio-proxy"] and status["initContainers"] == ["istio-init"]
+
+
+def test_pod_annotation_chooses_classic_sidecar() -> None:
+    pod = make_pod(annotations={"meshswitch.io/sidecar": "classic"})
+    injected, _ = inject(pod, {"meshswitch.io/mode": "linkerd"})
+    assert [c["name"] for c in injected["spec"]["containers"]] == ["app", "linkerd-proxy"]
+
+
+def test_existing_volume_of_the_same_name_is_kept() -> None:
+    mine = {"name": "istio-envoy", "emptyDir": {"sizeLimit": "1Gi"}}
+    pod = make_pod(volumes=[mine])
+    result = INJECTOR.inject(pod, namespace("demo", ISTIO))
+    injected = apply(pod, result.patch)
+    validate_pod(injected)
+    assert [v for v in injected["spec"]["volumes"] if v["name"] == "istio-envoy"] == [mine]
+    assert any("istio-envoy" in w for w in result.warnings)
+    assert uninject(injected) == pod
+
+
+def test_existing_labels_and_annotations_keep_their_values() -> None:
+    pod = make_pod(labels={"service.istio.io/canonical-name": "mine"}, annotations={"kubectl.kubernetes.io/default-container": "x"})
+    injected, _ = inject(pod)
+    assert injected["metadata"]["labels"]["service.istio.io/canonical-name"] == "mine"
+    assert injected["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] == "x"
+
+
+def test_app_env_only_where_not_defined() -> None:
+    containers = [
+        {"name": "a", "image": "x", "env": [{"name": "DAPR_HTTP_PORT", "value": "9999"}]},
+        {"name": "b", "image": "x"},
+    ]
+    pod = make_pod(containers=containers, annotations={"dapr.io/enabled": "true"})
+    injected, _ = inject(pod, {})
+    env_a = {e["name"]: e["value"] for e in injected["spec"]["containers"][0]["env"]}
+    env_b = {e["name"]: e["value"] for e in injected["spec"]["containers"][1]["env"]}
+    assert env_a == {"DAPR_HTTP_PORT": "9999", "DAPR_GRPC_PORT": "50001"}
+    assert env_b == {"DAPR_HTTP_PORT": "3500", "DAPR_GRPC_PORT": "50001"}
+
+
+def test_reinvocation_adds_only_the_new_plugin_and_merges_status() -> None:
+    pod = make_pod()
+    first, _ = inject(pod)
+    first["metadata"]["annotations"]["dapr.io/enabled"] = "true"  # another webhook added it
+    result = INJECTOR.inject(first, namespace("demo", ISTIO))
+    assert result.plugins == ("dapr",)
+    assert any(op["op"] == "replace" and op["path"].endswith("meshswitch.io~1status") for op in result.patch)
+    second = apply(first, result.patch)
+    validate_pod(second)
+    status = orjson.loads(second["metadata"]["annotations"]["meshswitch.io/status"])
+    assert status["plugins"] == ["istio", "dapr"]
+    assert [c["name"] for c in second["spec"]["initContainers"]] == ["daprd", "istio-init", "istio-proxy"]
+    restored = uninject(second)
+    # What the other webhook added stays; everything meshswitch added goes.
+    assert restored["metadata"].pop("annotations") == {"dapr.io/enabled": "true"}
+    assert restored == pod
+
+
+def test_patch_never_diffs_or_copies_the_whole_pod() -> None:
+    big = make_pod(containers=[{"name": "app", "image": "x", "env": [{"name": f"V{i}", "value": "x" * 50} for i in range(1500)]}])
+    result = INJECTOR.inject(big, namespace("demo", ISTIO))
+    assert all(not op["path"].startswith("/spec/containers/0/env") for op in result.patch)
+    assert len(orjson.dumps(result.patch)) < 20_000
+
+
+@pytest.mark.parametrize("probe", [
+    {"exec": {"command": ["true"]}},
+])
+def test_exec_probes_are_left_alone(probe: dict) -> None:
+    pod = make_pod(containers=[{"name": "app", "image": "x", "livenessProbe": probe}])
+    injected, patch = inject(pod)
+    assert injected["spec"]["containers"][0]["livenessProbe"] == probe
+    assert not any(op["op"] == "replace" for op in patch)
+
+
+def test_probe_rewrite_can_be_turned_off() -> None:
+    probe = {"httpGet": {"path": "/h", "port": 8080}}
+    pod = make_pod(containers=[{"name": "app", "image": "x", "readinessProbe": probe}],
+                   annotations={"sidecar.istio.io/rewriteAppHTTPProbers": "false"})
+    injected, _ = inject(pod)
+    assert injected["spec"]["containers"][0]["readinessProbe"] == probe

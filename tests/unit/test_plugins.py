@@ -1,0 +1,140 @@
+"""Plugins as data: loading, compiling once, and start-up errors that name the file and the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import apply, make_pod, namespace, validate_pod
+from webhook.config import Config
+from webhook.errors import ConfigError
+from webhook.injector import Injector
+from webhook.plugins import load_plugins
+
+MINIMAL = """\
+name: {name}
+kind: {kind}
+description: test plugin
+on:
+  - {{in: pod-annotation, key: example.com/inject, values: ["true"]}}
+settings:
+  cpu: {{key: example.com/cpu, type: cpu, default: 10m}}
+fragment:
+  sidecars:
+    - name: {name}-agent
+      image: "example.com/agent:1"
+      resources: {{requests: {{cpu: "{{{{ settings.cpu }}}}"}}}}
+"""
+
+
+def write(directory: Path, filename: str, text: str) -> Path:
+    path = directory / filename
+    path.write_text(text)
+    return path
+
+
+def test_shipped_plugins() -> None:
+    plugins = load_plugins()
+    assert {p.name: p.kind for p in plugins} == {
+        "dapr": "runtime", "envoy": "mesh", "istio": "mesh", "linkerd": "mesh", "native": "native",
+    }  # fmt: skip
+    assert plugins.modes == ("envoy", "istio", "linkerd", "native")
+    assert all(p.description for p in plugins)
+
+
+def test_a_new_file_adds_a_plugin_without_python(tmp_path: Path) -> None:
+    write(tmp_path, "agent.yaml", MINIMAL.format(name="agent", kind="runtime"))
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config())
+    pod = make_pod(annotations={"example.com/inject": "true", "example.com/cpu": "250m"})
+    result = injector.inject(pod, namespace())
+    injected = apply(pod, result.patch)
+    validate_pod(injected)
+    agent = injected["spec"]["initContainers"][0]
+    assert agent["name"] == "agent-agent" and agent["resources"] == {"requests": {"cpu": "250m"}}
+
+
+def test_a_new_mesh_becomes_a_mode(tmp_path: Path) -> None:
+    write(tmp_path, "kuma.yaml", MINIMAL.format(name="kuma", kind="mesh"))
+    plugins = load_plugins([tmp_path])
+    assert "kuma" in plugins.modes
+    injector = Injector(plugins=plugins, config=Config())
+    assert injector.inject(make_pod(), namespace("demo", {"meshswitch.io/mode": "kuma"})).plugins == ("kuma",)
+
+
+def test_templates_dir_replaces_a_shipped_plugin(tmp_path: Path) -> None:
+    write(tmp_path, "my-istio.yaml", MINIMAL.format(name="istio", kind="mesh"))
+    plugins = load_plugins([tmp_path])
+    assert plugins["istio"].path.endswith("my-istio.yaml")
+
+
+def test_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    text = MINIMAL.format(name="agent", kind="runtime").replace("example.com/agent:1", "{{ values.tag")
+    write(tmp_path, "agent.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_plugins([tmp_path])
+    assert "agent.yaml:11:" in str(caught.value)
+
+
+def test_undefined_name_fails_at_start_up_with_its_line(tmp_path: Path) -> None:
+    text = MINIMAL.format(name="agent", kind="runtime").replace("example.com/agent:1", "{{ values.no_such_value }}")
+    write(tmp_path, "agent.yaml", text)
+    plugins = load_plugins([tmp_path])  # compiles; the probe render at start-up catches it
+    with pytest.raises(ConfigError) as caught:
+        Injector(plugins=plugins, config=Config())
+    assert "agent.yaml:11:" in str(caught.value) and "no_such_value" in str(caught.value)
+
+
+def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "bad.yaml", "name: bad\nkind: mesh\nfragment:\n  sidecars: [\n")
+    with pytest.raises(ConfigError) as caught:
+        load_plugins([tmp_path])
+    assert "bad.yaml:5" in str(caught.value) and "YAML" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("kind: runtime", "kind: sidecar"), "kind 'sidecar'; accepted: mesh, runtime, native"),
+        (("type: cpu", "type: float"), "type 'float' is not one of"),
+        (("default: 10m", "default: lots"), "default 'lots' is not a CPU quantity"),
+        (("sidecars:", "extras:"), "fragment section 'extras'"),
+        (("pod-annotation", "pod-spec"), "in='pod-spec'"),
+        (("name: agent-agent", "name: \"{{ workload.name }}\""), "needs a literal name"),
+        (("description: test plugin", "descripton: typo"), "unknown fields ['descripton']"),
+    ],
+)
+def test_bad_plugin_file_fails_start_up_with_a_clear_message(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    write(tmp_path, "agent.yaml", MINIMAL.format(name="agent", kind="runtime").replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_plugins([tmp_path])
+    assert "agent.yaml" in str(caught.value) and message in str(caught.value)
+
+
+def test_same_plugin_twice_in_one_directory(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", MINIMAL.format(name="agent", kind="runtime"))
+    write(tmp_path, "b.yaml", MINIMAL.format(name="agent", kind="runtime"))
+    with pytest.raises(ConfigError, match="also defined"):
+        load_plugins([tmp_path])
+
+
+def test_missing_templates_dir(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_plugins([tmp_path / "nope"])
+
+
+def test_unknown_default_mode_fails_start_up() -> None:
+    with pytest.raises(ConfigError, match="default mode 'consul'"):
+        Injector(plugins=load_plugins(), config=Config(default_mode="consul"))
+
+
+def test_templates_compile_once_not_per_pod(monkeypatch: pytest.MonkeyPatch) -> None:
+    injector = Injector(plugins=load_plugins(), config=Config())
+    import jinja2
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled on the hot path")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", forbidden)
+    monkeypatch.setattr(jinja2.Environment, "parse", forbidden)
+    assert injector.inject(make_pod(), namespace("demo", {"meshswitch.io/mode": "istio"})).plugins == ("istio",)
