@@ -1,0 +1,165 @@
+"""The offline CLI: multi-document files, Lists, CronJobs, kinds that pass through, and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT, SHARED_MANIFESTS, validate_pod
+from webhook.cli import main
+from webhook.workloads import pod_template
+
+CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: batch}
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations: {dapr.io/enabled: "true"}
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: report, image: busybox}]
+"""
+LIST = """\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: one}
+    spec: {containers: [{name: app, image: nginx}]}
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: settings}
+    data: {a: "1"}
+  - apiVersion: apps/v1
+    kind: ReplicaSet
+    metadata: {name: rs}
+    spec:
+      selector: {matchLabels: {app: rs}}
+      template:
+        metadata: {labels: {app: rs}}
+        spec: {containers: [{name: app, image: nginx}]}
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "in.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_inject_microservices_demo_injects_deployments_and_leaves_services(capsys: pytest.CaptureFixture[str]) -> None:
+    source = SHARED_MANIFESTS / "microservices-demo.yaml"
+    code, out, err = run(capsys, "inject", "-f", str(source), "--mode", "istio")
+    assert code == 0, err
+    before = [d for d in yaml.safe_load_all(source.read_text()) if d]
+    after = [d for d in yaml.safe_load_all(out) if d]
+    assert len(after) == len(before)
+    for original, injected in zip(before, after, strict=True):
+        if original["kind"] == "Deployment":
+            template = pod_template(injected)
+            assert template is not None
+            validate_pod(template)
+            assert [c["name"] for c in template["spec"]["initContainers"]][:2] == ["istio-init", "istio-proxy"]
+        else:
+            assert injected == original
+    assert sum(d["kind"] == "Deployment" for d in after) == 12
+
+
+def test_inject_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", open(SHARED_MANIFESTS / "k8s-job.yaml"))  # noqa: SIM115
+    code, out, _ = run(capsys, "inject", "-f", "-", "--mode", "linkerd")
+    job = yaml.safe_load(out)
+    assert code == 0 and [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
+    assert job["spec"]["template"]["metadata"]["labels"]["linkerd.io/proxy-job"] == "pi"
+
+
+def test_inject_cronjob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, CRONJOB), "--namespace-labels", "istio-injection=enabled")
+    assert code == 0, err
+    template = yaml.safe_load(out)["spec"]["jobTemplate"]["spec"]["template"]
+    validate_pod(template)
+    names = [c["name"] for c in template["spec"]["initContainers"]]
+    assert names == ["istio-init", "istio-proxy", "daprd"]
+    assert template["metadata"]["labels"]["dapr.io/app-id"] == "report"
+
+
+def test_inject_list_and_pass_through_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "inject", "-f", write(tmp_path, LIST), "--mode", "envoy")
+    items = yaml.safe_load(out)["items"]
+    assert code == 0
+    assert [c["name"] for c in items[0]["spec"]["initContainers"]] == ["envoy-init", "envoy"]
+    assert items[1] == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}}
+    assert [c["name"] for c in items[2]["spec"]["template"]["spec"]["initContainers"]] == ["envoy-init", "envoy"]
+
+
+def test_inject_then_uninject_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = SHARED_MANIFESTS / "bookinfo.yaml"
+    _, injected, _ = run(capsys, "inject", "-f", str(source), "--mode", "istio")
+    code, restored, _ = run(capsys, "uninject", "-f", write(tmp_path, injected))
+    assert code == 0
+    assert [d for d in yaml.safe_load_all(restored) if d] == [d for d in yaml.safe_load_all(source.read_text()) if d]
+
+
+def test_inject_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, once, _ = run(capsys, "inject", "-f", str(SHARED_MANIFESTS / "httpbin.yaml"), "--mode", "linkerd")
+    _, twice, _ = run(capsys, "inject", "-f", write(tmp_path, once), "--mode", "linkerd")
+    assert list(yaml.safe_load_all(once)) == list(yaml.safe_load_all(twice))
+
+
+def test_explain_one_line_per_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", "-f", str(SHARED_MANIFESTS / "bookinfo.yaml"), "--namespace-labels", "istio-injection=enabled")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 6
+    assert all("istio [injected]" in line for line in lines)
+    code, out, _ = run(capsys, "explain", "-f", str(SHARED_MANIFESTS / "k8s-daemonset.yaml"), "--mode", "istio")
+    assert "nothing [ignored-namespace]" in out
+
+
+def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0
+    for text in ("istio  (mesh)", "linkerd  (mesh)", "dapr  (runtime)", "envoy  (mesh)", "native  (native)",
+                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: port"):
+        assert text in out
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ("kind: Pod\nmetadata: {name: x\n", [], "in.yaml:3: not valid YAML"),
+        (CRONJOB, ["--mode", "consul"], "CronJob/report: denied: namespace label meshswitch.io/mode='consul'"),
+        (CRONJOB.replace('"true"}', '"true", dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a port number"),
+        (CRONJOB, ["--namespace-labels", "novalue"], "--namespace-labels: 'novalue' is not key=value"),
+    ],
+)
+def test_bad_input_one_line_on_stderr_nothing_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, args: list[str], message: str) -> None:
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, text), *args)
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "inject", "-f", "/nonexistent.yaml")
+    assert code == 1 and out == "" and "cannot read" in err
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "meshswitch"
+    result = subprocess.run([str(script), "plugins"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and "istio" in result.stdout
