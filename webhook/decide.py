@@ -15,6 +15,7 @@ import orjson
 from webhook import reasons
 from webhook.config import SIDECAR_STYLES, Config
 from webhook.errors import PodDenied
+from webhook.fragment import Attrs
 from webhook.kube import NamespaceMeta, Pod
 from webhook.plugins import KeyMatch, Plugin, PluginSet
 from webhook.reasons import Reason
@@ -173,7 +174,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
                     f"{where} {key}={raw!r} is not from an allowed registry; accepted: {', '.join(config.allowed_registries)}",
                 )
             if parsed is None:
-                parsed = dict(plugin.defaults)
+                parsed = Attrs(plugin.defaults)
             parsed[setting.name] = value
             break
     return plugin.defaults if parsed is None else parsed

@@ -57,9 +57,25 @@ def _compact(value: Any) -> Any:
     return value
 
 
+class Attrs(dict[str, Any]):
+    """A mapping meshswitch builds itself (settings, values, workload): templates read its keys as
+    attributes, item-first. User data (the pod, its labels) stays a plain dict, so a label named
+    `get` can never shadow a method a template calls."""
+
+
+class _Environment(SandboxedEnvironment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is Attrs:
+            try:
+                return dict.__getitem__(obj, attribute)
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def make_environment() -> SandboxedEnvironment:
     """The one environment every plugin compiles in: sandboxed, strict about undefined names."""
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
     env.globals["json"] = _to_json
@@ -72,7 +88,7 @@ class Node:
 
     __slots__ = ()
 
-    def build(self, results: Mapping[int, Any]) -> Any:
+    def build(self, results: Mapping[str, Any]) -> Any:
         raise NotImplementedError
 
 
@@ -84,20 +100,24 @@ class Const(Node):
     def __init__(self, value: Any) -> None:
         self.value = value
 
-    def build(self, results: Mapping[int, Any]) -> Any:
+    def build(self, results: Mapping[str, Any]) -> Any:
         return self.value
 
 
 class Slot(Node):
     """A leaf whose value is an expression's result (native type) or a rendered string."""
 
-    __slots__ = ("index",)
+    __slots__ = ("key", "where")
 
-    def __init__(self, index: int) -> None:
-        self.index = index
+    def __init__(self, key: str, where: str) -> None:
+        self.key = key
+        self.where = where
 
-    def build(self, results: Mapping[int, Any]) -> Any:
-        return results[self.index]
+    def build(self, results: Mapping[str, Any]) -> Any:
+        value = results[self.key]
+        if isinstance(value, Undefined):  # StrictUndefined raises when used, not when assigned
+            raise ConfigError(f"{self.where}: template error: {value._undefined_message}")
+        return value
 
 
 class MapNode(Node):
@@ -105,11 +125,11 @@ class MapNode(Node):
 
     __slots__ = ("entries", "condition")
 
-    def __init__(self, entries: tuple[tuple[str, Node], ...], condition: int | None) -> None:
+    def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None) -> None:
         self.entries = entries
         self.condition = condition
 
-    def build(self, results: Mapping[int, Any]) -> Any:
+    def build(self, results: Mapping[str, Any]) -> Any:
         out = {}
         for key, node in self.entries:
             value = node.build(results)
@@ -126,7 +146,7 @@ class ListNode(Node):
     def __init__(self, items: tuple[Node, ...]) -> None:
         self.items = items
 
-    def build(self, results: Mapping[int, Any]) -> Any:
+    def build(self, results: Mapping[str, Any]) -> Any:
         out = []
         for node in self.items:
             if isinstance(node, MapNode) and node.condition is not None and node.condition not in results:
@@ -143,7 +163,7 @@ class _Conditional(MapNode):
 
     __slots__ = ()
 
-    def build(self, results: Mapping[int, Any]) -> Any:
+    def build(self, results: Mapping[str, Any]) -> Any:
         if self.condition not in results:
             return _DROPPED
         return super().build(results)
@@ -185,17 +205,17 @@ class _Compiler:
         value = _SCALARS.construct_object(node)
         if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
             return Const(value)
-        index = len(self.lines)
+        key = f"_s{len(self.lines)}"
         self.check(value, line)
         expr = single_expression(self.env, value)
         if expr is not None:
-            self.emit(f"{{{{ _out({index}, ({expr})) }}}}", line)
+            self.emit(f"{{% set {key} = ({expr}) %}}", line)
         else:
-            self.emit(f"{{% set _t %}}{value}{{% endset %}}{{{{ _out({index}, _t) }}}}", line)
-        return Slot(index)
+            self.emit(f"{{% set {key} %}}{value}{{% endset %}}", line)
+        return Slot(key, f"{self.path}:{line}")
 
     def compile_mapping(self, node: yaml.MappingNode) -> Node:
-        condition: int | None = None
+        condition: str | None = None
         entries: list[tuple[str, yaml.Node]] = []
         for key_node, value_node in node.value:
             key = key_node.value
@@ -208,8 +228,8 @@ class _Compiler:
                 expr = single_expression(self.env, raw) or raw
                 line = value_node.start_mark.line + 1
                 self.check("{{ " + expr + " }}", line)
-                condition = len(self.lines)
-                self.emit(f"{{% if ({expr}) %}}{{{{ _out({condition}, True) }}}}", line)
+                condition = f"_s{len(self.lines)}"
+                self.emit(f"{{% if ({expr}) %}}{{% set {condition} = true %}}", line)
             else:
                 entries.append((key, value_node))
         compiled = tuple((key, self.compile(value)) for key, value in entries)
@@ -234,20 +254,13 @@ class Fragment:
         """Evaluate every expression once and assemble the fragment; raises ConfigError on a template bug."""
         if self.template is None:
             return self.root.build({})
-        results: dict[int, Any] = {}
-
-        def store(index: int, value: Any) -> str:
-            if isinstance(value, Undefined):  # StrictUndefined only raises when used, not when passed
-                value._fail_with_undefined_error()
-            results[index] = value
-            return ""
-
-        context["_out"] = store
+        template_context = self.template.new_context(context)
         try:
-            for _ in self.template.root_render_func(self.template.new_context(context)):
+            for _ in self.template.root_render_func(template_context):
                 pass
         except Exception:  # noqa: BLE001 - rewritten below into template lines, then reported
             self._raise_with_line()
+        results = template_context.vars
         return self.root.build(results)
 
     def _raise_with_line(self) -> None:

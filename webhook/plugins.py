@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from webhook.errors import ConfigError
-from webhook.fragment import Fragment, compile_fragment, make_environment
+from webhook.fragment import Attrs, Fragment, compile_fragment, make_environment
 from webhook.settings import Setting, load_setting
 
 BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file__).resolve().parent.parent / "templates"))
@@ -197,12 +197,12 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         on=_key_matches(fields.get("on"), where=where, section="on"),
         off=_key_matches(fields.get("off"), where=where, section="off"),
         settings=settings,
-        values=dict(values),
+        values=Attrs(values),
         hooks=hooks,
         fragment=fragment,
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
         control_plane=tuple(control_plane),
-        defaults={s.name: s.default for s in settings},
+        defaults=Attrs({s.name: s.default for s in settings}),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
     )
 

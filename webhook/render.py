@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.errors import ConfigError
+from webhook.fragment import Attrs
 from webhook.hooks import HOOKS
 from webhook.kube import NamespaceMeta, Pod
 from webhook.plugins import Plugin
@@ -39,8 +40,8 @@ class Workload:
     def plural(self) -> str:
         return _KIND_API.get(self.kind, ("v1", self.kind.lower() + "s"))[1]
 
-    def as_context(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "apiVersion": self.api_version, "plural": self.plural}
+    def as_context(self) -> Attrs:
+        return Attrs(kind=self.kind, name=self.name, apiVersion=self.api_version, plural=self.plural)
 
 
 def find_workload(pod: Pod) -> Workload:
@@ -122,13 +123,13 @@ def render(
         "pod": pod,
         "labels": metadata.get("labels") or {},
         "annotations": metadata.get("annotations") or {},
-        "namespace": {"name": namespace.name, "labels": namespace.labels, "annotations": namespace.annotations},
+        "namespace": Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations),
         "workload": workload.as_context(),
         "settings": settings,
         "values": plugin_values,
         "native": native_sidecar,
         "app_ports": _app_ports(pod),
-        "hook": hook_context,
+        "hook": Attrs(hook_context),
     }
     rendered = plugin.fragment.render(context)
     return Addition(

@@ -167,7 +167,7 @@ def _check_pod(obj: Any) -> dict[str, Any]:
         raise BadRequest(f"request.object must be a Pod object, got {_json_type(obj)}")
     if obj.get("kind", "Pod") != "Pod":
         raise BadRequest(f"request.object.kind must be Pod, got {_show(obj.get('kind'))}")
-    metadata = obj.setdefault("metadata", {})
+    metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
         raise BadRequest(f"request.object.metadata must be an object, got {_json_type(metadata)}")
     # The engine never reads managedFields; dropping them keeps the largest part of a pod out of
