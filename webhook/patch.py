@@ -159,7 +159,8 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
         if not isinstance(container, Mapping):
             continue
         existing = container.get("env")
-        fresh = [e for e in env if e["name"] not in _names(existing)]
+        defined = _names(existing)
+        fresh = [e for e in env if e["name"] not in defined]
         if not fresh:
             continue
         base = f"/spec/containers/{index}/env"
