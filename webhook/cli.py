@@ -19,6 +19,7 @@ from webhook.kube import NamespaceMeta
 from webhook.patch import uninject
 from webhook.plugins import PluginSet, load_plugins
 from webhook.render import Workload
+from webhook.values import load_values
 from webhook.workloads import iter_workloads, namespace_of, pod_template, transform, workload_of
 
 
@@ -70,10 +71,13 @@ def _dump(documents: Sequence[Any], out: IO[str]) -> None:
     out.write(yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=False).replace("\n...\n", "\n"))
 
 
+def _load_plugins(args: argparse.Namespace) -> PluginSet:
+    plugins = load_plugins([Path(d) for d in args.templates_dir or ()])
+    return load_values(Path(args.values), plugins) if getattr(args, "values", None) else plugins
+
+
 def _build_injector(args: argparse.Namespace) -> Injector:
-    extra = [Path(d) for d in args.templates_dir or ()]
-    plugins = load_plugins(extra)
-    return Injector(plugins=plugins, config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar))
+    return Injector(plugins=_load_plugins(args), config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar))
 
 
 def _namespace_meta(args: argparse.Namespace, name: str) -> NamespaceMeta:
@@ -141,7 +145,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 1 if denied else 0
 
 
-def _format_plugins(plugins: PluginSet) -> str:
+def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
     rows = []
     for plugin in plugins:
         rows.append(f"{plugin.name}  ({plugin.kind})  {plugin.description}")
@@ -152,11 +156,14 @@ def _format_plugins(plugins: PluginSet) -> str:
         for setting in plugin.settings:
             default = "" if setting.default in (None, [], "") else f" (default {setting.default!r})"
             rows.append(f"    {', '.join(setting.keys)}: {setting.type}{default}; accepts {setting.accepts()}")
+        if with_values:
+            for key, value in plugin.values.items():
+                rows.append(f"    value {key}: {value!r}")
     return "\n".join(rows)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    print(_format_plugins(load_plugins([Path(d) for d in args.templates_dir or ()])))
+    print(_format_plugins(_load_plugins(args), with_values=args.values is not None))
     return 0
 
 
@@ -169,6 +176,7 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
     parser.add_argument("--sidecar", choices=SIDECAR_STYLES, default="native", help="proxy as native sidecar or classic container")
     parser.add_argument("--templates-dir", action="append", help="a directory of plugin files that add or replace plugins")
+    parser.add_argument("--values", help="installation values: a YAML file of plugin name to values")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(handler=cmd_uninject)
     sub = commands.add_parser("plugins", help="list the installed plugins and their settings")
     sub.add_argument("--templates-dir", action="append")
+    sub.add_argument("--values", nargs="?", const="", metavar="FILE", help="print the effective installation values (with FILE applied)")
     sub.set_defaults(handler=cmd_plugins)
     return parser
 

@@ -138,3 +138,44 @@ def test_templates_compile_once_not_per_pod(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(jinja2.Environment, "compile", forbidden)
     monkeypatch.setattr(jinja2.Environment, "parse", forbidden)
     assert injector.inject(make_pod(), namespace("demo", {"meshswitch.io/mode": "istio"})).plugins == ("istio",)
+
+
+def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> None:
+    from webhook.values import load_values
+
+    (tmp_path / "values.yaml").write_text(
+        "istio:\n  hub: gcr.io/istio-release\n  tag: '1.28.0'\n  caAddress: istiod-canary.istio-system.svc:15012\n"
+        "  resources: {requests: {cpu: 50m, memory: 64Mi}}\n"
+    )
+    plugins = load_values(tmp_path / "values.yaml", load_plugins())
+    injector = Injector(plugins=plugins, config=Config())
+    pod = make_pod()
+    injected = apply(pod, injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"})).patch)
+    proxy = injected["spec"]["initContainers"][1]
+    assert proxy["image"] == "gcr.io/istio-release/proxyv2:1.28.0"
+    assert {"name": "CA_ADDR", "value": "istiod-canary.istio-system.svc:15012"} in proxy["env"]
+    assert proxy["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"}}
+    # A per-pod setting still overrides the install value where allowed.
+    pod = make_pod(annotations={"sidecar.istio.io/proxyCPU": "300m"})
+    injected = apply(pod, injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"})).patch)
+    assert injected["spec"]["initContainers"][1]["resources"] == {"requests": {"cpu": "300m"}}
+    assert load_plugins()["istio"].values["tag"] == "1.27.3", "shipped defaults are not changed"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("consul: {tag: x}", "plugin 'consul' is not installed"),
+        ("istio: {hubb: x}", "istio: unknown value 'hubb'; accepted: hub, tag"),
+        ("istio: {proxyUID: abc}", "istio.proxyUID='abc' is not a whole number"),
+        ("istio: [1]", "istio: values must be a mapping"),
+        ("istio: {tag: [", "not valid YAML"),
+    ],
+)
+def test_bad_values_file_fails_start_up(tmp_path: Path, text: str, message: str) -> None:
+    from webhook.values import load_values
+
+    (tmp_path / "values.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_values(tmp_path / "values.yaml", load_plugins())
+    assert "values.yaml" in str(caught.value) and message in str(caught.value)
