@@ -37,9 +37,10 @@ def write(directory: Path, filename: str, text: str) -> Path:
 def test_shipped_plugins() -> None:
     plugins = load_plugins()
     assert {p.name: p.kind for p in plugins} == {
-        "dapr": "runtime", "envoy": "mesh", "istio": "mesh", "linkerd": "mesh", "native": "native",
+        "dapr": "runtime", "envoy": "mesh", "istio": "mesh", "istio-delegate": "mesh", "linkerd": "mesh",
+        "linkerd-delegate": "mesh", "native": "native",
     }  # fmt: skip
-    assert plugins.modes == ("envoy", "istio", "linkerd", "native")
+    assert plugins.modes == ("envoy", "istio", "istio-delegate", "linkerd", "linkerd-delegate", "native")
     assert all(p.description for p in plugins)
 
 
@@ -179,3 +180,21 @@ def test_bad_values_file_fails_start_up(tmp_path: Path, text: str, message: str)
     with pytest.raises(ConfigError) as caught:
         load_values(tmp_path / "values.yaml", load_plugins())
     assert "values.yaml" in str(caught.value) and message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("mode", "where", "key", "value"),
+    [("istio-delegate", "labels", "sidecar.istio.io/inject", "true"), ("linkerd-delegate", "annotations", "linkerd.io/inject", "enabled")],
+)
+def test_delegate_sets_the_mesh_key_and_injects_nothing(mode: str, where: str, key: str, value: str) -> None:
+    from webhook.patch import uninject
+
+    injector = Injector(plugins=load_plugins(), config=Config())
+    pod = make_pod()
+    result = injector.inject(pod, namespace("demo", {"meshswitch.io/mode": mode}))
+    injected = apply(pod, result.patch)
+    validate_pod(injected)
+    assert result.plugins == (mode,)
+    assert injected["metadata"][where][key] == value
+    assert injected["spec"] == pod["spec"]
+    assert uninject(injected) == pod
