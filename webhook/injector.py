@@ -9,6 +9,7 @@ from typing import Any
 from webhook import reasons
 from webhook.config import Config
 from webhook.decide import Decision, decide
+from webhook.discovery import Discovery
 from webhook.errors import ConfigError
 from webhook.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.plugins import PluginSet
@@ -51,11 +52,12 @@ _PROBE_POD: Mapping[str, Any] = {
 class Injector:
     """Holds the compiled plugins and the config; ``inject`` is called once per pod."""
 
-    def __init__(self, *, plugins: PluginSet, config: Config) -> None:
+    def __init__(self, *, plugins: PluginSet, config: Config, discovery: Discovery | None = None) -> None:
         if config.default_mode not in plugins.modes:
             raise ConfigError(f"default mode {config.default_mode!r} is not installed; accepted: {', '.join(plugins.modes)}")
         self.plugins = plugins
         self.config = config
+        self.discovery = discovery
         self._check_templates()
 
     def _check_templates(self) -> None:
@@ -66,6 +68,16 @@ class Injector:
                     plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,
                     workload=find_workload(_PROBE_POD), native_sidecar=native,
                 )  # fmt: skip
+
+    def control_plane_warnings(self, decision: Decision) -> list[str]:
+        """One warning per selected plugin whose control plane was not found in the cluster."""
+        if self.discovery is None:
+            return []
+        return [
+            f"{plugin.name}: control plane not found ({', '.join(missing)}); injected with the configured values"
+            for plugin in decision.plugins
+            if (missing := self.discovery.missing_for(plugin))
+        ]
 
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
@@ -78,14 +90,18 @@ class Injector:
             return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode)
         native = decision.sidecar_style == "native"
         owner = workload or find_workload(pod)
+        discovery = self.discovery
         additions = [
             render(
                 plugin, pod=pod, namespace=namespace, settings=decision.settings[plugin.name],
                 workload=owner, native_sidecar=native,
+                values=discovery.values_for(plugin) if discovery else None,
             )  # fmt: skip
             for plugin in decision.plugins
         ]
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
+        if discovery:
+            warnings += self.control_plane_warnings(decision)
         return Injection(
             reason=decision.reason,
             plugins=tuple(p.name for p in decision.plugins),

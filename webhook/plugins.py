@@ -60,6 +60,7 @@ class Plugin:
     control_plane: tuple[Mapping[str, Any], ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
+    pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
 
     @property
     def is_mesh(self) -> bool:

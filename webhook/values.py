@@ -51,7 +51,11 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
 def apply_values(plugins: PluginSet, overrides: Mapping[str, Mapping[str, Any]]) -> PluginSet:
     """A plugin set whose plugins carry the merged values (the shipped defaults stay untouched)."""
     replaced = {
-        name: dataclasses.replace(plugin, values=Attrs({**plugin.values, **overrides.get(name, {})}))
+        name: dataclasses.replace(
+            plugin,
+            values=Attrs({**plugin.values, **overrides.get(name, {})}),
+            pinned=plugin.pinned | frozenset(overrides.get(name, {})),
+        )
         for name, plugin in plugins.by_name.items()
     }
     return PluginSet(by_name=replaced)

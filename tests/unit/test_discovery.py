@@ -1,0 +1,80 @@
+"""Control-plane discovery on recorded objects: what each plugin takes, pins, and missing warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import apply, make_pod, namespace
+from webhook.config import Config
+from webhook.discovery import Discovery
+from webhook.injector import Injector
+from webhook.plugins import load_plugins
+from webhook.values import load_values
+
+ISTIOD = {
+    "metadata": {"name": "istiod", "namespace": "istio-system"},
+    "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.26.4"}]}}},
+}
+LINKERD_CONFIG = {
+    "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
+    "data": {"values": "linkerdVersion: edge-25.9.1\nidentityTrustAnchorsPEM: |\n  -----BEGIN CERTIFICATE-----\n  abc\n"},
+}
+
+
+def proxy_of(injector: Injector, mode: str) -> tuple[dict, tuple[str, ...]]:
+    pod = make_pod()
+    result = injector.inject(pod, namespace("demo", {"meshswitch.io/mode": mode}))
+    return apply(pod, result.patch)["spec"]["initContainers"][1], result.warnings
+
+
+def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    proxy, warnings = proxy_of(injector, "istio")
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.27.3"
+    assert any("istio: control plane not found (Deployment istio-system/istiod)" in w for w in warnings)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    proxy, warnings = proxy_of(injector, "istio")
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.26.4" and warnings == ()
+    discovery.forget("Deployment", "istio-system", "istiod")
+    proxy, warnings = proxy_of(injector, "istio")
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.27.3" and warnings
+
+
+def test_linkerd_config_gives_anchors_and_version() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", LINKERD_CONFIG)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    proxy, warnings = proxy_of(injector, "linkerd")
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert proxy["image"].endswith(":edge-25.9.1")
+    assert env["LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"].startswith("-----BEGIN CERTIFICATE-----")
+    assert any("Deployment linkerd/linkerd-destination" in w for w in warnings)
+
+
+def test_values_file_pins_what_discovery_would_change(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_text("istio: {tag: '1.25.0'}\n")
+    plugins = load_values(tmp_path / "values.yaml", load_plugins())
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    proxy, _ = proxy_of(Injector(plugins=plugins, config=Config(), discovery=discovery), "istio")
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.25.0"
+
+
+def test_watched_objects_are_only_the_named_ones() -> None:
+    watched = {o.describe() for o in Discovery(load_plugins()).watched()}
+    assert watched == {
+        "Deployment istio-system/istiod",
+        "ConfigMap linkerd/linkerd-config",
+        "Deployment linkerd/linkerd-destination",
+        "Deployment dapr-system/dapr-sidecar-injector",
+        "Deployment dapr-system/dapr-sentry",
+    }
+
+
+def test_without_a_cluster_there_are_no_warnings() -> None:
+    injector = Injector(plugins=load_plugins(), config=Config())
+    _, warnings = proxy_of(injector, "istio")
+    assert warnings == ()
