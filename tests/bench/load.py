@@ -1,0 +1,492 @@
+"""Load benchmark: one webhook worker over HTTPS keep-alive on loopback, against a bare-ASGI ceiling.
+
+Run from the repository root: ``python -m tests.bench.load`` (``--help`` for the knobs).
+
+For each target (the real webhook, then a bare ASGI app on the same uvicorn, TLS and loop that
+answers a fixed AdmissionReview of the same size):
+1. saturated throughput: closed loop, 8 keep-alive connections (wrk when installed, else a
+   Python client), 3 s warm-up then ``--seconds``;
+2. latency at half that rate: an open-loop client that sends on a fixed timetable and measures
+   from the scheduled send time, so a stall is not hidden (no coordinated omission);
+3. the worker's RSS when idle (just started) and after the load.
+The servers are pinned to CPU 0 and the clients to CPU 1 when there are two CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_CPU, CLIENT_CPU = 0, 1
+TARGETS = {"reviews_per_s": 4000.0, "p99_ms": 5.0, "ceiling_share": 0.5, "idle_rss_mb": 80.0}
+CONNECTIONS = 8
+
+
+def bench_review() -> dict[str, Any]:
+    """A Deployment's pod in an istio-injection=enabled namespace: 3 containers, 30 env vars each, probes."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from api.pods import make_pod, make_review
+
+    return make_review(make_pod(namespace="istio-demo", containers=3, env=90), uid="bench-0001")
+
+
+NAMESPACES = "istio-demo:\n  istio-injection: enabled\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# The bare ASGI ceiling: the same uvicorn, loop, parser and TLS, and no work at all.
+
+
+def serve_bare(port: int, cert_dir: Path, response_file: Path) -> None:
+    import uvicorn
+
+    from webhook.tls import build_context
+
+    answer = response_file.read_bytes()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        ssl_context_factory=lambda _c, _d: build_context(cert_dir / "tls.crt", cert_dir / "tls.key"),
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+# ----------------------------------------------------------------------------------------------
+# A small HTTPS keep-alive client on asyncio protocols: closed loop (saturation) or open loop.
+
+CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.buffer = bytearray()
+        self.transport: Any = None
+        self.scheduled = 0.0
+        self.sent = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def send(self, scheduled: float) -> None:
+        assert self.transport is not None
+        self.scheduled = scheduled
+        self.sent = time.perf_counter()
+        self.transport.write(self.load.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        match = CONTENT_LENGTH.search(self.buffer, 0, end + 2)
+        length = int(match.group(1)) if match else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(self.buffer[9:12])
+        del self.buffer[: end + 4 + length]
+        self.load.done(self, status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.load.lost(self)
+
+
+class Load:
+    """Requests in flight over a pool of connections; waiting requests queue for a free one."""
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.idle: deque[Connection] = deque()
+        self.waiting: deque[float] = deque()
+        self.latencies: list[float] = []
+        self.service: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.errors = 0
+        self.completed = 0
+        self.closed_loop = False
+        self.finished = asyncio.Event()
+        self.expected = 0
+
+    async def connect(self, port: int, context: ssl.SSLContext, count: int) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            _, conn = await loop.create_connection(lambda: Connection(self), "127.0.0.1", port, ssl=context)
+            self.idle.append(conn)
+
+    def submit(self, scheduled: float) -> None:
+        if self.idle:
+            self.idle.popleft().send(scheduled)
+        else:
+            self.waiting.append(scheduled)
+
+    def done(self, conn: Connection, status: int) -> None:
+        now = time.perf_counter()
+        self.completed += 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if not self.closed_loop:
+            self.latencies.append(now - conn.scheduled)
+            self.service.append(now - conn.sent)
+            if self.completed >= self.expected:
+                self.finished.set()
+        if self.closed_loop:
+            conn.send(now)
+        elif self.waiting:
+            conn.send(self.waiting.popleft())
+        else:
+            self.idle.append(conn)
+
+    def lost(self, conn: Connection) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+        self.errors += 1
+
+    def close(self) -> None:
+        for conn in list(self.idle):
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+def http_request(body: bytes, port: int) -> bytes:
+    head = (
+        f"POST /mutate HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def closed_loop(port: int, context: ssl.SSLContext, body: bytes, seconds: float, warmup: float) -> float:
+    load = Load(http_request(body, port))
+    load.closed_loop = True
+    await load.connect(port, context, CONNECTIONS)
+    conns = list(load.idle)
+    load.idle.clear()
+    for conn in conns:
+        conn.send(time.perf_counter())
+    await asyncio.sleep(warmup)
+    start_count, start = load.completed, time.perf_counter()
+    await asyncio.sleep(seconds)
+    rate = (load.completed - start_count) / (time.perf_counter() - start)
+    load.closed_loop = False
+    load.expected = 0
+    for conn in conns:
+        if conn.transport is not None:
+            conn.transport.close()
+    return rate
+
+
+@dataclass
+class Latency:
+    rate: float
+    requests: int
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+    service_p99: float
+    errors: int
+    non_200: int
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def open_loop(port: int, context: ssl.SSLContext, body: bytes, rate: float, requests: int) -> Latency:
+    load = Load(http_request(body, port))
+    await load.connect(port, context, 16)
+    # A short warm-up at the same rate, not measured.
+    load.expected = 1 << 62
+    await _timetable(load, rate, min(requests // 5, int(rate)))
+    await asyncio.sleep(0.2)
+    load.latencies.clear()
+    load.service.clear()
+    load.statuses.clear()
+    load.completed = 0
+    load.expected = requests
+    load.finished.clear()
+    await _timetable(load, rate, requests)
+    try:
+        await asyncio.wait_for(load.finished.wait(), timeout=60)
+    except asyncio.TimeoutError:
+        pass
+    load.close()
+    latencies = sorted(load.latencies)
+    service = sorted(load.service)
+    ms = 1000.0
+    return Latency(
+        rate=rate,
+        requests=len(latencies),
+        p50=percentile(latencies, 0.50) * ms,
+        p90=percentile(latencies, 0.90) * ms,
+        p99=percentile(latencies, 0.99) * ms,
+        p999=percentile(latencies, 0.999) * ms,
+        max=latencies[-1] * ms,
+        service_p99=percentile(service, 0.99) * ms,
+        errors=load.errors + (requests - len(latencies)),
+        non_200=sum(n for status, n in load.statuses.items() if status != 200),
+    )
+
+
+async def _timetable(load: Load, rate: float, requests: int) -> None:
+    start = time.perf_counter() + 0.01
+    for i in range(requests):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        load.submit(scheduled)
+
+
+# ----------------------------------------------------------------------------------------------
+# wrk, when installed, for the saturated rate (a C client does not compete with the server's CPU).
+
+
+def wrk_rate(port: int, body_file: Path, seconds: float, warmup: float) -> float | None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+    )
+    url = f"https://127.0.0.1:{port}/mutate"
+    base = [*pinned(CLIENT_CPU), wrk, "-t1", f"-c{CONNECTIONS}", "-s", str(script)]
+    subprocess.run([*base, f"-d{max(1, int(warmup))}s", url], capture_output=True, check=True)
+    out = subprocess.run([*base, f"-d{int(seconds)}s", url], capture_output=True, check=True, text=True).stdout
+    match = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    if match is None or "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk run failed:\n{out}")
+    return float(match.group(1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Orchestration.
+
+
+def pinned(cpu: int) -> list[str]:
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_ready(port: int, context: ssl.SSLContext, process: subprocess.Popen[bytes], path: str) -> None:
+    import http.client
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            time.sleep(0.5)  # let start-up garbage settle before the idle RSS
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server not ready")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Row:
+    name: str
+    saturated: float
+    client: str
+    latency: Latency
+    idle_rss: float
+    loaded_rss: float
+
+
+def measure(
+    name: str,
+    command: list[str],
+    port: int,
+    context: ssl.SSLContext,
+    body: bytes,
+    body_file: Path,
+    args: argparse.Namespace,
+    log: Path,
+) -> Row:
+    with log.open("wb") as sink:
+        process = subprocess.Popen([*pinned(SERVER_CPU), *command], cwd=ROOT, stdout=sink, stderr=sink)
+    try:
+        wait_ready(port, context, process, "/healthz" if name == "webhook" else "/")
+        idle = rss_mb(process.pid)
+        saturated = wrk_rate(port, body_file, args.seconds, args.warmup)
+        client = "wrk"
+        if saturated is None:
+            client = "python"
+            saturated = asyncio.run(closed_loop(port, context, body, args.seconds, args.warmup))
+        rate = saturated / 2
+        requests = max(args.requests, int(rate * args.seconds))
+        latency = asyncio.run(open_loop(port, context, body, rate, requests))
+        loaded = rss_mb(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return Row(name, saturated, client, latency, idle, loaded)
+
+
+def run(args: argparse.Namespace) -> int:
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    from webhook import certs
+
+    work = Path(tempfile.mkdtemp(prefix="meshswitch-bench-"))
+    certs.generate(work / "certs")
+    (work / "namespaces.yaml").write_text(NAMESPACES)
+    review = bench_review()
+    body = json.dumps(review).encode()
+    body_file = work / "review.json"
+    body_file.write_bytes(body)
+    context = ssl.create_default_context(cafile=str(work / "certs" / "ca.crt"))
+
+    port = free_port()
+    webhook_cmd = [
+        sys.executable, "-m", "webhook.server", "--cert-dir", str(work / "certs"), "--host", "127.0.0.1",
+        "--port", str(port), "--no-kube", "--namespace-labels-file", str(work / "namespaces.yaml"),
+    ]  # fmt: skip
+    # The fixed answer of the bare app is the webhook's own answer to the same review.
+    answer_file = work / "answer.json"
+    rows = [measure("webhook", webhook_cmd, port, context, body, body_file, args, work / "webhook.log")]
+    answer_file.write_bytes(_answer(webhook_cmd, port, context, body, work))
+    bare_port = free_port()
+    bare_cmd = [sys.executable, "-m", "tests.bench.load", "--serve-bare", str(bare_port), str(work / "certs"), str(answer_file)]
+    rows.append(measure("bare ASGI", bare_cmd, bare_port, context, body, body_file, args, work / "bare.log"))
+    print_table(rows, len(body), answer_file.stat().st_size)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _answer(command: list[str], port: int, context: ssl.SSLContext, body: bytes, work: Path) -> bytes:
+    import http.client
+
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, context, process, "/healthz")
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=context)
+        conn.request("POST", "/mutate", body=body, headers={"Content-Type": "application/json"})
+        answer = conn.getresponse().read()
+        conn.close()
+        assert json.loads(answer)["response"]["patch"], "the bench review must be injected"
+        return answer
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+
+
+def print_table(rows: list[Row], request_size: int, answer_size: int) -> None:
+    print(f"\nreview {request_size} B in, {answer_size} B out; server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}")
+    header = (
+        "| target | saturated req/s (client) | half-load rate | requests | p50 ms | p90 ms | p99 ms | p99.9 ms "
+        "| max ms | p99 from send ms | errors | non-200 | idle RSS MB | RSS after MB |"
+    )
+    print(header)
+    print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
+    for row in rows:
+        lat = row.latency
+        print(
+            f"| {row.name} | {row.saturated:,.0f} ({row.client}) | {lat.rate:,.0f}/s | {lat.requests:,} | {lat.p50:.2f} "
+            f"| {lat.p90:.2f} | {lat.p99:.2f} | {lat.p999:.2f} | {lat.max:.2f} | {lat.service_p99:.2f} | {lat.errors} "
+            f"| {lat.non_200} | {row.idle_rss:.1f} | {row.loaded_rss:.1f} |"
+        )
+    webhook, bare = rows[0], rows[1]
+    share = webhook.saturated / bare.saturated
+    checks = [
+        (f"reviews/s per worker >= {TARGETS['reviews_per_s']:,.0f}", f"{webhook.saturated:,.0f}", webhook.saturated >= TARGETS["reviews_per_s"]),
+        (f"p99 at half load <= {TARGETS['p99_ms']} ms", f"{webhook.latency.p99:.2f} ms", webhook.latency.p99 <= TARGETS["p99_ms"]),
+        (f"share of bare-ASGI ceiling >= {TARGETS['ceiling_share']:.0%}", f"{share:.0%}", share >= TARGETS["ceiling_share"]),
+        (f"idle RSS <= {TARGETS['idle_rss_mb']:.0f} MB", f"{webhook.idle_rss:.1f} MB", webhook.idle_rss <= TARGETS["idle_rss_mb"]),
+    ]
+    print("\n| target | measured | met |\n|---|---|---|")
+    for label, value, ok in checks:
+        print(f"| {label} | {value} | {'yes' if ok else 'NO'} |")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.load", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds of the saturated run")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--requests", type=int, default=20000, help="at least this many requests at half load")
+    parser.add_argument("--serve-bare", nargs=3, metavar=("PORT", "CERT_DIR", "RESPONSE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare:
+        port, cert_dir, response = args.serve_bare
+        serve_bare(int(port), Path(cert_dir), Path(response))
+        return 0
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
