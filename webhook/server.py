@@ -272,7 +272,6 @@ class MutateHandler:
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
             payload = wire.encode(answer)
-        await self._send(send, 200, payload)
         elapsed = time.perf_counter() - started
         self.metrics.count_review(
             plugins=verdict.plugins, outcome=verdict.outcome, reason=verdict.reason, seconds=elapsed
@@ -291,6 +290,7 @@ class MutateHandler:
                 "duration_ms": round(elapsed * 1000, 3),
             }
         )
+        await self._send(send, 200, payload)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The body; None once it passes the limit (a chunked body has no Content-Length to check)."""
