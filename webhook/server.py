@@ -532,7 +532,7 @@ def run(options: ServeOptions) -> int:
             options.cert_file,
             options.key_file,
             on_change=lambda pair: _record_certificate(metrics, pair),
-            on_failure=lambda _: metrics.certificate_reloads.labels("failed").inc(),
+            on_failure=lambda _: metrics.certificate_loads.labels("failed").inc(),
         )
         namespaces = build_namespaces(options)
     except ConfigError as exc:
@@ -578,7 +578,7 @@ def run(options: ServeOptions) -> int:
 
 def _record_certificate(metrics: Metrics, pair: LoadedPair) -> None:
     metrics.certificate_expiry.set(pair.not_after.timestamp())
-    metrics.certificate_reloads.labels("loaded").inc()
+    metrics.certificate_loads.labels("loaded").inc()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -76,7 +76,7 @@ def test_tls_rotation_serves_new_certificate_to_new_handshakes_and_keeps_connect
     assert review_ok(fresh)
     fresh.close()
     metrics = webhook.request("GET", "/metrics").body.decode()
-    assert 'meshswitch_certificate_reloads_total{result="failed"} 2.0' in metrics
+    assert 'meshswitch_certificate_loads_total{result="failed"} 2.0' in metrics
 
     # A good pair again is picked up.
     certs.generate(webhook.cert_dir)
