@@ -267,6 +267,14 @@ class NamespaceCache:
         self._stopped.set()
 
 
+class ApiError(MeshswitchError):
+    """The API server answered a namespace request with an error status."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
+        self.status = status
+
+
 def kube_namespace_cache(
     kubeconfig: Path | None = None,
     *,
@@ -275,12 +283,13 @@ def kube_namespace_cache(
 ) -> NamespaceCache:
     """A NamespaceCache on the kubernetes client (in-cluster config unless a kubeconfig is given).
 
-    Responses are read raw and decoded with orjson: the client's model deserialisation is slow and
-    the cache needs only names, labels and annotations.
+    Only the client's configuration, authentication and connection pool are used: the three
+    requests go through ``ApiClient.call_api`` and their JSON is decoded with orjson. CoreV1Api
+    would import some 250 pydantic models (about 20 MB) and deserialise every namespace into them,
+    for a cache that needs names, labels and annotations.
     """
-    # Imported here: the client and its models cost tens of MB that --no-kube does not need.
+    # Imported here: --no-kube needs none of the client.
     from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
 
     if kubeconfig is not None:
         try:
@@ -293,28 +302,45 @@ def kube_namespace_cache(
         except config.ConfigException as exc:
             raise ConfigError(f"no in-cluster config ({exc}); pass --kubeconfig or --no-kube") from None
         api_client = client.ApiClient()
-    core = client.CoreV1Api(api_client)
+
+    def request(
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        name: str | None = None,
+        timeout: float | tuple[float, float],
+    ) -> Any:
+        method, url, headers, _, _ = api_client.param_serialize(
+            "GET",
+            path,
+            path_params={"name": name} if name is not None else None,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        # The client returns the urllib3 response unread; an error status is ours to raise.
+        response = api_client.call_api(method, url, header_params=headers, _request_timeout=timeout)
+        if not 200 <= response.status < 300:
+            raise ApiError(response.status, response.read())
+        return response
 
     def list_namespaces() -> tuple[list[RawNamespace], str]:
-        # With _preload_content=False the client returns the raw urllib3 response, not the model.
-        response: Any = core.list_namespace(_preload_content=False, _request_timeout=(5, 60))
-        document = orjson.loads(response.data)
+        document = orjson.loads(request("/api/v1/namespaces", timeout=(5, 60)).read())
         return list(document.get("items") or []), str(document["metadata"]["resourceVersion"])
 
     def watch_namespaces(resource_version: str) -> Iterator[Mapping[str, Any]]:
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", watch_timeout),
+        ]
         try:
-            response: Any = core.list_namespace(
-                watch=True,
-                resource_version=resource_version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=watch_timeout,
-                _preload_content=False,
-                # The read timeout outlives the server-side one, so a silent drop still ends the read.
-                _request_timeout=(5, watch_timeout + 30),
-            )
-        except ApiException as exc:
+            # The read timeout outlives the server-side one, so a silent drop still ends the read.
+            response = request("/api/v1/namespaces", query=query, timeout=(5, watch_timeout + 30)).response
+        except ApiError as exc:
             if exc.status == 410:
-                raise Gone(str(exc.reason)) from None
+                raise Gone(str(exc)) from None
             raise
         try:
             buffer = b""
@@ -329,12 +355,12 @@ def kube_namespace_cache(
 
     def get_namespace(name: str) -> RawNamespace | None:
         try:
-            response: Any = core.read_namespace(name, _preload_content=False, _request_timeout=get_timeout)
-        except ApiException as exc:
+            response = request("/api/v1/namespaces/{name}", name=name, timeout=get_timeout)
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
-        document: RawNamespace = orjson.loads(response.data)
+        document: RawNamespace = orjson.loads(response.read())
         return document
 
     return NamespaceCache(
