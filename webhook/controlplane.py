@@ -402,8 +402,7 @@ class ControlPlane:
             self.stop()
             raise
         except BaseException:
-            self._dump_logs(sys.stderr)
-            self.stop(keep_run_dir=True)
+            self.stop(failed=True)
             raise
         self.startup_seconds = time.monotonic() - began
         return self
@@ -492,6 +491,9 @@ class ControlPlane:
             f"--kubeconfig={kcm_kubeconfig}",
             f"--authentication-kubeconfig={kcm_kubeconfig}",
             f"--authorization-kubeconfig={kcm_kubeconfig}",
+            # Without a requestheader CA in the cluster the lookup only logs an error every few seconds.
+            "--authentication-skip-lookup=true",
+            f"--client-ca-file={d / 'ca.crt'}",
             # Controllers act as KCM itself (system:masters), so no per-controller RBAC is needed.
             "--use-service-account-credentials=false",
             f"--controllers={','.join(KCM_CONTROLLERS)}",
@@ -541,15 +543,15 @@ class ControlPlane:
         """Return the started processes that have exited by themselves."""
         return [p for p in self.processes if not p.alive()]
 
-    def stop(self, keep_run_dir: bool = False) -> None:
-        """Stop every started process by pid (newest first); print logs if one had died."""
+    def stop(self, failed: bool = False) -> None:
+        """Stop every started process by pid (newest first); on failure print logs and keep the run dir."""
         atexit.unregister(self.stop)
-        if self.failed_processes():
+        failed = failed or bool(self.failed_processes())
+        if failed and self.processes:
             self._dump_logs(sys.stderr)
-            keep_run_dir = True
         while self.processes:
             self.processes.pop().stop()
-        if self._own_run_dir and self.run_dir is not None and not keep_run_dir:
+        if self._own_run_dir and self.run_dir is not None and not failed:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def _dump_logs(self, out: IO[str]) -> None:
@@ -566,10 +568,7 @@ class ControlPlane:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        failed = exc_type is not None and not issubclass(exc_type, KeyboardInterrupt)
-        if failed and self.processes:
-            self._dump_logs(sys.stderr)
-        self.stop(keep_run_dir=failed)
+        self.stop(failed=exc_type is not None and not issubclass(exc_type, (KeyboardInterrupt, SystemExit)))
 
 
 # --- client helpers -----------------------------------------------------------------------------
@@ -664,11 +663,11 @@ def wait_for_webhook(
 
 
 @contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit so `with ControlPlane()` still cleans up."""
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so `with ControlPlane()` still cleans up."""
 
     def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
+        raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
@@ -691,7 +690,7 @@ def _up(args: argparse.Namespace) -> int:
     """Run the control plane until Ctrl-C or SIGTERM."""
     bin_dir = resolve_binaries(build=not args.no_build)
     run_dir = Path(args.run_dir).resolve() if args.run_dir else None
-    with _sigterm_as_exit():
+    with _sigterm_as_interrupt():
         try:
             with ControlPlane(bin_dir, run_dir=run_dir) as plane:
                 print(f"# control plane ready in {plane.startup_seconds:.1f} s at {plane.api_url}", file=sys.stderr)
