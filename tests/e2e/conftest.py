@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=NO_GO))
 
 
-def _bin_dir(pytestconfig: pytest.Config) -> Any:
+def _bin_dir(pytestconfig: pytest.Config) -> Path:
     """Return the control-plane bin dir, building it (with visible progress) when go is available."""
     found = cp.find_binaries()
     if found is not None:
