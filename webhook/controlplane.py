@@ -433,10 +433,13 @@ class ControlPlane:
     def _start_etcd(self, port: int, peer_port: int) -> None:
         """Start a single-member etcd and wait for /health."""
         client_url, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer_port}"
+        data_dir = self._dir / "etcd-data"
+        # A reused --run-dir must start empty: old objects and tokens refer to the previous run's CA and keys.
+        shutil.rmtree(data_dir, ignore_errors=True)
         argv = [
             str(self.bin_dir / "etcd"),
             "--name=meshswitch",
-            f"--data-dir={self._dir / 'etcd-data'}",
+            f"--data-dir={data_dir}",
             f"--listen-client-urls={client_url}",
             f"--advertise-client-urls={client_url}",
             f"--listen-peer-urls={peer_url}",
