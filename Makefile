@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit bench run certs lint typecheck controlplane clean
+.PHONY: install test unit e2e bench run certs typecheck controlplane clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -m e2e
+
+# kube-apiserver, etcd and kube-controller-manager, built once from Go modules into ~/.cache/meshswitch.
+controlplane:
+	bash tests/controlplane/build.sh
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
