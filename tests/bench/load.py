@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -357,6 +358,8 @@ class Row:
     latency: Latency
     idle_rss: float
     loaded_rss: float
+    handler_p50: float | None = None
+    handler_p99: float | None = None
 
 
 def measure(
@@ -389,7 +392,15 @@ def measure(
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
-    return Row(name, saturated, client, latency, idle, loaded)
+    row = Row(name, saturated, client, latency, idle, loaded)
+    # The webhook's own view: duration_ms of the reviews of the half-load run, from its log.
+    durations = [
+        json.loads(line)["duration_ms"] for line in log.read_text().splitlines() if '"msg":"review"' in line
+    ][-latency.requests :]
+    if durations:
+        durations.sort()
+        row.handler_p50, row.handler_p99 = percentile(durations, 0.5), percentile(durations, 0.99)
+    return row
 
 
 def run(args: argparse.Namespace) -> int:
@@ -419,11 +430,13 @@ def run(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     # The fixed answer of the bare app is the webhook's own answer to the same review.
     answer_file = work / "answer.json"
-    rows = [measure("webhook", webhook_cmd, port, context, body, body_file, args, work / "webhook.log")]
     answer_file.write_bytes(_answer(webhook_cmd, port, context, body, work))
     bare_port = free_port()
     bare_cmd = [sys.executable, "-m", "tests.bench.load", "--serve-bare", str(bare_port), str(work / "certs"), str(answer_file)]
-    rows.append(measure("bare ASGI", bare_cmd, bare_port, context, body, body_file, args, work / "bare.log"))
+    rows: list[Row] = []
+    for _ in range(args.repeat):
+        rows.append(measure("webhook", webhook_cmd, port, context, body, body_file, args, work / "webhook.log"))
+        rows.append(measure("bare ASGI", bare_cmd, bare_port, context, body, body_file, args, work / "bare.log"))
     print_table(rows, len(body), answer_file.stat().st_size)
     shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -450,26 +463,32 @@ def print_table(rows: list[Row], request_size: int, answer_size: int) -> None:
     print(f"\nreview {request_size} B in, {answer_size} B out; server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}")
     header = (
         "| target | saturated req/s (client) | half-load rate | requests | p50 ms | p90 ms | p99 ms | p99.9 ms "
-        "| max ms | p99 from send ms | errors | non-200 | idle RSS MB | RSS after MB |"
+        "| max ms | handler p50/p99 ms | errors | non-200 | idle RSS MB | RSS after MB |"
     )
     print(header)
     print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
     for row in rows:
         lat = row.latency
+        handler = f"{row.handler_p50:.2f} / {row.handler_p99:.2f}" if row.handler_p99 is not None else "-"
         print(
             f"| {row.name} | {row.saturated:,.0f} ({row.client}) | {lat.rate:,.0f}/s | {lat.requests:,} | {lat.p50:.2f} "
-            f"| {lat.p90:.2f} | {lat.p99:.2f} | {lat.p999:.2f} | {lat.max:.2f} | {lat.service_p99:.2f} | {lat.errors} "
+            f"| {lat.p90:.2f} | {lat.p99:.2f} | {lat.p999:.2f} | {lat.max:.2f} | {handler} | {lat.errors} "
             f"| {lat.non_200} | {row.idle_rss:.1f} | {row.loaded_rss:.1f} |"
         )
-    webhook, bare = rows[0], rows[1]
-    share = webhook.saturated / bare.saturated
+    webhook = [row for row in rows if row.name == "webhook"]
+    bare = [row for row in rows if row.name != "webhook"]
+    rate = statistics.median(row.saturated for row in webhook)
+    p99 = statistics.median(row.latency.p99 for row in webhook)
+    share = rate / statistics.median(row.saturated for row in bare)
+    rss = statistics.median(row.idle_rss for row in webhook)
     checks = [
-        (f"reviews/s per worker >= {TARGETS['reviews_per_s']:,.0f}", f"{webhook.saturated:,.0f}", webhook.saturated >= TARGETS["reviews_per_s"]),
-        (f"p99 at half load <= {TARGETS['p99_ms']} ms", f"{webhook.latency.p99:.2f} ms", webhook.latency.p99 <= TARGETS["p99_ms"]),
+        (f"reviews/s per worker >= {TARGETS['reviews_per_s']:,.0f}", f"{rate:,.0f}", rate >= TARGETS["reviews_per_s"]),
+        (f"p99 at half load <= {TARGETS['p99_ms']} ms", f"{p99:.2f} ms", p99 <= TARGETS["p99_ms"]),
         (f"share of bare-ASGI ceiling >= {TARGETS['ceiling_share']:.0%}", f"{share:.0%}", share >= TARGETS["ceiling_share"]),
-        (f"idle RSS <= {TARGETS['idle_rss_mb']:.0f} MB", f"{webhook.idle_rss:.1f} MB", webhook.idle_rss <= TARGETS["idle_rss_mb"]),
+        (f"idle RSS <= {TARGETS['idle_rss_mb']:.0f} MB", f"{rss:.1f} MB", rss <= TARGETS["idle_rss_mb"]),
     ]
-    print("\n| target | measured | met |\n|---|---|---|")
+    suffix = f" (median of {len(webhook)} runs)" if len(webhook) > 1 else ""
+    print(f"\n| target{suffix} | measured | met |\n|---|---|---|")
     for label, value, ok in checks:
         print(f"| {label} | {value} | {'yes' if ok else 'NO'} |")
 
@@ -479,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds of the saturated run")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--requests", type=int, default=20000, help="at least this many requests at half load")
+    parser.add_argument("--repeat", type=int, default=1, help="measure each target this many times (medians decide)")
     parser.add_argument("--serve-bare", nargs=3, metavar=("PORT", "CERT_DIR", "RESPONSE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
