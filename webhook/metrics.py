@@ -20,7 +20,7 @@ class Metrics:
     def __init__(self) -> None:
         # The *_created series double the exposition for nothing a webhook dashboard uses.
         # (The switch is process-wide; this process exports no other metrics.)
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.reviews = Counter(
             "meshswitch_reviews",

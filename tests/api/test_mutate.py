@@ -19,7 +19,7 @@ SIDECARS = {"istio": "istio-proxy", "linkerd": "linkerd-proxy", "dapr": "daprd"}
 
 def patched(review: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
     """The object with the response's patch applied (the object itself when there is none)."""
-    obj = review["request"]["object"]
+    obj: dict[str, Any] = review["request"]["object"]
     if "patch" not in response:
         return obj
     assert response["patchType"] == "JSONPatch"

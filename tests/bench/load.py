@@ -44,7 +44,8 @@ def bench_review() -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     from api.pods import make_pod, make_review
 
-    return make_review(make_pod(namespace="istio-demo", containers=3, env=90), uid="bench-0001")
+    review: dict[str, Any] = make_review(make_pod(namespace="istio-demo", containers=3, env=90), uid="bench-0001")
+    return review
 
 
 NAMESPACES = "istio-demo:\n  istio-injection: enabled\n"

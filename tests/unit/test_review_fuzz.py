@@ -154,7 +154,7 @@ BASES = base_reviews()
 
 @st.composite
 def mutated_reviews(draw: st.DrawFn) -> dict[str, Any]:
-    review = copy.deepcopy(draw(st.sampled_from(BASES)))
+    review: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(BASES)))
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         candidates = list(paths(review))[1:]
         if not candidates:
