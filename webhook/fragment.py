@@ -1,8 +1,12 @@
 """A plugin's fragment compiled once: YAML structure fixed at load, Jinja2 expressions only in leaves.
 
-The whole fragment becomes one sandboxed Jinja2 template whose only output is a call per leaf that
-stores the leaf's value; the structure is then assembled in Python. Values therefore reach the pod
-as data: an annotation holding YAML or template text can never add a field.
+Each leaf becomes one `{% set %}` in a sandboxed Jinja2 template; the structure is assembled in
+Python from the values the template assigned. Values therefore reach the pod as data: an annotation
+holding YAML or template text can never add a field.
+
+Leaves that read only `settings`, `values` and `native` are "static": they go into a second
+template, evaluated once per distinct (settings, values, style) and folded into a specialised tree
+of constants, so that per pod only the leaves that read the pod are evaluated.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,6 +25,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from webhook.errors import ConfigError
 
 _CONDITION_KEY = "$if"
+STATIC_NAMES = frozenset({"settings", "values", "native"})
+# Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
+_PURE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
+_CACHE_SIZE = 256
 _SCALARS = yaml.SafeLoader("")
 
 
@@ -83,13 +91,20 @@ def make_environment() -> SandboxedEnvironment:
     return env
 
 
+_DROPPED = object()
+
+
 class Node:
-    """A compiled piece of the fragment; ``build`` turns the slot results into plain data."""
+    """A compiled piece of the fragment; ``build`` turns slot results into plain data."""
 
     __slots__ = ()
 
     def build(self, results: Mapping[str, Any]) -> Any:
         raise NotImplementedError
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        """This node with every static slot and condition replaced by its value."""
+        return self
 
 
 class Const(Node):
@@ -107,11 +122,12 @@ class Const(Node):
 class Slot(Node):
     """A leaf whose value is an expression's result (native type) or a rendered string."""
 
-    __slots__ = ("key", "where")
+    __slots__ = ("key", "where", "static")
 
-    def __init__(self, key: str, where: str) -> None:
+    def __init__(self, key: str, where: str, static: bool) -> None:
         self.key = key
         self.where = where
+        self.static = static
 
     def build(self, results: Mapping[str, Any]) -> Any:
         value = results[self.key]
@@ -119,23 +135,45 @@ class Slot(Node):
             raise ConfigError(f"{self.where}: template error: {value._undefined_message}")
         return value
 
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        return Const(self.build(results)) if self.static else self
+
 
 class MapNode(Node):
-    """A mapping; entries whose value is null are left out, so an expression can omit a field."""
+    """A mapping, perhaps under ``$if``; entries whose value is null are left out."""
 
-    __slots__ = ("entries", "condition")
+    __slots__ = ("entries", "condition", "condition_static")
 
-    def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None) -> None:
+    def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None, condition_static: bool = False) -> None:
         self.entries = entries
         self.condition = condition
+        self.condition_static = condition_static
 
     def build(self, results: Mapping[str, Any]) -> Any:
+        if self.condition is not None and self.condition not in results:
+            return _DROPPED
         out = {}
         for key, node in self.entries:
             value = node.build(results)
             if value is not None and value is not _DROPPED:
                 out[key] = value
         return out
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        condition = self.condition
+        if condition is not None and self.condition_static:
+            if condition not in results:
+                return Const(_DROPPED)
+            condition = None
+        entries = []
+        for key, node in self.entries:
+            special = node.specialize(results)
+            if isinstance(special, Const) and (special.value is None or special.value is _DROPPED):
+                continue
+            entries.append((key, special))
+        if condition is None and all(isinstance(n, Const) for _, n in entries):
+            return Const({k: n.value for k, n in entries})  # type: ignore[attr-defined]
+        return MapNode(tuple(entries), condition)
 
 
 class ListNode(Node):
@@ -149,119 +187,145 @@ class ListNode(Node):
     def build(self, results: Mapping[str, Any]) -> Any:
         out = []
         for node in self.items:
-            if isinstance(node, MapNode) and node.condition is not None and node.condition not in results:
-                continue
-            out.append(node.build(results))
+            value = node.build(results)
+            if value is not _DROPPED:
+                out.append(value)
         return out
 
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        items = [n for n in (node.specialize(results) for node in self.items) if not (isinstance(n, Const) and n.value is _DROPPED)]
+        if all(isinstance(n, Const) for n in items):
+            return Const([n.value for n in items])  # type: ignore[attr-defined]
+        return ListNode(tuple(items))
 
-_DROPPED = object()
 
+@dataclass
+class _Leaf:
+    """What the compiler learned about one leaf or condition, to emit it into a template later."""
 
-class _Conditional(MapNode):
-    """A mapping under ``$if`` placed directly as a map value: dropped with its entry."""
-
-    __slots__ = ()
-
-    def build(self, results: Mapping[str, Any]) -> Any:
-        if self.condition not in results:
-            return _DROPPED
-        return super().build(results)
+    key: str
+    source: str  # the Jinja statement(s) that assign ``key``
+    line: int
+    static: bool
 
 
 @dataclass
 class _Compiler:
-    """Walks YAML nodes, emitting Jinja source per leaf and the Node tree that assembles them."""
+    """Walks YAML nodes into the Node tree, and generates the static and per-pod templates."""
 
     path: str
     env: SandboxedEnvironment
-    lines: list[str]
-    source_lines: list[int]
+    count: int = 0
 
-    def emit(self, text: str, yaml_line: int) -> None:
-        self.lines.append(text)
-        self.source_lines.extend([yaml_line] * (text.count("\n") + 1))
-
-    def check(self, source: str, yaml_line: int) -> None:
+    def check(self, source: str, yaml_line: int) -> set[str]:
+        """Parse a leaf alone, for errors with its line; returns the names it reads."""
         try:
-            self.env.parse(source)
+            ast = self.env.parse(source)
         except TemplateSyntaxError as err:
             raise ConfigError(f"{self.path}:{yaml_line}: template error: {err.message}") from None
+        # Globals count too: `namespace` is both Jinja's global and the pod's namespace here.
+        return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - _PURE_GLOBALS
 
-    def compile(self, node: yaml.Node) -> Node:
+    def next_key(self) -> str:
+        self.count += 1
+        return f"_s{self.count}"
+
+    def compile(self, node: yaml.Node, static_scope: bool, out: list[Any]) -> Node:
+        """``out`` collects _Leaf items and ("if", leaf, children) blocks in document order."""
         if isinstance(node, yaml.ScalarNode):
-            return self.compile_scalar(node)
+            return self.compile_scalar(node, static_scope, out)
         if isinstance(node, yaml.SequenceNode):
-            items = tuple(self.compile(item) for item in node.value)
+            items = tuple(self.compile(item, static_scope, out) for item in node.value)
             if all(isinstance(i, Const) for i in items):
                 return Const([i.value for i in items])  # type: ignore[attr-defined]
             return ListNode(items)
         if isinstance(node, yaml.MappingNode):
-            return self.compile_mapping(node)
+            return self.compile_mapping(node, static_scope, out)
         raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: unsupported YAML node")
 
-    def compile_scalar(self, node: yaml.ScalarNode) -> Node:
+    def compile_scalar(self, node: yaml.ScalarNode, static_scope: bool, out: list[Any]) -> Node:
         line = node.start_mark.line + 1
         value = _SCALARS.construct_object(node)
         if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
             return Const(value)
-        key = f"_s{len(self.lines)}"
-        self.check(value, line)
+        names = self.check(value, line)
+        key = self.next_key()
         expr = single_expression(self.env, value)
-        if expr is not None:
-            self.emit(f"{{% set {key} = ({expr}) %}}", line)
-        else:
-            self.emit(f"{{% set {key} %}}{value}{{% endset %}}", line)
-        return Slot(key, f"{self.path}:{line}")
+        source = f"{{% set {key} = ({expr}) %}}" if expr is not None else f"{{% set {key} %}}{value}{{% endset %}}"
+        static = static_scope and names <= STATIC_NAMES
+        out.append(_Leaf(key, source, line, static))
+        return Slot(key, f"{self.path}:{line}", static)
 
-    def compile_mapping(self, node: yaml.MappingNode) -> Node:
-        condition: str | None = None
+    def compile_mapping(self, node: yaml.MappingNode, static_scope: bool, out: list[Any]) -> Node:
+        condition: _Leaf | None = None
         entries: list[tuple[str, yaml.Node]] = []
         for key_node, value_node in node.value:
             key = key_node.value
             if not isinstance(key_node, yaml.ScalarNode) or not isinstance(key, str):
                 raise ConfigError(f"{self.path}:{key_node.start_mark.line + 1}: keys must be strings")
-            if key == _CONDITION_KEY:
-                if not isinstance(value_node, yaml.ScalarNode):
-                    raise ConfigError(f"{self.path}:{value_node.start_mark.line + 1}: $if takes an expression")
-                raw = value_node.value.strip()
-                expr = single_expression(self.env, raw) or raw
-                line = value_node.start_mark.line + 1
-                self.check("{{ " + expr + " }}", line)
-                condition = f"_s{len(self.lines)}"
-                self.emit(f"{{% if ({expr}) %}}{{% set {condition} = true %}}", line)
-            else:
+            if key != _CONDITION_KEY:
                 entries.append((key, value_node))
-        compiled = tuple((key, self.compile(value)) for key, value in entries)
-        if condition is not None:
-            self.emit("{% endif %}", node.end_mark.line + 1)
-            return _Conditional(compiled, condition)
-        if all(isinstance(n, Const) for _, n in compiled):
-            return Const({k: n.value for k, n in compiled})  # type: ignore[attr-defined]
-        return MapNode(compiled, None)
+                continue
+            if not isinstance(value_node, yaml.ScalarNode):
+                raise ConfigError(f"{self.path}:{value_node.start_mark.line + 1}: $if takes an expression")
+            raw = value_node.value.strip()
+            expr = single_expression(self.env, raw) or raw
+            line = value_node.start_mark.line + 1
+            names = self.check("{{ " + expr + " }}", line)
+            condition = _Leaf(self.next_key(), f"{{% if ({expr}) %}}", line, static_scope and names <= STATIC_NAMES)
+        if condition is None:
+            compiled = tuple((key, self.compile(value, static_scope, out)) for key, value in entries)
+            if all(isinstance(n, Const) for _, n in compiled):
+                return Const({k: n.value for k, n in compiled})  # type: ignore[attr-defined]
+            return MapNode(compiled, None)
+        children: list[Any] = []
+        compiled = tuple((key, self.compile(value, condition.static, children)) for key, value in entries)
+        out.append(("if", condition, children))
+        return MapNode(compiled, condition.key, condition.static)
 
 
-@dataclass(frozen=True)
-class Fragment:
-    """The compiled fragment of one plugin: call ``render(context)`` to get plain data."""
+def _generate(items: list[Any], *, static: bool, lines: list[str], source_lines: list[int]) -> None:
+    """Emit the leaves of one kind; a condition wraps its children and sets its own key."""
+    for item in items:
+        if isinstance(item, _Leaf):
+            if item.static == static:
+                lines.append(item.source)
+                source_lines.extend([item.line] * (item.source.count("\n") + 1))
+            continue
+        _, condition, children = item
+        if static and not condition.static:
+            continue  # everything under a per-pod condition is per-pod
+        inner_lines: list[str] = []
+        inner_sources: list[int] = []
+        _generate(children, static=static, lines=inner_lines, source_lines=inner_sources)
+        if not static and condition.static and not inner_lines:
+            continue
+        lines.append(f"{condition.source}{{% set {condition.key} = true %}}")
+        source_lines.append(condition.line)
+        lines.extend(inner_lines)
+        source_lines.extend(inner_sources)
+        lines.append("{% endif %}")
+        source_lines.append(condition.line)
+
+
+@dataclass
+class _Program:
+    """One generated template and the plugin-file line of each of its lines."""
 
     path: str
-    root: Node
     template: Any
     source_lines: tuple[int, ...]
 
-    def render(self, context: dict[str, Any]) -> Any:
-        """Evaluate every expression once and assemble the fragment; raises ConfigError on a template bug."""
+    def run(self, context: dict[str, Any]) -> Mapping[str, Any]:
         if self.template is None:
-            return self.root.build({})
+            return {}
         template_context = self.template.new_context(context)
         try:
             for _ in self.template.root_render_func(template_context):
                 pass
         except Exception:  # noqa: BLE001 - rewritten below into template lines, then reported
             self._raise_with_line()
-        results = template_context.vars
-        return self.root.build(results)
+        return template_context.vars
 
     def _raise_with_line(self) -> None:
         try:
@@ -280,19 +344,69 @@ class Fragment:
         return "?"
 
 
-def compile_fragment(node: yaml.Node, *, path: str, env: SandboxedEnvironment) -> Fragment:
-    """Compile the ``fragment`` YAML node of a plugin file; raises ConfigError naming file and line."""
-    compiler = _Compiler(path=path, env=env, lines=[], source_lines=[])
-    root = compiler.compile(node)
-    if not compiler.lines:
-        return Fragment(path=path, root=root, template=None, source_lines=())
-    source = "\n".join(compiler.lines)
+def _program(env: SandboxedEnvironment, path: str, items: list[Any], *, static: bool) -> _Program:
+    lines: list[str] = []
+    source_lines: list[int] = []
+    _generate(items, static=static, lines=lines, source_lines=source_lines)
+    if not lines:
+        return _Program(path, None, ())
+    source = "\n".join(lines)
+    name = f"{path}#{'static' if static else 'pod'}"
     try:
         # Compiled with the plugin's path as filename, so runtime errors can be traced to a line.
-        code = env.compile(source, name=path, filename=path)
+        code = env.compile(source, name=name, filename=path)
         template = env.template_class.from_code(env, code, env.make_globals(None))
     except TemplateSyntaxError as err:
-        line = compiler.source_lines[err.lineno - 1] if 0 < err.lineno <= len(compiler.source_lines) else "?"
+        line = source_lines[err.lineno - 1] if 0 < err.lineno <= len(source_lines) else "?"
         raise ConfigError(f"{path}:{line}: template error: {err.message}") from None
-    return Fragment(path=path, root=root, template=template, source_lines=tuple(compiler.source_lines))
+    return _Program(path, template, tuple(source_lines))
 
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    return value
+
+
+@dataclass
+class Fragment:
+    """The compiled fragment of one plugin: call ``render(context)`` to get plain data."""
+
+    path: str
+    root: Node
+    static: _Program
+    per_pod: _Program
+    _specialized: dict[tuple[Any, ...], tuple[Any, Node]] = field(default_factory=dict)
+
+    def render(self, context: dict[str, Any]) -> Any:
+        """Evaluate the per-pod leaves over the cached static tree; raises ConfigError on a template bug."""
+        tree = self.specialized(context["settings"], context["values"], context["native"])
+        return tree.build(self.per_pod.run(context))
+
+    def specialized(self, settings: Mapping[str, Any], values: Mapping[str, Any], native: bool) -> Node:
+        """The tree with static leaves folded in, cached per distinct settings, values and style."""
+        key = (_freeze(settings), id(values), native)
+        cached = self._specialized.get(key)
+        if cached is not None and cached[0] is values:
+            return cached[1]
+        results = self.static.run({"settings": settings, "values": values, "native": native})
+        tree = self.root.specialize(results)
+        if len(self._specialized) >= _CACHE_SIZE:
+            self._specialized.clear()
+        self._specialized[key] = (values, tree)  # values kept alive, so its id stays its own
+        return tree
+
+
+def compile_fragment(node: yaml.Node, *, path: str, env: SandboxedEnvironment) -> Fragment:
+    """Compile the ``fragment`` YAML node of a plugin file; raises ConfigError naming file and line."""
+    compiler = _Compiler(path=path, env=env)
+    items: list[Any] = []
+    root = compiler.compile(node, True, items)
+    return Fragment(
+        path=path,
+        root=root,
+        static=_program(env, path, items, static=True),
+        per_pod=_program(env, path, items, static=False),
+    )

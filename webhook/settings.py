@@ -23,15 +23,17 @@ _IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
+# ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 
 
 def _parse_int(raw: str, setting: Setting) -> int:
-    try:
-        value = int(raw.strip(), 10)
-    except ValueError:
-        raise SettingError("not a whole number") from None
+    text = raw.strip()
+    if not _INTEGER.match(text):
+        raise SettingError("not a whole number")
+    value = int(text)
     if setting.minimum is not None and value < setting.minimum:
         raise SettingError(f"below the minimum {setting.minimum}")
     if setting.maximum is not None and value > setting.maximum:
@@ -41,7 +43,7 @@ def _parse_int(raw: str, setting: Setting) -> int:
 
 def _parse_port(raw: str, setting: Setting) -> int:
     text = raw.strip()
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not _PORT_RANGE.match(text) or "-" in text or not 1 <= int(text) <= 65535:
         raise SettingError("not a port number")
     return int(text)
 
