@@ -15,7 +15,7 @@ import orjson
 from webhook import reasons
 from webhook.config import SIDECAR_STYLES, Config
 from webhook.errors import PodDenied
-from webhook.fragment import Attrs
+from webhook.fragment import Attrs, freeze as _freeze
 from webhook.kube import NamespaceMeta, Pod
 from webhook.plugins import KeyMatch, Plugin, PluginSet
 from webhook.reasons import Reason
@@ -79,7 +79,7 @@ class _View:
 
 
 def _mapping(obj: Any) -> Mapping[str, str]:
-    return obj if isinstance(obj, Mapping) else _EMPTY
+    return obj if isinstance(obj, dict) else _EMPTY
 
 
 def injected_plugins(annotations: Mapping[str, str]) -> frozenset[str]:
@@ -177,7 +177,11 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
                 parsed = Attrs(plugin.defaults)
             parsed[setting.name] = value
             break
-    return plugin.defaults if parsed is None else parsed
+    if parsed is None:
+        return plugin.defaults
+    # What the static half of the fragment is cached by: only the values that differ from defaults.
+    parsed.cache_key = tuple((k, _freeze(v)) for k, v in parsed.items() if v != plugin.defaults.get(k))  # type: ignore[attr-defined]
+    return parsed
 
 
 def _existing_container_names(pod: Pod) -> frozenset[str]:
@@ -185,7 +189,7 @@ def _existing_container_names(pod: Pod) -> frozenset[str]:
     names = set()
     for section in ("initContainers", "containers"):
         for container in spec.get(section) or ():
-            if isinstance(container, Mapping) and isinstance(container.get("name"), str):
+            if isinstance(container, dict) and isinstance(container.get("name"), str):
                 names.add(container["name"])
     return frozenset(names)
 

@@ -362,11 +362,12 @@ def _program(env: SandboxedEnvironment, path: str, items: list[Any], *, static: 
     return _Program(path, template, tuple(source_lines))
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
+    """A hashable copy of plain data (lists and mappings become tuples)."""
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     if isinstance(value, Mapping):
-        return tuple((k, _freeze(v)) for k, v in value.items())
+        return tuple((k, freeze(v)) for k, v in value.items())
     return value
 
 
@@ -387,7 +388,8 @@ class Fragment:
 
     def specialized(self, settings: Mapping[str, Any], values: Mapping[str, Any], native: bool) -> Node:
         """The tree with static leaves folded in, cached per distinct settings, values and style."""
-        key = (_freeze(settings), id(values), native)
+        settings_key = getattr(settings, "cache_key", None)
+        key = (freeze(settings) if settings_key is None else settings_key, id(values), native)
         cached = self._specialized.get(key)
         if cached is not None and cached[0] is values:
             return cached[1]

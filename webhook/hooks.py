@@ -24,7 +24,7 @@ class HookResult:
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
     if isinstance(port, str) and not port.isdigit():
         for declared in container.get("ports") or ():
-            if isinstance(declared, Mapping) and declared.get("name") == port:
+            if isinstance(declared, dict) and declared.get("name") == port:
                 return declared.get("containerPort", port)
     return int(port) if isinstance(port, str) else port
 
@@ -42,22 +42,22 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     probers: dict[str, Any] = {}
     changes: dict[int, dict[str, Any]] = {}
     for index, container in enumerate(((pod.get("spec") or {}).get("containers")) or ()):
-        if not isinstance(container, Mapping):
+        if not isinstance(container, dict):
             continue
         name = container.get("name")
         for probe_field, suffix in PROBE_FIELDS:
             probe = container.get(probe_field)
-            if not isinstance(probe, Mapping):
+            if not isinstance(probe, dict):
                 continue
             original: dict[str, Any]
-            if isinstance(probe.get("httpGet"), Mapping):
+            if isinstance(probe.get("httpGet"), dict):
                 http = dict(probe["httpGet"])
                 http["port"] = _named_port(container, http.get("port"))
                 http.setdefault("scheme", "HTTP")
                 original = {"httpGet": http}
-            elif isinstance(probe.get("tcpSocket"), Mapping):
+            elif isinstance(probe.get("tcpSocket"), dict):
                 original = {"tcpSocket": {**probe["tcpSocket"], "port": _named_port(container, probe["tcpSocket"].get("port"))}}
-            elif isinstance(probe.get("grpc"), Mapping):
+            elif isinstance(probe.get("grpc"), dict):
                 original = {"grpc": dict(probe["grpc"])}
             else:
                 continue  # exec probes run inside the container and need no rewrite

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-# Raw objects stay dicts straight from the JSON decoder; these aliases only document intent.
+# Raw objects stay dicts straight from the JSON (or YAML) decoder; these aliases only document
+# intent. Runtime checks on them test `dict`, not `Mapping`: an ABC check costs more than the lookup.
 Obj: TypeAlias = Mapping[str, Any]
 Pod: TypeAlias = Mapping[str, Any]
 JsonPatch: TypeAlias = list[dict[str, Any]]

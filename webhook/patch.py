@@ -29,11 +29,11 @@ def escape(key: str) -> str:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else _EMPTY
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def _names(items: Any) -> set[str]:
-    return {i.get("name") for i in items if isinstance(i, Mapping)} if isinstance(items, list) else set()
+    return {i.get("name") for i in items if isinstance(i, dict)} if isinstance(items, list) else set()
 
 
 def _as_native_sidecar(container: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +81,7 @@ class _PatchBuilder:
         fresh = {k: v for k, v in entries.items() if k not in current}
         if not fresh:
             return []
-        if not isinstance(existing, Mapping):
+        if not isinstance(existing, dict):
             self.ops.append({"op": "add", "path": base, "value": fresh})
             self.status["created"].append(base)
         else:
@@ -98,7 +98,7 @@ def build_patch(
     status = read_status(annotations)
     builder = _PatchBuilder(pod, status)
     spec, warnings = builder.spec, []
-    if not isinstance(pod.get("metadata"), Mapping):
+    if not isinstance(pod.get("metadata"), dict):
         builder.ops.append({"op": "add", "path": "/metadata", "value": {}})
 
     redirects = [c for a in additions for c in a.init_containers]
@@ -139,7 +139,7 @@ def build_patch(
     extra_annotations.pop(STATUS_KEY, None)
     fresh = {k: v for k, v in extra_annotations.items() if k not in annotations}
     status["annotations"] += list(fresh)
-    if not isinstance(builder.metadata.get("annotations"), Mapping):
+    if not isinstance(builder.metadata.get("annotations"), dict):
         status["created"].append("/metadata/annotations")
         fresh[STATUS_KEY] = orjson.dumps(status).decode()
         builder.ops.append({"op": "add", "path": "/metadata/annotations", "value": fresh})
@@ -156,7 +156,7 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
     if not env:
         return
     for index, container in enumerate(builder.spec.get("containers") or ()):
-        if not isinstance(container, Mapping):
+        if not isinstance(container, dict):
             continue
         existing = container.get("env")
         defined = _names(existing)
@@ -197,7 +197,7 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
     for section in ("initContainers", "containers", "volumes"):
         drop = set(status.get(section) or ())
         if isinstance(spec.get(section), list):
-            spec[section] = [i for i in spec[section] if not (isinstance(i, Mapping) and i.get("name") in drop)]
+            spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name") in drop)]
     for container in spec.get("containers") or ():
         name = str(container.get("name"))
         record = (status.get("env") or {}).get(name)

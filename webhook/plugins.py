@@ -203,9 +203,15 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         fragment=fragment,
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
         control_plane=tuple(control_plane),
-        defaults=Attrs({s.name: s.default for s in settings}),
+        defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
     )
+
+
+def _defaults(settings: tuple[Setting, ...]) -> Attrs:
+    defaults = Attrs({s.name: s.default for s in settings})
+    defaults.cache_key = ()  # type: ignore[attr-defined]
+    return defaults
 
 
 def _plugin_files(directory: Path) -> list[Path]:

@@ -48,9 +48,9 @@ def find_workload(pod: Pod) -> Workload:
     """Dapr's app-id and Istio's canonical name want the workload's name, not the empty pod name."""
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
-    template_hash = labels.get("pod-template-hash") if isinstance(labels, Mapping) else None
+    template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
     for owner in metadata.get("ownerReferences") or ():
-        if not isinstance(owner, Mapping) or not owner.get("controller"):
+        if not isinstance(owner, dict) or not owner.get("controller"):
             continue
         kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
         if kind == "ReplicaSet" and template_hash and name.endswith("-" + str(template_hash)):
@@ -82,19 +82,19 @@ class Addition:
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
     ports: list[Mapping[str, Any]] = []
     for container in (pod.get("spec") or {}).get("containers") or ():
-        if isinstance(container, Mapping):
-            ports.extend(p for p in container.get("ports") or () if isinstance(p, Mapping))
+        if isinstance(container, dict):
+            ports.extend(p for p in container.get("ports") or () if isinstance(p, dict))
     return ports
 
 
 def _check_strings(plugin: Plugin, section: str, mapping: Any) -> Mapping[str, str]:
-    if not isinstance(mapping, Mapping) or not all(isinstance(v, str) for v in mapping.values()):
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a mapping of strings")
     return mapping
 
 
 def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
-    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of mappings")
     return items
 
