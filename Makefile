@@ -32,6 +32,20 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench.engine
+	$(PY) -m tests.bench.load
+
+certs/tls.crt: | $(STAMP)
+	$(VENV)/bin/meshswitch certs generate --out certs
+
+certs: certs/tls.crt
+
+# Serves on https://127.0.0.1:8443; with KUBECONFIG set it watches that cluster's namespaces.
+run: $(STAMP) certs/tls.crt
+	$(VENV)/bin/meshswitch serve --cert-dir certs --host 127.0.0.1 --port 8443 \
+	  $(if $(KUBECONFIG),--kubeconfig $(KUBECONFIG),--namespace-labels-file examples/namespaces.yaml)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis
+
+# Targets kept beside their subject (kind for users with Docker, ...).
+-include mk/*.mk

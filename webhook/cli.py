@@ -20,6 +20,8 @@ from webhook.patch import uninject
 from webhook.plugins import PluginSet, load_plugins
 from webhook.render import Workload
 from webhook.values import load_values
+from webhook.certs import add_certs_arguments, generate_from_args
+from webhook.server import ServeOptions, add_serve_arguments, run
 from webhook.workloads import iter_workloads, namespace_of, pod_template, transform, workload_of
 
 
@@ -77,7 +79,7 @@ def _load_plugins(args: argparse.Namespace) -> PluginSet:
 
 
 def _build_injector(args: argparse.Namespace) -> Injector:
-    return Injector(plugins=_load_plugins(args), config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar))
+    return Injector(plugins=_load_plugins(args), config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style))
 
 
 def _namespace_meta(args: argparse.Namespace, name: str) -> NamespaceMeta:
@@ -174,9 +176,13 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace-labels", help="the namespace's labels, k=v,k2=v2")
     parser.add_argument("--namespace-annotations", help="the namespace's annotations, k=v,k2=v2")
     parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
-    parser.add_argument("--sidecar", choices=SIDECAR_STYLES, default="native", help="proxy as native sidecar or classic container")
+    parser.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="proxy as native sidecar or classic container")
     parser.add_argument("--templates-dir", action="append", help="a directory of plugin files that add or replace plugins")
     parser.add_argument("--values", help="installation values: a YAML file of plugin name to values")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return run(ServeOptions.from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-f", "--file", required=True)
     sub.add_argument("--namespace", default="default")
     sub.set_defaults(handler=cmd_uninject)
+    sub = commands.add_parser("serve", help="serve the admission webhook over HTTPS")
+    add_serve_arguments(sub)
+    sub.set_defaults(handler=cmd_serve)
+    certs = commands.add_parser("certs", help="certificates for the webhook").add_subparsers(dest="certs_command", required=True)
+    sub = certs.add_parser("generate", help="write a CA and a serving certificate it signs")
+    add_certs_arguments(sub)
+    sub.set_defaults(handler=generate_from_args)
     sub = commands.add_parser("plugins", help="list the installed plugins and their settings")
     sub.add_argument("--templates-dir", action="append")
     sub.add_argument("--values", nargs="?", const="", metavar="FILE", help="print the effective installation values (with FILE applied)")

@@ -406,6 +406,7 @@ class ServeOptions:
     keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
     graceful_timeout_seconds: float = 20.0
     template_dirs: tuple[Path, ...] = ()
+    values_file: Path | None = None
     config: Config = field(default_factory=Config)
     log_level: str = "info"
 
@@ -443,7 +444,8 @@ class ServeOptions:
             cert_poll_seconds=args.cert_poll_seconds,
             drain_seconds=args.drain_seconds,
             keep_alive_seconds=args.keep_alive_seconds,
-            template_dirs=tuple(args.templates),
+            template_dirs=tuple(args.templates_dir),
+            values_file=args.values,
             config=config,
             log_level=args.log_level,
         )
@@ -481,7 +483,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="YAML mapping namespace name to labels, instead of a cluster (implies --no-kube)",
     )
     engine = parser.add_argument_group("injection")
-    engine.add_argument("--templates", type=Path, action="append", default=[], metavar="DIR", help="extra plugin directory (repeatable)")
+    engine.add_argument("--templates-dir", type=Path, action="append", default=[], metavar="DIR", help="extra plugin directory (repeatable)")
+    engine.add_argument("--values", type=Path, metavar="FILE", help="installation values: YAML of plugin name to values")
     engine.add_argument("--default-mode", default="native", help="mode when nothing selects one (default: native)")
     engine.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="default proxy style")
     engine.add_argument("--webhook-namespace", default="meshswitch-system", help="the webhook's own namespace (never injected)")
