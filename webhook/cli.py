@@ -106,7 +106,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
             raise UsageError(f"{workload.kind}/{workload.name}: denied: {err.message}") from None
         for warning in result.warnings:
             print(f"warning: {workload.kind}/{workload.name}: {warning}", file=sys.stderr)
-        return jsonpatch.apply_patch(pod, result.patch) if result.patch else pod  # type: ignore[no-any-return]
+        return jsonpatch.apply_patch(pod, result.patch) if result.patch else pod
 
     output = [transform(doc, inject_one, default_namespace=args.namespace) if isinstance(doc, dict) else doc for doc in documents]
     _dump(output, sys.stdout)

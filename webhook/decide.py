@@ -258,10 +258,9 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         assert skipped is not None
         return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
     settings = {p.name: parse_settings(p, view, config) for p in chosen}  # rule 8
-    names = ", ".join(p.name for p in chosen)
     return Decision(
         plugins=tuple(chosen),
-        reason=Reason(reasons.INJECTED, f"injected {names} ({source} selects {mode})"),
+        reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),
         mode=mode,
         sidecar_style=style,
         settings=settings,

@@ -325,7 +325,8 @@ class _Program:
                 pass
         except Exception:  # noqa: BLE001 - rewritten below into template lines, then reported
             self._raise_with_line()
-        return template_context.vars
+        results: Mapping[str, Any] = template_context.vars
+        return results
 
     def _raise_with_line(self) -> None:
         try:

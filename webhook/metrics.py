@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -10,6 +11,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 # From 0.5 ms (an ordinary review) up to the apiserver's 10 s default webhook timeout; 5 ms, 25 ms
 # and 100 ms line up with the buckets of apiserver_admission_webhook_admission_duration_seconds.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+if TYPE_CHECKING:
+    from webhook.discovery import Discovery
+    from webhook.plugins import Plugin
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -62,6 +67,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.control_plane_present = Gauge(
+            "meshswitch_control_plane_present",
+            "1 when every object a plugin's control plane has was found in the cluster, else 0.",
+            ["plugin"],
+            registry=self.registry,
+        )
+
         # labels() validates and locks on every call; the label sets are few, so keep their children.
         self._review_children: dict[tuple[str, str, str], Counter] = {}
 
@@ -75,6 +87,13 @@ class Metrics:
 
     def track_namespace_cache(self, size: Callable[[], int]) -> None:
         self.namespace_cache_size.set_function(lambda: float(size()))
+
+    def track_control_planes(self, plugins: Iterable[Plugin], discovery: Discovery) -> None:
+        for plugin in plugins:
+            if discovery.objects.get(plugin.name):
+                self.control_plane_present.labels(plugin.name).set_function(
+                    lambda plugin=plugin: 0.0 if discovery.missing_for(plugin) else 1.0  # type: ignore[misc]
+                )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -33,7 +33,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _names(items: Any) -> set[str]:
-    return {i.get("name") for i in items if isinstance(i, dict)} if isinstance(items, list) else set()
+    return {str(i.get("name")) for i in items if isinstance(i, dict)} if isinstance(items, list) else set()
 
 
 def _as_native_sidecar(container: Mapping[str, Any]) -> dict[str, Any]:

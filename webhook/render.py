@@ -56,9 +56,9 @@ def find_workload(pod: Pod) -> Workload:
         if kind == "ReplicaSet" and template_hash and name.endswith("-" + str(template_hash)):
             return Workload("Deployment", name[: -len(str(template_hash)) - 1])
         return Workload(kind, name)
-    name = metadata.get("name")
-    if name:
-        return Workload("Pod", str(name))
+    pod_name = metadata.get("name")
+    if pod_name:
+        return Workload("Pod", str(pod_name))
     generate = str(metadata.get("generateName") or "").rstrip("-")
     if template_hash and generate.endswith("-" + str(template_hash)):
         return Workload("Deployment", generate[: -len(str(template_hash)) - 1])

@@ -31,7 +31,12 @@ from webhook.errors import BadRequest, ConfigError, PodDenied
 from webhook.injector import Injector, NamespaceMeta
 from webhook.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.metrics import Metrics
+from webhook.discovery import Discovery
+from webhook.discovery_watch import control_plane_watches
+from webhook.kubeapi import KubeApi
+from webhook.listwatch import ListWatch
 from webhook.namespaces import NamespaceSource, StaticNamespaces, kube_namespace_cache
+from webhook.values import load_values
 from webhook.tls import CertificateReloader, LoadedPair
 
 log = logging.getLogger("meshswitch.server")
@@ -124,12 +129,16 @@ def create_app(
     cert_poll_seconds: float = 10.0,
     drain: Drain | None = None,
     review_log: ReviewLog | None = None,
+    watches: Sequence[ListWatch] = (),
+    discovery: Discovery | None = None,
 ) -> WebhookApp:
     """The ASGI app; it starts the namespace cache and the certificate poller in its lifespan."""
     metrics = metrics or Metrics()
     drain = drain or Drain()
     admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open)
     metrics.track_namespace_cache(namespaces.__len__)
+    if discovery is not None:
+        metrics.track_control_planes(injector.plugins, discovery)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,6 +147,8 @@ def create_app(
         gc.collect()
         gc.freeze()
         namespaces.start()
+        for watch in watches:
+            watch.start()
         poller = None
         if certificates is not None:
             poller = asyncio.create_task(_poll_certificates(certificates, cert_poll_seconds))
@@ -147,6 +158,8 @@ def create_app(
             if poller is not None:
                 poller.cancel()
             namespaces.stop()
+            for watch in watches:
+                watch.stop()
 
     app = WebhookApp(
         title="meshswitch",
@@ -519,30 +532,43 @@ def configure_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
 
 
-def build_namespaces(options: ServeOptions) -> NamespaceSource:
+def build_namespaces(options: ServeOptions, api: KubeApi | None) -> NamespaceSource:
     if options.namespace_labels_file is not None:
         return StaticNamespaces.from_file(options.namespace_labels_file)
-    if options.no_kube:
+    if api is None:
         return StaticNamespaces()
-    return kube_namespace_cache(options.kubeconfig)
+    return kube_namespace_cache(api)
+
+
+def build_injector(options: ServeOptions, api: KubeApi | None) -> tuple[Injector, list[ListWatch]]:
+    """The engine with its plugins and values; with a cluster, the control-plane watches that feed it."""
+    # Imported here: the engine's plugin loader is not needed to import this module (tests, bench).
+    from webhook.plugins import load_plugins
+
+    plugins = load_plugins(options.template_dirs)
+    if options.values_file is not None:
+        plugins = load_values(options.values_file, plugins)
+    if api is None:
+        return Injector(plugins=plugins, config=options.config), []
+    discovery = Discovery(plugins)
+    watches: list[ListWatch] = list(control_plane_watches(discovery, api))
+    return Injector(plugins=plugins, config=options.config, discovery=discovery), watches
 
 
 def run(options: ServeOptions) -> int:
     """Serve until SIGTERM or SIGINT; 0 after a graceful stop, 2 for a bad configuration."""
     configure_logging(options.log_level)
-    # Imported here: the engine's plugin loader is not needed to import this module (tests, bench).
-    from webhook.plugins import load_plugins
-
     metrics = Metrics()
     try:
-        injector = Injector(plugins=load_plugins(options.template_dirs), config=options.config)
+        api = None if options.no_kube else KubeApi(options.kubeconfig)
+        injector, watches = build_injector(options, api)
         certificates = CertificateReloader(
             options.cert_file,
             options.key_file,
             on_change=lambda pair: _record_certificate(metrics, pair),
             on_failure=lambda _: metrics.certificate_loads.labels("failed").inc(),
         )
-        namespaces = build_namespaces(options)
+        namespaces = build_namespaces(options, api)
     except ConfigError as exc:
         log.error("cannot serve: %s", exc)
         return 2
@@ -556,6 +582,8 @@ def run(options: ServeOptions) -> int:
         max_body_bytes=options.max_body_bytes,
         cert_poll_seconds=options.cert_poll_seconds,
         drain=drain,
+        watches=watches,
+        discovery=injector.discovery,
     )
     config = uvicorn.Config(
         app,
