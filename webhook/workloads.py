@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from webhook.render import Workload
+from webhook.render import Workload, find_workload
 
 # Where each workload kind keeps its pod template.
 TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = {
@@ -40,6 +40,9 @@ def namespace_of(obj: Mapping[str, Any], default: str) -> str:
 
 
 def workload_of(obj: Mapping[str, Any]) -> Workload:
+    """The workload a pod template belongs to; for a Pod, its owner as the pod itself tells."""
+    if obj.get("kind") == "Pod":
+        return find_workload(obj)
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     assert isinstance(metadata, Mapping)
     return Workload(str(obj.get("kind")), str(metadata.get("name") or metadata.get("generateName") or ""))

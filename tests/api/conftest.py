@@ -23,7 +23,6 @@ from webhook import certs
 from .pods import NAMESPACES_YAML
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE_MISSING = not (ROOT / "webhook" / "plugins.py").exists()
 
 
 def free_port() -> int:
@@ -142,8 +141,6 @@ def start_webhook(
 @pytest.fixture(scope="session")
 def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
     """One server for the tests that only send requests (1 MiB body limit, to test 413 cheaply)."""
-    if ENGINE_MISSING:
-        pytest.skip("the engine (webhook/plugins.py) has not landed")
     server = start_webhook(tmp_path_factory.mktemp("webhook"), extra=["--max-body-bytes", str(1024 * 1024)])
     yield server
     assert server.stop() == 0, server.log()
@@ -152,8 +149,6 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
 @pytest.fixture
 def own_webhook(tmp_path: Path) -> Iterator[Any]:
     """Start servers of a test's own (certificate reload, shutdown); they are stopped afterwards."""
-    if ENGINE_MISSING:
-        pytest.skip("the engine (webhook/plugins.py) has not landed")
     started: list[Webhook] = []
 
     def start(**kwargs: Any) -> Webhook:
