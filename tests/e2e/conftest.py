@@ -1,4 +1,5 @@
-"""Fixtures for the e2e tests: a real etcd, kube-apiserver and kube-controller-manager on loopback."""
+"""Fixtures for the e2e tests: a real etcd, kube-apiserver and kube-controller-manager on loopback,
+and `meshswitch serve` registered with it as a mutating webhook."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 
 from webhook import controlplane as cp
+from webhook import devcluster as dc
 
 NamespaceFactory = Callable[..., str]
+WEBHOOK_KEY = pytest.StashKey[dc.WebhookServer]()
 NO_GO = "e2e: control-plane binaries not built and 'go' is not on PATH (needs Go >= 1.26: make controlplane)"
 
 
@@ -29,6 +32,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if e2e and not _must_run() and cp.find_binaries() is None and shutil.which("go") is None:
         for item in e2e:
             item.add_marker(pytest.mark.skip(reason=NO_GO))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the tail of the webhook's log to a failed e2e test's report."""
+    outcome: Any = yield
+    report: pytest.TestReport = outcome.get_result()
+    server = item.config.stash.get(WEBHOOK_KEY, None)
+    if report.failed and server is not None and item.get_closest_marker("e2e"):
+        report.sections.append((f"meshswitch serve log ({server.log_path})", server.log_tail(60)))
 
 
 def _bin_dir(pytestconfig: pytest.Config) -> Path:
@@ -86,3 +99,42 @@ def namespace_factory(kube_client: Any) -> Iterator[NamespaceFactory]:
 def namespace(namespace_factory: NamespaceFactory) -> str:
     """Return a fresh unlabeled namespace."""
     return namespace_factory()
+
+
+@pytest.fixture(scope="session")
+def webhook_server(
+    pytestconfig: pytest.Config, control_plane: cp.ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dc.WebhookServer]:
+    """Run `meshswitch serve` on a free loopback port, watching the control plane's namespaces."""
+    server = dc.WebhookServer(control_plane.kubeconfig, tmp_path_factory.mktemp("webhook"))
+    pytestconfig.stash[WEBHOOK_KEY] = server
+    try:
+        server.start()
+    except cp.ControlPlaneError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def webhook(kube_client: Any, webhook_server: dc.WebhookServer) -> Iterator[dc.WebhookServer]:
+    """Register the webhook (failurePolicy Fail) and wait until the API server really calls it."""
+    dc.register(kube_client, webhook_server)
+    try:
+        dc.wait_until_called(kube_client)
+    except cp.ControlPlaneError as exc:
+        pytest.fail(f"{exc}\n----- {webhook_server.log_path} -----\n{webhook_server.log_tail()}", pytrace=False)
+    yield webhook_server
+    dc.unregister(kube_client)
+
+
+@pytest.fixture
+def stopped_webhook(kube_client: Any, webhook: dc.WebhookServer) -> Iterator[dc.WebhookServer]:
+    """Stop the session's webhook for one test; afterwards restore failurePolicy Fail, restart it and wait."""
+    webhook.stop()
+    try:
+        yield webhook
+    finally:
+        dc.register(kube_client, webhook)
+        webhook.start()
+        dc.wait_until_called(kube_client)

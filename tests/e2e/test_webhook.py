@@ -1,0 +1,386 @@
+"""End to end: the API server calls `meshswitch serve` for every pod CREATE, and the stored pods carry the sidecars.
+
+Each scenario runs in a namespace of its own. Pods never run (there is no kubelet): the pod objects are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from tests.helpers import SHARED_MANIFESTS
+from webhook import controlplane as cp
+from webhook import devcluster as dc
+
+from .conftest import NamespaceFactory
+
+pytestmark = pytest.mark.e2e
+
+MODE = dc.MODE_LABEL
+STATUS = cp.STATUS_ANNOTATION
+POLL_SECONDS = 60.0
+DENIED = f'admission webhook "{dc.WEBHOOK_NAME}" denied the request'
+# plugin: (its traffic-redirect init container or None, its sidecar)
+SIDECARS = {
+    "istio": ("istio-init", "istio-proxy"),
+    "linkerd": ("linkerd-init", "linkerd-proxy"),
+    "envoy": ("envoy-init", "envoy"),
+    "dapr": (None, "daprd"),
+}
+INJECTED_NAMES = {name for pair in SIDECARS.values() for name in pair if name}
+
+T = TypeVar("T")
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = POLL_SECONDS) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def pod_body(
+    name: str = "web", labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Return a small Pod with one app container listening on 8080."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": dict(labels or {}), "annotations": dict(annotations or {})},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}]},
+    }
+
+
+def create_pod(client: Any, namespace: str, body: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    """Create a pod through the API server and return the stored (or dry-run) object as a dict."""
+    core: Any = k8s.CoreV1Api(client)
+    response = core.create_namespaced_pod(
+        namespace, dict(body), dry_run="All" if dry_run else None, _preload_content=False
+    )
+    pod: dict[str, Any] = json.loads(response.data)
+    return pod
+
+
+def list_pods(client: Any, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+    """List pods as dicts."""
+    core: Any = k8s.CoreV1Api(client)
+    response = core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
+    items: list[dict[str, Any]] = json.loads(response.data)["items"]
+    return items
+
+
+def create_object(client: Any, namespace: str, obj: Mapping[str, Any]) -> None:
+    """Create one object of a kind the shared manifests use, as `kubectl apply` would."""
+    core: Any = k8s.CoreV1Api(client)
+    apps: Any = k8s.AppsV1Api(client)
+    batch: Any = k8s.BatchV1Api(client)
+    creators = {
+        "Deployment": apps.create_namespaced_deployment,
+        "Job": batch.create_namespaced_job,
+        "Service": core.create_namespaced_service,
+        "ServiceAccount": core.create_namespaced_service_account,
+    }
+    creators[obj["kind"]](namespace, dict(obj))
+
+
+def manifest(filename: str) -> list[dict[str, Any]]:
+    """Return the objects of a file in the shared manifests, read as they are."""
+    text = (SHARED_MANIFESTS / filename).read_text()
+    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+
+
+def plugins(pod: Mapping[str, Any]) -> list[str]:
+    """Return the plugins meshswitch recorded in the pod's status annotation."""
+    annotations = pod["metadata"].get("annotations") or {}
+    if STATUS not in annotations:
+        return []
+    recorded: list[str] = json.loads(annotations[STATUS])["plugins"]
+    return recorded
+
+
+def init_names(pod: Mapping[str, Any]) -> list[str]:
+    return [c["name"] for c in pod["spec"].get("initContainers") or []]
+
+
+def container_names(pod: Mapping[str, Any]) -> list[str]:
+    return [c["name"] for c in pod["spec"]["containers"]]
+
+
+def assert_injected(pod: Mapping[str, Any], *expected: str) -> None:
+    """The pod carries exactly the sidecars of `expected`, as native sidecars, redirect first."""
+    assert plugins(pod) == list(expected), pod["metadata"].get("annotations")
+    inits = {c["name"]: c for c in pod["spec"].get("initContainers") or []}
+    order = init_names(pod)
+    for plugin in expected:
+        redirect, sidecar = SIDECARS[plugin]
+        assert sidecar in inits, f"{sidecar} not in initContainers {order}"
+        assert inits[sidecar].get("restartPolicy") == "Always", f"{sidecar} is not a native sidecar"
+        if redirect is not None:
+            assert redirect in inits, f"{redirect} not in initContainers {order}"
+            assert inits[redirect].get("restartPolicy") is None
+            assert order.index(redirect) < order.index(sidecar)
+    wanted = {name for plugin in expected for name in SIDECARS[plugin] if name}
+    assert not (INJECTED_NAMES - wanted) & set(order), f"unexpected sidecars in {order}"
+    assert not INJECTED_NAMES & set(container_names(pod)), "sidecars must not be ordinary containers"
+
+
+def assert_untouched(pod: Mapping[str, Any], containers: tuple[str, ...] = ("app",)) -> None:
+    """The pod holds only what its author wrote."""
+    assert STATUS not in (pod["metadata"].get("annotations") or {})
+    assert not init_names(pod)
+    assert tuple(container_names(pod)) == containers
+
+
+def denial(exc: ApiException) -> str:
+    """Return the message of an API server refusal."""
+    message: str = json.loads(exc.body)["message"]
+    return message
+
+
+# --- selecting a mode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mesh", ["istio", "linkerd", "envoy"])
+def test_namespace_mode_injects_its_mesh(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory, mesh: str
+) -> None:
+    ns = namespace_factory(labels={MODE: mesh})
+    pod = create_pod(kube_client, ns, pod_body())
+    assert_injected(pod, mesh)
+    assert container_names(pod) == ["app"]
+    # What the API server stored, not only what it answered.
+    stored = list_pods(kube_client, ns)
+    assert [p["metadata"]["name"] for p in stored] == ["web"]
+    assert_injected(stored[0], mesh)
+
+
+def test_dapr_on_istio_gets_both_sidecars(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={MODE: "istio"})
+    pod = create_pod(kube_client, ns, pod_body(annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "web"}))
+    assert_injected(pod, "istio", "dapr")
+    # Mesh first, so Dapr's traffic goes through it.
+    assert init_names(pod) == ["istio-init", "istio-proxy", "daprd"]
+    env = {e["name"] for e in pod["spec"]["containers"][0].get("env", [])}
+    assert {"DAPR_HTTP_PORT", "DAPR_GRPC_PORT"} <= env
+
+
+def test_istio_injection_enabled_namespace(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={"istio-injection": "enabled"})
+    assert_injected(create_pod(kube_client, ns, pod_body()), "istio")
+
+
+@pytest.mark.parametrize("where", ["label", "annotation"])
+def test_sidecar_istio_io_inject_false_is_left_alone(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory, where: str
+) -> None:
+    ns = namespace_factory(labels={"istio-injection": "enabled"})
+    key = {"sidecar.istio.io/inject": "false"}
+    body = pod_body(labels=key) if where == "label" else pod_body(annotations=key)
+    assert_untouched(create_pod(kube_client, ns, body))
+
+
+@pytest.mark.parametrize("where", ["label", "annotation"])
+def test_meshswitch_inject_false_is_left_alone(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory, where: str
+) -> None:
+    # The label never reaches the webhook (objectSelector); the annotation reaches it and the engine opts out.
+    ns = namespace_factory(labels={MODE: "istio"})
+    key = {dc.INJECT_KEY: "false"}
+    body = pod_body(labels=key) if where == "label" else pod_body(annotations=key)
+    assert_untouched(create_pod(kube_client, ns, body))
+
+
+def test_unlabelled_namespace_is_left_alone(kube_client: Any, webhook: dc.WebhookServer, namespace: str) -> None:
+    assert_untouched(create_pod(kube_client, namespace, pod_body()))
+
+
+# --- workloads through kube-controller-manager ----------------------------------------------------
+
+
+def test_microservices_demo_deployments_are_injected(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={MODE: "istio"})
+    objects = manifest("microservices-demo.yaml")
+    for obj in objects:
+        create_object(kube_client, ns, obj)
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    expected = sum(int(d["spec"].get("replicas", 1)) for d in deployments.values())
+    assert len(deployments) == 12
+
+    pods = eventually(
+        f"{expected} pods from {len(deployments)} Deployments",
+        lambda: (found if len(found := list_pods(kube_client, ns)) >= expected else None),
+    )
+    apps: Any = k8s.AppsV1Api(kube_client)
+    sets = {rs.metadata.name: rs for rs in apps.list_namespaced_replica_set(ns).items}
+    seen = set()
+    for pod in pods:
+        owner = pod["metadata"]["ownerReferences"][0]
+        assert owner["kind"] == "ReplicaSet" and owner["name"] in sets
+        deployment = sets[owner["name"]].metadata.owner_references[0].name
+        seen.add(deployment)
+        assert_injected(pod, "istio")
+        template = deployments[deployment]["spec"]["template"]["spec"]
+        assert container_names(pod) == [c["name"] for c in template["containers"]]
+        # The app's own init containers run after the proxy, inside the mesh.
+        app_inits = [c["name"] for c in template.get("initContainers", [])]
+        assert init_names(pod) == ["istio-init", "istio-proxy", *app_inits]
+    assert seen == set(deployments)
+
+
+def test_job_pod_is_injected(kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory) -> None:
+    ns = namespace_factory(labels={MODE: "linkerd"})
+    (job,) = manifest("k8s-job.yaml")
+    create_object(kube_client, ns, job)
+    selector = f"job-name={job['metadata']['name']}"
+    (pod,) = eventually("the Job's pod", lambda: list_pods(kube_client, ns, selector))
+    assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    assert_injected(pod, "linkerd")
+    assert container_names(pod) == ["pi"]
+
+
+# --- switching ------------------------------------------------------------------------------------
+
+
+def test_relabel_switches_the_mesh_of_new_pods(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={MODE: "istio"})
+    apps: Any = k8s.AppsV1Api(kube_client)
+    core: Any = k8s.CoreV1Api(kube_client)
+    labels = {"app": "shop"}
+    apps.create_namespaced_deployment(
+        ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "shop"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": pod_body()["spec"]},
+            },
+        },
+    )
+    (before,) = eventually("the Deployment's pod", lambda: list_pods(kube_client, ns, "app=shop"))
+    assert_injected(before, "istio")
+    pid = webhook.pid
+
+    core.patch_namespace(ns, {"metadata": {"labels": {MODE: "linkerd"}}})
+    # The webhook's namespace cache follows the watch; no restart.
+    probe = pod_body("probe")
+    eventually(
+        "the webhook to see the relabelled namespace",
+        lambda: plugins(create_pod(kube_client, ns, probe, dry_run=True)) == ["linkerd"],
+        timeout=30.0,
+    )
+    assert webhook.pid == pid
+
+    core.delete_namespaced_pod(before["metadata"]["name"], ns, grace_period_seconds=0)
+    old = before["metadata"]["name"]
+    (after,) = eventually(
+        "the replacement pod",
+        lambda: [p for p in list_pods(kube_client, ns, "app=shop") if p["metadata"]["name"] != old] or None,
+    )
+    assert_injected(after, "linkerd")
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("on", ["pod", "namespace"])
+def test_unknown_mode_is_denied_with_our_message(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory, on: str
+) -> None:
+    mode = {MODE: "nosuchmesh"}
+    ns = namespace_factory(labels=mode if on == "namespace" else None)
+    with pytest.raises(ApiException) as caught:
+        create_pod(kube_client, ns, pod_body(labels=mode if on == "pod" else None))
+    assert caught.value.status == 400
+    message = denial(caught.value)
+    assert DENIED in message and "meshswitch.io/mode" in message and "nosuchmesh" in message, message
+    assert not list_pods(kube_client, ns)
+
+
+def test_bad_setting_is_denied_with_our_message(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={MODE: "istio"})
+    with pytest.raises(ApiException) as caught:
+        create_pod(kube_client, ns, pod_body(annotations={"sidecar.istio.io/proxyCPU": "lots"}))
+    assert caught.value.status == 400
+    message = denial(caught.value)
+    assert DENIED in message and "sidecar.istio.io/proxyCPU" in message and "lots" in message, message
+
+
+# --- dry run --------------------------------------------------------------------------------------
+
+
+def test_server_side_dry_run_returns_the_mutated_pod(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={MODE: "envoy"})
+    pod = create_pod(kube_client, ns, pod_body(), dry_run=True)
+    assert_injected(pod, "envoy")
+    assert not list_pods(kube_client, ns), "a dry run stores nothing"
+    reviews = [r for r in webhook.reviews() if r.get("namespace") == ns]
+    assert reviews and reviews[-1]["dry_run"] is True
+
+
+# --- the webhook unreachable ----------------------------------------------------------------------
+
+
+def test_webhook_down_failure_policy(
+    kube_client: Any, stopped_webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    """Fail refuses pods, Ignore admits them uninjected, and kube-system is never sent to the webhook."""
+    assert not stopped_webhook.alive()
+    ns = namespace_factory(labels={MODE: "istio"})
+
+    def refused() -> str | None:
+        try:
+            create_pod(kube_client, ns, pod_body("probe"), dry_run=True)
+        except ApiException as exc:
+            return denial(exc) if "failed calling webhook" in denial(exc) else None
+        return None
+
+    # failurePolicy Fail (the session's registration)
+    message = eventually("failurePolicy Fail to refuse the pod", refused, timeout=30.0)
+    assert dc.WEBHOOK_NAME in message
+    with pytest.raises(ApiException) as caught:
+        create_pod(kube_client, ns, pod_body())
+    assert "failed calling webhook" in denial(caught.value)
+
+    # System namespaces are outside the namespaceSelector: admitted even under Fail.
+    core: Any = k8s.CoreV1Api(kube_client)
+    cp.wait_for_service_account(kube_client, "kube-system")
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    system_pod = create_pod(kube_client, "kube-system", pod_body(name))
+    core.delete_namespaced_pod(name, "kube-system", grace_period_seconds=0)
+    assert_untouched(system_pod)
+
+    # failurePolicy Ignore: admitted, without sidecars.
+    dc.register(kube_client, stopped_webhook, failure_policy="Ignore")
+    eventually("failurePolicy Ignore to admit the pod", lambda: refused() is None, timeout=30.0)
+    assert_untouched(create_pod(kube_client, ns, pod_body()))
