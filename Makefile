@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit e2e bench run certs typecheck controlplane clean
+.PHONY: install test unit e2e bench run run-standalone demo certs typecheck controlplane clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,10 +39,23 @@ certs/tls.crt: | $(STAMP)
 
 certs: certs/tls.crt
 
-# Serves on https://127.0.0.1:8443; with KUBECONFIG set it watches that cluster's namespaces.
-run: $(STAMP) certs/tls.crt
+# The local control plane (built once if missing), the webhook on https://127.0.0.1:8443, its
+# MutatingWebhookConfiguration; prints `export KUBECONFIG=...`. Ctrl-C stops every process.
+# Another port: make run WEBHOOK_PORT=9443.
+NEEDS_GO = { echo "make $@: the local control plane needs Go >= 1.26 once (make controlplane); without Go: make run-standalone" >&2; exit 1; }
+run: $(STAMP)
+	@bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
+	$(PY) -u -m webhook.devcluster up --port $(or $(WEBHOOK_PORT),8443)
+
+# Only the webhook on https://127.0.0.1:8443, no cluster (no Go needed); with KUBECONFIG set it watches that cluster's namespaces.
+run-standalone: $(STAMP) certs/tls.crt
 	$(VENV)/bin/meshswitch serve --cert-dir certs --host 127.0.0.1 --port 8443 \
 	  $(if $(KUBECONFIG),--kubeconfig $(KUBECONFIG),--namespace-labels-file examples/namespaces.yaml)
+
+# A scripted tour against a fresh dev cluster: one Deployment per mode, a table of the pods, then stop.
+demo: $(STAMP)
+	@bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
+	$(PY) -u -m webhook.devcluster demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -261,6 +262,17 @@ class WebhookServer:
         return found
 
 
+def _check_port_free(port: int) -> None:
+    """Fail early, before the control plane starts, when the webhook's port is taken."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise DevClusterError(
+                f"127.0.0.1:{port} is not free ({exc.strerror}); is another `make run` up? Pick another with --port (make run WEBHOOK_PORT=...)"
+            ) from None
+
+
 # --- the dev cluster ------------------------------------------------------------------------------
 
 
@@ -284,6 +296,8 @@ class DevCluster:
 
     def start(self) -> DevCluster:
         """Start everything and return once the API server really calls the webhook."""
+        if self.port:
+            _check_port_free(self.port)
         try:
             self.plane = cp.ControlPlane(self.bin_dir, run_dir=self.run_dir).start()
             extra = [*(["--fail-open"] if self.fail_open else []), *self.serve_args]
@@ -293,6 +307,9 @@ class DevCluster:
             self.client = cp.api_client(self.plane.kubeconfig)
             register(self.client, self.webhook, failure_policy=self.failure_policy)
             wait_until_called(self.client)
+        except DevClusterError:
+            self.stop()  # the webhook's own log is in the message; the control plane's would be noise
+            raise
         except BaseException:
             self.stop(failed=True)
             raise
@@ -436,6 +453,16 @@ def _names(containers: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(c["name"] + ("*" if c.get("restartPolicy") == "Always" else "") for c in containers) or "-"
 
 
+def _said(reasons: Sequence[str]) -> str:
+    """Summarize the webhook's reasons for one pod: the first call, then any reinvocation."""
+    if not reasons:
+        return "not called (objectSelector)"
+    if len(reasons) == 1:
+        return reasons[0]
+    # The API server calls again (reinvocationPolicy IfNeeded) after in-tree plugins changed the injected pod.
+    return f"{reasons[0]}, then {reasons[-1]} on reinvocation"
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     """Format rows as a left-aligned text table, the first row as the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -467,7 +494,7 @@ def run_demo(cluster: DevCluster, out: Any = sys.stdout) -> list[list[str]]:
                 scenario.note,
                 meta["name"],
                 "+".join(status.get("plugins", [])) or "-",
-                said[-1] if said else "not called (objectSelector)",
+                _said(said),
                 _names(spec.get("initContainers", [])),
                 _names(spec.get("containers", [])),
             ])  # fmt: skip
