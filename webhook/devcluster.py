@@ -88,7 +88,9 @@ def webhook_configuration(
     }
 
 
-def register(client: Any, server: WebhookServer, *, failure_policy: str = "Fail", name: str = CONFIG_NAME) -> dict[str, Any]:
+def register(
+    client: Any, server: WebhookServer, *, failure_policy: str = "Fail", name: str = CONFIG_NAME
+) -> dict[str, Any]:
     """Create or replace the MutatingWebhookConfiguration for `server`; return it."""
     body = webhook_configuration(server.mutate_url, server.ca_pem, failure_policy=failure_policy, name=name)
     cp.apply_mutating_webhook(client, body)
@@ -269,7 +271,8 @@ def _check_port_free(port: int) -> None:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
             raise DevClusterError(
-                f"127.0.0.1:{port} is not free ({exc.strerror}); is another `make run` up? Pick another with --port (make run WEBHOOK_PORT=...)"
+                f"127.0.0.1:{port} is not free ({exc.strerror}); is another `make run` up? "
+                "Pick another with --port (make run WEBHOOK_PORT=...)"
             ) from None
 
 
@@ -326,7 +329,8 @@ class DevCluster:
         """Stop the webhook, then the control plane, each by pid."""
         if self.webhook is not None:
             if failed and self.webhook.process is not None:
-                print(f"===== meshswitch serve {self.webhook.log_path} =====\n{self.webhook.log_tail()}", file=sys.stderr)
+                header = f"===== meshswitch serve {self.webhook.log_path} ====="
+                print(f"{header}\n{self.webhook.log_tail()}", file=sys.stderr)
             self.webhook.stop()
         if self.client is not None:
             self.client.close()
@@ -349,8 +353,8 @@ TRY_IT = """\
 # try it (pods never run: there is no kubelet; look at the pod objects):
 #   kubectl create namespace shop
 #   kubectl label namespace shop meshswitch.io/mode=istio
-#   kubectl apply -n shop -f ../shared/manifests/httpbin.yaml
-#   kubectl get pods -n shop -o custom-columns='POD:.metadata.name,INIT:.spec.initContainers[*].name,CONTAINERS:.spec.containers[*].name'
+#   kubectl create deployment web -n shop --image=nginx:1.27      # or: kubectl apply -n shop -f <workload>.yaml
+#   kubectl get pods -n shop -o custom-columns='POD:.metadata.name,INIT:.spec.initContainers[*].name'
 #   kubectl label namespace shop meshswitch.io/mode=linkerd --overwrite && kubectl delete pods -n shop --all"""
 
 
@@ -367,7 +371,8 @@ def _up(args: argparse.Namespace) -> int:
                 print(f"# control plane ready at {cluster.plane.api_url} (kube-apiserver {cp.versions()[0]})", file=err)
                 print(f"# webhook {cluster.webhook.mutate_url} (pid {cluster.webhook.pid}), registered as "
                       f"MutatingWebhookConfiguration/{CONFIG_NAME}, failurePolicy {cluster.failure_policy}", file=err)
-                print(f"# ready in {time.monotonic() - began:.1f} s; logs and certificates: {cluster.plane.run_dir}", file=err)
+                took = time.monotonic() - began
+                print(f"# ready in {took:.1f} s; logs and certificates: {cluster.plane.run_dir}", file=err)
                 print(TRY_IT, file=err)
                 print("# Ctrl-C stops everything", file=err, flush=True)
                 print(f"export KUBECONFIG={cluster.plane.kubeconfig}", flush=True)
@@ -407,7 +412,12 @@ SCENARIOS = (
         note="istio namespace, pod dapr.io/enabled=true",
     ),
     Scenario("demo-native", {MODE_LABEL: "native"}, note="namespace meshswitch.io/mode=native"),
-    Scenario("demo-opted-out", {MODE_LABEL: "istio"}, pod_labels={INJECT_KEY: "false"}, note="istio namespace, pod meshswitch.io/inject=false"),
+    Scenario(
+        "demo-opted-out",
+        {MODE_LABEL: "istio"},
+        pod_labels={INJECT_KEY: "false"},
+        note="istio namespace, pod meshswitch.io/inject=false",
+    ),
 )
 
 
@@ -422,7 +432,10 @@ def demo_deployment(scenario: Scenario) -> dict[str, Any]:
             "replicas": 1,
             "selector": {"matchLabels": selector},
             "template": {
-                "metadata": {"labels": {**selector, **scenario.pod_labels}, "annotations": dict(scenario.pod_annotations)},
+                "metadata": {
+                    "labels": {**selector, **scenario.pod_labels},
+                    "annotations": dict(scenario.pod_annotations),
+                },
                 "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}]},
             },
         },
@@ -510,7 +523,8 @@ def _demo(args: argparse.Namespace) -> int:
         try:
             began = time.monotonic()
             with DevCluster(bin_dir, port=args.port) as cluster:
-                print(f"# dev cluster ready in {time.monotonic() - began:.1f} s; one Deployment per mode:", file=sys.stderr)
+                took = time.monotonic() - began
+                print(f"# dev cluster ready in {took:.1f} s; one Deployment per mode:", file=sys.stderr)
                 run_demo(cluster)
                 print(f"# demo done in {time.monotonic() - began:.1f} s; stopping", file=sys.stderr)
             return 0
@@ -523,8 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m webhook.devcluster`."""
     parser = argparse.ArgumentParser(prog="python -m webhook.devcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="control plane + webhook + registration; print export KUBECONFIG=...; block until Ctrl-C")
-    up.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"webhook port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free port)")
+    up = sub.add_parser(
+        "up", help="control plane + webhook + registration; print export KUBECONFIG=...; block until Ctrl-C"
+    )
+    up.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"webhook port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free)"
+    )
     up.add_argument("--run-dir", help="keep kubeconfig, certificates and logs here (default: a temp dir)")
     up.add_argument("--fail-open", action="store_true", help="serve with --fail-open and register failurePolicy Ignore")
     up.add_argument("--no-build", action="store_true", help="fail instead of building missing binaries")
