@@ -62,8 +62,8 @@ def parse(text: str) -> tuple[dict[str, str], list[Stage]]:
         elif keyword == "FROM":
             words = rest.split()
             image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), words[0])
-            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(image, name))
+            stage_name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(image, stage_name))
         else:
             assert stages, f"instruction before FROM: {line}"
             stages[-1].instructions.append((keyword, rest))

@@ -1,0 +1,352 @@
+"""`meshswitch check`, the pure half: objects in, findings out."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from webhook import certs
+from webhook.check import (
+    ERROR,
+    INFO,
+    OK,
+    WARNING,
+    Finding,
+    Observed,
+    Served,
+    cluster_plugins,
+    evaluate,
+    exit_code,
+    namespace_mode,
+    report,
+    verify_chain,
+)
+from webhook.config import Config
+from webhook.install import pem_certificates
+from webhook.plugins import PluginSet, load_plugins
+
+NOW = dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc)
+NS = "meshswitch-system"
+SVC_NAME = "meshswitch.meshswitch-system.svc"
+PLUGINS = load_plugins()
+
+
+def pair(tmp: Path, *, dns: Sequence[str] = (SVC_NAME,), ips: Sequence[str] = (), issued: dt.datetime = NOW) -> tuple[bytes, bytes]:
+    """(CA PEM, serving certificate PEM) from webhook/certs.py, as if made at `issued`."""
+    certs.generate(tmp, list(dns), list(ips), now=issued)
+    return (tmp / "ca.crt").read_bytes(), (tmp / "tls.crt").read_bytes()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def webhook_config(bundle: bytes | None, *, url: str | None = None, entries: int = 3) -> dict[str, Any]:
+    client: dict[str, Any] = {"url": url} if url else {"service": {"name": "meshswitch", "namespace": NS, "path": "/mutate", "port": 443}}
+    if bundle is not None:
+        client["caBundle"] = b64(bundle)
+    return {
+        "metadata": {"name": "meshswitch"},
+        "webhooks": [{"name": f"w{i}.meshswitch.io", "clientConfig": dict(client)} for i in range(entries)],
+    }
+
+
+def tls_secret(cert: bytes, ca: bytes) -> dict[str, Any]:
+    return {"type": "kubernetes.io/tls", "data": {"tls.crt": b64(cert), "tls.key": b64(b"k"), "ca.crt": b64(ca)}}
+
+
+def ready_slice(*ready: bool | None) -> dict[str, Any]:
+    endpoints = []
+    for i, state in enumerate(ready):
+        conditions = {} if state is None else {"ready": state}
+        endpoints.append({"addresses": [f"10.244.0.{i + 10}"], "conditions": conditions})
+    return {"metadata": {"name": "meshswitch-abcde"}, "endpoints": endpoints}
+
+
+def namespace(name: str, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name, **(labels or {})}, "annotations": dict(annotations or {})}}
+
+
+ISTIOD = ("Deployment", "istio-system", "istiod")
+
+
+@pytest.fixture
+def healthy(tmp_path: Path) -> Observed:
+    ca, cert = pair(tmp_path)
+    return Observed(
+        webhook_config=webhook_config(ca),
+        tls_secret=tls_secret(cert, ca),
+        service={"metadata": {"name": "meshswitch"}},
+        endpoint_slices=[ready_slice(True, None)],
+        namespaces=[namespace("shop", {"meshswitch.io/mode": "istio"}), namespace("plain"), namespace("legacy", {"meshswitch.io/mode": "native"})],
+        control_plane={ISTIOD: True},
+        now=NOW,
+    )
+
+
+def bad(findings: Sequence[Finding], severity: str = ERROR) -> list[Finding]:
+    return [f for f in findings if f.severity == severity]
+
+
+def text(findings: Sequence[Finding]) -> str:
+    return "\n".join(f"{f.check} {f.subject}: {f.message}" for f in findings)
+
+
+def test_a_healthy_installation_has_no_errors_and_no_warnings(healthy: Observed) -> None:
+    findings = evaluate(healthy, PLUGINS)
+    assert bad(findings) == [] and bad(findings, WARNING) == [], text(findings)
+    assert exit_code(findings) == 0
+    checks = {f.check for f in findings if f.severity == OK}
+    assert {"webhook-config", "ca-bundle", "serving-certificate", "certificate-expiry", "endpoints", "namespace-labels", "control-plane"} <= checks
+    assert "2 ready endpoints" in text(findings), "a slice endpoint without a ready condition counts as ready"
+    out = report(findings)
+    assert out.splitlines()[-1] == "no errors, 0 warnings: meshswitch is healthy"
+    assert "[ok]" in out and "[FAIL]" not in out
+
+
+def test_no_webhook_configuration(healthy: Observed) -> None:
+    healthy.webhook_config = None
+    findings = evaluate(healthy, PLUGINS)
+    assert [f.check for f in bad(findings)] == ["webhook-config"]
+    assert "not found" in bad(findings)[0].message
+    assert exit_code(findings) == 1
+
+
+def test_no_ca_bundle_is_named_for_each_webhook(healthy: Observed) -> None:
+    healthy.webhook_config = webhook_config(None)
+    errors = bad(evaluate(healthy, PLUGINS))
+    assert [f.check for f in errors] == ["ca-bundle"] * 3
+    assert all("no caBundle" in f.message and "certs install" in f.message for f in errors)
+    assert report(evaluate(healthy, PLUGINS)).splitlines()[-1].startswith("3 errors, 0 warnings")
+
+
+def test_a_ca_bundle_of_another_ca(healthy: Observed, tmp_path: Path) -> None:
+    other_ca, _ = pair(tmp_path / "other")
+    healthy.webhook_config = webhook_config(other_ca)
+    errors = bad(evaluate(healthy, PLUGINS))
+    assert [f.check for f in errors] == ["serving-certificate"]
+    assert f"does not verify against the caBundle for {SVC_NAME}" in errors[0].message
+
+
+def test_a_certificate_for_other_names(healthy: Observed, tmp_path: Path) -> None:
+    ca, cert = pair(tmp_path / "x", dns=["meshswitch.elsewhere.svc"])
+    healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(cert, ca)
+    errors = bad(evaluate(healthy, PLUGINS))
+    assert [f.check for f in errors] == ["serving-certificate"]
+    assert "subjectAltName" in errors[0].message
+
+
+def test_a_certificate_close_to_its_end_warns(healthy: Observed, tmp_path: Path) -> None:
+    ca, cert = pair(tmp_path / "old", issued=NOW - dt.timedelta(days=certs.LEAF_DAYS - 10))
+    healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(cert, ca)
+    findings = evaluate(healthy, PLUGINS)
+    assert bad(findings) == []
+    (warning,) = bad(findings, WARNING)
+    assert warning.check == "certificate-expiry" and "expires in 10 days" in warning.message
+    assert exit_code(findings) == 0
+    assert evaluate(healthy, PLUGINS, warn_days=5) and not bad(evaluate(healthy, PLUGINS, warn_days=5), WARNING)
+
+
+def test_an_expired_certificate_fails(healthy: Observed, tmp_path: Path) -> None:
+    ca, cert = pair(tmp_path / "old", issued=NOW - dt.timedelta(days=certs.LEAF_DAYS + 3))
+    healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(cert, ca)
+    errors = bad(evaluate(healthy, PLUGINS))
+    assert [f.check for f in errors] == ["certificate-expiry"], text(errors)
+    assert "expired on" in errors[0].message
+    assert verify_chain(pem_certificates(cert), pem_certificates(ca), SVC_NAME, NOW) is None, "trust is checked apart from time"
+
+
+def test_no_secret_for_a_service_backed_webhook(healthy: Observed) -> None:
+    healthy.tls_secret = None
+    errors = bad(evaluate(healthy, PLUGINS))
+    assert [f.check for f in errors] == ["serving-certificate"] and "not found" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("service", "slices", "expected"),
+    [
+        (None, [], "not found"),
+        ({"metadata": {"name": "meshswitch"}}, [], "no ready endpoints (0 not ready)"),
+        ({"metadata": {"name": "meshswitch"}}, [ready_slice(False, False)], "no ready endpoints (2 not ready)"),
+    ],
+)
+def test_endpoints(healthy: Observed, service: Any, slices: list[Any], expected: str) -> None:
+    healthy.service, healthy.endpoint_slices = service, slices
+    errors = bad(evaluate(healthy, PLUGINS))
+    assert [f.check for f in errors] == ["endpoints"]
+    assert expected in errors[0].message
+
+
+def test_a_webhook_reached_by_url(tmp_path: Path) -> None:
+    ca, cert = pair(tmp_path, dns=[], ips=["127.0.0.1"])
+    url = "https://127.0.0.1:9443/mutate"
+    observed = Observed(
+        webhook_config=webhook_config(ca, url=url),
+        served=[Served(url, certificate=cert, ready_status=200)],
+        now=NOW,
+    )
+    findings = evaluate(observed, PLUGINS)
+    assert bad(findings) == [] and bad(findings, WARNING) == [], text(findings)
+    infos = " ".join(f.message for f in findings if f.severity == INFO)
+    assert "endpoints are not checked" in infos and "only what it serves is checked" in infos
+    assert "its certificate verifies against the caBundle for 127.0.0.1" in text(findings)
+
+
+@pytest.mark.parametrize(
+    ("served", "check", "expected"),
+    [
+        (Served("https://127.0.0.1:9443/mutate", error="ConnectionRefusedError: refused"), "reachable", "cannot connect"),
+        (Served("https://127.0.0.1:9443/mutate", certificate=b"", ready_status=200), "reachable", "cannot connect"),
+        (None, "ready", "/readyz answers 503"),
+    ],
+)
+def test_a_url_that_does_not_serve(tmp_path: Path, served: Served | None, check: str, expected: str) -> None:
+    ca, cert = pair(tmp_path, dns=[], ips=["127.0.0.1"])
+    url = "https://127.0.0.1:9443/mutate"
+    served = served or Served(url, certificate=cert, ready_status=503, ready_body='{"namespaces":"not synced"}')
+    observed = Observed(webhook_config=webhook_config(ca, url=url), served=[served], now=NOW)
+    errors = bad(evaluate(observed, PLUGINS))
+    assert [f.check for f in errors] == [check]
+    assert expected in errors[0].message
+
+
+def test_a_replica_serving_an_older_certificate_warns(healthy: Observed, tmp_path: Path) -> None:
+    # The same CA (kept by a second run), a newer leaf in the Secret than the one served.
+    ca, older = pair(tmp_path / "same")
+    _, newer = pair(tmp_path / "same")
+    assert older != newer
+    healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(newer, ca)
+    healthy.served = [Served("https://127.0.0.1:8443", certificate=older, ready_status=200)]
+    findings = evaluate(healthy, PLUGINS)
+    assert bad(findings) == []
+    (warning,) = bad(findings, WARNING)
+    assert "serves another certificate" in warning.message
+
+
+def test_a_ca_bundle_with_an_expired_previous_ca_warns(healthy: Observed, tmp_path: Path) -> None:
+    old_ca, _ = pair(tmp_path / "ancient", issued=NOW - dt.timedelta(days=certs.CA_DAYS + 1))
+    current = base64.b64decode(healthy.webhook_config["webhooks"][0]["clientConfig"]["caBundle"])  # type: ignore[index]
+    healthy.webhook_config = webhook_config(current + old_ca)
+    findings = evaluate(healthy, PLUGINS)
+    assert bad(findings) == []
+    assert [f.check for f in bad(findings, WARNING)] == ["ca-bundle"]
+
+
+# --- namespaces -------------------------------------------------------------------------------------
+
+
+def ns_errors(observed: Observed, *namespaces: dict[str, Any], plugins: PluginSet = PLUGINS) -> list[Finding]:
+    observed.namespaces = list(namespaces)
+    return [f for f in bad(evaluate(observed, plugins)) + bad(evaluate(observed, plugins), WARNING) if f.check in ("namespace-labels", "control-plane")]
+
+
+def test_an_unknown_mode(healthy: Observed) -> None:
+    (finding,) = ns_errors(healthy, namespace("shop", {"meshswitch.io/mode": "cilium"}))
+    assert finding.severity == ERROR and finding.subject == "namespace shop"
+    assert "'cilium' is not an installed mode" in finding.message and "accepted: " in finding.message
+
+
+def test_a_mode_label_and_another_meshs_own_label(healthy: Observed) -> None:
+    found = ns_errors(healthy, namespace("shop", {"meshswitch.io/mode": "linkerd", "istio-injection": "enabled"}))
+    (finding,) = [f for f in found if f.check == "namespace-labels"]
+    assert finding.severity == ERROR
+    assert "meshswitch.io/mode=linkerd conflicts with istio-injection=enabled (which selects istio)" in finding.message
+    assert "remove istio-injection" in finding.message
+
+
+def test_a_mode_its_mesh_turns_off(healthy: Observed) -> None:
+    (finding,) = ns_errors(healthy, namespace("shop", {"meshswitch.io/mode": "istio", "istio-injection": "disabled"}))
+    assert finding.severity == ERROR
+    assert "pods here get no mesh" in finding.message and "istio-injection" in finding.message
+
+
+def test_two_meshes_by_their_own_keys(healthy: Observed) -> None:
+    ns = namespace("shop", {"istio-injection": "enabled"}, {"linkerd.io/inject": "enabled"})
+    (finding,) = ns_errors(healthy, ns)
+    assert finding.severity == ERROR and "pods here are refused" in finding.message and "two meshes" in finding.message
+
+
+def test_a_mode_on_an_ignored_namespace_warns(healthy: Observed) -> None:
+    (finding,) = ns_errors(healthy, namespace("kube-system", {"meshswitch.io/mode": "istio"}))
+    assert finding.severity == WARNING and "has no effect" in finding.message
+
+
+def test_a_missing_control_plane_names_its_objects_and_namespaces(healthy: Observed) -> None:
+    healthy.control_plane = {}
+    (finding,) = ns_errors(healthy, namespace("shop", {"meshswitch.io/mode": "istio"}), namespace("cart", {"istio-injection": "enabled"}))
+    assert finding.check == "control-plane" and finding.subject == "istio"
+    assert "Deployment istio-system/istiod" in finding.message and "namespaces cart, shop" in finding.message
+
+
+def test_linkerd_control_plane_where_the_values_put_it(healthy: Observed, tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("linkerd: {controlPlaneNamespace: l5d}\n")
+    from webhook.values import load_values
+
+    plugins = load_values(values, PLUGINS)
+    healthy.control_plane = {("ConfigMap", "l5d", "linkerd-config"): True}
+    (finding,) = ns_errors(healthy, namespace("shop", {}, {"linkerd.io/inject": "enabled"}), plugins=plugins)
+    assert "Deployment l5d/linkerd-destination" in finding.message and "ConfigMap" not in finding.message
+    healthy.control_plane[("Deployment", "l5d", "linkerd-destination")] = True
+    assert ns_errors(healthy, namespace("shop", {}, {"linkerd.io/inject": "enabled"}), plugins=plugins) == []
+
+
+def test_native_and_unlabelled_namespaces_need_nothing(healthy: Observed) -> None:
+    healthy.control_plane = {}
+    assert ns_errors(healthy, namespace("a", {"meshswitch.io/mode": "native"}), namespace("b"), namespace("c", {"meshswitch.io/mode": "envoy"})) == []
+
+
+def test_namespace_mode_is_the_engines_decision() -> None:
+    config = Config()
+    assert namespace_mode(namespace("a", {"istio-injection": "enabled"}), PLUGINS, config).mode == "istio"
+    assert namespace_mode(namespace("b", {}, {"linkerd.io/inject": "enabled"}), PLUGINS, config).mode == "linkerd"
+    assert namespace_mode(namespace("c", {"meshswitch.io/mode": "envoy"}), PLUGINS, config).mode == "envoy"
+    assert namespace_mode(namespace("d"), PLUGINS, config).mode is None
+
+
+def test_report_lists_problems_first_class_and_counts(healthy: Observed) -> None:
+    healthy.webhook_config = webhook_config(None, entries=1)
+    healthy.control_plane = {}
+    findings = evaluate(healthy, PLUGINS)
+    quiet = report(findings, verbose=False)
+    assert all(line.startswith(("[FAIL]", "[warn]")) for line in quiet.splitlines()[:-1])
+    assert quiet.splitlines()[-1] == "2 errors, 0 warnings: meshswitch is not healthy"
+
+
+# --- the installed plugins --------------------------------------------------------------------------
+
+
+class FakeKube:
+    def __init__(self, objects: Mapping[str, dict[str, Any]]) -> None:
+        self.objects = objects
+
+    def get(self, path: str, **_: Any) -> dict[str, Any] | None:
+        return self.objects.get(path)
+
+
+EXTRA = """name: kuma
+kind: mesh
+description: a mesh from the cluster's templates ConfigMap
+fragment:
+  labels:
+    kuma.io/sidecar-injection: enabled
+"""
+
+
+def test_cluster_plugins_come_from_the_configmaps() -> None:
+    kube = FakeKube(
+        {
+            f"/api/v1/namespaces/{NS}/configmaps/meshswitch-templates": {"data": {"kuma.yaml": EXTRA, "README": "not a plugin"}},
+            f"/api/v1/namespaces/{NS}/configmaps/meshswitch-values": {"data": {"values.yaml": "istio: {tag: '1.28.0'}\n"}},
+        }
+    )
+    plugins = cluster_plugins(kube, NS)  # type: ignore[arg-type]
+    assert "kuma" in plugins.modes and "istio" in plugins.modes
+    assert plugins["istio"].values["tag"] == "1.28.0"
+    assert "kuma" not in cluster_plugins(None, NS).modes
+    assert cluster_plugins(FakeKube({}), NS).modes == PLUGINS.modes  # type: ignore[arg-type]
