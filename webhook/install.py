@@ -93,21 +93,19 @@ class Kube:
         content_type: str = "application/json",
         timeout: float = 30.0,
     ) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
-        response = self.client.call_api(
-            path,
-            method,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-            _request_timeout=(5, timeout),
+        method, url, headers, body, _ = self.client.param_serialize(
+            method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
         )
-        data = response.data
+        # The client hands back the response unread, whatever its status: an error is ours to raise.
+        response = self.client.call_api(method, url, header_params=headers, body=body, _request_timeout=(5, timeout))
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(status=response.status, reason=response.reason, body=data.decode(errors="replace") if data else None)
         return json.loads(data) if data else None
 
     def get(self, path: str, *, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any] | None:

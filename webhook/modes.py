@@ -52,7 +52,7 @@ class ModeResult:
     previous: str | None
     labelled: bool
     restarted: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (workload, why)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -166,7 +166,7 @@ def set_mode(
         for item in kube.items(path.format(namespace=namespace)):
             name = item["metadata"]["name"]
             if kind == "Deployment" and (item.get("spec") or {}).get("paused"):
-                result.skipped.append(f"{resource}/{name} (paused: resume it to roll it)")
+                result.skipped.append((f"{resource}/{name}", "paused (kubectl rollout resume it first)"))
                 continue
             kube.call(
                 "PATCH",
@@ -185,7 +185,7 @@ def format_result(result: ModeResult) -> list[str]:
     else:
         lines = [f"namespace/{result.namespace} already has {MODE_KEY}={result.mode}"]
     lines += [f"{name} restarted" for name in result.restarted]
-    lines += [f"{name} not restarted: {why}" for name, _, why in (s.partition(" ") for s in result.skipped)]
+    lines += [f"{name} not restarted: {why}" for name, why in result.skipped]
     return lines
 
 
