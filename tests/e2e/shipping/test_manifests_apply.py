@@ -90,7 +90,9 @@ def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> 
                     return True  # authorized, the object just is not there
                 raise
 
-        by_name = lambda name: [("fieldSelector", f"metadata.name={name}")]  # noqa: E731
+        def by_name(name: str) -> list[tuple[str, str]]:
+            return [("fieldSelector", f"metadata.name={name}")]
+
         # What the server does: namespaces, and each control-plane object by name (list+watch, get).
         assert allowed("GET", "/api/v1/namespaces")
         assert allowed("GET", "/api/v1/namespaces", [("watch", "true"), ("timeoutSeconds", "1")])

@@ -60,8 +60,11 @@ def test_mode_set_restart_moves_the_pods_to_the_new_mesh(stack: Stack, capsys: p
     assert len(stamps) == 1, "one restart stamp for the whole namespace"
 
     # The Deployments roll: their new ReplicaSets' pods carry linkerd (the webhook saw the new label).
+    def linkerd_pods(app: str) -> list[dict[str, Any]]:
+        return [p for p in pods(stack, shop, app) if injected(p) == ["linkerd"]]
+
     for app in ("web", "api"):
-        fresh = eventually(f"a linkerd pod of {app}", lambda app=app: [p for p in pods(stack, shop, app) if injected(p) == ["linkerd"]])
+        fresh = eventually(f"a linkerd pod of {app}", lambda: linkerd_pods(app))
         assert "linkerd-proxy" in pod_containers(fresh[0]) and "istio-proxy" not in pod_containers(fresh[0])
         assert fresh[0]["metadata"]["annotations"]["linkerd.io/proxy-version"]
 
