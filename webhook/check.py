@@ -34,6 +34,7 @@ from webhook.install import (
     SERVICE,
     TLS_SECRET,
     WEBHOOK_CONFIG,
+    InstallError,
     Kube,
     api_client,
     api_error,
@@ -600,6 +601,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     except ConfigError as err:
         print(f"meshswitch check: the installed plugins do not load: {err}", file=sys.stderr)
+        return 1
+    except InstallError as err:
+        print(f"meshswitch check: {err}", file=sys.stderr)
         return 1
     except ApiException as err:
         print(f"meshswitch check: the API server refused: {api_error(err)}", file=sys.stderr)

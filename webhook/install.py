@@ -73,7 +73,10 @@ def api_client(kubeconfig: Path | None = None) -> Any:
     default = Path(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube" / "config")
     if default.is_file():
         return from_file(config_file=str(default))
-    in_cluster()
+    try:
+        in_cluster()
+    except config.ConfigException:
+        raise InstallError("no kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config) and not running in a cluster") from None
     return client.ApiClient()
 
 

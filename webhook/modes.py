@@ -25,7 +25,7 @@ from webhook.config import Config
 from webhook.decide import MODE_KEY, STATUS_KEY
 from webhook.discovery import control_plane_of
 from webhook.errors import ConfigError
-from webhook.install import DEFAULT_NAMESPACE, Kube, api_client, api_error
+from webhook.install import DEFAULT_NAMESPACE, InstallError, Kube, api_client, api_error
 from webhook.plugins import PluginSet
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -222,6 +222,9 @@ def cmd_mode_set(args: argparse.Namespace) -> int:
             webhook_namespace=args.webhook_namespace,
         )
     except (ModeError, ConfigError) as err:
+        print(f"meshswitch mode set: {err}", file=sys.stderr)
+        return 1
+    except InstallError as err:
         print(f"meshswitch mode set: {err}", file=sys.stderr)
         return 1
     except ApiException as err:
