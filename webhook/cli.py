@@ -20,6 +20,7 @@ from webhook.patch import uninject
 from webhook.plugins import PluginSet, load_plugins
 from webhook.render import Workload
 from webhook.values import load_values
+from webhook import check, install, modes
 from webhook.certs import add_certs_arguments, generate_from_args
 from webhook.server import ServeOptions, add_serve_arguments, run
 from webhook.workloads import iter_workloads, namespace_of, pod_template, transform, workload_of
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = certs.add_parser("generate", help="write a CA and a serving certificate it signs")
     add_certs_arguments(sub)
     sub.set_defaults(handler=generate_from_args)
+    install.register_certs_install(certs)
+    check.register(commands)
+    modes.register(commands)
     sub = commands.add_parser("plugins", help="list the installed plugins and their settings")
     sub.add_argument("--templates-dir", action="append")
     sub.add_argument("--values", nargs="?", const="", metavar="FILE", help="print the effective installation values (with FILE applied)")

@@ -1,6 +1,6 @@
 """meshswitch as installed in a kind cluster by `make kind-e2e` (mk/kind.mk): the image from the
-Dockerfile, manifests/, `certs install`. Skipped unless MESHSWITCH_KIND_KUBECONFIG names that cluster's
-kubeconfig. Not marked e2e on purpose: the e2e marker means the local control plane (and skips without
+Dockerfile, manifests/, `certs install`. Collected only when MESHSWITCH_KIND_KUBECONFIG names that
+cluster's kubeconfig (see conftest.py). Not marked e2e on purpose: the e2e marker means the local control plane (and skips without
 Go), while these need Docker and kind instead."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from tests.e2e.shipping.conftest import injected, pod_containers
 from webhook import check, install, modes
 
 KUBECONFIG = os.environ.get("MESHSWITCH_KIND_KUBECONFIG")
-pytestmark = pytest.mark.skipif(not KUBECONFIG, reason="needs a kind cluster with meshswitch installed: make kind-e2e")
 NS = "meshswitch-system"
 
 
