@@ -29,6 +29,7 @@ STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
 _PURE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
 _CACHE_SIZE = 256
+_BUILTIN_METHOD = type({}.get)
 _SCALARS = yaml.SafeLoader("")
 
 
@@ -72,13 +73,23 @@ class Attrs(dict[str, Any]):
 
 
 class _Environment(SandboxedEnvironment):
+    """The sandbox, with fast paths for the two things templates do most: read our own maps, and
+    call `.get` on the pod's labels and annotations (a read that the sandbox would allow anyway)."""
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is Attrs:
             try:
                 return dict.__getitem__(obj, attribute)
             except KeyError:
                 pass
+        elif attribute == "get" and type(obj) is dict:
+            return obj.get
         return super().getattr(obj, attribute)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's signature
+        if type(__obj) is _BUILTIN_METHOD and __obj.__name__ == "get" and type(__obj.__self__) is dict:
+            return __obj(*args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
 
 def make_environment() -> SandboxedEnvironment:
