@@ -20,6 +20,10 @@ from webhook.patch import uninject
 from webhook.plugins import PluginSet, load_plugins
 from webhook.render import Workload
 from webhook.values import load_values
+from webhook.discovery import Discovery
+from webhook.discovery_watch import PATHS
+from webhook.kubeapi import KubeApi
+from webhook.namespaces import meta_from
 from webhook import check, install, modes
 from webhook.certs import add_certs_arguments, generate_from_args
 from webhook.server import ServeOptions, add_serve_arguments, run
@@ -124,8 +128,27 @@ def cmd_uninject(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_view(args: argparse.Namespace, plugins: PluginSet) -> tuple[KubeApi | None, Discovery | None]:
+    """With --kubeconfig, explain reads the control planes (once) and the namespaces from the cluster."""
+    if not getattr(args, "kubeconfig", None):
+        return None, None
+    api = KubeApi(Path(args.kubeconfig))
+    discovery = Discovery(plugins)
+    for target in discovery.watched():
+        found = api.get(f"{PATHS[target.kind].format(namespace=target.namespace)}/{target.name}")
+        if found is not None:
+            discovery.observe(*target.key, found)
+    return api, discovery
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    injector = _build_injector(args)
+    plugins = _load_plugins(args)
+    api, discovery = _cluster_view(args, plugins)
+    injector = Injector(
+        plugins=plugins,
+        config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style),
+        discovery=discovery,
+    )
     denied = False
     lines = []
     for document in _read_documents(args.file):
@@ -136,14 +159,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
             if template is None:
                 continue
             namespace = namespace_of(obj, args.namespace)
+            meta = _namespace_meta(args, namespace)
+            if api is not None and not (args.namespace_labels or args.namespace_annotations or args.mode):
+                found = api.get(f"/api/v1/namespaces/{namespace}")
+                meta = meta_from(found) if found is not None else meta
             try:
-                decision = injector.decide(template, _namespace_meta(args, namespace))
+                decision = injector.decide(template, meta)
             except PodDenied as err:
                 denied = True
                 lines.append(f"{_describe(obj)} ({namespace}): denied {err.code}: {err.message}")
                 continue
-            plugins = ", ".join(p.name for p in decision.plugins) or "nothing"
-            lines.append(f"{_describe(obj)} ({namespace}): {plugins} [{decision.reason.code}] {decision.reason.message}")
+            chosen = ", ".join(p.name for p in decision.plugins) or "nothing"
+            lines.append(f"{_describe(obj)} ({namespace}): {chosen} [{decision.reason.code}] {decision.reason.message}")
+            lines.extend(f"    warning: {w}" for w in injector.control_plane_warnings(decision))
     print("\n".join(lines))
     return 1 if denied else 0
 
@@ -196,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         _add_engine_arguments(sub)
         sub.set_defaults(handler=handler)
+    sub.add_argument(
+        "--kubeconfig",
+        help="read namespaces (unless given by flags) and the meshes' control planes from this cluster",
+    )
     sub = commands.add_parser("uninject", help="remove what meshswitch injected")
     sub.add_argument("-f", "--file", required=True)
     sub.add_argument("--namespace", default="default")

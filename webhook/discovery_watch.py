@@ -8,7 +8,7 @@ from webhook.discovery import ControlPlaneObject, Discovery
 from webhook.kubeapi import KubeApi
 from webhook.listwatch import ListWatch, RawObject
 
-_PATHS = {
+PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
 }
@@ -18,7 +18,7 @@ class ControlPlaneWatch(ListWatch):
     """Watches one object by name (a field selector), so RBAC can grant exactly that object."""
 
     def __init__(self, discovery: Discovery, target: ControlPlaneObject, api: KubeApi) -> None:
-        path = _PATHS[target.kind].format(namespace=target.namespace)
+        path = PATHS[target.kind].format(namespace=target.namespace)
         query = [("fieldSelector", f"metadata.name={target.name}")]
         super().__init__(
             list_objects=lambda: api.list_items(path, query=query),

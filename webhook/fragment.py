@@ -29,7 +29,7 @@ STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
 _PURE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
 _CACHE_SIZE = 256
-_BUILTIN_METHOD = type({}.get)
+_BUILTIN_METHOD: Any = type({}.get)
 _SCALARS = yaml.SafeLoader("")
 
 
@@ -87,7 +87,7 @@ class _Environment(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's signature
-        if type(__obj) is _BUILTIN_METHOD and __obj.__name__ == "get" and type(__obj.__self__) is dict:
+        if type(__obj) is _BUILTIN_METHOD and __obj.__name__ == "get" and type(getattr(__obj, "__self__", None)) is dict:
             return __obj(*args, **kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 

@@ -235,3 +235,17 @@ def test_istio_delegate_leaves_injection_to_the_mesh_webhook(
     assert "meshswitch.io/status" in received["metadata"]["annotations"], "meshswitch ran before the mesh's webhook"
     assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
     assert "initContainers" not in pod["spec"], "meshswitch itself injected nothing"
+
+
+def test_explain_reads_the_cluster_and_names_a_missing_control_plane(
+    control_plane: Any, webhook: Any, namespace_factory: Callable[..., str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webhook.cli import main
+
+    namespace = namespace_factory({"istio-injection": "enabled"})
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(orjson.dumps({**_pod(), "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": namespace}}).decode())
+    assert main(["explain", "-f", str(manifest), "--kubeconfig", str(control_plane.kubeconfig)]) == 0
+    out = capsys.readouterr().out
+    assert f"Pod/app ({namespace}): istio [injected]" in out, out
+    assert f"warning: {ISTIO_WARNING}" in out, out
