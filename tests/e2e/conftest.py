@@ -36,9 +36,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Attach the tail of the webhook's log to a failed e2e test's report."""
+    """Attach the tail of the webhook's log to a failed e2e test's report; fold the no-Go skips into one line."""
     outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and NO_GO in str(report.longrepr[2]):
+        # pytest -ra groups skips by file and line; parametrized tests would each get a line of their own.
+        report.longrepr = (str(Path(__file__).parent), None, report.longrepr[2])
     server = item.config.stash.get(WEBHOOK_KEY, None)
     if report.failed and server is not None and item.get_closest_marker("e2e"):
         report.sections.append((f"meshswitch serve log ({server.log_path})", server.log_tail(60)))
