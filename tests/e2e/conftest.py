@@ -109,7 +109,9 @@ def webhook_server(
     pytestconfig: pytest.Config, control_plane: cp.ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dc.WebhookServer]:
     """Run `meshswitch serve` on a free loopback port, watching the control plane's namespaces."""
-    server = dc.WebhookServer(control_plane.kubeconfig, tmp_path_factory.mktemp("webhook"))
+    # The API server keeps its connections open, so a stop would always wait out the whole drain (2 s).
+    drain = ["--drain-seconds", "0.2"]
+    server = dc.WebhookServer(control_plane.kubeconfig, tmp_path_factory.mktemp("webhook"), extra_args=drain)
     pytestconfig.stash[WEBHOOK_KEY] = server
     try:
         server.start()
