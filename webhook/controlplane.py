@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import yaml
 from cryptography import x509
@@ -50,6 +50,7 @@ KCM_CONTROLLERS = (
 )
 SERVICE_CIDR = "10.0.0.0/24"
 LOG_TAIL_LINES = 80
+T = TypeVar("T")
 
 
 class ControlPlaneError(RuntimeError):
@@ -318,17 +319,18 @@ def start_process(name: str, argv: Sequence[str], log_dir: Path) -> Process:
 
 
 def wait_until(
-    what: str, probe: Callable[[], bool], timeout: float, processes: Sequence[Process] = (), interval: float = 0.25
-) -> None:
-    """Poll `probe` until it is true; fail early if one of `processes` exits."""
+    what: str, probe: Callable[[], T], timeout: float, processes: Sequence[Process] = (), interval: float = 0.25
+) -> T:
+    """Poll `probe` until it returns something truthy, and return that; fail early if one of `processes` exits."""
     deadline = time.monotonic() + timeout
     while True:
         dead = [p for p in processes if not p.alive()]
         if dead:
             codes = ", ".join(f"{p.name} (pid {p.pid}) exited with {p.popen.returncode}" for p in dead)
             raise ControlPlaneError(f"while waiting for {what}: {codes}")
-        if probe():
-            return
+        found = probe()
+        if found:
+            return found
         if time.monotonic() > deadline:
             raise ControlPlaneError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)

@@ -7,7 +7,6 @@ import base64
 import http.server
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,15 +40,8 @@ def container(pod: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def until(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll ``probe`` until it returns something truthy (bounded), for watches to catch up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    """Poll until the watches catch up (bounded)."""
+    return cp.wait_until(what, probe, timeout, interval=0.2)
 
 
 @pytest.fixture

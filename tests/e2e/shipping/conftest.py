@@ -58,14 +58,7 @@ def manifests_webhook_configuration(name: str, url: str, run: str) -> dict[str, 
 
 
 def eventually(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s", pytrace=False)
-        time.sleep(interval)
+    return cp.wait_until(what, probe, timeout, interval=interval)
 
 
 class SecretSync:
