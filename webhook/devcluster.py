@@ -444,14 +444,7 @@ def demo_deployment(scenario: Scenario) -> dict[str, Any]:
 
 def _poll(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.25) -> Any:
     """Return the first truthy result of `probe`, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise DevClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return cp.wait_until(what, probe, timeout, interval=interval)
 
 
 def _pods(core: Any, namespace: str) -> list[dict[str, Any]]:

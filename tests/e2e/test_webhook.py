@@ -6,7 +6,6 @@ Each scenario runs in a namespace of its own. Pods never run (there is no kubele
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -45,14 +44,9 @@ T = TypeVar("T")
 
 def eventually(what: str, probe: Callable[[], T | None], timeout: float = POLL_SECONDS) -> T:
     """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.25)
+    found = cp.wait_until(what, probe, timeout)
+    assert found is not None
+    return found
 
 
 def pod_body(
