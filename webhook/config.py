@@ -23,7 +23,6 @@ class Config:
         "ghcr.io/dapr",
         "docker.io/daprio",
         "docker.io/envoyproxy",
-        "envoyproxy",
     )
     ignored_namespaces: frozenset[str] = field(init=False)
 

@@ -443,6 +443,7 @@ class ServeOptions:
             sidecar_style=args.sidecar_style,
             webhook_namespace=args.webhook_namespace,
             extra_ignored_namespaces=frozenset(args.ignore_namespace),
+            **({"allowed_registries": tuple(args.allow_registry)} if args.allow_registry else {}),
         )
         return cls(
             cert_file=cert_file,
@@ -502,6 +503,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="default proxy style")
     engine.add_argument("--webhook-namespace", default="meshswitch-system", help="the webhook's own namespace (never injected)")
     engine.add_argument("--ignore-namespace", action="append", default=[], metavar="NAME", help="another namespace never injected (repeatable)")
+    engine.add_argument(
+        "--allow-registry",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="an image prefix that per-pod image overrides may use, e.g. registry.example.com/mesh (repeatable; "
+        "replaces the defaults: the meshes' own registries)",
+    )
     engine.add_argument("--fail-open", action="store_true", help="admit a pod without injection when the webhook fails (default: refuse)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 

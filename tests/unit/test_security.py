@@ -97,3 +97,21 @@ def test_template_sandbox_blocks_python_internals(tmp_path) -> None:
     with pytest.raises(ConfigError) as caught:
         Injector(plugins=load_plugins([tmp_path]), config=Config())
     assert "evil.yaml:6" in str(caught.value)
+
+
+def test_serve_allow_registry_replaces_the_allowed_prefixes(tmp_path) -> None:
+    import argparse
+
+    from webhook.server import ServeOptions, add_serve_arguments
+
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    args = parser.parse_args(["--cert-dir", str(tmp_path), "--no-kube", "--allow-registry", "registry.example.com/mesh"])
+    config = ServeOptions.from_args(args).config
+    assert config.allowed_registries == ("registry.example.com/mesh",)
+    injector = make_injector(allowed_registries=config.allowed_registries)
+    ok = make_pod(annotations={"sidecar.istio.io/proxyImage": "registry.example.com/mesh/proxyv2:1.27.3"})
+    assert injector.inject(ok, namespace("demo", {"meshswitch.io/mode": "istio"})).plugins == ("istio",)
+    with pytest.raises(PodDenied):
+        injector.inject(make_pod(annotations={"sidecar.istio.io/proxyImage": "docker.io/istio/proxyv2:1.27.3"}),
+                        namespace("demo", {"meshswitch.io/mode": "istio"}))
