@@ -9,7 +9,7 @@ from typing import Any
 from webhook import reasons
 from webhook.config import Config
 from webhook.decide import Decision, decide
-from webhook.discovery import Discovery
+from webhook.discovery import Discovery, control_plane_of
 from webhook.errors import ConfigError
 from webhook.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.plugins import PluginSet
@@ -63,6 +63,7 @@ class Injector:
     def _check_templates(self) -> None:
         namespace = NamespaceMeta("default", {}, {})
         for plugin in self.plugins:
+            control_plane_of(plugin)  # a bad controlPlane section fails start-up, with or without a cluster
             for native in (True, False):
                 render(
                     plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,

@@ -198,3 +198,10 @@ def test_delegate_sets_the_mesh_key_and_injects_nothing(mode: str, where: str, k
     assert injected["metadata"][where][key] == value
     assert injected["spec"] == pod["spec"]
     assert uninject(injected) == pod
+
+
+def test_bad_control_plane_section_fails_start_up(tmp_path: Path) -> None:
+    text = MINIMAL.format(name="agent", kind="runtime") + "controlPlane:\n  - {kind: Service, namespace: x, name: y}\n"
+    write(tmp_path, "agent.yaml", text)
+    with pytest.raises(ConfigError, match="agent.yaml: each controlPlane entry needs kind"):
+        Injector(plugins=load_plugins([tmp_path]), config=Config())
