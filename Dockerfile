@@ -10,10 +10,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY webhook/ webhook/
-# The wheel of meshswitch itself; its dependencies are pinned (==) in pyproject.toml and come as
-# binary wheels only, so nothing is compiled and the venv holds exactly the pinned versions.
+# The wheel of meshswitch itself; its dependencies (pinned in pyproject.toml, and transitively in
+# constraints.txt) come as binary wheels only, so nothing is compiled and the venv is reproducible.
+ENV PIP_CONSTRAINT=/src/constraints.txt
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/meshswitch \
  && python -m pip --python /opt/meshswitch/bin/python install --only-binary=:all: /wheels/meshswitch-*.whl \

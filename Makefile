@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test unit e2e bench run run-standalone demo certs typecheck controlplane clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package, transitive ones and the build backend included.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
-	$(PY) -m pip install --quiet -e '.[test]'
+	PIP_CONSTRAINT=constraints.txt $(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
