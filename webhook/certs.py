@@ -61,14 +61,14 @@ def generate(
         ca_cert, ca_key = existing
     else:
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_cert = _build_ca(ca_key, now)
-        _write(out_dir / CA_KEY, _key_pem(ca_key), mode=0o600)
+        ca_cert = build_ca(ca_key, now)
+        _write(out_dir / CA_KEY, key_pem(ca_key), mode=0o600)
         _write(out_dir / CA_CERT, ca_cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
 
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _build_leaf(leaf_key, ca_cert, ca_key, dns_names, addresses, now)
+    leaf = build_leaf(leaf_key, ca_cert, ca_key, now, dns_names=dns_names, addresses=addresses)
     # Key first: a poller that sees the new certificate with the old key fails the pair and waits.
-    _write(out_dir / TLS_KEY, _key_pem(leaf_key), mode=0o600)
+    _write(out_dir / TLS_KEY, key_pem(leaf_key), mode=0o600)
     _write(out_dir / TLS_CERT, leaf.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return Generated(
         ca_cert=out_dir / CA_CERT,
@@ -102,8 +102,32 @@ def _load_ca(
     return cert, key
 
 
-def _build_ca(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshswitch CA")])
+def key_usage(*, ca: bool) -> x509.KeyUsage:
+    """Digital signature for an ECDSA key; certificate and CRL signing for a CA."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def subject(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
+    """A subject name; Kubernetes maps CN to the user and each O to a group."""
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def build_ca(
+    key: ec.EllipticCurvePrivateKey, now: dt.datetime, *, common_name: str = "meshswitch CA", days: int = CA_DAYS
+) -> x509.Certificate:
+    """A self-signed CA that signs leaves only (path length 0)."""
+    name = subject(common_name)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -112,76 +136,59 @@ def _build_ca(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certifi
         .serial_number(x509.random_serial_number())
         # An hour of slack for clocks that run behind ours.
         .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
 
 
-def _build_leaf(
+def build_leaf(
     key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
-    dns_names: Sequence[str],
-    addresses: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address],
     now: dt.datetime,
+    *,
+    dns_names: Sequence[str] = (),
+    addresses: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address] = (),
+    common_name: str | None = None,
+    organizations: Sequence[str] = (),
+    server: bool = True,
+    client: bool = False,
+    days: int = LEAF_DAYS,
 ) -> x509.Certificate:
+    """A certificate signed by the CA: serving (SANs from names and addresses), client, or both."""
     # Go's TLS ignores the common name; the SANs are what the apiserver checks.
-    common_name = dns_names[0] if dns_names else str(addresses[0])
+    common_name = common_name or (dns_names[0] if dns_names else str(addresses[0]))
     sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
     sans += [x509.IPAddress(address) for address in addresses]
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] * server + [ExtendedKeyUsageOID.CLIENT_AUTH] * client
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(subject(common_name, organizations))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(key_usage(ca=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def _public_der(key: CertificatePublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -28,9 +28,10 @@ from typing import IO, Any, TypeVar
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from webhook import certs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GO_MODULE_DIR = REPO_ROOT / "tests" / "controlplane"
@@ -110,22 +111,21 @@ def build_binaries() -> Path:
 # --- certificates -------------------------------------------------------------------------------
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    """Serialize a private key as unencrypted PKCS#8 PEM."""
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
-    """Build a subject name; Kubernetes maps CN to the user and each O to a group."""
-    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
-    return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def _hosts(hosts: Sequence[str]) -> tuple[list[str], list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    """Split host strings into DNS names and IP addresses."""
+    names: list[str] = []
+    addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for host in hosts:
+        try:
+            addresses.append(ipaddress.ip_address(host))
+        except ValueError:
+            names.append(host)
+    return names, addresses
 
 
 @dataclass(frozen=True)
 class CertificateAuthority:
-    """A throwaway CA that signs serving and client certificates."""
+    """A throwaway CA that signs serving and client certificates (built by webhook.certs)."""
 
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
@@ -135,20 +135,7 @@ class CertificateAuthority:
         """Make a new self-signed ECDSA P-256 CA."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name))
-            .issuer_name(_name(common_name))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(_key_usage(ca=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, cert)
+        return cls(key, certs.build_ca(key, now, common_name=common_name, days=days))
 
     @property
     def cert_pem(self) -> bytes:
@@ -168,52 +155,12 @@ class CertificateAuthority:
         """Issue a leaf certificate; return (cert PEM, key PEM). Hosts become IP or DNS SANs."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
-        usages = [ExtendedKeyUsageOID.SERVER_AUTH] * server + [ExtendedKeyUsageOID.CLIENT_AUTH] * client
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name, organizations))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_key_usage(ca=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
-        )
-        if hosts:
-            builder = builder.add_extension(x509.SubjectAlternativeName(_sans(hosts)), critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
-
-
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
-    """Return the key usage for a CA or an ECDSA leaf."""
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def _sans(hosts: Sequence[str]) -> list[x509.GeneralName]:
-    """Turn host strings into IP or DNS subject alternative names."""
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    return names
+        names, addresses = _hosts(hosts)
+        cert = certs.build_leaf(
+            key, self.cert, self.key, now, dns_names=names, addresses=addresses, common_name=common_name,
+            organizations=organizations, server=server, client=client, days=days,
+        )  # fmt: skip
+        return cert.public_bytes(serialization.Encoding.PEM), certs.key_pem(key)
 
 
 # --- files, ports, processes --------------------------------------------------------------------
@@ -420,7 +367,7 @@ class ControlPlane:
         _write(d / "apiserver.crt", cert)
         _write(d / "apiserver.key", key, private=True)
         sa_key = ec.generate_private_key(ec.SECP256R1())
-        _write(d / "sa.key", _pem_key(sa_key), private=True)
+        _write(d / "sa.key", certs.key_pem(sa_key), private=True)
         sa_pub = sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
