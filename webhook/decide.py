@@ -151,6 +151,9 @@ def _image_allowed(image: str, allowed: tuple[str, ...]) -> bool:
 
 def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, Any]:
     """Rule 8: the plugin's settings from pod annotations, then namespace annotations, then defaults."""
+    keys = plugin.setting_keys
+    if keys.isdisjoint(view.pod_annotations) and keys.isdisjoint(view.ns_annotations):
+        return plugin.defaults  # most pods set nothing: skip the per-setting lookups
     parsed: dict[str, Any] | None = None
     for setting in plugin.settings:
         for key in setting.keys:

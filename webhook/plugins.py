@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
+
+    @cached_property
+    def setting_keys(self) -> frozenset[str]:
+        """Every annotation key a setting reads."""
+        return frozenset(k for s in self.settings for k in s.keys)
 
     @property
     def is_mesh(self) -> bool:
