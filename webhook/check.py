@@ -246,12 +246,21 @@ def _evaluate_secret(observed: Observed, bundle: list[x509.Certificate], names: 
         return [Finding(ERROR, "serving-certificate", subject, "tls.crt holds no PEM certificate")]
     findings = [_expiry("certificate-expiry", f"{subject} tls.crt", chain[0], observed.now, warn_days)]
     if bundle:
-        for name in names:
-            problem = verify_chain(chain, bundle, name, observed.now)
-            if problem:
-                findings.append(Finding(ERROR, "serving-certificate", subject, f"tls.crt does not verify against the caBundle for {name}: {problem}"))
-            else:
-                findings.append(Finding(OK, "serving-certificate", subject, f"tls.crt verifies against the caBundle for {name}"))
+        findings += _verifications(chain, bundle, names, observed.now, subject=subject, what="tls.crt")
+    return findings
+
+
+def _verifications(
+    chain: list[x509.Certificate], bundle: list[x509.Certificate], names: list[str], now: Any, *, subject: str, what: str
+) -> list[Finding]:
+    """One finding per name the certificate must be valid for: it verifies against the caBundle, or why not."""
+    findings = []
+    for name in names:
+        problem = verify_chain(chain, bundle, name, now)
+        if problem:
+            findings.append(Finding(ERROR, "serving-certificate", subject, f"{what} does not verify against the caBundle for {name}: {problem}"))
+        else:
+            findings.append(Finding(OK, "serving-certificate", subject, f"{what} verifies against the caBundle for {name}"))
     return findings
 
 
@@ -268,12 +277,7 @@ def _evaluate_served(observed: Observed, bundle: list[x509.Certificate], names: 
             findings.append(Finding(ERROR, "serving-certificate", subject, "served no parseable certificate"))
             continue
         findings.append(_expiry("certificate-expiry", f"{subject} certificate", chain[0], observed.now, warn_days))
-        for name in names:
-            problem = verify_chain(chain, bundle, name, observed.now)
-            if problem:
-                findings.append(Finding(ERROR, "serving-certificate", subject, f"its certificate does not verify against the caBundle for {name}: {problem}"))
-            else:
-                findings.append(Finding(OK, "serving-certificate", subject, f"its certificate verifies against the caBundle for {name}"))
+        findings += _verifications(chain, bundle, names, observed.now, subject=subject, what="its certificate")
         if secret_leaf and fingerprint(secret_leaf[0]) != fingerprint(chain[0]):
             findings.append(
                 Finding(

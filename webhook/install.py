@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from webhook import certs
+from webhook.kubeapi import send
 
 DEFAULT_NAMESPACE = "meshswitch-system"
 SERVICE = "meshswitch"
@@ -98,14 +99,7 @@ class Kube:
     ) -> Any:
         from kubernetes.client.exceptions import ApiException
 
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        method, url, headers, body, _ = self.client.param_serialize(
-            method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
-        )
-        # The client hands back the response unread, whatever its status: an error is ours to raise.
-        response = self.client.call_api(method, url, header_params=headers, body=body, _request_timeout=(5, timeout))
+        response = send(self.client, method, path, query=query, body=body, content_type=content_type, timeout=(5, timeout))
         data = response.read()
         if not 200 <= response.status < 300:
             raise ApiException(status=response.status, reason=response.reason, body=data.decode(errors="replace") if data else None)

@@ -8,7 +8,7 @@ that need a few fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,27 @@ class ApiError(MeshswitchError):
     def __init__(self, status: int, body: bytes) -> None:
         super().__init__(f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
         self.status = status
+
+
+def send(
+    client: Any,
+    method: str,
+    path: str,
+    *,
+    query: Sequence[tuple[str, Any]] = (),
+    body: Any = None,
+    content_type: str = "application/json",
+    timeout: float | tuple[float, float],
+) -> Any:
+    """One request on the client's connection pool; the urllib3 response comes back unread, whatever
+    its status (an error status is the caller's to raise, in its own terms)."""
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    method, url, headers, body, _ = client.param_serialize(
+        method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
+    )
+    return client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
 
 
 class KubeApi:
@@ -46,11 +67,7 @@ class KubeApi:
         self.watch_timeout = watch_timeout
 
     def request(self, path: str, *, query: list[tuple[str, Any]] | None = None, timeout: float | tuple[float, float]) -> Any:
-        method, url, headers, _, _ = self.client.param_serialize(
-            "GET", path, query_params=query, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
-        )
-        # The client returns the urllib3 response unread; an error status is ours to raise.
-        response = self.client.call_api(method, url, header_params=headers, _request_timeout=timeout)
+        response = send(self.client, "GET", path, query=query or (), timeout=timeout)
         if not 200 <= response.status < 300:
             raise ApiError(response.status, response.read())
         return response
