@@ -46,8 +46,8 @@ certs: certs/tls.crt
 # Another port: make run WEBHOOK_PORT=9443.
 NEEDS_GO = { echo "make $@: the local control plane needs Go >= 1.26 once (make controlplane); without Go: make run-standalone" >&2; exit 1; }
 run: $(STAMP)
-	@$(PY) -m webhook.controlplane bin-dir >/dev/null || bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
-	$(PY) -u -m webhook.devcluster up --port $(or $(WEBHOOK_PORT),8443)
+	@$(PY) -m webhook.dev.controlplane bin-dir >/dev/null || bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
+	$(PY) -u -m webhook.dev.cluster up --port $(or $(WEBHOOK_PORT),8443)
 
 # Only the webhook on https://127.0.0.1:8443, no cluster (no Go needed); with KUBECONFIG set it watches that cluster's namespaces.
 run-standalone: $(STAMP) certs/tls.crt
@@ -56,8 +56,8 @@ run-standalone: $(STAMP) certs/tls.crt
 
 # A scripted tour against a fresh dev cluster: one Deployment per mode, a table of the pods, then stop.
 demo: $(STAMP)
-	@$(PY) -m webhook.controlplane bin-dir >/dev/null || bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
-	$(PY) -u -m webhook.devcluster demo
+	@$(PY) -m webhook.dev.controlplane bin-dir >/dev/null || bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
+	$(PY) -u -m webhook.dev.cluster demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

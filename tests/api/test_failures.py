@@ -16,12 +16,13 @@ import orjson
 import pytest
 
 from webhook import certs
-from webhook.config import Config
-from webhook.errors import ConfigError
-from webhook.injector import Injection, NamespaceMeta, Reason
-from webhook.metrics import Metrics
-from webhook.namespaces import NamespaceCache, StaticNamespaces
-from webhook.server import ReviewLog, ServeOptions, add_serve_arguments, create_app
+from webhook.engine.config import Config
+from webhook.engine.errors import ConfigError
+from webhook.engine.injector import Injection, NamespaceMeta, Reason
+from webhook.server.metrics import Metrics
+from webhook.cluster.namespaces import NamespaceCache, StaticNamespaces
+from webhook.server.app import ReviewLog, create_app
+from webhook.server.options import ServeOptions, add_serve_arguments
 
 from .conftest import ROOT
 from .pods import PLUGIN_ANNOTATIONS, V1BETA1, make_pod, make_review

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from webhook.config import Config
-from webhook.injector import Injector
-from webhook.kube import NamespaceMeta
-from webhook.plugins import load_plugins
+from webhook.engine.config import Config
+from webhook.engine.injector import Injector
+from webhook.engine.kube import NamespaceMeta
+from webhook.engine.plugins import load_plugins
 
 RUNS = 3000
 

@@ -58,7 +58,7 @@ NAMESPACES = "istio-demo:\n  istio-injection: enabled\n"
 def serve_bare(port: int, cert_dir: Path, response_file: Path) -> None:
     import uvicorn
 
-    from webhook.tls import build_context
+    from webhook.server.tls import build_context
 
     answer = response_file.read_bytes()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]

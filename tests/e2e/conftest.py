@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from webhook import controlplane as cp
-from webhook import devcluster as dc
+from webhook.cluster.client import KubeApi, api_client
+from webhook.dev import controlplane as cp
+from webhook.dev import cluster as dc
 
 NamespaceFactory = Callable[..., str]
 WEBHOOK_KEY = pytest.StashKey[dc.WebhookServer]()
@@ -73,7 +74,7 @@ def control_plane(pytestconfig: pytest.Config) -> Iterator[cp.ControlPlane]:
 @pytest.fixture(scope="session")
 def kube_client(control_plane: cp.ControlPlane) -> Iterator[Any]:
     """Return a kubernetes ApiClient authenticated as admin (system:masters)."""
-    client = cp.api_client(control_plane.kubeconfig)
+    client = api_client(control_plane.kubeconfig)
     yield client
     client.close()
 

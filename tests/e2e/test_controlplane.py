@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from webhook import controlplane as cp
+from webhook.dev import controlplane as cp
 
 pytestmark = pytest.mark.e2e
 

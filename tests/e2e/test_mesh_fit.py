@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from webhook import certs
-from webhook import controlplane as cp
+from webhook.dev import controlplane as cp
 
 pytestmark = pytest.mark.e2e
 
@@ -232,7 +232,7 @@ def test_istio_delegate_leaves_injection_to_the_mesh_webhook(
 def test_explain_reads_the_cluster_and_names_a_missing_control_plane(
     control_plane: Any, webhook: Any, namespace_factory: Callable[..., str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from webhook.cli import main
+    from webhook.cli.main import main
 
     namespace = namespace_factory({"istio-injection": "enabled"})
     manifest = tmp_path / "pod.yaml"

@@ -16,8 +16,8 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from tests.helpers import SHARED_MANIFESTS
-from webhook import controlplane as cp
-from webhook import devcluster as dc
+from webhook.dev import controlplane as cp
+from webhook.dev import cluster as dc
 
 from .conftest import NamespaceFactory
 

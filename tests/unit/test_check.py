@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from webhook import certs
-from webhook.check import (
+from webhook.cluster.check import cluster_plugins
+from webhook.cluster.findings import (
     ERROR,
     INFO,
     OK,
@@ -19,16 +20,15 @@ from webhook.check import (
     Finding,
     Observed,
     Served,
-    cluster_plugins,
     evaluate,
     exit_code,
     namespace_mode,
     report,
     verify_chain,
 )
-from webhook.config import Config
-from webhook.install import pem_certificates
-from webhook.plugins import PluginSet, load_plugins
+from webhook.engine.config import Config
+from webhook.cluster.install import pem_certificates
+from webhook.engine.plugins import PluginSet, load_plugins
 
 NOW = dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc)
 NS = "meshswitch-system"
@@ -286,7 +286,7 @@ def test_a_missing_control_plane_names_its_objects_and_namespaces(healthy: Obser
 def test_linkerd_control_plane_where_the_values_put_it(healthy: Observed, tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
     values.write_text("linkerd: {controlPlaneNamespace: l5d}\n")
-    from webhook.values import load_values
+    from webhook.engine.values import load_values
 
     plugins = load_values(values, PLUGINS)
     healthy.control_plane = {("ConfigMap", "l5d", "linkerd-config"): True}

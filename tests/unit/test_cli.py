@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT, SHARED_MANIFESTS, validate_pod
-from webhook.cli import main
-from webhook.workloads import pod_template
+from webhook.cli.main import main
+from webhook.engine.workloads import pod_template
 
 CRONJOB = """\
 apiVersion: batch/v1

@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from tests.helpers import make_injector, make_pod, namespace
-from webhook import reasons
-from webhook.errors import PodDenied
+from webhook.engine import reasons
+from webhook.engine.errors import PodDenied
 
 INJECTOR = make_injector()
 

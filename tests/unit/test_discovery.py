@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.helpers import apply, make_pod, namespace
-from webhook.config import Config
-from webhook.discovery import Discovery
-from webhook.injector import Injector
-from webhook.plugins import load_plugins
-from webhook.values import load_values
+from webhook.engine.config import Config
+from webhook.engine.discovery import Discovery
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
+from webhook.engine.values import load_values
 
 ISTIOD = {
     "metadata": {"name": "istiod", "namespace": "istio-system"},

@@ -117,7 +117,7 @@ def test_templates_are_in_the_image_where_the_package_looks() -> None:
     target = found.group(1).rstrip("/")
     assert any(re.fullmatch(rf"templates/?\s+{re.escape(target)}/?", c) for c in FINAL.all("COPY")), "templates/ is copied there"
     # And the package honours it (webhook/plugins.py reads it at import time).
-    code = "import webhook.plugins as p; print(p.BUILTIN_TEMPLATES)"
+    code = "import webhook.engine.plugins as p; print(p.BUILTIN_TEMPLATES)"
     out = subprocess.run([sys.executable, "-c", code], env={"MESHSWITCH_TEMPLATES_DIR": target}, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == target
 

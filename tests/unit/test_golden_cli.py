@@ -7,7 +7,7 @@ import yaml
 
 from tests.golden import CASES, GOLDEN, check
 from tests.helpers import validate_pod
-from webhook.cli import main
+from webhook.cli.main import main
 
 
 @pytest.mark.parametrize("name", CASES)

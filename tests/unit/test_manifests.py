@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, namespace, shared_pods, validate_pod
-from webhook.patch import uninject
+from webhook.engine.patch import uninject
 
 PODS = shared_pods()
 EXPECTED = {

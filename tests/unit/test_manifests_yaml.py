@@ -16,11 +16,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from webhook import check, install
-from webhook.discovery import control_plane_of
-from webhook.plugins import load_plugins
-from webhook.server import add_serve_arguments
-from webhook.values import load_values
+from webhook.cluster import findings as check
+from webhook.cluster import install
+from webhook.engine.discovery import control_plane_of
+from webhook.engine.plugins import load_plugins
+from webhook.server.options import add_serve_arguments
+from webhook.engine.values import load_values
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = shutil.which("kubectl")

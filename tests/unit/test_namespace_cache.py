@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from webhook.errors import ConfigError
-from webhook.namespaces import Gone, NamespaceCache, NamespaceUnavailable, StaticNamespaces, WatchFailed
+from webhook.engine.errors import ConfigError
+from webhook.cluster.namespaces import Gone, NamespaceCache, NamespaceUnavailable, StaticNamespaces, WatchFailed
 
 
 def namespace(name: str, version: str, labels: dict[str, str] | None = None, **annotations: str) -> dict[str, Any]:

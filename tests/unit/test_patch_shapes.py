@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
-from webhook.patch import escape, uninject
+from webhook.engine.patch import escape, uninject
 
 INJECTOR = make_injector()
 ISTIO = {"meshswitch.io/mode": "istio"}

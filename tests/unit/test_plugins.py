@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import apply, make_pod, namespace, validate_pod
-from webhook.config import Config
-from webhook.errors import ConfigError
-from webhook.injector import Injector
-from webhook.plugins import load_plugins
+from webhook.engine.config import Config
+from webhook.engine.errors import ConfigError
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
 
 MINIMAL = """\
 name: {name}
@@ -142,7 +142,7 @@ def test_templates_compile_once_not_per_pod(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> None:
-    from webhook.values import load_values
+    from webhook.engine.values import load_values
 
     (tmp_path / "values.yaml").write_text(
         "istio:\n  hub: gcr.io/istio-release\n  tag: '1.28.0'\n  caAddress: istiod-canary.istio-system.svc:15012\n"
@@ -174,7 +174,7 @@ def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> N
     ],
 )
 def test_bad_values_file_fails_start_up(tmp_path: Path, text: str, message: str) -> None:
-    from webhook.values import load_values
+    from webhook.engine.values import load_values
 
     (tmp_path / "values.yaml").write_text(text)
     with pytest.raises(ConfigError) as caught:
@@ -187,7 +187,7 @@ def test_bad_values_file_fails_start_up(tmp_path: Path, text: str, message: str)
     [("istio-delegate", "labels", "sidecar.istio.io/inject", "true"), ("linkerd-delegate", "annotations", "linkerd.io/inject", "enabled")],
 )
 def test_delegate_sets_the_mesh_key_and_injects_nothing(mode: str, where: str, key: str, value: str) -> None:
-    from webhook.patch import uninject
+    from webhook.engine.patch import uninject
 
     injector = Injector(plugins=load_plugins(), config=Config())
     pod = make_pod()

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webhook.config import Config
-from webhook.injector import Injector, NamespaceMeta
-from webhook.namespaces import StaticNamespaces
-from webhook.review import API_VERSIONS
-from webhook.server import create_app
+from webhook.engine.config import Config
+from webhook.engine.injector import Injector, NamespaceMeta
+from webhook.cluster.namespaces import StaticNamespaces
+from webhook.engine.review import API_VERSIONS
+from webhook.server.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.pods import PLUGIN_ANNOTATIONS, make_pod, make_review  # noqa: E402
@@ -42,7 +42,7 @@ class Client:
     """The ASGI app driven in-process by httpx on one event loop, called synchronously by hypothesis."""
 
     def __init__(self) -> None:
-        from webhook.plugins import load_plugins
+        from webhook.engine.plugins import load_plugins
 
         injector = Injector(plugins=load_plugins(), config=Config())
         app = create_app(injector=injector, namespaces=StaticNamespaces(NAMESPACES), max_body_bytes=256 * 1024)

@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
-from webhook import reasons
-from webhook.errors import PodDenied
+from webhook.engine import reasons
+from webhook.engine.errors import PodDenied
 
 INJECTOR = make_injector()
 HOSTILE = [
@@ -85,10 +85,10 @@ def test_image_override_that_is_not_an_image_is_denied() -> None:
 
 
 def test_template_sandbox_blocks_python_internals(tmp_path) -> None:
-    from webhook.errors import ConfigError
-    from webhook.injector import Injector
-    from webhook.config import Config
-    from webhook.plugins import load_plugins
+    from webhook.engine.errors import ConfigError
+    from webhook.engine.injector import Injector
+    from webhook.engine.config import Config
+    from webhook.engine.plugins import load_plugins
 
     (tmp_path / "evil.yaml").write_text(
         "name: evil\nkind: runtime\non: [{in: pod-annotation, key: evil, values: ['1']}]\n"
@@ -102,7 +102,7 @@ def test_template_sandbox_blocks_python_internals(tmp_path) -> None:
 def test_serve_allow_registry_replaces_the_allowed_prefixes(tmp_path) -> None:
     import argparse
 
-    from webhook.server import ServeOptions, add_serve_arguments
+    from webhook.server.options import ServeOptions, add_serve_arguments
 
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)

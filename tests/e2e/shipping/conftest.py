@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
-from webhook import controlplane as cp
-from webhook import devcluster as dc
-from webhook import install
+from webhook.cluster.client import KubeApi, api_client
+from webhook.dev import controlplane as cp
+from webhook.dev import cluster as dc
+from webhook.cluster import install
 
 # The kind tests drive a cluster that `make kind-e2e` builds with Docker: they are not collected
 # otherwise, rather than reported as skipped in every run on a machine without Docker.
@@ -65,7 +66,7 @@ class SecretSync:
     """Copies a Secret into a directory as kubelet does for a Secret volume: the files are links into
     `..data`, a link swapped atomically to a fresh timestamped directory on every change."""
 
-    def __init__(self, kube: install.Kube, namespace: str, name: str, directory: Path, interval: float = 0.2) -> None:
+    def __init__(self, kube: KubeApi, namespace: str, name: str, directory: Path, interval: float = 0.2) -> None:
         self.kube, self.namespace, self.name, self.directory, self.interval = kube, namespace, name, directory, interval
         self.syncs = 0
         self._seen: Any = None
@@ -127,8 +128,8 @@ class Stack:
     namespaces: list[str] = field(default_factory=list)
 
     @property
-    def kube(self) -> install.Kube:
-        return install.Kube(self.client)
+    def kube(self) -> KubeApi:
+        return KubeApi(self.client)
 
     def core(self) -> Any:
         from kubernetes import client as k8s

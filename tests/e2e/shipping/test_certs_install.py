@@ -14,7 +14,8 @@ import pytest
 from cryptography import x509
 
 from tests.e2e.shipping.conftest import Stack, eventually, injected
-from webhook import install
+from webhook.cli.main import main as cli_main
+from webhook.cluster import install
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +47,7 @@ def test_install_twice_keeps_the_ca_and_patches_the_bundle_once(stack_factory: A
     assert f"meshswitch.{stack.namespace}.svc" in names.get_values_for_type(x509.DNSName)
 
     # The second run, through the command: nothing to change, nothing written.
-    assert install.main(stack.cli_args() + ["--ip", "127.0.0.1"]) == 0
+    assert cli_main(["certs", "install", *stack.cli_args()] + ["--ip", "127.0.0.1"]) == 0
     out = capsys.readouterr().out
     assert "CA kept" in out and "caBundle unchanged" in out and "nothing to change" in out, out
     assert stack.webhook_configuration()["metadata"]["resourceVersion"] == configuration["metadata"]["resourceVersion"]
@@ -62,7 +63,7 @@ def test_install_twice_keeps_the_ca_and_patches_the_bundle_once(stack_factory: A
 
 def test_install_without_the_webhook_configuration_says_what_to_do(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--kubeconfig", str(stack.kubeconfig), "--namespace", stack.namespace, "--webhook-config", f"absent-{uuid.uuid4().hex[:6]}"]
-    assert install.main(args) == 1
+    assert cli_main(["certs", "install", *args]) == 1
     assert "not found: apply the manifests first" in capsys.readouterr().err
 
 

@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.shipping.conftest import RUN_LABEL, Stack, manifests_webhook_configuration
-from webhook import certs, check, install
-from webhook import controlplane as cp
-from webhook import devcluster as dc
+from webhook.cli.main import main as cli_main
+from webhook import certs
+from webhook.cluster import check
+from webhook.cluster import install
+from webhook.dev import controlplane as cp
+from webhook.dev import cluster as dc
 
 pytestmark = pytest.mark.e2e
 CHECK_LABEL = "e2e.meshswitch.io/check"
@@ -39,7 +42,7 @@ def cleanup(stack: Stack) -> Iterator[list[tuple[str, str]]]:
 
 
 def run_check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = check.main(list(args))
+    code = cli_main(["check", *args])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

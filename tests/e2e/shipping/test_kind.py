@@ -15,21 +15,25 @@ from typing import Any
 import pytest
 
 from tests.e2e.shipping.conftest import injected, pod_containers
-from webhook import check, install, modes
+from webhook.cli.main import main as cli_main
+from webhook.cluster.client import KubeApi, api_client
+from webhook.cluster import check
+from webhook.cluster import install
+from webhook.cluster import modes
 
 KUBECONFIG = os.environ.get("MESHSWITCH_KIND_KUBECONFIG")
 NS = "meshswitch-system"
 
 
 @pytest.fixture(scope="module")
-def kube() -> Iterator[install.Kube]:
-    client = install.api_client(Path(KUBECONFIG or ""))
-    yield install.Kube(client)
+def kube() -> Iterator[KubeApi]:
+    client = api_client(Path(KUBECONFIG or ""))
+    yield KubeApi(client)
     client.close()
 
 
 @pytest.fixture
-def namespace(kube: install.Kube) -> Iterator[Any]:
+def namespace(kube: KubeApi) -> Iterator[Any]:
     made: list[str] = []
 
     def make(labels: dict[str, str] | None = None) -> str:
@@ -47,20 +51,20 @@ def namespace(kube: install.Kube) -> Iterator[Any]:
         kube.call("DELETE", f"/api/v1/namespaces/{name}")
 
 
-def dry_run_pod(kube: install.Kube, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def dry_run_pod(kube: KubeApi, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "probe-", "labels": labels or {}}, "spec": {"containers": [{"name": "app", "image": "busybox:1.37"}]}}
     created: dict[str, Any] = kube.call("POST", f"/api/v1/namespaces/{namespace}/pods", body=pod, query=[("dryRun", "All")])
     return created
 
 
 def test_the_installation_is_healthy(capsys: pytest.CaptureFixture[str]) -> None:
-    code = check.main(["--kubeconfig", str(KUBECONFIG), "-l", "e2e.meshswitch.io/kind=none"])
+    code = cli_main(["check", "--kubeconfig", str(KUBECONFIG), "-l", "e2e.meshswitch.io/kind=none"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"Service {NS}/meshswitch: 2 ready endpoints" in out, out
 
 
-def test_pods_get_the_mesh_their_namespace_selects(kube: install.Kube, namespace: Any) -> None:
+def test_pods_get_the_mesh_their_namespace_selects(kube: KubeApi, namespace: Any) -> None:
     shop = namespace({"meshswitch.io/mode": "istio"})
     pod = dry_run_pod(kube, shop)
     assert injected(pod) == ["istio"] and "istio-proxy" in pod_containers(pod)
@@ -68,12 +72,12 @@ def test_pods_get_the_mesh_their_namespace_selects(kube: install.Kube, namespace
     assert injected(dry_run_pod(kube, namespace())) == []
 
 
-def test_mode_set_restart(kube: install.Kube, namespace: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mode_set_restart(kube: KubeApi, namespace: Any, capsys: pytest.CaptureFixture[str]) -> None:
     shop = namespace({"meshswitch.io/mode": "istio"})
     labels = {"app": "web"}
     deployment = {"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "busybox:1.37", "command": ["sleep", "3600"]}]}}}}
     kube.call("POST", f"/apis/apps/v1/namespaces/{shop}/deployments", body=deployment)
-    assert modes.main([shop, "linkerd", "--restart", "--kubeconfig", str(KUBECONFIG)]) == 0
+    assert cli_main(["mode", "set", shop, "linkerd", "--restart", "--kubeconfig", str(KUBECONFIG)]) == 0
     assert "deployment.apps/web restarted" in capsys.readouterr().out
     deadline = time.monotonic() + 120
     while True:

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.shipping.conftest import Stack, render
-from webhook import install
-from webhook import controlplane as cp
+from webhook.cluster.client import KubeApi, api_client
+from webhook.cluster import install
+from webhook.dev import controlplane as cp
 
 pytestmark = pytest.mark.e2e
 PATHS = {
@@ -62,7 +63,7 @@ def test_every_rendered_object_is_accepted(stack: Stack, path: str) -> None:
 
 def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> None:
     from kubernetes import client as k8s
-    from kubernetes.client.exceptions import ApiException
+    from webhook.cluster.client import ApiError
 
     home = stack.make_namespace(prefix="rbac", selected=False)
     suffix = uuid.uuid4().hex[:6]
@@ -73,9 +74,9 @@ def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> 
         made.append(kind)
     role_name = objects["ClusterRole"]["metadata"]["name"]
     try:
-        impersonated = cp.api_client(stack.kubeconfig)
+        impersonated = api_client(stack.kubeconfig)
         impersonated.set_default_header("Impersonate-User", f"system:serviceaccount:{home}:meshswitch")
-        kube = install.Kube(impersonated)
+        kube = KubeApi(impersonated)
 
         def allowed(method: str, path: str, query: list[tuple[str, str]] | None = None, body: Any = None) -> bool:
             try:
@@ -83,7 +84,7 @@ def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> 
                 return True
             except json.JSONDecodeError:
                 return True  # a watch: a stream of events, not one document
-            except ApiException as err:
+            except ApiError as err:
                 if err.status == 403:
                     return False
                 if err.status == 404:

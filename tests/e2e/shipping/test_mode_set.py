@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.shipping.conftest import Stack, eventually, injected, pod_containers
-from webhook import modes
+from webhook.cli.main import main as cli_main
+from webhook.cluster import modes
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,7 @@ def test_mode_set_restart_moves_the_pods_to_the_new_mesh(stack: Stack, capsys: p
     first = eventually("the istio pod of web", lambda: [p for p in pods(stack, shop, "web") if injected(p) == ["istio"]])
     assert "istio-proxy" in pod_containers(first[0])
 
-    code = modes.main([shop, "linkerd", "--restart", "--kubeconfig", str(stack.kubeconfig), "--webhook-namespace", stack.namespace])
+    code = cli_main(["mode", "set", shop, "linkerd", "--restart", "--kubeconfig", str(stack.kubeconfig), "--webhook-namespace", stack.namespace])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     lines = captured.out.splitlines()
@@ -71,7 +72,7 @@ def test_mode_set_restart_moves_the_pods_to_the_new_mesh(stack: Stack, capsys: p
 
 def test_mode_set_refuses_a_mode_that_is_not_installed(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     shop = stack.make_namespace({"meshswitch.io/mode": "istio"})
-    assert modes.main([shop, "cilium", "--kubeconfig", str(stack.kubeconfig), "--webhook-namespace", stack.namespace]) == 1
+    assert cli_main(["mode", "set", shop, "cilium", "--kubeconfig", str(stack.kubeconfig), "--webhook-namespace", stack.namespace]) == 1
     err = capsys.readouterr().err
     assert "'cilium' is not an installed mode; accepted: envoy, istio, istio-delegate, linkerd, linkerd-delegate, native" in err
     namespace = stack.kube.get(f"/api/v1/namespaces/{shop}")
@@ -84,8 +85,8 @@ def test_mode_set_without_restart_and_a_paused_deployment(stack: Stack, capsys: 
     paused["spec"]["paused"] = True
     stack.kube.call("POST", f"/apis/apps/v1/namespaces/{shop}/deployments", body=paused)
     args = ["--kubeconfig", str(stack.kubeconfig), "--webhook-namespace", stack.namespace]
-    assert modes.main([shop, "native", *args]) == 0
+    assert cli_main(["mode", "set", shop, "native", *args]) == 0
     assert capsys.readouterr().out.splitlines() == [f"namespace/{shop} labelled meshswitch.io/mode=native"]
-    assert modes.main([shop, "native", "--restart", *args]) == 0
+    assert cli_main(["mode", "set", shop, "native", "--restart", *args]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [f"namespace/{shop} already has meshswitch.io/mode=native", "deployment.apps/paused not restarted: paused (kubectl rollout resume it first)"]

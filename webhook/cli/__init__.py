@@ -1,0 +1,1 @@
+"""The `meshswitch` command: argument parsing and subcommands, thin over the engine, server and cluster packages."""

@@ -1,0 +1,7 @@
+"""`python -m webhook.cli`: the `meshswitch` command."""
+
+import sys
+
+from webhook.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""Feeds Discovery from the API server: one list+watch per named control-plane object, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from webhook.engine.discovery import ControlPlaneObject, Discovery
+from webhook.cluster.client import KubeApi
+from webhook.cluster.listwatch import ListWatch, RawObject
+
+PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
+    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
+}
+
+
+class ControlPlaneWatch(ListWatch):
+    """Watches one object by name (a field selector), so RBAC can grant exactly that object."""
+
+    def __init__(self, discovery: Discovery, target: ControlPlaneObject, api: KubeApi) -> None:
+        path = PATHS[target.kind].format(namespace=target.namespace)
+        query = [("fieldSelector", f"metadata.name={target.name}")]
+        super().__init__(
+            list_objects=lambda: api.list_items(path, query=query),
+            watch_objects=lambda version: api.watch(path, version, query=query),
+        )
+        self.what = target.describe()
+        self.discovery = discovery
+        self.target = target
+
+    def replace(self, items: Iterable[RawObject], resource_version: str) -> None:
+        found = next(iter(items), None)
+        if found is None:
+            self.discovery.forget(*self.target.key)
+        else:
+            self.discovery.observe(*self.target.key, found)
+
+    def on_object(self, kind: str, obj: RawObject) -> None:
+        if kind == "DELETED":
+            self.discovery.forget(*self.target.key)
+        else:
+            self.discovery.observe(*self.target.key, obj)
+
+
+def control_plane_watches(discovery: Discovery, api: KubeApi) -> list[ControlPlaneWatch]:
+    """One watch per object any plugin names; start them with ``start()``."""
+    return [ControlPlaneWatch(discovery, target, api) for target in discovery.watched()]

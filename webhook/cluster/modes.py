@@ -1,0 +1,185 @@
+"""`meshswitch mode set NAMESPACE MODE [--restart]`: switch a namespace's mesh, and roll its workloads.
+
+The mode is checked against the installed plugins (the shipped ones, the cluster's templates
+ConfigMap and its values, as `meshswitch check` sees them), then the namespace gets the label
+`meshswitch.io/mode`. With --restart, meshswitch first waits until the webhook answers for the new
+mode (a server-side dry-run pod: its namespace cache is fed by a watch, so the label reaches it a
+moment later), then does what `kubectl rollout restart` does to every Deployment, StatefulSet and
+DaemonSet of the namespace: it stamps the pod template's `kubectl.kubernetes.io/restartedAt`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.cluster.findings import namespace_mode
+from webhook.engine.config import Config
+from webhook.engine.decide import MODE_KEY, STATUS_KEY
+from webhook.engine.discovery import control_plane_of
+from webhook.cluster.client import ApiError, KubeApi
+from webhook.cluster.install import DEFAULT_NAMESPACE
+from webhook.engine.plugins import PluginSet
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+WORKLOADS = (
+    ("Deployment", "deployment.apps", "/apis/apps/v1/namespaces/{namespace}/deployments"),
+    ("StatefulSet", "statefulset.apps", "/apis/apps/v1/namespaces/{namespace}/statefulsets"),
+    ("DaemonSet", "daemonset.apps", "/apis/apps/v1/namespaces/{namespace}/daemonsets"),
+)
+_CONTROL_PLANE_PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps/{name}",
+}
+DEFAULT_WAIT_SECONDS = 15.0
+
+
+class ModeError(Exception):
+    """The mode cannot be set; the message says why and what is accepted."""
+
+
+@dataclass
+class ModeResult:
+    namespace: str
+    mode: str
+    previous: str | None
+    labelled: bool
+    restarted: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (workload, why)
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate_mode(mode: str, plugins: PluginSet) -> None:
+    if mode not in plugins.modes:
+        raise ModeError(f"{mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
+
+
+def restart_stamp(now: dt.datetime | None = None) -> str:
+    """The value `kubectl rollout restart` writes: RFC 3339, local time with its offset."""
+    return (now or dt.datetime.now().astimezone()).isoformat(timespec="seconds")
+
+
+def _probe_pod() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"generateName": "meshswitch-mode-probe-"},
+        "spec": {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "1"]}]},
+    }
+
+
+def _injected(pod: dict[str, Any]) -> set[str]:
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_KEY)
+    try:
+        plugins = json.loads(raw).get("plugins") if raw else []
+    except (ValueError, AttributeError):
+        plugins = []
+    return {p for p in plugins or [] if isinstance(p, str)}
+
+
+def wait_for_webhook(
+    kube: KubeApi,
+    namespace: str,
+    mode: str,
+    plugins: PluginSet,
+    timeout: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """Dry-run a pod until the webhook injects `mode` (or, for a mode that injects no mesh, none);
+    None when it does, else why not."""
+    
+    meshes = {p.name for p in plugins.meshes}
+    expected = mode if mode in meshes else None
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        try:
+            pod = kube.call("POST", f"/api/v1/namespaces/{namespace}/pods", body=_probe_pod(), query=[("dryRun", "All")])
+            got = _injected(pod) & meshes
+            if (expected is None and not got) or (expected is not None and expected in got):
+                return None
+            last = f"a new pod gets {', '.join(sorted(got)) or 'no mesh'}"
+        except ApiError as err:
+            last = f"a new pod is refused: {err.message}"
+        if time.monotonic() >= deadline:
+            return last
+        sleep(0.25)
+
+
+def set_mode(
+    kube: KubeApi,
+    namespace: str,
+    mode: str,
+    plugins: PluginSet,
+    *,
+    restart: bool = False,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    webhook_namespace: str = DEFAULT_NAMESPACE,
+    now: dt.datetime | None = None,
+) -> ModeResult:
+    """Label the namespace with the mode; with `restart`, roll its workloads. Raises ModeError."""
+    validate_mode(mode, plugins)
+    found = kube.get(f"/api/v1/namespaces/{namespace}")
+    if found is None:
+        raise ModeError(f"namespace {namespace} not found")
+    labels = dict((found.get("metadata") or {}).get("labels") or {})
+    previous = labels.get(MODE_KEY)
+    result = ModeResult(namespace, mode, previous, labelled=previous != mode)
+    if result.labelled:
+        kube.call(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}",
+            body={"metadata": {"labels": {MODE_KEY: mode}}},
+            content_type="application/merge-patch+json",
+        )
+    labels[MODE_KEY] = mode
+    relabelled = {**found, "metadata": {**(found.get("metadata") or {}), "labels": labels}}
+    config = Config(webhook_namespace=webhook_namespace)
+    result.warnings += [f.message for f in namespace_mode(relabelled, plugins, config).findings if f.severity in ("warning", "error")]
+    if mode in plugins:
+        missing = [
+            o.describe()
+            for o in control_plane_of(plugins[mode])
+            if not o.namespace or kube.get(_CONTROL_PLANE_PATHS[o.kind].format(namespace=o.namespace, name=o.name)) is None
+        ]
+        if missing:
+            result.warnings.append(f"{mode}'s control plane is missing ({', '.join(missing)}): its proxies will not work until it is installed")
+    if not restart:
+        return result
+
+    if wait_seconds > 0:
+        problem = wait_for_webhook(kube, namespace, mode, plugins, wait_seconds)
+        if problem:
+            result.warnings.append(f"the webhook did not answer for {mode} within {wait_seconds:g} s ({problem}); restarting anyway")
+    stamp = restart_stamp(now)
+    patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+    for kind, resource, path in WORKLOADS:
+        for item in kube.items(path.format(namespace=namespace)):
+            name = item["metadata"]["name"]
+            if kind == "Deployment" and (item.get("spec") or {}).get("paused"):
+                result.skipped.append((f"{resource}/{name}", "paused (kubectl rollout resume it first)"))
+                continue
+            kube.call(
+                "PATCH",
+                f"{path.format(namespace=namespace)}/{name}",
+                body=patch,
+                content_type="application/strategic-merge-patch+json",
+            )
+            result.restarted.append(f"{resource}/{name}")
+    return result
+
+
+def format_result(result: ModeResult) -> list[str]:
+    if result.labelled:
+        was = f" (was {result.previous})" if result.previous else ""
+        lines = [f"namespace/{result.namespace} labelled {MODE_KEY}={result.mode}{was}"]
+    else:
+        lines = [f"namespace/{result.namespace} already has {MODE_KEY}={result.mode}"]
+    lines += [f"{name} restarted" for name in result.restarted]
+    lines += [f"{name} not restarted: {why}" for name, why in result.skipped]
+    return lines

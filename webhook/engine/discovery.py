@@ -1,0 +1,164 @@
+"""Control-plane discovery, the pure part: what each plugin looks for, what it takes from the objects
+it finds, and the live values that result. The watch that feeds it lives in `webhook/watchers.py`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from webhook.engine.errors import ConfigError
+from webhook.engine.fragment import Attrs
+from webhook.engine.plugins import Plugin, PluginSet
+
+KINDS = ("Deployment", "ConfigMap")
+
+
+@dataclass(frozen=True)
+class Take:
+    """One value taken from a found object: an image tag, or a path inside a ConfigMap key's YAML."""
+
+    value: str
+    image_tag_of: str | None = None  # container name, "" for the first container
+    config_key: str | None = None
+    paths: tuple[str, ...] = ()
+
+    def extract(self, obj: Mapping[str, Any]) -> Any:
+        if self.image_tag_of is not None:
+            return _image_tag(obj, self.image_tag_of)
+        data = (obj.get("data") or {}).get(self.config_key or "")
+        if not isinstance(data, str):
+            return None
+        if not self.paths:
+            return data
+        try:
+            document = yaml.safe_load(data)
+        except yaml.YAMLError:
+            return None
+        for path in self.paths:
+            node: Any = document
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if node not in (None, ""):
+                return node
+        return None
+
+
+@dataclass(frozen=True)
+class ControlPlaneObject:
+    """One object a plugin's control plane has, looked up by kind, namespace and name."""
+
+    kind: str
+    namespace: str
+    name: str
+    takes: tuple[Take, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+def _image_tag(obj: Mapping[str, Any], container: str) -> str | None:
+    containers = ((((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or []
+    chosen = next((c for c in containers if c.get("name") == container), None) if container else None
+    chosen = chosen or (containers[0] if containers else None)
+    image = str((chosen or {}).get("image") or "")
+    image = image.split("@", 1)[0]
+    name, _, tag = image.rpartition(":")
+    return tag if name and "/" not in tag else None
+
+
+def _namespace(raw: str, plugin: Plugin) -> str:
+    # "{{ values.controlPlaneNamespace }}" lets the values file move a control plane.
+    if raw.startswith("values."):
+        return str(plugin.values.get(raw.removeprefix("values."), ""))
+    return raw
+
+
+def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
+    """Parse a plugin's `controlPlane` section; raises ConfigError naming the plugin file."""
+    objects = []
+    for entry in plugin.control_plane:
+        if not isinstance(entry, Mapping) or entry.get("kind") not in KINDS or not entry.get("name") or not entry.get("namespace"):
+            raise ConfigError(f"{plugin.path}: each controlPlane entry needs kind ({', '.join(KINDS)}), namespace and name")
+        takes = []
+        for value, how in (entry.get("take") or {}).items():
+            if value not in plugin.values:
+                raise ConfigError(f"{plugin.path}: controlPlane takes {value!r}, which is not one of its values")
+            if not isinstance(how, Mapping):
+                raise ConfigError(f"{plugin.path}: controlPlane take {value!r} needs imageTagOf or configKey")
+            paths = how.get("path", ())
+            takes.append(
+                Take(
+                    value=value,
+                    image_tag_of=how.get("imageTagOf"),
+                    config_key=how.get("configKey"),
+                    paths=(paths,) if isinstance(paths, str) else tuple(paths),
+                )
+            )
+        objects.append(ControlPlaneObject(str(entry["kind"]), _namespace(str(entry["namespace"]), plugin), str(entry["name"]), tuple(takes)))
+    return tuple(objects)
+
+
+class Discovery:
+    """The control-plane objects seen so far and, per plugin, the values they give.
+
+    Watch threads call `observe`/`forget`; admissions call `values_for`/`missing_for`, which read
+    snapshots replaced whole, so no lock is held on the admission path.
+    """
+
+    def __init__(self, plugins: PluginSet) -> None:
+        self.plugins = plugins
+        self.objects = {p.name: control_plane_of(p) for p in plugins}
+        self._seen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._values: dict[str, Attrs] = {p.name: p.values for p in plugins}  # type: ignore[misc]
+        self._missing: dict[str, tuple[str, ...]] = {p.name: tuple(o.describe() for o in self.objects[p.name]) for p in plugins}
+
+    def watched(self) -> tuple[ControlPlaneObject, ...]:
+        """Every object any plugin looks for, once."""
+        unique = {o.key: o for objects in self.objects.values() for o in objects}
+        return tuple(unique.values())
+
+    def observe(self, kind: str, namespace: str, name: str, obj: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._seen[(kind, namespace, name)] = obj
+            self._recompute()
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        with self._lock:
+            self._seen.pop((kind, namespace, name), None)
+            self._recompute()
+
+    def _recompute(self) -> None:
+        values: dict[str, Attrs] = {}
+        missing: dict[str, tuple[str, ...]] = {}
+        for plugin in self.plugins:
+            found: dict[str, Any] = {}
+            absent = []
+            for obj in self.objects[plugin.name]:
+                seen = self._seen.get(obj.key)
+                if seen is None:
+                    absent.append(obj.describe())
+                    continue
+                for take in obj.takes:
+                    if take.value in plugin.pinned:
+                        continue  # the values file pins it
+                    extracted = take.extract(seen)
+                    if extracted is not None:
+                        found[take.value] = extracted
+            values[plugin.name] = Attrs({**plugin.values, **found}) if found else plugin.values  # type: ignore[assignment]
+            missing[plugin.name] = tuple(absent)
+        self._values, self._missing = values, missing
+
+    def values_for(self, plugin: Plugin) -> Attrs:
+        return self._values.get(plugin.name, plugin.values)  # type: ignore[arg-type]
+
+    def missing_for(self, plugin: Plugin) -> tuple[str, ...]:
+        return self._missing.get(plugin.name, ())

@@ -1,0 +1,426 @@
+"""A plugin's fragment compiled once: YAML structure fixed at load, Jinja2 expressions only in leaves.
+
+Each leaf becomes one `{% set %}` in a sandboxed Jinja2 template; the structure is assembled in
+Python from the values the template assigned. Values therefore reach the pod as data: an annotation
+holding YAML or template text can never add a field.
+
+Leaves that read only `settings`, `values` and `native` are "static": they go into a second
+template, evaluated once per distinct (settings, values, style) and folded into a specialised tree
+of constants, so that per pod only the leaves that read the pod are evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import yaml
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from webhook.engine.errors import ConfigError
+
+_CONDITION_KEY = "$if"
+STATIC_NAMES = frozenset({"settings", "values", "native"})
+# Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
+_PURE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
+_CACHE_SIZE = 256
+_BUILTIN_METHOD: Any = type({}.get)
+_SCALARS = yaml.SafeLoader("")
+
+
+def _to_json(value: Any) -> str:
+    # Compact and without Jinja's HTML escaping, as the meshes' own injectors write JSON.
+    return orjson.dumps(value).decode()
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
+    """The expression inside a leaf that is exactly one `{{ ... }}`, else None (a text leaf)."""
+    stripped = text.strip()
+    if not (stripped.startswith("{{") and stripped.endswith("}}")):
+        return None
+    try:
+        body = env.parse(stripped).body
+    except TemplateSyntaxError:
+        return None
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        return None
+    if isinstance(body[0].nodes[0], nodes.TemplateData):
+        return None
+    return stripped[2:-2].strip("-+").strip()
+
+
+def _compact(value: Any) -> Any:
+    """Drop null and empty entries, so `{'cpu': settings.cpu}` stays valid when cpu is unset."""
+    if isinstance(value, Mapping):
+        kept = {k: _compact(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != {} and v != []}
+    return value
+
+
+class Attrs(dict[str, Any]):
+    """A mapping meshswitch builds itself (settings, values, workload): templates read its keys as
+    attributes, item-first. User data (the pod, its labels) stays a plain dict, so a label named
+    `get` can never shadow a method a template calls."""
+
+
+class _Environment(SandboxedEnvironment):
+    """The sandbox, with fast paths for the two things templates do most: read our own maps, and
+    call `.get` on the pod's labels and annotations (a read that the sandbox would allow anyway)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is Attrs:
+            try:
+                return dict.__getitem__(obj, attribute)
+            except KeyError:
+                pass
+        elif attribute == "get" and type(obj) is dict:
+            return obj.get
+        return super().getattr(obj, attribute)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's signature
+        if type(__obj) is _BUILTIN_METHOD and __obj.__name__ == "get" and type(getattr(__obj, "__self__", None)) is dict:
+            return __obj(*args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def make_environment() -> SandboxedEnvironment:
+    """The one environment every plugin compiles in: sandboxed, strict about undefined names."""
+    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters["json"] = _to_json
+    env.filters["sha256"] = _sha256
+    env.globals["json"] = _to_json
+    env.globals["compact"] = _compact
+    return env
+
+
+_DROPPED = object()
+
+
+class Node:
+    """A compiled piece of the fragment; ``build`` turns slot results into plain data."""
+
+    __slots__ = ()
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        """This node with every static slot and condition replaced by its value."""
+        return self
+
+
+class Const(Node):
+    """A subtree without expressions: built once, shared by every pod (never mutated)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        return self.value
+
+
+class Slot(Node):
+    """A leaf whose value is an expression's result (native type) or a rendered string."""
+
+    __slots__ = ("key", "where", "static")
+
+    def __init__(self, key: str, where: str, static: bool) -> None:
+        self.key = key
+        self.where = where
+        self.static = static
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        value = results[self.key]
+        if isinstance(value, Undefined):  # StrictUndefined raises when used, not when assigned
+            raise ConfigError(f"{self.where}: template error: {value._undefined_message}")
+        return value
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        return Const(self.build(results)) if self.static else self
+
+
+class MapNode(Node):
+    """A mapping, perhaps under ``$if``; entries whose value is null are left out."""
+
+    __slots__ = ("entries", "condition", "condition_static")
+
+    def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None, condition_static: bool = False) -> None:
+        self.entries = entries
+        self.condition = condition
+        self.condition_static = condition_static
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        if self.condition is not None and self.condition not in results:
+            return _DROPPED
+        out = {}
+        for key, node in self.entries:
+            value = node.build(results)
+            if value is not None and value is not _DROPPED:
+                out[key] = value
+        return out
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        condition = self.condition
+        if condition is not None and self.condition_static:
+            if condition not in results:
+                return Const(_DROPPED)
+            condition = None
+        entries = []
+        for key, node in self.entries:
+            special = node.specialize(results)
+            if isinstance(special, Const) and (special.value is None or special.value is _DROPPED):
+                continue
+            entries.append((key, special))
+        if condition is None and all(isinstance(n, Const) for _, n in entries):
+            return Const({k: n.value for k, n in entries})  # type: ignore[attr-defined]
+        return MapNode(tuple(entries), condition)
+
+
+class ListNode(Node):
+    """A sequence; items whose ``$if`` was false are left out."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Node, ...]) -> None:
+        self.items = items
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        out = []
+        for node in self.items:
+            value = node.build(results)
+            if value is not _DROPPED:
+                out.append(value)
+        return out
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        items = [n for n in (node.specialize(results) for node in self.items) if not (isinstance(n, Const) and n.value is _DROPPED)]
+        if all(isinstance(n, Const) for n in items):
+            return Const([n.value for n in items])  # type: ignore[attr-defined]
+        return ListNode(tuple(items))
+
+
+@dataclass
+class _Leaf:
+    """What the compiler learned about one leaf or condition, to emit it into a template later."""
+
+    key: str
+    source: str  # the Jinja statement(s) that assign ``key``
+    line: int
+    static: bool
+
+
+@dataclass
+class _Compiler:
+    """Walks YAML nodes into the Node tree, and generates the static and per-pod templates."""
+
+    path: str
+    env: SandboxedEnvironment
+    count: int = 0
+
+    def check(self, source: str, yaml_line: int) -> set[str]:
+        """Parse a leaf alone, for errors with its line; returns the names it reads."""
+        try:
+            ast = self.env.parse(source)
+        except TemplateSyntaxError as err:
+            raise ConfigError(f"{self.path}:{yaml_line}: template error: {err.message}") from None
+        # Globals count too: `namespace` is both Jinja's global and the pod's namespace here.
+        return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - _PURE_GLOBALS
+
+    def next_key(self) -> str:
+        self.count += 1
+        return f"_s{self.count}"
+
+    def compile(self, node: yaml.Node, static_scope: bool, out: list[Any]) -> Node:
+        """``out`` collects _Leaf items and ("if", leaf, children) blocks in document order."""
+        if isinstance(node, yaml.ScalarNode):
+            return self.compile_scalar(node, static_scope, out)
+        if isinstance(node, yaml.SequenceNode):
+            items = tuple(self.compile(item, static_scope, out) for item in node.value)
+            if all(isinstance(i, Const) for i in items):
+                return Const([i.value for i in items])  # type: ignore[attr-defined]
+            return ListNode(items)
+        if isinstance(node, yaml.MappingNode):
+            return self.compile_mapping(node, static_scope, out)
+        raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: unsupported YAML node")
+
+    def compile_scalar(self, node: yaml.ScalarNode, static_scope: bool, out: list[Any]) -> Node:
+        line = node.start_mark.line + 1
+        value = _SCALARS.construct_object(node)
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return Const(value)
+        names = self.check(value, line)
+        key = self.next_key()
+        expr = single_expression(self.env, value)
+        source = f"{{% set {key} = ({expr}) %}}" if expr is not None else f"{{% set {key} %}}{value}{{% endset %}}"
+        static = static_scope and names <= STATIC_NAMES
+        out.append(_Leaf(key, source, line, static))
+        return Slot(key, f"{self.path}:{line}", static)
+
+    def compile_mapping(self, node: yaml.MappingNode, static_scope: bool, out: list[Any]) -> Node:
+        condition: _Leaf | None = None
+        entries: list[tuple[str, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if not isinstance(key_node, yaml.ScalarNode) or not isinstance(key, str):
+                raise ConfigError(f"{self.path}:{key_node.start_mark.line + 1}: keys must be strings")
+            if key != _CONDITION_KEY:
+                entries.append((key, value_node))
+                continue
+            if not isinstance(value_node, yaml.ScalarNode):
+                raise ConfigError(f"{self.path}:{value_node.start_mark.line + 1}: $if takes an expression")
+            raw = value_node.value.strip()
+            expr = single_expression(self.env, raw) or raw
+            line = value_node.start_mark.line + 1
+            names = self.check("{{ " + expr + " }}", line)
+            condition = _Leaf(self.next_key(), f"{{% if ({expr}) %}}", line, static_scope and names <= STATIC_NAMES)
+        if condition is None:
+            compiled = tuple((key, self.compile(value, static_scope, out)) for key, value in entries)
+            if all(isinstance(n, Const) for _, n in compiled):
+                return Const({k: n.value for k, n in compiled})  # type: ignore[attr-defined]
+            return MapNode(compiled, None)
+        children: list[Any] = []
+        compiled = tuple((key, self.compile(value, condition.static, children)) for key, value in entries)
+        out.append(("if", condition, children))
+        return MapNode(compiled, condition.key, condition.static)
+
+
+def _generate(items: list[Any], *, static: bool, lines: list[str], source_lines: list[int]) -> None:
+    """Emit the leaves of one kind; a condition wraps its children and sets its own key."""
+    for item in items:
+        if isinstance(item, _Leaf):
+            if item.static == static:
+                lines.append(item.source)
+                source_lines.extend([item.line] * (item.source.count("\n") + 1))
+            continue
+        _, condition, children = item
+        if static and not condition.static:
+            continue  # everything under a per-pod condition is per-pod
+        inner_lines: list[str] = []
+        inner_sources: list[int] = []
+        _generate(children, static=static, lines=inner_lines, source_lines=inner_sources)
+        if not static and condition.static and not inner_lines:
+            continue
+        lines.append(f"{condition.source}{{% set {condition.key} = true %}}")
+        source_lines.append(condition.line)
+        lines.extend(inner_lines)
+        source_lines.extend(inner_sources)
+        lines.append("{% endif %}")
+        source_lines.append(condition.line)
+
+
+@dataclass
+class _Program:
+    """One generated template and the plugin-file line of each of its lines."""
+
+    path: str
+    template: Any
+    source_lines: tuple[int, ...]
+
+    def run(self, context: dict[str, Any]) -> Mapping[str, Any]:
+        if self.template is None:
+            return {}
+        template_context = self.template.new_context(context)
+        try:
+            for _ in self.template.root_render_func(template_context):
+                pass
+        except Exception:  # noqa: BLE001 - rewritten below into template lines, then reported
+            self._raise_with_line()
+        results: Mapping[str, Any] = template_context.vars
+        return results
+
+    def _raise_with_line(self) -> None:
+        try:
+            # Jinja maps the generated code's frames back to template lines.
+            self.template.environment.handle_exception()
+        except TemplateError as err:
+            raise ConfigError(f"{self.path}:{self.line_of(err)}: template error: {err}") from err
+        except Exception as err:  # a helper failed on a value: still the template's bug
+            raise ConfigError(f"{self.path}:{self.line_of(err)}: template error: {err!r}") from err
+
+    def line_of(self, err: BaseException) -> int | str:
+        """Map the generated template's line back to the plugin file's line."""
+        for frame in reversed(traceback.extract_tb(err.__traceback__)):
+            if frame.filename == self.path and frame.lineno is not None and 0 < frame.lineno <= len(self.source_lines):
+                return self.source_lines[frame.lineno - 1]
+        return "?"
+
+
+def _program(env: SandboxedEnvironment, path: str, items: list[Any], *, static: bool) -> _Program:
+    lines: list[str] = []
+    source_lines: list[int] = []
+    _generate(items, static=static, lines=lines, source_lines=source_lines)
+    if not lines:
+        return _Program(path, None, ())
+    source = "\n".join(lines)
+    name = f"{path}#{'static' if static else 'pod'}"
+    try:
+        # Compiled with the plugin's path as filename, so runtime errors can be traced to a line.
+        code = env.compile(source, name=name, filename=path)
+        template = env.template_class.from_code(env, code, env.make_globals(None))
+    except TemplateSyntaxError as err:
+        line = source_lines[err.lineno - 1] if 0 < err.lineno <= len(source_lines) else "?"
+        raise ConfigError(f"{path}:{line}: template error: {err.message}") from None
+    return _Program(path, template, tuple(source_lines))
+
+
+def freeze(value: Any) -> Any:
+    """A hashable copy of plain data (lists and mappings become tuples)."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return tuple((k, freeze(v)) for k, v in value.items())
+    return value
+
+
+@dataclass
+class Fragment:
+    """The compiled fragment of one plugin: call ``render(context)`` to get plain data."""
+
+    path: str
+    root: Node
+    static: _Program
+    per_pod: _Program
+    _specialized: dict[tuple[Any, ...], tuple[Any, Node]] = field(default_factory=dict)
+
+    def render(self, context: dict[str, Any]) -> Any:
+        """Evaluate the per-pod leaves over the cached static tree; raises ConfigError on a template bug."""
+        tree = self.specialized(context["settings"], context["values"], context["native"])
+        return tree.build(self.per_pod.run(context))
+
+    def specialized(self, settings: Mapping[str, Any], values: Mapping[str, Any], native: bool) -> Node:
+        """The tree with static leaves folded in, cached per distinct settings, values and style."""
+        settings_key = getattr(settings, "cache_key", None)
+        key = (freeze(settings) if settings_key is None else settings_key, id(values), native)
+        cached = self._specialized.get(key)
+        if cached is not None and cached[0] is values:
+            return cached[1]
+        results = self.static.run({"settings": settings, "values": values, "native": native})
+        tree = self.root.specialize(results)
+        if len(self._specialized) >= _CACHE_SIZE:
+            self._specialized.clear()
+        self._specialized[key] = (values, tree)  # values kept alive, so its id stays its own
+        return tree
+
+
+def compile_fragment(node: yaml.Node, *, path: str, env: SandboxedEnvironment) -> Fragment:
+    """Compile the ``fragment`` YAML node of a plugin file; raises ConfigError naming file and line."""
+    compiler = _Compiler(path=path, env=env)
+    items: list[Any] = []
+    root = compiler.compile(node, True, items)
+    return Fragment(
+        path=path,
+        root=root,
+        static=_program(env, path, items, static=True),
+        per_pod=_program(env, path, items, static=False),
+    )

@@ -1,0 +1,112 @@
+"""The engine's front door: decide, render and patch one pod (pure; no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from webhook.engine import reasons
+from webhook.engine.config import Config
+from webhook.engine.decide import Decision, decide
+from webhook.engine.discovery import Discovery, control_plane_of
+from webhook.engine.errors import ConfigError
+from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
+from webhook.engine.plugins import PluginSet
+from webhook.engine.reasons import Reason
+from webhook.engine.render import Workload, find_workload, render
+from webhook.engine.patch import build_patch
+
+__all__ = ["Injection", "Injector", "NamespaceMeta", "Reason"]
+
+
+@dataclass(frozen=True)
+class Injection:
+    """What the engine decided for one pod and the RFC 6902 ops that carry it out."""
+
+    reason: Reason
+    plugins: tuple[str, ...]
+    patch: JsonPatch
+    warnings: tuple[str, ...] = ()
+    mode: str = "native"
+
+
+# A pod that exercises every branch a template may take, rendered once per plugin at start-up so
+# that a template bug fails start-up, never an admission.
+_PROBE_POD: Mapping[str, Any] = {
+    "metadata": {"name": "probe", "namespace": "default", "labels": {"app": "probe"}, "annotations": {}},
+    "spec": {
+        "containers": [
+            {
+                "name": "app",
+                "image": "busybox",
+                "ports": [{"containerPort": 8080, "name": "http"}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                "livenessProbe": {"tcpSocket": {"port": 8080}},
+            }
+        ]
+    },
+}
+
+
+class Injector:
+    """Holds the compiled plugins and the config; ``inject`` is called once per pod."""
+
+    def __init__(self, *, plugins: PluginSet, config: Config, discovery: Discovery | None = None) -> None:
+        if config.default_mode not in plugins.modes:
+            raise ConfigError(f"default mode {config.default_mode!r} is not installed; accepted: {', '.join(plugins.modes)}")
+        self.plugins = plugins
+        self.config = config
+        self.discovery = discovery
+        self._check_templates()
+
+    def _check_templates(self) -> None:
+        namespace = NamespaceMeta("default", {}, {})
+        for plugin in self.plugins:
+            control_plane_of(plugin)  # a bad controlPlane section fails start-up, with or without a cluster
+            for native in (True, False):
+                render(
+                    plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,
+                    workload=find_workload(_PROBE_POD), native_sidecar=native,
+                )  # fmt: skip
+
+    def control_plane_warnings(self, decision: Decision) -> list[str]:
+        """One warning per selected plugin whose control plane was not found in the cluster."""
+        if self.discovery is None:
+            return []
+        return [
+            f"{plugin.name}: control plane not found ({', '.join(missing)}); injected with the configured values"
+            for plugin in decision.plugins
+            if (missing := self.discovery.missing_for(plugin))
+        ]
+
+    def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
+        """Rules 2 to 8 only (for `explain`); raises PodDenied."""
+        return decide(pod, namespace, plugins=self.plugins, config=self.config)
+
+    def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
+        """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
+        decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
+        if not decision.plugins:
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode)
+        native = decision.sidecar_style == "native"
+        owner = workload or find_workload(pod)
+        discovery = self.discovery
+        additions = [
+            render(
+                plugin, pod=pod, namespace=namespace, settings=decision.settings[plugin.name],
+                workload=owner, native_sidecar=native,
+                values=discovery.values_for(plugin) if discovery else None,
+            )  # fmt: skip
+            for plugin in decision.plugins
+        ]
+        patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
+        if discovery:
+            warnings += self.control_plane_warnings(decision)
+        return Injection(
+            reason=decision.reason,
+            plugins=tuple(p.name for p in decision.plugins),
+            patch=patch,
+            warnings=tuple(warnings),
+            mode=decision.mode,
+        )

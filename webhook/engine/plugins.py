@@ -1,0 +1,244 @@
+"""Plugins as data: load and compile `templates/*.yaml` once, at start-up, never per pod."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webhook.engine.errors import ConfigError
+from webhook.engine.fragment import Attrs, Fragment, compile_fragment, make_environment
+from webhook.engine.settings import Setting, load_setting
+
+BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "templates"))
+
+KINDS = ("mesh", "runtime", "native")
+PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
+SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
+HOOKS = ("istio-probe-rewrite",)
+_TOP_FIELDS = frozenset(
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane"}
+)
+
+
+@dataclass(frozen=True)
+class KeyMatch:
+    """One "on" or "off" key: where it is read, its name, and the values that count (lower-cased)."""
+
+    place: str
+    key: str
+    values: frozenset[str]
+
+    @property
+    def on_pod(self) -> bool:
+        return self.place.startswith("pod")
+
+    def describe(self) -> str:
+        return f"{self.place} {self.key} in ({', '.join(sorted(self.values))})"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """Everything about one mesh or runtime: keys, settings, install values and the compiled fragment."""
+
+    name: str
+    kind: str
+    description: str
+    path: str
+    on: tuple[KeyMatch, ...]
+    off: tuple[KeyMatch, ...]
+    settings: tuple[Setting, ...]
+    values: Mapping[str, Any]
+    hooks: tuple[str, ...]
+    fragment: Fragment
+    digest: str
+    control_plane: tuple[Mapping[str, Any], ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    container_names: frozenset[str] = frozenset()
+    pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
+
+    @cached_property
+    def setting_keys(self) -> frozenset[str]:
+        """Every annotation key a setting reads."""
+        return frozenset(k for s in self.settings for k in s.keys)
+
+    @property
+    def is_mesh(self) -> bool:
+        return self.kind == "mesh"
+
+
+@dataclass(frozen=True)
+class PluginSet:
+    """The installed plugins by name, in name order (the order "first matching mesh" uses)."""
+
+    by_name: Mapping[str, Plugin]
+
+    def __iter__(self) -> Iterator[Plugin]:
+        return iter(self.by_name.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> Plugin:
+        return self.by_name[name]
+
+    @property
+    def meshes(self) -> tuple[Plugin, ...]:
+        return tuple(p for p in self if p.kind == "mesh")
+
+    @property
+    def runtimes(self) -> tuple[Plugin, ...]:
+        return tuple(p for p in self if p.kind == "runtime")
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """Names accepted as `meshswitch.io/mode`: mesh plugins and the native mode."""
+        return tuple(p.name for p in self if p.kind in ("mesh", "native"))
+
+
+def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: {section} must be a list of {{in, key, values}}")
+    out = []
+    for entry in raw:
+        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values"}:
+            raise ConfigError(f"{where}: each {section} entry takes exactly in, key and values")
+        place, key, values = entry.get("in"), entry.get("key"), entry.get("values")
+        if place not in PLACES:
+            raise ConfigError(f"{where}: {section} in={place!r}; accepted: {', '.join(PLACES)}")
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where}: {section} entry needs a key")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: {section} {key}: values must be a non-empty list")
+        out.append(KeyMatch(place, key, frozenset(str(v).lower() for v in values)))
+    return tuple(out)
+
+
+def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[str]]:
+    """Container and volume names must be literal: they identify what was injected, for uninject."""
+    names: dict[str, list[str]] = {}
+    for key_node, value_node in fragment.value:
+        if key_node.value not in ("initContainers", "sidecars", "volumes"):
+            continue
+        if not isinstance(value_node, yaml.SequenceNode):
+            raise ConfigError(f"{where}:{value_node.start_mark.line + 1}: {key_node.value} must be a list")
+        for item in value_node.value:
+            name = None
+            if isinstance(item, yaml.MappingNode):
+                name = next((v for k, v in item.value if k.value == "name"), None)
+            if not isinstance(name, yaml.ScalarNode) or "{" in name.value or not name.value:
+                raise ConfigError(f"{where}:{item.start_mark.line + 1}: each of {key_node.value} needs a literal name")
+            names.setdefault(key_node.value, []).append(name.value)
+    return names
+
+
+def load_plugin(path: Path, *, env: Any = None) -> Plugin:
+    """Read and compile one plugin file; raises ConfigError naming the file and, where known, the line."""
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot read: {err.strerror}") from None
+    except yaml.MarkedYAMLError as err:
+        line = err.problem_mark.line + 1 if err.problem_mark else "?"
+        raise ConfigError(f"{where}:{line}: YAML error: {err.problem}") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{where}:1: a plugin file is a mapping")
+    fields: dict[str, Any] = {}
+    fragment_node: yaml.Node | None = None
+    loader = yaml.SafeLoader("")
+    for key_node, value_node in root.value:
+        if key_node.value == "fragment":
+            fragment_node = value_node
+        else:
+            fields[key_node.value] = loader.construct_document(value_node)
+    unknown = set(fields) - _TOP_FIELDS
+    if unknown:
+        raise ConfigError(f"{where}: unknown fields {sorted(unknown)}; accepted: {sorted(_TOP_FIELDS)}")
+    name = fields.get("name")
+    if not isinstance(name, str) or not name.replace("-", "").isalnum() or name != name.lower():
+        raise ConfigError(f"{where}: name must be a lower-case DNS label, got {name!r}")
+    kind = fields.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind {kind!r}; accepted: {', '.join(KINDS)}")
+    hooks = tuple(fields.get("hooks") or ())
+    for hook in hooks:
+        if hook not in HOOKS:
+            raise ConfigError(f"{where}: hook {hook!r}; accepted: {', '.join(HOOKS)}")
+    settings_raw = fields.get("settings") or {}
+    if not isinstance(settings_raw, Mapping):
+        raise ConfigError(f"{where}: settings must be a mapping of name to spec")
+    settings = tuple(load_setting(n, spec, where=where) for n, spec in settings_raw.items())
+    values = fields.get("values") or {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: values must be a mapping")
+    if fragment_node is None:
+        fragment_node = yaml.compose("{}", Loader=yaml.SafeLoader)
+    assert fragment_node is not None
+    if not isinstance(fragment_node, yaml.MappingNode):
+        raise ConfigError(f"{where}:{fragment_node.start_mark.line + 1}: fragment must be a mapping")
+    for key_node, _ in fragment_node.value:
+        if key_node.value not in SECTIONS:
+            raise ConfigError(
+                f"{where}:{key_node.start_mark.line + 1}: fragment section {key_node.value!r}; accepted: {', '.join(SECTIONS)}"
+            )
+    if kind == "native" and fragment_node.value:
+        raise ConfigError(f"{where}: a native plugin injects nothing, so it has no fragment")
+    names = _literal_names(fragment_node, where=where)
+    fragment = compile_fragment(fragment_node, path=where, env=env or make_environment())
+    control_plane = fields.get("controlPlane") or []
+    return Plugin(
+        name=name,
+        kind=kind,
+        description=str(fields.get("description", "")).strip(),
+        path=where,
+        on=_key_matches(fields.get("on"), where=where, section="on"),
+        off=_key_matches(fields.get("off"), where=where, section="off"),
+        settings=settings,
+        values=Attrs(values),
+        hooks=hooks,
+        fragment=fragment,
+        digest=hashlib.sha256(text.encode()).hexdigest()[:16],
+        control_plane=tuple(control_plane),
+        defaults=_defaults(settings),
+        container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
+    )
+
+
+def _defaults(settings: tuple[Setting, ...]) -> Attrs:
+    defaults = Attrs({s.name: s.default for s in settings})
+    defaults.cache_key = ()  # type: ignore[attr-defined]
+    return defaults
+
+
+def _plugin_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: templates directory does not exist")
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_plugins(extra_dirs: Sequence[Path] = (), *, builtin: Path | None = BUILTIN_TEMPLATES) -> PluginSet:
+    """Load the shipped plugins, then each extra directory (a file there adds or replaces by name)."""
+    env = make_environment()
+    found: dict[str, Plugin] = {}
+    directories: Iterable[Path] = ([builtin] if builtin is not None else []) + list(extra_dirs)
+    for directory in directories:
+        seen_here: dict[str, str] = {}
+        for path in _plugin_files(Path(directory)):
+            plugin = load_plugin(path, env=env)
+            if plugin.name in seen_here:
+                raise ConfigError(f"{path}: plugin {plugin.name!r} is also defined in {seen_here[plugin.name]}")
+            seen_here[plugin.name] = str(path)
+            found[plugin.name] = plugin
+    if not found:
+        raise ConfigError("no plugins found")
+    return PluginSet(by_name={name: found[name] for name in sorted(found)})

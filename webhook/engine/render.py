@@ -1,0 +1,144 @@
+"""Render: plugin + pod + settings -> what to add (containers, volumes, labels, ...). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.engine.errors import ConfigError
+from webhook.engine.fragment import Attrs
+from webhook.engine.hooks import HOOKS
+from webhook.engine.kube import NamespaceMeta, Pod
+from webhook.engine.plugins import Plugin
+
+# ownerReference kinds and the API group and plural their owner URIs use.
+_KIND_API = {
+    "Deployment": ("apps/v1", "deployments"),
+    "ReplicaSet": ("apps/v1", "replicasets"),
+    "StatefulSet": ("apps/v1", "statefulsets"),
+    "DaemonSet": ("apps/v1", "daemonsets"),
+    "Job": ("batch/v1", "jobs"),
+    "CronJob": ("batch/v1", "cronjobs"),
+    "ReplicationController": ("v1", "replicationcontrollers"),
+    "Pod": ("v1", "pods"),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The object that owns the pod, as far as the pod alone tells (Deployment behind a ReplicaSet)."""
+
+    kind: str
+    name: str
+
+    @property
+    def api_version(self) -> str:
+        return _KIND_API.get(self.kind, ("v1", self.kind.lower() + "s"))[0]
+
+    @property
+    def plural(self) -> str:
+        return _KIND_API.get(self.kind, ("v1", self.kind.lower() + "s"))[1]
+
+    def as_context(self) -> Attrs:
+        return Attrs(kind=self.kind, name=self.name, apiVersion=self.api_version, plural=self.plural)
+
+
+def find_workload(pod: Pod) -> Workload:
+    """Dapr's app-id and Istio's canonical name want the workload's name, not the empty pod name."""
+    metadata = pod.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
+    for owner in metadata.get("ownerReferences") or ():
+        if not isinstance(owner, dict) or not owner.get("controller"):
+            continue
+        kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
+        if kind == "ReplicaSet" and template_hash and name.endswith("-" + str(template_hash)):
+            return Workload("Deployment", name[: -len(str(template_hash)) - 1])
+        return Workload(kind, name)
+    pod_name = metadata.get("name")
+    if pod_name:
+        return Workload("Pod", str(pod_name))
+    generate = str(metadata.get("generateName") or "").rstrip("-")
+    if template_hash and generate.endswith("-" + str(template_hash)):
+        return Workload("Deployment", generate[: -len(str(template_hash)) - 1])
+    return Workload("Pod", generate)
+
+
+@dataclass(frozen=True)
+class Addition:
+    """What one plugin adds to one pod; values may be shared with the compiled template: never mutate."""
+
+    plugin: Plugin
+    init_containers: list[Any]
+    sidecars: list[Any]
+    volumes: list[Any]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    app_env: list[Any]
+    container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
+    ports: list[Mapping[str, Any]] = []
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        if isinstance(container, dict):
+            ports.extend(p for p in container.get("ports") or () if isinstance(p, dict))
+    return ports
+
+
+def _check_strings(plugin: Plugin, section: str, mapping: Any) -> Mapping[str, str]:
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise ConfigError(f"{plugin.path}: fragment {section} must render to a mapping of strings")
+    return mapping
+
+
+def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of mappings")
+    return items
+
+
+def render(
+    plugin: Plugin,
+    *,
+    pod: Pod,
+    namespace: NamespaceMeta,
+    settings: Mapping[str, Any],
+    workload: Workload,
+    native_sidecar: bool,
+    values: Mapping[str, Any] | None = None,
+) -> Addition:
+    """Evaluate the plugin's fragment for this pod; a template bug raises ConfigError."""
+    plugin_values = plugin.values if values is None else values
+    hook_context: dict[str, Any] = {}
+    changes: dict[int, Mapping[str, Any]] = {}
+    for hook_name in plugin.hooks:
+        result = HOOKS[hook_name](pod, settings, plugin_values)
+        hook_context.update(result.context)
+        for index, fields in result.container_changes.items():
+            changes[index] = {**changes.get(index, {}), **fields}
+    metadata = pod.get("metadata") or {}
+    context: dict[str, Any] = {
+        "pod": pod,
+        "labels": metadata.get("labels") or {},
+        "annotations": metadata.get("annotations") or {},
+        "namespace": Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations),
+        "workload": workload.as_context(),
+        "settings": settings,
+        "values": plugin_values,
+        "native": native_sidecar,
+        "app_ports": _app_ports(pod),
+        "hook": Attrs(hook_context),
+    }
+    rendered = plugin.fragment.render(context)
+    return Addition(
+        plugin=plugin,
+        init_containers=_check_list(plugin, "initContainers", rendered.get("initContainers", [])),
+        sidecars=_check_list(plugin, "sidecars", rendered.get("sidecars", [])),
+        volumes=_check_list(plugin, "volumes", rendered.get("volumes", [])),
+        labels=_check_strings(plugin, "labels", rendered.get("labels", {})),
+        annotations=_check_strings(plugin, "annotations", rendered.get("annotations", {})),
+        app_env=_check_list(plugin, "appEnv", rendered.get("appEnv", [])),
+        container_changes=changes,
+    )

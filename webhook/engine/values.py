@@ -1,0 +1,72 @@
+"""Installation values: a YAML file (plugin name -> values) checked against what each plugin declares."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from webhook.engine.errors import ConfigError
+from webhook.engine.fragment import Attrs
+from webhook.engine.plugins import PluginSet
+
+_TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a mapping", list: "a list", float: "a number"}
+
+
+def _kind(value: Any) -> type:
+    for kind in (bool, int, float, str, dict, list):
+        if isinstance(value, kind):
+            return kind
+    return type(value)
+
+
+def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str, dict[str, Any]]:
+    """Validate overrides; raises ConfigError naming the plugin, the key and what is accepted."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{source}: values are a mapping of plugin name to values")
+    checked: dict[str, dict[str, Any]] = {}
+    for name, values in overrides.items():
+        if name not in plugins:
+            raise ConfigError(f"{source}: plugin {name!r} is not installed; accepted: {', '.join(p.name for p in plugins)}")
+        declared = plugins[name].values
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: {name}: values must be a mapping; accepted keys: {', '.join(declared)}")
+        for key, value in values.items():
+            if key not in declared:
+                raise ConfigError(f"{source}: {name}: unknown value {key!r}; accepted: {', '.join(declared)}")
+            expected = _kind(declared[key])
+            if _kind(value) is not expected and not (expected is float and _kind(value) is int):
+                raise ConfigError(
+                    f"{source}: {name}.{key}={value!r} is not {_TYPE_NAMES.get(expected, expected.__name__)}"
+                )
+        checked[name] = dict(values)
+    return checked
+
+
+def apply_values(plugins: PluginSet, overrides: Mapping[str, Mapping[str, Any]]) -> PluginSet:
+    """A plugin set whose plugins carry the merged values (the shipped defaults stay untouched)."""
+    replaced = {
+        name: dataclasses.replace(
+            plugin,
+            values=Attrs({**plugin.values, **overrides.get(name, {})}),
+            pinned=plugin.pinned | frozenset(overrides.get(name, {})),
+        )
+        for name, plugin in plugins.by_name.items()
+    }
+    return PluginSet(by_name=replaced)
+
+
+def load_values(path: Path, plugins: PluginSet) -> PluginSet:
+    """Read a values file and apply it; raises ConfigError."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return apply_values(plugins, check_values(plugins, raw, source=str(path)))

@@ -1,0 +1,1 @@
+"""The HTTPS webhook: the ASGI app and its handlers, TLS reload, metrics and logging."""

@@ -1,0 +1,130 @@
+"""What `meshswitch serve` takes: its flags and the options they make."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from webhook.engine.config import SIDECAR_STYLES, Config
+from webhook.engine.errors import ConfigError
+
+DEFAULT_PORT = 8443
+# The apiserver caps a request body at 3 MiB; a review wraps the object once for a CREATE.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Longer than the 90 s idle timeout of Go's HTTP client, so the apiserver, not us, closes idle
+# connections: a server-side close can cross a request already on the wire (kubernetes#127335).
+DEFAULT_KEEP_ALIVE_SECONDS = 120.0
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything ``meshswitch serve`` takes; ``from_args`` reads ``add_serve_arguments`` flags."""
+
+    cert_file: Path
+    key_file: Path
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    kubeconfig: Path | None = None
+    no_kube: bool = False
+    namespace_labels_file: Path | None = None
+    fail_open: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    cert_poll_seconds: float = 10.0
+    drain_seconds: float = 2.0
+    keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
+    graceful_timeout_seconds: float = 20.0
+    template_dirs: tuple[Path, ...] = ()
+    values_file: Path | None = None
+    config: Config = field(default_factory=Config)
+    log_level: str = "info"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeOptions:
+        """Raise ConfigError when the flags do not make a server."""
+        if args.cert_dir is not None:
+            if args.cert_file is not None or args.key_file is not None:
+                raise ConfigError("give --cert-dir, or --cert-file and --key-file, not both")
+            cert_file, key_file = args.cert_dir / "tls.crt", args.cert_dir / "tls.key"
+        elif args.cert_file is not None and args.key_file is not None:
+            cert_file, key_file = args.cert_file, args.key_file
+        else:
+            raise ConfigError("HTTPS needs a certificate: give --cert-dir, or --cert-file and --key-file")
+        if args.namespace_labels_file is not None and args.kubeconfig is not None:
+            raise ConfigError("--namespace-labels-file stands in for a cluster; it does not go with --kubeconfig")
+        if args.no_kube and args.kubeconfig is not None:
+            raise ConfigError("--no-kube and --kubeconfig contradict each other")
+        config = Config(
+            default_mode=args.default_mode,
+            sidecar_style=args.sidecar_style,
+            webhook_namespace=args.webhook_namespace,
+            extra_ignored_namespaces=frozenset(args.ignore_namespace),
+            **({"allowed_registries": tuple(args.allow_registry)} if args.allow_registry else {}),
+        )
+        return cls(
+            cert_file=cert_file,
+            key_file=key_file,
+            host=args.host,
+            port=args.port,
+            kubeconfig=args.kubeconfig,
+            no_kube=args.no_kube or args.namespace_labels_file is not None,
+            namespace_labels_file=args.namespace_labels_file,
+            fail_open=args.fail_open,
+            max_body_bytes=args.max_body_bytes,
+            cert_poll_seconds=args.cert_poll_seconds,
+            drain_seconds=args.drain_seconds,
+            keep_alive_seconds=args.keep_alive_seconds,
+            template_dirs=tuple(args.templates_dir),
+            values_file=args.values,
+            config=config,
+            log_level=args.log_level,
+        )
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``meshswitch serve`` (and ``python -m webhook.server``)."""
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--cert-dir", type=Path, help="directory holding tls.crt and tls.key (a Secret volume)")
+    tls.add_argument("--cert-file", type=Path, help="serving certificate (PEM), with --key-file")
+    tls.add_argument("--key-file", type=Path, help="its private key (PEM)")
+    tls.add_argument("--cert-poll-seconds", type=float, default=10.0, help="how often to check the files for a new pair")
+    net = parser.add_argument_group("listening")
+    net.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all IPv4)")
+    net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    net.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get 413")
+    net.add_argument(
+        "--keep-alive-seconds",
+        type=float,
+        default=DEFAULT_KEEP_ALIVE_SECONDS,
+        help="idle connection lifetime; keep it above the apiserver's 90 s",
+    )
+    net.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=2.0,
+        help="after SIGTERM, how long open connections may still send requests",
+    )
+    cluster = parser.add_argument_group("namespaces")
+    cluster.add_argument("--kubeconfig", type=Path, help="kubeconfig to watch namespaces with (default: in-cluster)")
+    cluster.add_argument("--no-kube", action="store_true", help="run without a cluster")
+    cluster.add_argument(
+        "--namespace-labels-file",
+        type=Path,
+        help="YAML mapping namespace name to labels, instead of a cluster (implies --no-kube)",
+    )
+    engine = parser.add_argument_group("injection")
+    engine.add_argument("--templates-dir", type=Path, action="append", default=[], metavar="DIR", help="extra plugin directory (repeatable)")
+    engine.add_argument("--values", type=Path, metavar="FILE", help="installation values: YAML of plugin name to values")
+    engine.add_argument("--default-mode", default="native", help="mode when nothing selects one (default: native)")
+    engine.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="default proxy style")
+    engine.add_argument("--webhook-namespace", default="meshswitch-system", help="the webhook's own namespace (never injected)")
+    engine.add_argument("--ignore-namespace", action="append", default=[], metavar="NAME", help="another namespace never injected (repeatable)")
+    engine.add_argument(
+        "--allow-registry",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="an image prefix that per-pod image overrides may use, e.g. registry.example.com/mesh (repeatable; "
+        "replaces the defaults: the meshes' own registries)",
+    )
+    engine.add_argument("--fail-open", action="store_true", help="admit a pod without injection when the webhook fails (default: refuse)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
