@@ -29,12 +29,12 @@ kind-deploy: $(STAMP) kind-image
 	  'resources: [../../manifests]' 'images:' '  - name: ghcr.io/meshswitch/meshswitch' \
 	  '    newName: $(KIND_IMAGE_NAME)' '    newTag: "$(KIND_IMAGE_TAG)"' > $(KIND_DIR)/kustomization.yaml
 	$(KIND_KUBECTL) apply -k $(KIND_DIR)
-	$(PY) -m webhook.cluster.install --kubeconfig $(KIND_KUBECONFIG) --namespace meshswitch-system
+	$(VENV)/bin/meshswitch certs install --kubeconfig $(KIND_KUBECONFIG) --namespace meshswitch-system
 	$(KIND_KUBECTL) -n meshswitch-system rollout restart deployment/meshswitch
 	$(KIND_KUBECTL) -n meshswitch-system rollout status deployment/meshswitch --timeout=180s
 
 kind-e2e: kind-deploy
-	$(PY) -m webhook.cluster.check --kubeconfig $(KIND_KUBECONFIG) --namespace meshswitch-system -l e2e.meshswitch.io/kind=none
+	$(VENV)/bin/meshswitch check --kubeconfig $(KIND_KUBECONFIG) --namespace meshswitch-system -l e2e.meshswitch.io/kind=none
 	MESHSWITCH_KIND_KUBECONFIG=$(KIND_KUBECONFIG) $(PY) -m pytest tests/e2e/shipping/test_kind.py -p no:cacheprovider
 
 kind-down:

@@ -11,11 +11,11 @@ import jsonpatch
 import kubernetes_validate
 import yaml
 
-from webhook.config import Config
-from webhook.injector import Injector
-from webhook.kube import NamespaceMeta
-from webhook.plugins import load_plugins
-from webhook.workloads import iter_workloads, pod_template
+from webhook.engine.config import Config
+from webhook.engine.injector import Injector
+from webhook.engine.kube import NamespaceMeta
+from webhook.engine.plugins import load_plugins
+from webhook.engine.workloads import iter_workloads, pod_template
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MANIFESTS = ROOT.parent / "shared" / "manifests"
