@@ -1,0 +1,16 @@
+# make reference-linkerd VERSION=<linkerd tag> SRC=<checkout of that tag>
+# Builds tests/reference/linkerd (Linkerd's own proxy-injector webhook handler, driven offline)
+# against SRC in ~/.cache/meshswitch/reference/linkerd-VERSION and rewrites
+# tests/reference/linkerd/golden/VERSION/ from tests/corpus/*.yaml and
+# tests/reference/linkerd/cases/*.yaml. See tests/reference/linkerd/README.md.
+LINKERD_REF_DIR := tests/reference/linkerd
+
+.PHONY: reference-linkerd
+
+reference-linkerd:
+	@test -n "$(VERSION)" || { echo "usage: make reference-linkerd VERSION=<tag> SRC=<checkout of the tag>"; exit 2; }
+	@test -n "$(SRC)" || { echo "usage: make reference-linkerd VERSION=<tag> SRC=<checkout of the tag>"; exit 2; }
+	bin=$$($(LINKERD_REF_DIR)/build.sh '$(VERSION)' '$(SRC)') && \
+	  "$$bin" -version '$(VERSION)' -anchors $(LINKERD_REF_DIR)/trust-anchors.pem \
+	    -out $(LINKERD_REF_DIR)/golden/$(VERSION) \
+	    -in corpus=tests/corpus -in cases=$(LINKERD_REF_DIR)/cases
