@@ -7,6 +7,11 @@ DAPR_REF_DIR   := tests/reference/dapr
 DAPR_REF_BUILD  = $(HOME)/.cache/meshswitch/reference/dapr-$(VERSION)
 # v1.16 has a different SidecarConfig shape (scheduler address list, no native sidecar).
 DAPR_REF_TAGS   = $(if $(filter v1.16.%,$(VERSION)),dapr116,)
+# Module versions a release pins that the Go module proxy refuses ("403 ... This module version is
+# not available"), pointed at a served version: old=new@version, space-separated. Recorded in
+# meta.yaml (go_modules) by the program itself.
+DAPR_REF_REPLACE_v1.16.19 := github.com/dapr/components-contrib=github.com/dapr/components-contrib@v1.16.1
+DAPR_REF_REPLACE ?= $(DAPR_REF_REPLACE_$(VERSION))
 
 .PHONY: reference-dapr
 
@@ -21,6 +26,7 @@ reference-dapr:
 	  echo 'replace github.com/dapr/dapr => $(abspath $(SRC))'; \
 	} > $(DAPR_REF_BUILD)/go.mod
 	cp $(abspath $(SRC))/go.sum $(DAPR_REF_BUILD)/go.sum
+	for r in $(DAPR_REF_REPLACE); do go mod edit -replace=$$r $(DAPR_REF_BUILD)/go.mod || exit 1; done
 	cd $(DAPR_REF_DIR) && nice -n 10 go build -modfile=$(DAPR_REF_BUILD)/go.mod -mod=mod \
 	  -tags '$(DAPR_REF_TAGS)' -o $(DAPR_REF_BUILD)/dapr-reference .
 	$(DAPR_REF_BUILD)/dapr-reference -src $(abspath $(SRC)) -version $(VERSION) \

@@ -76,11 +76,7 @@ func main() {
 				log.Fatal(err)
 			}
 			if len(reasons) > 0 {
-				b, err := yaml.Marshal(reasons)
-				if err != nil {
-					log.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(*out, job.name, stem+".reasons.yaml"), b, 0o644); err != nil {
+				if err := writeReasons(filepath.Join(*out, job.name, stem+".reasons.yaml"), reasons); err != nil {
 					log.Fatal(err)
 				}
 			}
@@ -184,6 +180,24 @@ func writeDocs(path string, docs []map[string]any) error {
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
+// writeReasons writes document index -> reason, with integer keys in document order.
+func writeReasons(path string, reasons map[int]string) error {
+	idx := make([]int, 0, len(reasons))
+	for i := range reasons {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var buf bytes.Buffer
+	for _, i := range idx {
+		v, err := yaml.Marshal(reasons[i])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&buf, "%d: %s", i, v)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
 // templatePath says where a kind keeps the pod it creates.
 func templatePath(kind string) ([]string, bool) {
 	switch kind {
@@ -235,7 +249,8 @@ func child(m map[string]any, keys []string, create bool) map[string]any {
 }
 
 // enableDapr is the corpus-enabled rule: the pod (template) gets
-// dapr.io/enabled "true" and dapr.io/app-id <object name>, each only if absent.
+// dapr.io/enabled "true" and dapr.io/app-id <object name>, each only if
+// absent; an object with only a generateName uses it without its trailing "-".
 func enableDapr(obj map[string]any) {
 	kind, _ := obj["kind"].(string)
 	if strings.HasSuffix(kind, "List") {
@@ -251,7 +266,12 @@ func enableDapr(obj map[string]any) {
 	if !ok {
 		return
 	}
-	name, _ := child(obj, []string{"metadata"}, true)["name"].(string)
+	meta := child(obj, []string{"metadata"}, true)
+	name, _ := meta["name"].(string)
+	if name == "" {
+		gen, _ := meta["generateName"].(string)
+		name = strings.TrimSuffix(gen, "-")
+	}
 	tpl := child(obj, p, false)
 	if tpl == nil {
 		return
@@ -408,7 +428,7 @@ func writeMeta(path string, in *injector, env []envVar, version, anchorsPath str
 			"request_namespace":            "the object's metadata.namespace, else default",
 			"request_user":                 "not modelled: every request counts as authorized (a controller service account or system:masters)",
 			"pod_name":                     "workload pod templates are injected as they are (no name, like a controller-created pod at admission time); bare Pods keep their name",
-			"corpus_enabled_rule":          "corpus-enabled/ = corpus/ after adding to each pod (template) annotations dapr.io/enabled: \"true\" and dapr.io/app-id: <metadata.name of the object>, each only if absent",
+			"corpus_enabled_rule":          "corpus-enabled/ = corpus/ after adding to each pod (template) annotations dapr.io/enabled: \"true\" and dapr.io/app-id: <metadata.name of the object, or its generateName without the trailing '-'>, each only if absent",
 		},
 	}
 	b, err := yaml.Marshal(meta)
