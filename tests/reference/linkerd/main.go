@@ -126,6 +126,9 @@ func main() {
 		nsSel:   nsSel,
 		objSel:  objSel,
 	}
+	if fp, ok := pickValue(valuesYAML, "webhookFailurePolicy").(string); ok {
+		r.failurePolicy = fp
+	}
 
 	if err := os.RemoveAll(*outDir); err != nil {
 		fatalf("%v", err)
@@ -152,6 +155,21 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "linkerd-reference %s: %d files, %d documents, %d injected, %d skipped or passed through\n",
 		*releaseV, count, r.docs, r.injected, r.docs-r.injected)
+}
+
+func pickValue(valuesYAML []byte, path string) any {
+	var cur any
+	if err := yaml.Unmarshal(valuesYAML, &cur); err != nil {
+		return nil
+	}
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
 }
 
 func fatalf(format string, args ...any) {
@@ -213,6 +231,7 @@ type renderer struct {
 	values         *linkerd2.Values
 	handler        func(context.Context, *k8s.MetadataAPI, *admissionv1beta1.AdmissionRequest, record.EventRecorder) (*admissionv1beta1.AdmissionResponse, error)
 	nsSel, objSel  labels.Selector
+	failurePolicy  string
 	docs, injected int
 }
 
@@ -342,6 +361,26 @@ func (r *renderer) renderFile(path, outDir string) error {
 		visit(d)
 	}
 	var nsConfigs []string
+	var addOwners func(d map[string]any)
+	addOwners = func(d map[string]any) {
+		if items, ok := d["items"].([]any); ok && strings.HasSuffix(str(d, "kind"), "List") {
+			for _, it := range items {
+				if m, ok := it.(map[string]any); ok {
+					addOwners(m)
+				}
+			}
+			return
+		}
+		if o := intermediateOwner(d); o != nil {
+			b, err := yaml.Marshal(o)
+			if err == nil {
+				nsConfigs = append(nsConfigs, string(b))
+			}
+		}
+	}
+	for _, d := range docs {
+		addOwners(d)
+	}
 	for name, info := range namespaces {
 		info.labels["kubernetes.io/metadata.name"] = name // set by the API server
 		nsObj := map[string]any{
@@ -446,43 +485,41 @@ func (r *renderer) renderDoc(api *k8s.MetadataAPI, namespaces map[string]*namesp
 		return obj, fmt.Sprintf("webhook not called: the pod labels do not match the MutatingWebhookConfiguration objectSelector (%s)", r.objSel), nil
 	}
 
-	// The request object carries metadata.namespace, as the API server fills it before
-	// admission; the patch is applied to the input object as written.
-	reqObj, err := json.Marshal(obj)
+	// The webhook only ever sees Pods: for a workload, the pod its controller creates
+	// from the template (owned through the usual chain, so the handler's owner lookup
+	// finds the workload). The request object carries metadata.namespace, as the API
+	// server fills it before admission.
+	pod := podFor(obj, ns)
+	reqObj, err := json.Marshal(pod)
 	if err != nil {
 		return nil, "", err
 	}
 	var withNS map[string]any
 	_ = json.Unmarshal(reqObj, &withNS)
-	if md, ok := withNS["metadata"].(map[string]any); ok {
-		md["namespace"] = ns
-	} else {
-		withNS["metadata"] = map[string]any{"namespace": ns}
-	}
+	withNS["metadata"].(map[string]any)["namespace"] = ns
 	raw, err := json.Marshal(withNS)
 	if err != nil {
 		return nil, "", err
 	}
-	group, ver, _ := strings.Cut(str(obj, "apiVersion"), "/")
-	if ver == "" {
-		group, ver = "", group
-	}
 	req := &admissionv1beta1.AdmissionRequest{
 		UID:       types.UID("meshswitch-reference"),
-		Kind:      metav1.GroupVersionKind{Group: group, Version: ver, Kind: kind},
+		Kind:      metav1.GroupVersionKind{Group: "", Version: "v1", Kind: "Pod"},
+		Resource:  metav1.GroupVersionResource{Group: "", Version: "v1", Resource: "pods"},
 		Namespace: ns,
 		Operation: admissionv1beta1.Create,
 		Object:    runtime.RawExtension{Raw: raw},
 	}
 	resp, err := r.handler(context.Background(), api, req, record.NewFakeRecorder(100))
 	if err != nil {
-		return nil, "", fmt.Errorf("injector error: %w", err)
+		// The webhook answers with an error; with the chart's failurePolicy the API
+		// server then admits the pod unchanged (Ignore) or refuses it (Fail).
+		return obj, fmt.Sprintf("injector error (webhook failurePolicy %s): %v", r.failurePolicy, err), nil
 	}
 
 	// Why it was (not) injected, from the same report the handler builds.
 	conf := inject.NewResourceConfig(r.values, inject.OriginWebhook, controlPlaneNamespace).
 		WithNsAnnotations(info.annotations).
-		WithKind(kind)
+		WithKind("Pod")
 	report, err := conf.ParseMetaAndYAML(raw)
 	if err != nil {
 		return nil, "", err
@@ -502,19 +539,152 @@ func (r *renderer) renderDoc(api *k8s.MetadataAPI, namespaces map[string]*namesp
 	if len(resp.Patch) == 0 {
 		return obj, reason, nil
 	}
+	// A patch the API server cannot decode or apply fails the request whatever the
+	// failurePolicy (it is not a call failure): the pod is refused.
 	patch, err := jsonpatch.DecodePatch(resp.Patch)
 	if err != nil {
-		return nil, "", fmt.Errorf("decoding the injector's patch: %w (%s)", err, resp.Patch)
+		return obj, fmt.Sprintf("refused: the API server cannot decode the injector's JSON patch: %v", err), nil
 	}
 	patched, err := patch.Apply(reqObj)
 	if err != nil {
-		return nil, "", fmt.Errorf("applying the injector's patch: %w (%s)", err, resp.Patch)
+		return obj, fmt.Sprintf("refused: the API server cannot apply the injector's JSON patch: %v", err), nil
 	}
 	var res map[string]any
 	if err := json.Unmarshal(patched, &res); err != nil {
 		return nil, "", err
 	}
-	return res, reason, nil
+	return withPod(obj, pod, res), reason, nil
+}
+
+// templatePath is where a kind keeps its pod template (nil for a Pod).
+func templatePath(kind string) []string {
+	switch kind {
+	case "Pod":
+		return nil
+	case "CronJob":
+		return []string{"spec", "jobTemplate", "spec", "template"}
+	default:
+		return []string{"spec", "template"}
+	}
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+func lookup(m map[string]any, path []string) map[string]any {
+	cur := m
+	for _, p := range path {
+		next, _ := cur[p].(map[string]any)
+		if next == nil {
+			return map[string]any{}
+		}
+		cur = next
+	}
+	return cur
+}
+
+const ownerSuffix = "-reference"
+
+// podFor returns the Pod the API server would receive for obj: obj itself for a Pod,
+// else a Pod made from the template, owned the way the workload's controller owns it.
+func podFor(obj map[string]any, ns string) map[string]any {
+	kind := str(obj, "kind")
+	if kind == "Pod" {
+		p := deepCopy(obj)
+		if _, ok := p["metadata"].(map[string]any); !ok {
+			p["metadata"] = map[string]any{}
+		}
+		return p
+	}
+	tpl := deepCopy(lookup(obj, templatePath(kind)))
+	md, _ := tpl["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+	}
+	name := str(obj, "metadata", "name")
+	ownerKind, ownerName, ownerAPI := kind, name, str(obj, "apiVersion")
+	switch kind {
+	case "Deployment":
+		ownerKind, ownerName, ownerAPI = "ReplicaSet", name+ownerSuffix, "apps/v1"
+	case "CronJob":
+		ownerKind, ownerName, ownerAPI = "Job", name+ownerSuffix, "batch/v1"
+	}
+	md["generateName"] = ownerName + "-"
+	md["ownerReferences"] = []any{map[string]any{
+		"apiVersion": ownerAPI, "kind": ownerKind, "name": ownerName, "uid": "00000000-0000-0000-0000-000000000001",
+		"controller": true, "blockOwnerDeletion": true,
+	}}
+	spec, _ := tpl["spec"].(map[string]any)
+	if spec == nil {
+		spec = map[string]any{}
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec}
+}
+
+// intermediateOwner is the object between the pod and the workload (the ReplicaSet of a
+// Deployment, the Job of a CronJob), for the fake API the handler asks about owners.
+func intermediateOwner(obj map[string]any) map[string]any {
+	kind, name, ns := str(obj, "kind"), str(obj, "metadata", "name"), docNamespace(obj)
+	var apiVersion, ownKind string
+	switch kind {
+	case "Deployment":
+		apiVersion, ownKind = "apps/v1", "ReplicaSet"
+	case "CronJob":
+		apiVersion, ownKind = "batch/v1", "Job"
+	default:
+		return nil
+	}
+	return map[string]any{
+		"apiVersion": apiVersion, "kind": ownKind,
+		"metadata": map[string]any{
+			"name": name + ownerSuffix, "namespace": ns,
+			"ownerReferences": []any{map[string]any{
+				"apiVersion": str(obj, "apiVersion"), "kind": kind, "name": name,
+				"uid": "00000000-0000-0000-0000-000000000002", "controller": true,
+			}},
+		},
+	}
+}
+
+// withPod writes the injected pod back: the Pod itself, or the workload with its
+// template's metadata and spec replaced by the injected pod's (minus the fields the
+// controller would have set).
+func withPod(obj, pod, injected map[string]any) map[string]any {
+	kind := str(obj, "kind")
+	if kind == "Pod" {
+		return injected
+	}
+	md, _ := injected["metadata"].(map[string]any)
+	if md != nil {
+		delete(md, "generateName")
+		delete(md, "ownerReferences")
+		delete(md, "namespace")
+		if len(md) == 0 {
+			md = nil
+		}
+	}
+	out := deepCopy(obj)
+	path := templatePath(kind)
+	cur := out
+	for _, p := range path {
+		next, _ := cur[p].(map[string]any)
+		if next == nil {
+			next = map[string]any{}
+			cur[p] = next
+		}
+		cur = next
+	}
+	if md != nil {
+		cur["metadata"] = md
+	} else {
+		delete(cur, "metadata")
+	}
+	cur["spec"] = injected["spec"]
+	return out
 }
 
 func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte, v *linkerd2.Values, nsSel, objSel labels.Selector) error {
@@ -553,7 +723,7 @@ func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte,
 	}
 	defaults := map[string]any{}
 	for _, p := range []string{
-		"linkerdVersion", "clusterDomain", "clusterNetworks", "cniEnabled", "imagePullPolicy",
+		"linkerdVersion", "clusterDomain", "webhookFailurePolicy", "clusterNetworks", "cniEnabled", "imagePullPolicy",
 		"proxy.image", "proxy.ports", "proxy.uid", "proxy.gid", "proxy.logLevel", "proxy.logFormat",
 		"proxy.logHTTPHeaders", "proxy.opaquePorts", "proxy.resources", "proxy.runtime", "proxy.await",
 		"proxy.nativeSidecar", "proxy.defaultInboundPolicy", "proxy.outboundConnectTimeout",
@@ -581,7 +751,7 @@ func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte,
 		"mesh":            "linkerd",
 		"release":         release,
 		"source":          "github.com/linkerd/linkerd2 at tag " + release,
-		"path_reproduced": "webhook: controller/proxy-injector Inject(linkerdNamespace, inject.GetOverriddenValues), origin webhook",
+		"path_reproduced": "webhook: controller/proxy-injector Inject(linkerdNamespace, inject.GetOverriddenValues) on the Pod a workload creates (origin webhook)",
 		"go_modules":      mods,
 		"fixed": map[string]any{
 			"control_plane_namespace":          controlPlaneNamespace,
@@ -596,7 +766,7 @@ func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte,
 			"namespace_labels_added":           "kubernetes.io/metadata.name=<name> (as the API server does)",
 			"webhook_namespace_selector":       nsSel.String(),
 			"webhook_object_selector":          objSel.String(),
-			"admission_request":                "operation CREATE, kind = the document's kind, object with metadata.namespace filled in",
+			"admission_request":                "operation CREATE, kind v1 Pod; a workload is sent as the pod its controller creates (template metadata + spec, generateName, ownerReferences: Deployment via ReplicaSet <name>-reference, CronJob via Job <name>-reference, others directly), metadata.namespace filled in; the injected pod's metadata and spec are written back into the template",
 		},
 		"values_beyond_chart_defaults": map[string]any{
 			"identityTrustAnchorsPEM": "contents of " + filepath.Base(anchorsPath),
