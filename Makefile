@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit e2e bench run run-standalone demo certs typecheck controlplane clean
+.PHONY: install shell test unit e2e bench run run-standalone demo certs typecheck controlplane clean
 
 # constraints.txt pins every package, transitive ones and the build backend included.
 $(STAMP): pyproject.toml constraints.txt
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# A shell with the venv active, so `meshswitch` is on PATH.
+shell: $(STAMP)
+	@echo "meshswitch is $(VENV)/bin/meshswitch; exit to leave this shell" >&2
+	@VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $${SHELL:-/bin/sh} -i
 
 test: $(STAMP)
 	$(PY) -m mypy
@@ -47,7 +52,7 @@ certs: certs/tls.crt
 NEEDS_GO = { echo "make $@: the local control plane needs Go >= 1.26 once (make controlplane); without Go: make run-standalone" >&2; exit 1; }
 run: $(STAMP)
 	@$(PY) -m webhook.dev.controlplane bin-dir >/dev/null || bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
-	$(PY) -u -m webhook.dev.cluster up --port $(or $(WEBHOOK_PORT),8443)
+	$(PY) -u -m webhook.dev up --port $(or $(WEBHOOK_PORT),8443)
 
 # Only the webhook on https://127.0.0.1:8443, no cluster (no Go needed); with KUBECONFIG set it watches that cluster's namespaces.
 run-standalone: $(STAMP) certs/tls.crt
@@ -57,7 +62,7 @@ run-standalone: $(STAMP) certs/tls.crt
 # A scripted tour against a fresh dev cluster: one Deployment per mode, a table of the pods, then stop.
 demo: $(STAMP)
 	@$(PY) -m webhook.dev.controlplane bin-dir >/dev/null || bash tests/controlplane/build.sh >/dev/null || $(NEEDS_GO)
-	$(PY) -u -m webhook.dev.cluster demo
+	$(PY) -u -m webhook.dev demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis

@@ -1,26 +1,21 @@
-"""Shared test helpers: the engine, the shared manifests, schema validation and patch application."""
+"""Helpers every concern uses: the engine with its plugins, pods and namespaces, schema validation and patch application."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonpatch
 import kubernetes_validate
-import yaml
 
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
 from webhook.engine.kube import NamespaceMeta
 from webhook.engine.plugins import load_plugins
-from webhook.engine.workloads import iter_workloads, pod_template
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_MANIFESTS = ROOT.parent / "shared" / "manifests"
-if not SHARED_MANIFESTS.is_dir():  # CI clones the repo with shared/ beside it
-    SHARED_MANIFESTS = ROOT / ".." / "shared" / "manifests"
 K8S_VERSION = "1.36"
 
 
@@ -79,30 +74,3 @@ def validate_pod(pod: Mapping[str, Any]) -> None:
             assert mount["name"] in volumes, f"{container['name']} mounts missing volume {mount['name']}"
     for key, value in {**full["metadata"].get("labels", {}), **full["metadata"].get("annotations", {})}.items():
         assert isinstance(value, str), f"{key} is not a string"
-
-
-def shared_documents() -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every object in ../shared/manifests, with the file it came from."""
-    for path in sorted(SHARED_MANIFESTS.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
-            if isinstance(document, dict):
-                for obj in iter_workloads(document):
-                    yield path.name, dict(obj)
-
-
-def shared_pods() -> list[tuple[str, dict[str, Any]]]:
-    """(id, pod) for every workload's pod template in ../shared/manifests, as a Pod object."""
-    pods = []
-    for filename, obj in shared_documents():
-        template = pod_template(obj)
-        if template is None:
-            continue
-        pod = {"apiVersion": "v1", "kind": "Pod", **copy.deepcopy(dict(template))}
-        pod.setdefault("metadata", {})["generateName"] = obj["metadata"]["name"] + "-"
-        for claim in obj.get("spec", {}).get("volumeClaimTemplates", []):
-            # As the StatefulSet controller does for pod 0.
-            claim_name = f"{claim['metadata']['name']}-{obj['metadata']['name']}-0"
-            volume = {"name": claim["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim_name}}
-            pod["spec"].setdefault("volumes", []).append(volume)
-        pods.append((f"{filename}:{obj['kind']}/{obj['metadata']['name']}", pod))
-    return pods

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from webhook.cluster.client import KubeApi, api_client
+from webhook.cluster.client import api_client
+from webhook.dev import binaries
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc
 
@@ -30,7 +31,7 @@ def _must_run() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip every e2e test up front when nothing can provide the binaries, so pytest -ra folds it into one line."""
     e2e = [item for item in items if item.get_closest_marker("e2e")]
-    if e2e and not _must_run() and cp.find_binaries() is None and shutil.which("go") is None:
+    if e2e and not _must_run() and binaries.find_binaries() is None and shutil.which("go") is None:
         for item in e2e:
             item.add_marker(pytest.mark.skip(reason=NO_GO))
 
@@ -50,7 +51,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _bin_dir(pytestconfig: pytest.Config) -> Path:
     """Return the control-plane bin dir, building it (with visible progress) when go is available."""
-    found = cp.find_binaries()
+    found = binaries.find_binaries()
     if found is not None:
         return found
     if shutil.which("go") is None:
@@ -61,7 +62,7 @@ def _bin_dir(pytestconfig: pytest.Config) -> Path:
     # A cold build takes many minutes; show its progress instead of hiding it in captured output.
     with capture.global_and_fixture_disabled() if capture else nullcontext():
         print("\ne2e: building kube-apiserver, kube-controller-manager and etcd (slow the first time)", flush=True)
-        return cp.build_binaries()
+        return binaries.build_binaries()
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +117,7 @@ def webhook_server(
     pytestconfig.stash[WEBHOOK_KEY] = server
     try:
         server.start()
-    except cp.ControlPlaneError as exc:
+    except binaries.ControlPlaneError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
@@ -128,7 +129,7 @@ def webhook(kube_client: Any, webhook_server: dc.WebhookServer) -> Iterator[dc.W
     dc.register(kube_client, webhook_server)
     try:
         dc.wait_until_called(kube_client)
-    except cp.ControlPlaneError as exc:
+    except binaries.ControlPlaneError as exc:
         pytest.fail(f"{exc}\n----- {webhook_server.log_path} -----\n{webhook_server.log_tail()}", pytrace=False)
     yield webhook_server
     dc.unregister(kube_client)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from webhook.dev import binaries
 from webhook.dev import controlplane as cp
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +37,7 @@ def _eventually(what: str, probe: Callable[[], list[Any]], timeout: float = 60.0
 def test_apiserver_version(control_plane: cp.ControlPlane, kube_client: Any) -> None:
     """The apiserver reports the pinned Kubernetes version to the admin kubeconfig."""
     info = k8s.VersionApi(kube_client).get_code()
-    assert info.git_version == cp.versions()[0]
+    assert info.git_version == binaries.versions()[0]
     assert control_plane.kubeconfig.is_file()
 
 

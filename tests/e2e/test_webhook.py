@@ -11,11 +11,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pytest
-import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from tests.helpers import SHARED_MANIFESTS
+from tests.corpora import Corpus, corpora, documents
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc
 
@@ -93,10 +92,33 @@ def create_object(client: Any, namespace: str, obj: Mapping[str, Any]) -> None:
     creators[obj["kind"]](namespace, dict(obj))
 
 
-def manifest(filename: str) -> list[dict[str, Any]]:
-    """Return the objects of a file in the shared manifests, read as they are."""
-    text = (SHARED_MANIFESTS / filename).read_text()
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+def deployable(corpus: Corpus) -> list[dict[str, Any]]:
+    """The corpus's Deployments (and the ServiceAccounts they use) that a bare test namespace can run
+    pods for: no hostNetwork (meshes skip those), no missing ServiceAccount or PriorityClass. One
+    replica each, and no namespace of their own."""
+    chosen: list[dict[str, Any]] = []
+    for path in corpus.files():
+        objects = documents(path)
+        accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
+        for obj in objects:
+            spec = obj.get("spec", {}).get("template", {}).get("spec", {}) if obj["kind"] == "Deployment" else None
+            if spec is None or spec.get("hostNetwork"):
+                continue
+            account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+            if account != "default" and account not in accounts:
+                continue
+            if not str(spec.get("priorityClassName", "system-")).startswith("system-"):
+                continue
+            if account in accounts:
+                chosen.append(strip_namespace(accounts.pop(account)))
+            chosen.append(strip_namespace({**obj, "spec": {**obj["spec"], "replicas": 1}}))
+    assert sum(o["kind"] == "Deployment" for o in chosen) >= 5, f"{corpus.name}: too few Deployments to run"
+    return chosen
+
+
+def strip_namespace(obj: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "namespace"}
+    return {**obj, "metadata": metadata}
 
 
 def plugins(pod: Mapping[str, Any]) -> list[str]:
@@ -211,16 +233,16 @@ def test_unlabelled_namespace_is_left_alone(kube_client: Any, webhook: dc.Webhoo
 # --- workloads through kube-controller-manager ----------------------------------------------------
 
 
-def test_microservices_demo_deployments_are_injected(
-    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+@pytest.mark.parametrize("corpus", corpora(), ids=lambda c: c.name)
+def test_corpus_deployments_are_injected(
+    corpus: Corpus, kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
 ) -> None:
     ns = namespace_factory(labels={MODE: "istio"})
-    objects = manifest("microservices-demo.yaml")
+    objects = deployable(corpus)
     for obj in objects:
         create_object(kube_client, ns, obj)
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     expected = sum(int(d["spec"].get("replicas", 1)) for d in deployments.values())
-    assert len(deployments) == 12
 
     pods = eventually(
         f"{expected} pods from {len(deployments)} Deployments",
@@ -245,13 +267,13 @@ def test_microservices_demo_deployments_are_injected(
 
 def test_job_pod_is_injected(kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory) -> None:
     ns = namespace_factory(labels={MODE: "linkerd"})
-    (job,) = manifest("k8s-job.yaml")
+    job = strip_namespace(next(d for c in corpora() for d in documents(c.directory / "report-generator-job.yaml")))
     create_object(kube_client, ns, job)
     selector = f"job-name={job['metadata']['name']}"
     (pod,) = eventually("the Job's pod", lambda: list_pods(kube_client, ns, selector))
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
     assert_injected(pod, "linkerd")
-    assert container_names(pod) == ["pi"]
+    assert container_names(pod) == [c["name"] for c in job["spec"]["template"]["spec"]["containers"]]
 
 
 # --- switching ------------------------------------------------------------------------------------

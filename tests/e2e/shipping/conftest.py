@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from webhook.cluster.client import KubeApi, api_client
+from webhook.cluster.client import KubeApi
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc
 from webhook.cluster import install

@@ -16,7 +16,6 @@ import pytest
 from tests.e2e.shipping.conftest import RUN_LABEL, Stack, manifests_webhook_configuration
 from webhook.cli.main import main as cli_main
 from webhook import certs
-from webhook.cluster import check
 from webhook.cluster import install
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc

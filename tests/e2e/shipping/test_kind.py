@@ -17,9 +17,6 @@ import pytest
 from tests.e2e.shipping.conftest import injected, pod_containers
 from webhook.cli.main import main as cli_main
 from webhook.cluster.client import KubeApi, api_client
-from webhook.cluster import check
-from webhook.cluster import install
-from webhook.cluster import modes
 
 KUBECONFIG = os.environ.get("MESHSWITCH_KIND_KUBECONFIG")
 NS = "meshswitch-system"

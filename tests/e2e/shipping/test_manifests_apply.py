@@ -16,8 +16,6 @@ import pytest
 
 from tests.e2e.shipping.conftest import Stack, render
 from webhook.cluster.client import KubeApi, api_client
-from webhook.cluster import install
-from webhook.dev import controlplane as cp
 
 pytestmark = pytest.mark.e2e
 PATHS = {
@@ -62,7 +60,6 @@ def test_every_rendered_object_is_accepted(stack: Stack, path: str) -> None:
 
 
 def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> None:
-    from kubernetes import client as k8s
     from webhook.cluster.client import ApiError
 
     home = stack.make_namespace(prefix="rbac", selected=False)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT, SHARED_MANIFESTS, validate_pod
+from tests.corpora import OWN as CORPUS
+from tests.helpers import ROOT, validate_pod
 from webhook.cli.main import main
 from webhook.engine.workloads import pod_template
 
@@ -63,8 +64,9 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def test_inject_microservices_demo_injects_deployments_and_leaves_services(capsys: pytest.CaptureFixture[str]) -> None:
-    source = SHARED_MANIFESTS / "microservices-demo.yaml"
+@pytest.mark.parametrize("name", ["web-frontend-deployment.yaml", "payments-api-deployment.yaml", "redis-cache-deployment.yaml"])
+def test_inject_injects_deployments_and_leaves_services(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    source = CORPUS / name
     code, out, err = run(capsys, "inject", "-f", str(source), "--mode", "istio")
     assert code == 0, err
     before = [d for d in yaml.safe_load_all(source.read_text()) if d]
@@ -78,15 +80,15 @@ def test_inject_microservices_demo_injects_deployments_and_leaves_services(capsy
             assert [c["name"] for c in template["spec"]["initContainers"]][:2] == ["istio-init", "istio-proxy"]
         else:
             assert injected == original
-    assert sum(d["kind"] == "Deployment" for d in after) == 12
+    assert [d["kind"] for d in after] == ["Deployment", "Service"]
 
 
 def test_inject_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(sys, "stdin", open(SHARED_MANIFESTS / "k8s-job.yaml"))  # noqa: SIM115
+    monkeypatch.setattr(sys, "stdin", open(CORPUS / "db-migrate-job.yaml"))  # noqa: SIM115
     code, out, _ = run(capsys, "inject", "-f", "-", "--mode", "linkerd")
     job = yaml.safe_load(out)
-    assert code == 0 and [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]] == ["linkerd-init", "linkerd-proxy"]
-    assert job["spec"]["template"]["metadata"]["labels"]["linkerd.io/proxy-job"] == "pi"
+    assert code == 0 and [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]][:2] == ["linkerd-init", "linkerd-proxy"]
+    assert job["spec"]["template"]["metadata"]["labels"]["linkerd.io/proxy-job"] == "orders-db-migrate-20250114"
 
 
 def test_inject_cronjob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,8 +110,9 @@ def test_inject_list_and_pass_through_kinds(tmp_path: Path, capsys: pytest.Captu
     assert [c["name"] for c in items[2]["spec"]["template"]["spec"]["initContainers"]] == ["envoy-init", "envoy"]
 
 
-def test_inject_then_uninject_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = SHARED_MANIFESTS / "bookinfo.yaml"
+@pytest.mark.parametrize("name", ["wordpress-deployment.yaml", "batch-workers-list.yaml", "postgres-statefulset.yaml"])
+def test_inject_then_uninject_round_trips(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = CORPUS / name
     _, injected, _ = run(capsys, "inject", "-f", str(source), "--mode", "istio")
     code, restored, _ = run(capsys, "uninject", "-f", write(tmp_path, injected))
     assert code == 0
@@ -117,17 +120,17 @@ def test_inject_then_uninject_round_trips(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_inject_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _, once, _ = run(capsys, "inject", "-f", str(SHARED_MANIFESTS / "httpbin.yaml"), "--mode", "linkerd")
+    _, once, _ = run(capsys, "inject", "-f", str(CORPUS / "grpc-greeter-deployment.yaml"), "--mode", "linkerd")
     _, twice, _ = run(capsys, "inject", "-f", write(tmp_path, once), "--mode", "linkerd")
     assert list(yaml.safe_load_all(once)) == list(yaml.safe_load_all(twice))
 
 
 def test_explain_one_line_per_workload(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "explain", "-f", str(SHARED_MANIFESTS / "bookinfo.yaml"), "--namespace-labels", "istio-injection=enabled")
+    code, out, _ = run(capsys, "explain", "-f", str(CORPUS / "batch-workers-list.yaml"), "--namespace-labels", "istio-injection=enabled")
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 6
+    assert code == 0 and len(lines) == 1
     assert all("istio [injected]" in line for line in lines)
-    code, out, _ = run(capsys, "explain", "-f", str(SHARED_MANIFESTS / "k8s-daemonset.yaml"), "--mode", "istio")
+    code, out, _ = run(capsys, "explain", "-f", str(CORPUS / "kube-proxy-daemonset.yaml"), "--mode", "istio")
     assert "nothing [ignored-namespace]" in out
 
 

@@ -7,9 +7,7 @@ import base64
 import copy
 import json
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,8 +23,7 @@ from webhook.cluster.namespaces import StaticNamespaces
 from webhook.engine.review import API_VERSIONS
 from webhook.server.app import create_app
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from api.pods import PLUGIN_ANNOTATIONS, make_pod, make_review  # noqa: E402
+from tests.api.pods import PLUGIN_ANNOTATIONS, make_pod, make_review
 
 # MESHSWITCH_FUZZ_EXAMPLES=5000 for a longer hunt than make test's.
 FUZZ = settings(max_examples=int(os.environ.get("MESHSWITCH_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,7 @@ from webhook.engine.plugins import load_plugins
 from webhook.server.options import add_serve_arguments
 from webhook.engine.values import load_values
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (with its built-in kustomize) is not installed")
 SYSTEM = ("kube-system", "kube-public", "kube-node-lease", "meshswitch-system")

@@ -1,5 +1,6 @@
-"""Every plugin on every workload of ../shared/manifests: the patch applies, the pod validates against
-the 1.36 schemas, the right parts are added, uninject gives the original back, a second pass is a no-op."""
+"""Every plugin on every workload of the corpora (tests/corpus, and ../shared/manifests where present):
+the patch applies, the pod validates against the 1.36 schemas, the right parts are added, uninject
+gives the original back, a second pass is a no-op."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import copy
 import orjson
 import pytest
 
-from tests.helpers import apply, make_injector, namespace, shared_pods, validate_pod
+from tests.corpora import pods
+from tests.helpers import apply, make_injector, namespace, validate_pod
 from webhook.engine.patch import uninject
 
-PODS = shared_pods()
+PODS = pods()
 EXPECTED = {
     # plugin: (redirect init containers, proxies, volumes, labels, annotations)
     "istio": (
@@ -47,11 +49,15 @@ def _request(plugin: str, pod: dict) -> tuple[dict, dict]:
 @pytest.mark.parametrize("plugin", sorted(EXPECTED))
 @pytest.mark.parametrize("injector", [INJECTOR, CLASSIC], ids=["native-sidecar", "classic"])
 @pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
-def test_plugin_on_shared_workload(plugin: str, injector, workload: str, pod: dict) -> None:
+def test_plugin_on_corpus_workload(plugin: str, injector, workload: str, pod: dict) -> None:
     request, labels = _request(plugin, pod)
     original = copy.deepcopy(request)
     result = injector.inject(request, namespace("demo", labels))
     assert request == original, "the engine must not mutate its input"
+    if request["spec"].get("hostNetwork") and plugin != "dapr":
+        # Rule 5: a mesh skips hostNetwork pods (it cannot redirect the node's traffic).
+        assert (result.plugins, result.patch, result.reason.code) == ((), [], "host-network")
+        return
     assert result.plugins == (plugin,)
     injected = apply(request, result.patch)
     validate_pod(injected)
@@ -83,33 +89,36 @@ def test_plugin_on_shared_workload(plugin: str, injector, workload: str, pod: di
 
 
 @pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
-def test_dapr_on_istio_on_shared_workload(workload: str, pod: dict) -> None:
+def test_dapr_on_istio_on_corpus_workload(workload: str, pod: dict) -> None:
     request, _ = _request("dapr", pod)
     result = INJECTOR.inject(request, namespace("demo", {"meshswitch.io/mode": "istio"}))
     injected = apply(request, result.patch)
     validate_pod(injected)
-    assert [c["name"] for c in injected["spec"]["initContainers"]][:3] == ["istio-init", "istio-proxy", "daprd"]
+    expected = ["daprd"] if request["spec"].get("hostNetwork") else ["istio-init", "istio-proxy", "daprd"]
+    assert [c["name"] for c in injected["spec"]["initContainers"]][: len(expected)] == expected
     for container in injected["spec"]["containers"]:
         env = {e["name"] for e in container.get("env", [])}
         assert {"DAPR_HTTP_PORT", "DAPR_GRPC_PORT"} <= env
     assert uninject(injected) == request
 
 
-def test_istio_probe_rewrite_on_microservices_frontend() -> None:
-    pod = dict(PODS)["microservices-demo.yaml:Deployment/frontend"]
+def test_istio_probe_rewrite_keeps_headers_and_resolves_named_ports() -> None:
+    pod = dict(PODS)["corpus/payments-api-deployment.yaml:Deployment/payments-api"]
     result = INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
     injected = apply(pod, result.patch)
-    server = injected["spec"]["containers"][0]
-    assert server["readinessProbe"]["httpGet"] == {"path": "/app-health/server/readyz", "port": 15020, "scheme": "HTTP"}
-    assert server["readinessProbe"]["initialDelaySeconds"] == 10
+    api = injected["spec"]["containers"][0]
+    assert api["livenessProbe"]["httpGet"] == {"path": "/app-health/api/livez", "port": 15020, "scheme": "HTTP"}
+    assert api["livenessProbe"]["periodSeconds"] == 10
     proxy = next(c for c in injected["spec"]["initContainers"] if c["name"] == "istio-proxy")
     probers = orjson.loads(next(e["value"] for e in proxy["env"] if e["name"] == "ISTIO_KUBE_APP_PROBERS"))
-    assert probers["/app-health/server/readyz"]["httpGet"]["path"] == "/_healthz"
-    assert probers["/app-health/server/readyz"]["httpGet"]["httpHeaders"][0]["name"] == "Cookie"
+    liveness = probers["/app-health/api/livez"]["httpGet"]
+    assert liveness["path"] == "/actuator/health/liveness" and liveness["port"] == 8081
+    assert liveness["httpHeaders"] == [{"name": "X-Probe", "value": "kubelet"}]
+    assert uninject(injected) == pod
 
 
 def test_grpc_probes_are_rewritten_and_restored() -> None:
-    pod = dict(PODS)["microservices-demo.yaml:Deployment/cartservice"]
+    pod = dict(PODS)["corpus/grpc-greeter-deployment.yaml:Deployment/greeter"]
     result = INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
     injected = apply(pod, result.patch)
     assert injected["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"] == 15020
