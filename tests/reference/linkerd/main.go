@@ -532,8 +532,6 @@ func (r *renderer) renderDoc(api *k8s.MetadataAPI, namespaces map[string]*namesp
 			texts = append(texts, inject.Reasons[c])
 		}
 		reason = strings.Join(texts, ", ")
-	} else {
-		r.injected++
 	}
 
 	if len(resp.Patch) == 0 {
@@ -552,6 +550,9 @@ func (r *renderer) renderDoc(api *k8s.MetadataAPI, namespaces map[string]*namesp
 	var res map[string]any
 	if err := json.Unmarshal(patched, &res); err != nil {
 		return nil, "", err
+	}
+	if injectable {
+		r.injected++
 	}
 	return withPod(obj, pod, res), reason, nil
 }
