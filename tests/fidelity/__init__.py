@@ -1,0 +1,1 @@
+"""Fidelity: meshswitch's rendering against goldens produced by each mesh's own injector."""
