@@ -1,0 +1,125 @@
+"""meshswitch's linkerd plugin against Linkerd's own proxy injector, for every committed release.
+
+Each golden case (tests/reference/linkerd/golden/<version>/) is rendered with meshswitch configured
+as the reference was (meta.yaml: release, trust anchors, domains), Linkerd selected as the reference
+selected it (the namespace's `linkerd.io/inject`), and compared field by field after normalisation.
+Every difference left must be listed in tests/fidelity/intended/linkerd.yaml, with its reason; every
+entry there must still be needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tests.corpora import documents
+from tests.fidelity import reference
+from tests.fidelity.compare import Difference
+from tests.fidelity.harness import Intended, compare, pod_of, render
+from tests.fidelity.reference import REFERENCE, GoldenCase
+from webhook.engine.config import Config
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
+from webhook.engine.values import apply_values, check_values
+
+MESH = "linkerd"
+CASES = list(reference.cases(MESH))
+PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
+
+
+@cache
+def injector(version: str) -> Injector:
+    """meshswitch configured with the values the reference program gave Linkerd's injector."""
+    meta = reference.meta(MESH, version)
+    fixed, defaults = meta["fixed"], meta["defaults"]
+    anchors = (REFERENCE / MESH / fixed["trust_anchors_file"]).read_text()
+    plugins = load_plugins()
+    values = {
+        MESH: {
+            "version": meta["release"],
+            "controlPlaneNamespace": fixed["control_plane_namespace"],
+            "clusterDomain": fixed["cluster_domain"],
+            "trustDomain": fixed["identity_trust_domain"],
+            "identityTrustAnchorsPEM": anchors,
+            "clusterNetworks": defaults["clusterNetworks"],
+        }
+    }
+    pinned = apply_values(plugins, check_values(plugins, values, source=f"{version}/meta.yaml"))
+    # The reference installs Linkerd with the release's defaults: the sidecar style follows the release.
+    return Injector(plugins=pinned, config=Config(default_mode="native"))
+
+
+@cache
+def _namespaces(path: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for doc in documents(REFERENCE.parent / path if path.startswith("corpus") else REFERENCE / MESH / path):
+        if doc.get("kind") == "Namespace":
+            metadata = doc.get("metadata") or {}
+            found[metadata.get("name")] = metadata
+    return found
+
+
+def namespace_of(case: GoldenCase) -> dict[str, Any]:
+    """The namespace as the reference saw it: declared in the same file, else `linkerd.io/inject: enabled`."""
+    folder, rest = case.source.split("/", 1)
+    path = f"{folder}/{rest.split('#', 1)[0]}"
+    name = (case.given.get("metadata") or {}).get("namespace") or "default"
+    declared = _namespaces(path).get(name)
+    if declared is not None:
+        labels = dict(declared.get("labels") or {})
+        annotations = dict(declared.get("annotations") or {})
+    else:
+        labels, annotations = {}, {"linkerd.io/inject": "enabled"}
+    labels["kubernetes.io/metadata.name"] = name
+    return {"labels": labels, "annotations": annotations}
+
+
+def _injected(obj: Mapping[str, Any]) -> bool:
+    spec = pod_of(obj).get("spec") or {}
+    names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or ()}
+    return bool(names & set(PROXY_CONTAINERS))
+
+
+def differences_of(case: GoldenCase) -> list[Difference]:
+    """Every difference between meshswitch's rendering and Linkerd's, the outcome included."""
+    ours = render(case, injector(case.version), namespace_of(case))
+    found = compare(ours.obj, case.expected)
+    if ours.denied is not None:
+        found.append(Difference("outcome", f"denied: {ours.denied}", case.reason or "injected"))
+    elif _injected(ours.obj) != _injected(case.expected):
+        found.append(Difference("outcome", "injected" if _injected(ours.obj) else "skipped", case.reason or "injected"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def intended() -> Intended:
+    return Intended.load(MESH)
+
+
+def test_cases_cover_every_version() -> None:
+    assert {c.version for c in CASES} == set(reference.versions(MESH))
+    assert all(any(c.version == v and c.source.startswith("cases/") for c in CASES) for v in reference.versions(MESH))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rendering_matches_linkerd(case: GoldenCase, intended: Intended) -> None:
+    left = intended.unexplained(case, differences_of(case))
+    assert not left, "unexplained differences:\n" + "\n".join(f"  {d}" for d in left)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)
+def test_skipped_or_refused_by_linkerd_is_not_injected(case: GoldenCase) -> None:
+    ours = render(case, injector(case.version), namespace_of(case))
+    assert ours.denied is not None or not _injected(ours.obj), f"Linkerd: {case.reason}"
+
+
+def test_every_intended_difference_is_used() -> None:
+    fresh = Intended.load(MESH)
+    assert fresh.entries, "intended/linkerd.yaml is empty"
+    for case in CASES:
+        fresh.unexplained(case, differences_of(case))
+    unused = [f"{e.path} ({e.reason})" for i, e in enumerate(fresh.entries) if i not in fresh.used]
+    assert not unused, "entries that no case needs any more:\n" + "\n".join(unused)
