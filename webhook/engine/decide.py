@@ -38,6 +38,8 @@ class Decision:
     mode: str
     sidecar_style: str
     settings: Mapping[str, Mapping[str, Any]]
+    warnings: tuple[str, ...] = ()
+    sidecar_chosen: bool = False  # the pod's own meshswitch.io/sidecar chose the style
 
 
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
@@ -73,7 +75,7 @@ class _View:
         for match in matches:
             if match.on_pod is on_pod:
                 value = self.read(match)
-                if value is not None and value.lower() in match.values:
+                if value is not None and (value.lower() in match.values or "*" in match.values):
                     return match
         return None
 
@@ -159,7 +161,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
             where = "pod annotation"
-            if raw is None:
+            if raw is None and setting.namespace:
                 raw = view.ns_annotations.get(key)
                 where = "namespace annotation"
             if raw is None:
@@ -197,8 +199,8 @@ def _existing_container_names(pod: Pod) -> frozenset[str]:
     return frozenset(names)
 
 
-def _skip(code: str, message: str, mode: str, style: str) -> Decision:
-    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={})
+def _skip(code: str, message: str, mode: str, style: str, warnings: tuple[str, ...] = ()) -> Decision:
+    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={}, warnings=warnings)
 
 
 def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Config) -> Decision:
@@ -250,6 +252,14 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
     present = _existing_container_names(pod)
+    if present and chosen and chosen[0].is_mesh:
+        others = sorted(
+            (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.container_names & present
+        )
+        if others:  # rule 7: a mesh is never stacked on another mesh's proxy
+            name, owner = others[0]
+            message = f"the pod already carries {name} ({owner}); {chosen[0].name} is not stacked on another mesh"
+            return _skip(reasons.OTHER_MESH_PRESENT, message, mode, style, (f"{chosen[0].name}: {message}",))
     if present and chosen:
         remaining = [p for p in chosen if not (p.container_names & present)]
         if not remaining:
@@ -267,4 +277,5 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         mode=mode,
         sidecar_style=style,
         settings=settings,
+        sidecar_chosen=SIDECAR_KEY in view.pod_annotations,
     )

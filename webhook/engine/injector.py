@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +11,9 @@ from webhook.engine import reasons
 from webhook.engine.config import Config
 from webhook.engine.decide import Decision, decide
 from webhook.engine.discovery import Discovery, control_plane_of
-from webhook.engine.errors import ConfigError
+from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
-from webhook.engine.plugins import PluginSet
+from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.render import Workload, find_workload, render
 from webhook.engine.patch import build_patch
@@ -64,6 +65,13 @@ class Injector:
         namespace = NamespaceMeta("default", {}, {})
         for plugin in self.plugins:
             control_plane_of(plugin)  # a bad controlPlane section fails start-up, with or without a cluster
+            for rule in plugin.warn:
+                rule.when(values=plugin.values)
+            for native in (True, False):
+                for rule in plugin.refuse:
+                    rule.when(settings=plugin.defaults, values=plugin.values, native=native)
+            if plugin.sidecar is not None and plugin.sidecar.default is not None:
+                plugin.sidecar.default(values=plugin.values)
             for native in (True, False):
                 render(
                     plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,
@@ -80,16 +88,38 @@ class Injector:
             if (missing := self.discovery.missing_for(plugin))
         ]
 
+    def values_for(self, plugin: Plugin) -> Mapping[str, Any]:
+        """The plugin's values: the values file's, updated by what discovery found in the cluster."""
+        return self.discovery.values_for(plugin) if self.discovery else plugin.values
+
+    def _style(self, decision: Decision) -> Decision:
+        """The sidecar style: the pod's meshswitch.io/sidecar, else the mesh's own key, else the
+        default of the mesh release installed, else the server's default."""
+        mesh = decision.plugins[0] if decision.plugins else None
+        if decision.sidecar_chosen or mesh is None or not mesh.is_mesh or mesh.sidecar is None:
+            return decision
+        rule = mesh.sidecar
+        native = decision.settings[mesh.name].get(rule.setting) if rule.setting else None
+        if native is None and rule.default is not None:
+            native = rule.default(values=self.values_for(mesh))
+        if native is None:
+            return decision
+        return dataclasses.replace(decision, sidecar_style="native" if native else "classic")
+
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
-        return decide(pod, namespace, plugins=self.plugins, config=self.config)
+        return self._style(decide(pod, namespace, plugins=self.plugins, config=self.config))
 
     def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
-        decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
+        decision = self._style(decide(pod, namespace, plugins=self.plugins, config=self.config))
         if not decision.plugins:
-            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode)
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=decision.warnings)
         native = decision.sidecar_style == "native"
+        for plugin in decision.plugins:
+            for rule in plugin.refuse:
+                if rule.when(settings=decision.settings[plugin.name], values=self.values_for(plugin), native=native):
+                    raise PodDenied(reasons.INVALID_SETTING, f"{plugin.name}: {rule.message}")
         owner = workload or find_workload(pod)
         discovery = self.discovery
         additions = [
@@ -101,6 +131,10 @@ class Injector:
             for plugin in decision.plugins
         ]
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
+        warnings = list(decision.warnings) + warnings
+        for plugin in decision.plugins:
+            values = self.values_for(plugin)
+            warnings += [f"{plugin.name}: {rule.message}" for rule in plugin.warn if rule.when(values=values)]
         if discovery:
             warnings += self.control_plane_warnings(decision)
         return Injection(

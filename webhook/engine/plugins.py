@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jinja2 import TemplateSyntaxError
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.fragment import Attrs, Fragment, compile_fragment, make_environment
@@ -20,11 +21,51 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
-SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
-HOOKS = ("istio-probe-rewrite",)
+SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "labels", "annotations", "appEnv")
+HOOKS = ("istio-probe-rewrite", "linkerd-pod")
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecar", "warn", "refuse"}
 )
+
+
+class Expression:
+    """One `{{ expression }}` of a plugin file outside its fragment, compiled once, sandboxed."""
+
+    def __init__(self, env: Any, text: Any, *, where: str) -> None:
+        raw = str(text).strip()
+        body = raw[2:-2].strip() if raw.startswith("{{") and raw.endswith("}}") else raw
+        try:
+            self._compiled = env.compile_expression(body, undefined_to_none=False)
+        except TemplateSyntaxError as err:
+            raise ConfigError(f"{where}: template error in {raw!r}: {err.message}") from None
+        self.where = where
+
+    def __call__(self, **context: Any) -> Any:
+        try:
+            return self._compiled(**context)
+        except Exception as err:  # noqa: BLE001 - a template bug, reported with where it is
+            raise ConfigError(f"{self.where}: template error: {err}") from err
+
+
+@dataclass(frozen=True)
+class SidecarRule:
+    """How a mesh picks the proxy's style when the pod's `meshswitch.io/sidecar` does not: a bool
+    setting (the mesh's own annotation; true means native), else `default` over the values (the
+    installed release's default); `classic_first` puts classic sidecars before the app containers."""
+
+    setting: str | None
+    default: Expression | None
+    classic_first: Expression | None
+
+
+@dataclass(frozen=True)
+class WarnRule:
+    """`warn`: a warning every injection of the plugin carries while `when` holds over its values.
+    `refuse`: the pod is denied (invalid-setting) when `when` holds over settings, values and native,
+    for combinations of settings the mesh's own injector cannot render."""
+
+    when: Expression
+    message: str
 
 
 @dataclass(frozen=True)
@@ -62,11 +103,19 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
+    sidecar: SidecarRule | None = None
+    warn: tuple[WarnRule, ...] = ()
+    refuse: tuple[WarnRule, ...] = ()
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
         """Every annotation key a setting reads."""
         return frozenset(k for s in self.settings for k in s.keys)
+
+    @cached_property
+    def namespace_keys(self) -> frozenset[str]:
+        """Setting keys also read on the namespace, as defaults for its pods."""
+        return frozenset(k for s in self.settings if s.namespace for k in s.keys)
 
     @property
     def is_mesh(self) -> bool:
@@ -126,7 +175,7 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
     """Container and volume names must be literal: they identify what was injected, for uninject."""
     names: dict[str, list[str]] = {}
     for key_node, value_node in fragment.value:
-        if key_node.value not in ("initContainers", "sidecars", "volumes"):
+        if key_node.value not in ("initContainers", "sidecars", "containers", "volumes"):
             continue
         if not isinstance(value_node, yaml.SequenceNode):
             raise ConfigError(f"{where}:{value_node.start_mark.line + 1}: {key_node.value} must be a list")
@@ -194,7 +243,8 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     if kind == "native" and fragment_node.value:
         raise ConfigError(f"{where}: a native plugin injects nothing, so it has no fragment")
     names = _literal_names(fragment_node, where=where)
-    fragment = compile_fragment(fragment_node, path=where, env=env or make_environment())
+    env = env or make_environment()
+    fragment = compile_fragment(fragment_node, path=where, env=env)
     control_plane = fields.get("controlPlane") or []
     return Plugin(
         name=name,
@@ -210,8 +260,35 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
-        container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
+        container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", []) + names.get("containers", [])),
+        sidecar=_sidecar_rule(fields.get("sidecar"), settings, env=env, where=where),
+        warn=_warn_rules(fields.get("warn"), env=env, where=f"{where}: warn"),
+        refuse=_warn_rules(fields.get("refuse"), env=env, where=f"{where}: refuse"),
     )
+
+
+def _sidecar_rule(raw: Any, settings: tuple[Setting, ...], *, env: Any, where: str) -> SidecarRule | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) - {"setting", "default", "classicFirst"}:
+        raise ConfigError(f"{where}: sidecar takes setting, default and classicFirst")
+    setting = raw.get("setting")
+    if setting is not None and not any(s.name == setting and s.type == "bool" for s in settings):
+        raise ConfigError(f"{where}: sidecar setting {setting!r} must name a bool setting of this plugin")
+    default, first = raw.get("default"), raw.get("classicFirst")
+    return SidecarRule(
+        setting=setting,
+        default=Expression(env, default, where=f"{where}: sidecar.default") if default is not None else None,
+        classic_first=Expression(env, first, where=f"{where}: sidecar.classicFirst") if first is not None else None,
+    )
+
+
+def _warn_rules(raw: Any, *, env: Any, where: str) -> tuple[WarnRule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, Mapping) and set(r) == {"if", "message"} for r in raw):
+        raise ConfigError(f"{where} is a list of {{if, message}}")
+    return tuple(WarnRule(Expression(env, r["if"], where=where), str(r["message"])) for r in raw)
 
 
 def _defaults(settings: tuple[Setting, ...]) -> Attrs:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from webhook.engine.errors import ConfigError
 
 
@@ -23,6 +25,12 @@ _IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
+# An IANA service name, as a container port's `name` (Kubernetes: at most 15, a letter somewhere).
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+# Go's time.ParseDuration: a sequence of decimal numbers with units, optionally signed.
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 # ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
@@ -58,6 +66,8 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
         return parts
     for part in parts:
         match = _PORT_RANGE.match(part)
+        if not match and setting.names and _PORT_NAME.match(part):
+            continue  # a container port's name, resolved against the pod when rendering
         if not match:
             raise SettingError(f"{part!r} is not a port or port range")
         low = int(match.group(1))
@@ -122,6 +132,56 @@ def _parse_image(raw: str, setting: Setting) -> str:
     return text
 
 
+def _parse_duration(raw: str, setting: Setting) -> float:
+    """Seconds, from a Go duration (`300ms`, `1m30s`, `0`)."""
+    text = raw.strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
+    total, position = 0.0, 0
+    while position < len(body):
+        match = _DURATION_PART.match(body, position)
+        if not match or match.group(1) in ("", "."):
+            raise SettingError("not a duration")
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if not body:
+        raise SettingError("not a duration")
+    value = sign * total
+    if setting.minimum is not None and value < setting.minimum:
+        raise SettingError(f"below the minimum {setting.minimum}s")
+    return value
+
+
+def _parse_float(raw: str, setting: Setting) -> float:
+    text = raw.strip()
+    if not _FLOAT.match(text):
+        raise SettingError("not a number")
+    value = float(text)
+    low, high = setting.minimum, setting.maximum
+    if setting.exclusive:
+        if (low is not None and value <= low) or (high is not None and value >= high):
+            raise SettingError(f"not strictly between {low} and {high}")
+    elif (low is not None and value < low) or (high is not None and value > high):
+        raise SettingError(f"out of the range {low} to {high}")
+    return value
+
+
+def _parse_env(raw: str, setting: Setting) -> list[dict[str, Any]]:
+    """A JSON list of Kubernetes EnvVar objects: each a mapping with a string `name`."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise SettingError("not JSON") from None
+    if not isinstance(value, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"] for e in value):
+        raise SettingError("not a list of env vars, each with a name")
+    for entry in value:
+        if set(entry) - {"name", "value", "valueFrom"} or not isinstance(entry.get("value", ""), str) or not isinstance(entry.get("valueFrom", {}), dict):
+            raise SettingError(f"env var {entry['name']!r} takes only name, value (a string) and valueFrom (a mapping)")
+    return value
+
+
 @dataclass(frozen=True)
 class SettingType:
     """How one type parses, and how to describe what it accepts."""
@@ -135,7 +195,9 @@ TYPES: Mapping[str, SettingType] = {
     "port": SettingType(_parse_port, lambda s: "a port number from 1 to 65535"),
     "ports": SettingType(
         _parse_ports,
-        lambda s: "a comma-separated list of ports or ranges (8080,9000-9100)" + (' or "*"' if s.wildcard else ""),
+        lambda s: "a comma-separated list of ports or ranges (8080,9000-9100)"
+        + (", or container port names" if s.names else "")
+        + (' or "*"' if s.wildcard else ""),
     ),
     "cidrs": SettingType(
         _parse_cidrs,
@@ -145,6 +207,12 @@ TYPES: Mapping[str, SettingType] = {
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi"),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry"),
     "bool": SettingType(_parse_bool, lambda s: "true or false"),
+    "duration": SettingType(_parse_duration, lambda s: "a duration such as 300ms, 5s or 1m30s"),
+    "float": SettingType(
+        _parse_float,
+        lambda s: "a number" + (f" strictly between {s.minimum} and {s.maximum}" if s.exclusive else _bounds(s)),
+    ),
+    "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]'),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices)),
     "string": SettingType(
         _parse_string, lambda s: s.description or (f"text matching {s.pattern.pattern}" if s.pattern else "text")
@@ -172,10 +240,13 @@ class Setting:
     default: Any = None
     choices: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     wildcard: bool = False
     description: str = ""
+    names: bool = False  # ports: container port names are accepted too
+    exclusive: bool = False  # float: the bounds themselves are out of range
+    namespace: bool = True  # also read on the namespace, as the default for its pods
 
     def parse(self, raw: str) -> Any:
         """Parse one raw annotation value; raises SettingError."""
@@ -186,7 +257,9 @@ class Setting:
         return TYPES[self.type].accepts(self)
 
 
-_SETTING_FIELDS = frozenset({"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description"})
+_SETTING_FIELDS = frozenset(
+    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "names", "exclusive", "namespace"}
+)
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -214,6 +287,9 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         maximum=spec.get("max"),
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
+        names=bool(spec.get("names", False)),
+        exclusive=bool(spec.get("exclusive", False)),
+        namespace=bool(spec.get("namespace", True)),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")
