@@ -18,12 +18,13 @@ import pytest
 from tests.corpora import documents
 from tests.fidelity import reference
 from tests.fidelity.compare import Difference
-from tests.fidelity.harness import Intended, compare, pod_of, render
+from tests.fidelity.harness import Intended, Rendering, compare, pod_of, render
 from tests.fidelity.reference import REFERENCE, GoldenCase
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
 from webhook.engine.values import apply_values, check_values
+from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
 CASES = list(reference.cases(MESH))
@@ -49,7 +50,10 @@ def injector(version: str) -> Injector:
     }
     pinned = apply_values(plugins, check_values(plugins, values, source=f"{version}/meta.yaml"))
     # The reference installs Linkerd with the release's defaults: the sidecar style follows the release.
-    return Injector(plugins=pinned, config=Config(default_mode="native"))
+    # The image cases pull from registry.example.com, which the operator allows here, so that the
+    # image is compared; by default it is refused (test_plugins covers that).
+    config = Config(default_mode="native", allowed_registries=(*Config().allowed_registries, "registry.example.com"))
+    return Injector(plugins=pinned, config=config)
 
 
 @cache
@@ -77,20 +81,33 @@ def namespace_of(case: GoldenCase) -> dict[str, Any]:
     return {"labels": labels, "annotations": annotations}
 
 
-def _injected(obj: Mapping[str, Any]) -> bool:
-    spec = pod_of(obj).get("spec") or {}
-    names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or ()}
-    return bool(names & set(PROXY_CONTAINERS))
+def _proxies(obj: Mapping[str, Any]) -> list[Any]:
+    """Linkerd's containers in every pod (template) of the object, Lists opened."""
+    found = []
+    for item in iter_workloads(obj):
+        spec = pod_of(item).get("spec") or {}
+        found += [c for key in ("containers", "initContainers") for c in spec.get(key) or () if c.get("name") in PROXY_CONTAINERS]
+    return found
+
+
+def _holds_pods(obj: Mapping[str, Any]) -> bool:
+    return any(pod_template(item) is not None for item in iter_workloads(obj))
+
+
+def _injected(ours: Rendering, case: GoldenCase) -> bool:
+    """meshswitch added Linkerd's containers (a pod that already had them is compared as given)."""
+    return ours.denied is None and _proxies(ours.obj) != _proxies(case.given)
 
 
 def differences_of(case: GoldenCase) -> list[Difference]:
     """Every difference between meshswitch's rendering and Linkerd's, the outcome included."""
     ours = render(case, injector(case.version), namespace_of(case))
     found = compare(ours.obj, case.expected)
+    theirs = case.reason or "injected"
     if ours.denied is not None:
-        found.append(Difference("outcome", f"denied: {ours.denied}", case.reason or "injected"))
-    elif _injected(ours.obj) != _injected(case.expected):
-        found.append(Difference("outcome", "injected" if _injected(ours.obj) else "skipped", case.reason or "injected"))
+        found.append(Difference("outcome", f"denied: {ours.denied}", theirs))
+    elif _holds_pods(case.given) and _injected(ours, case) != (case.reason is None):
+        found.append(Difference("outcome", "injected" if _injected(ours, case) else "skipped", theirs))
     return found
 
 
@@ -111,9 +128,19 @@ def test_rendering_matches_linkerd(case: GoldenCase, intended: Intended) -> None
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)
-def test_skipped_or_refused_by_linkerd_is_not_injected(case: GoldenCase) -> None:
+def test_skipped_or_refused_by_linkerd_is_not_injected_or_listed(case: GoldenCase, intended: Intended) -> None:
     ours = render(case, injector(case.version), namespace_of(case))
-    assert ours.denied is not None or not _injected(ours.obj), f"Linkerd: {case.reason}"
+    if _injected(ours, case):
+        outcome = [Difference("outcome", "injected", case.reason)]
+        assert not intended.unexplained(case, outcome), f"meshswitch injected; Linkerd: {case.reason}"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.reason is None and _proxies(c.expected)], ids=lambda c: c.id)
+def test_injected_by_linkerd_is_injected_or_listed(case: GoldenCase, intended: Intended) -> None:
+    ours = render(case, injector(case.version), namespace_of(case))
+    if not _injected(ours, case):
+        outcome = [Difference("outcome", ours.denied or "skipped", "injected")]
+        assert not intended.unexplained(case, outcome), f"meshswitch did not inject: {ours.denied or 'skipped'}"
 
 
 def test_every_intended_difference_is_used() -> None:

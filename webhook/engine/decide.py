@@ -161,7 +161,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
             where = "pod annotation"
-            if raw is None and setting.namespace:
+            if raw is None and setting.on_namespace(key):
                 raw = view.ns_annotations.get(key)
                 where = "namespace annotation"
             if raw is None:

@@ -115,7 +115,7 @@ class Plugin:
     @cached_property
     def namespace_keys(self) -> frozenset[str]:
         """Setting keys also read on the namespace, as defaults for its pods."""
-        return frozenset(k for s in self.settings if s.namespace for k in s.keys)
+        return frozenset(k for s in self.settings for k in s.keys if s.on_namespace(k))
 
     @property
     def is_mesh(self) -> bool:

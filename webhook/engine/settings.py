@@ -246,7 +246,11 @@ class Setting:
     description: str = ""
     names: bool = False  # ports: container port names are accepted too
     exclusive: bool = False  # float: the bounds themselves are out of range
-    namespace: bool = True  # also read on the namespace, as the default for its pods
+    namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
+
+    def on_namespace(self, key: str) -> bool:
+        """Whether `key` is also read on the namespace."""
+        return self.namespace if isinstance(self.namespace, bool) else key in self.namespace
 
     def parse(self, raw: str) -> Any:
         """Parse one raw annotation value; raises SettingError."""
@@ -260,6 +264,14 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "names", "exclusive", "namespace"}
 )
+
+
+def _namespace_keys(raw: Any, keys: Sequence[str], *, name: str, where: str) -> bool | frozenset[str]:
+    if isinstance(raw, bool):
+        return raw
+    if not isinstance(raw, list) or not set(raw) <= set(keys):
+        raise ConfigError(f"{where}: setting {name!r}: namespace is true, false or a list of its keys")
+    return frozenset(raw)
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -289,7 +301,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         description=str(spec.get("description", "")),
         names=bool(spec.get("names", False)),
         exclusive=bool(spec.get("exclusive", False)),
-        namespace=bool(spec.get("namespace", True)),
+        namespace=_namespace_keys(spec.get("namespace", True), keys, name=name, where=where),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")
