@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import yaml
 
 from webhook.cli.documents import UsageError, dump, read_documents
 from webhook.cluster.client import KubeApi, connect
@@ -22,7 +23,7 @@ from webhook.engine.kube import NamespaceMeta
 from webhook.engine.patch import uninject
 from webhook.engine.plugins import PluginSet, load_plugins
 from webhook.engine.render import Workload
-from webhook.engine.values import load_values
+from webhook.engine.values import apply_values, check_values, load_values
 from webhook.engine.workloads import iter_workloads, namespace_of, pod_template, transform
 
 
@@ -38,9 +39,30 @@ def _parse_pairs(text: str | None, *, flag: str) -> dict[str, str]:
     return pairs
 
 
+def _set_values(plugins: PluginSet, assignments: list[str]) -> PluginSet:
+    """`--set plugin.key=value` (`=@file` reads the file: trust anchors offline); YAML scalars as typed."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        target, sep, raw = assignment.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise UsageError(f"--set {assignment!r}: accepted: plugin.key=value or plugin.key=@file")
+        if raw.startswith("@"):
+            try:
+                value: Any = Path(raw[1:]).read_text(encoding="utf-8")
+            except OSError as err:
+                raise UsageError(f"--set {target}: cannot read {raw[1:]}: {err.strerror}") from None
+        else:
+            declared = plugins[name].values.get(key) if name in plugins else ""
+            value = raw if isinstance(declared, str) else yaml.safe_load(raw)
+        overrides.setdefault(name, {})[key] = value
+    return apply_values(plugins, check_values(plugins, overrides, source="--set"))
+
+
 def _load_plugins(args: argparse.Namespace) -> PluginSet:
     plugins = load_plugins([Path(d) for d in args.templates_dir or ()])
-    return load_values(Path(args.values), plugins) if getattr(args, "values", None) else plugins
+    plugins = load_values(Path(args.values), plugins) if getattr(args, "values", None) else plugins
+    return _set_values(plugins, getattr(args, "set", None) or [])
 
 
 def _build_injector(args: argparse.Namespace) -> Injector:
@@ -146,7 +168,9 @@ def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
             rows.append(f"    off: {match.describe()}")
         for setting in plugin.settings:
             default = "" if setting.default in (None, [], "") else f" (default {setting.default!r})"
-            rows.append(f"    {', '.join(setting.keys)}: {setting.type}{default}; accepts {setting.accepts()}")
+            for key in setting.keys:  # one row per key, so that every key the mesh reads is listed
+                where = "pod and namespace" if setting.on_namespace(key) else "pod"
+                rows.append(f"    {key} ({where}): {setting.type}{default}; accepts {setting.accepts()}")
         if with_values:
             for key, value in plugin.values.items():
                 rows.append(f"    value {key}: {value!r}")
@@ -165,6 +189,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace-labels", help="the namespace's labels, k=v,k2=v2")
     parser.add_argument("--namespace-annotations", help="the namespace's annotations, k=v,k2=v2")
     parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
-    parser.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="proxy as native sidecar or classic container")
+    parser.add_argument(
+        "--sidecar-style", choices=SIDECAR_STYLES, default=None,
+        help="proxy as native sidecar or classic container (default: what the mesh release defaults to, else native)",
+    )
     parser.add_argument("--templates-dir", action="append", help="a directory of plugin files that add or replace plugins")
     parser.add_argument("--values", help="installation values: a YAML file of plugin name to values")
+    parser.add_argument(
+        "--set", action="append", metavar="PLUGIN.KEY=VALUE",
+        help="one installation value (after --values); =@FILE reads it from a file, e.g. linkerd.identityTrustAnchorsPEM=@ca.crt",
+    )

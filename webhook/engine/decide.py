@@ -130,7 +130,7 @@ def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, 
 def _sidecar_style(view: _View, config: Config) -> str:
     raw = view.pod_annotations.get(SIDECAR_KEY)
     if raw is None:
-        return config.sidecar_style
+        return config.sidecar_style or "native"
     if raw not in SIDECAR_STYLES:
         raise PodDenied(
             reasons.INVALID_SETTING,
@@ -212,7 +212,7 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         ns_labels=namespace.labels,
         ns_annotations=namespace.annotations,
     )
-    style = config.sidecar_style
+    style = config.sidecar_style or "native"
     if namespace.name in config.ignored_namespaces:  # rule 2
         return _skip(reasons.IGNORED_NAMESPACE, f"namespace {namespace.name} is never injected", "native", style)
     opt_out = _pod_value(view.pod_labels, view.pod_annotations, INJECT_KEY)  # rule 3

@@ -93,13 +93,15 @@ class Injector:
         return self.discovery.values_for(plugin) if self.discovery else plugin.values
 
     def _style(self, decision: Decision) -> Decision:
-        """The sidecar style: the pod's meshswitch.io/sidecar, else the mesh's own key, else the
-        default of the mesh release installed, else the server's default."""
+        """The sidecar style: the pod's meshswitch.io/sidecar, else the mesh's own key (pod, then
+        namespace), else the server's --sidecar-style, else the installed release's default, else native."""
         mesh = decision.plugins[0] if decision.plugins else None
         if decision.sidecar_chosen or mesh is None or not mesh.is_mesh or mesh.sidecar is None:
             return decision
         rule = mesh.sidecar
         native = decision.settings[mesh.name].get(rule.setting) if rule.setting else None
+        if native is None and self.config.sidecar_style is not None:
+            return decision  # the operator's --sidecar-style
         if native is None and rule.default is not None:
             native = rule.default(values=self.values_for(mesh))
         if native is None:

@@ -138,7 +138,9 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     for text in ("istio  (mesh)", "linkerd  (mesh)", "dapr  (runtime)", "envoy  (mesh)", "native  (native)",
-                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: port"):
+                 "sidecar.istio.io/proxyCPU (pod and namespace): cpu", "dapr.io/app-port (pod and namespace): port",
+                 "config.beta.linkerd.io/proxy-enable-native-sidecar (pod): bool",
+                 "config.linkerd.io/close-wait-timeout (pod): duration"):
         assert text in out
 
 

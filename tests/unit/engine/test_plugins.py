@@ -97,7 +97,7 @@ def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (("kind: runtime", "kind: sidecar"), "kind 'sidecar'; accepted: mesh, runtime, native"),
-        (("type: cpu", "type: float"), "type 'float' is not one of"),
+        (("type: cpu", "type: decimal"), "type 'decimal' is not one of"),
         (("default: 10m", "default: lots"), "default 'lots' is not a CPU quantity"),
         (("sidecars:", "extras:"), "fragment section 'extras'"),
         (("pod-annotation", "pod-spec"), "in='pod-spec'"),
