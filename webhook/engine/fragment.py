@@ -54,7 +54,7 @@ def release_key(version: Any) -> tuple[int, ...] | None:
     return tuple(int(n) for n in match.group(1).split(".")) if match else None
 
 
-def _version_at_least(version: Any, minimum: str) -> bool:
+def version_at_least(version: Any, minimum: str) -> bool:
     """True from release `minimum` on (same channel prefix); an unparseable version counts as newest,
     as a development build usually is."""
     have, need = release_key(version), release_key(minimum)
@@ -133,7 +133,7 @@ def make_environment() -> SandboxedEnvironment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
-    env.filters["version_at_least"] = _version_at_least
+    env.filters["version_at_least"] = version_at_least
     env.filters["whole_cores"] = _whole_cores
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from webhook.engine.fragment import version_at_least
 from webhook.engine.kube import Pod
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
@@ -101,7 +102,9 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     which is also written as the pod's annotation), and the first container's capabilities and
     service-account token mount, which the proxy and linkerd-init copy."""
     spec = pod.get("spec") or {}
-    everything = _containers(spec, "initContainers", "containers")
+    # Native-sidecar servers among the init containers count from edge-25.12.2 on.
+    with_inits = version_at_least(values.get("version", ""), "edge-25.12.2")
+    everything = _containers(spec, "initContainers", "containers") if with_inits else _containers(spec, "containers")
     ports: set[str] = set()
     for container in everything:
         ports.update(str(p) for _, p in _declared_ports([container]) if isinstance(p, int))

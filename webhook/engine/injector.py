@@ -72,6 +72,8 @@ class Injector:
                     rule.when(settings=plugin.defaults, values=plugin.values, native=native)
             if plugin.sidecar is not None and plugin.sidecar.default is not None:
                 plugin.sidecar.default(values=plugin.values)
+            if plugin.sidecar is not None and plugin.sidecar.choose is not None:
+                plugin.sidecar.choose(settings=plugin.defaults, values=plugin.values)
             for native in (True, False):
                 render(
                     plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,
@@ -99,11 +101,12 @@ class Injector:
         if decision.sidecar_chosen or mesh is None or not mesh.is_mesh or mesh.sidecar is None:
             return decision
         rule = mesh.sidecar
-        native = decision.settings[mesh.name].get(rule.setting) if rule.setting else None
+        values = self.values_for(mesh)
+        native = rule.choose(settings=decision.settings[mesh.name], values=values) if rule.choose else None
         if native is None and self.config.sidecar_style is not None:
             return decision  # the operator's --sidecar-style
         if native is None and rule.default is not None:
-            native = rule.default(values=self.values_for(mesh))
+            native = rule.default(values=values)
         if native is None:
             return decision
         return dataclasses.replace(decision, sidecar_style="native" if native else "classic")

@@ -49,11 +49,12 @@ class Expression:
 
 @dataclass(frozen=True)
 class SidecarRule:
-    """How a mesh picks the proxy's style when the pod's `meshswitch.io/sidecar` does not: a bool
-    setting (the mesh's own annotation; true means native), else `default` over the values (the
-    installed release's default); `classic_first` puts classic sidecars before the app containers."""
+    """How a mesh picks the proxy's style when the pod's `meshswitch.io/sidecar` does not: `choose`
+    over settings and values (the mesh's own annotations: true native, false classic, none unset),
+    else `default` over the values (the installed release's default); `classic_first` puts classic
+    sidecars before the app containers."""
 
-    setting: str | None
+    choose: Expression | None
     default: Expression | None
     classic_first: Expression | None
 
@@ -261,26 +262,23 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", []) + names.get("containers", [])),
-        sidecar=_sidecar_rule(fields.get("sidecar"), settings, env=env, where=where),
+        sidecar=_sidecar_rule(fields.get("sidecar"), env=env, where=where),
         warn=_warn_rules(fields.get("warn"), env=env, where=f"{where}: warn"),
         refuse=_warn_rules(fields.get("refuse"), env=env, where=f"{where}: refuse"),
     )
 
 
-def _sidecar_rule(raw: Any, settings: tuple[Setting, ...], *, env: Any, where: str) -> SidecarRule | None:
+def _sidecar_rule(raw: Any, *, env: Any, where: str) -> SidecarRule | None:
     if raw is None:
         return None
-    if not isinstance(raw, Mapping) or set(raw) - {"setting", "default", "classicFirst"}:
-        raise ConfigError(f"{where}: sidecar takes setting, default and classicFirst")
-    setting = raw.get("setting")
-    if setting is not None and not any(s.name == setting and s.type == "bool" for s in settings):
-        raise ConfigError(f"{where}: sidecar setting {setting!r} must name a bool setting of this plugin")
-    default, first = raw.get("default"), raw.get("classicFirst")
-    return SidecarRule(
-        setting=setting,
-        default=Expression(env, default, where=f"{where}: sidecar.default") if default is not None else None,
-        classic_first=Expression(env, first, where=f"{where}: sidecar.classicFirst") if first is not None else None,
-    )
+    if not isinstance(raw, Mapping) or set(raw) - {"choose", "default", "classicFirst"}:
+        raise ConfigError(f"{where}: sidecar takes choose, default and classicFirst")
+
+    def expression(field: str) -> Expression | None:
+        text = raw.get(field)
+        return Expression(env, text, where=f"{where}: sidecar.{field}") if text is not None else None
+
+    return SidecarRule(choose=expression("choose"), default=expression("default"), classic_first=expression("classicFirst"))
 
 
 def _warn_rules(raw: Any, *, env: Any, where: str) -> tuple[WarnRule, ...]:
