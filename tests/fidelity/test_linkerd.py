@@ -9,6 +9,7 @@ entry there must still be needed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -150,3 +151,48 @@ def test_every_intended_difference_is_used() -> None:
         fresh.unexplained(case, differences_of(case))
     unused = [f"{e.path} ({e.reason})" for i, e in enumerate(fresh.entries) if i not in fresh.used]
     assert not unused, "entries that no case needs any more:\n" + "\n".join(unused)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.source.startswith("cases/istio-proxy.yaml")], ids=lambda c: c.id)
+def test_pod_with_istio_proxy_is_left_alone_with_a_warning(case: GoldenCase) -> None:
+    """SPEC.md rule 7: Linkerd skips it ("pod has a sidecar injected already"); meshswitch too, and says why."""
+    ours = render(case, injector(case.version), namespace_of(case))
+    assert ours.obj == case.given and ours.denied is None
+    assert any("istio-proxy" in w and "linkerd" in w for w in ours.warnings), ours.warnings
+
+
+# Keys Linkerd's injector reads that the plugin leaves out, with why (docs/fidelity.md says the same).
+NOT_READ = {
+    "app.kubernetes.io/instance": "tracing label: only with proxy.tracing configured, which the plugin does not render",
+    "app.kubernetes.io/name": "tracing label: only with proxy.tracing configured",
+    "resource.opentelemetry.io/<attr>": "tracing attributes: only with proxy.tracing configured",
+}
+
+
+def keys_linkerd_reads() -> list[str]:
+    """Every key of the tables in tests/reference/linkerd/KEYS.md (first column)."""
+    found: list[str] = []
+    config_table = False
+    for line in (REFERENCE / MESH / "KEYS.md").read_text().splitlines():
+        if line.startswith("### "):
+            config_table = "config.linkerd.io" in line and "alpha" not in line
+            continue
+        if not line.startswith("| `"):
+            continue
+        first = line.split("|")[1]
+        for key in re.findall(r"`([^`]+)`", first):
+            if key.startswith("-"):  # `proxy-ephemeral-storage-request` / `-limit`
+                key = found[-1].rsplit("-", 1)[0] + key
+            elif config_table and not key.startswith("config."):
+                key = "config.linkerd.io/" + key
+            found.append(key)
+    return found
+
+
+def test_every_key_linkerd_reads_is_read() -> None:
+    plugin = load_plugins()[MESH]
+    read = set(plugin.setting_keys) | {m.key for m in plugin.on + plugin.off}
+    keys = [k for k in keys_linkerd_reads() if "/" in k]
+    assert len(keys) >= 55, keys
+    missing = [k for k in keys if k not in read and k not in NOT_READ]
+    assert not missing, f"keys Linkerd's injector reads that the plugin does not: {missing}"
