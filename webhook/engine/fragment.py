@@ -267,7 +267,11 @@ class ListNode(Node):
     def build(self, results: Mapping[str, Any]) -> Any:
         out: list[Any] = []
         for node in self.items:
-            _append(out, node.build(results))
+            value = node.build(results)
+            if type(value) is _Spliced:
+                out.extend(value)
+            elif value is not _DROPPED:
+                out.append(value)
         return out
 
     def specialize(self, results: Mapping[str, Any]) -> Node:

@@ -39,12 +39,27 @@ class Expression:
         except TemplateSyntaxError as err:
             raise ConfigError(f"{where}: template error in {raw!r}: {err.message}") from None
         self.where = where
+        self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     def __call__(self, **context: Any) -> Any:
+        """Evaluate over `settings`, `values` and `native`; cached like the fragment's static half,
+        per distinct settings (their cache key), values (by identity, kept alive) and the rest."""
+        key = tuple(
+            (name, ("id", id(value)) if name == "values" else getattr(value, "cache_key", None) if name == "settings" else value)
+            for name, value in sorted(context.items())
+        )
+        cached = self._cache.get(key) if all(part[1] is not None for part in key) else None
+        if cached is not None and cached[0] is context.get("values"):
+            return cached[1]
         try:
-            return self._compiled(**context)
+            result = self._compiled(**context)
         except Exception as err:  # noqa: BLE001 - a template bug, reported with where it is
             raise ConfigError(f"{self.where}: template error: {err}") from err
+        if all(part[1] is not None for part in key):
+            if len(self._cache) >= 256:
+                self._cache.clear()
+            self._cache[key] = (context.get("values"), result)
+        return result
 
 
 @dataclass(frozen=True)
