@@ -66,6 +66,30 @@ def version_at_least(version: Any, minimum: str) -> bool:
     return have >= need
 
 
+def _env_list(raw: Any) -> list[Any]:
+    """A JSON list of env vars (each a mapping with a name) from an annotation value; [] otherwise."""
+    if isinstance(raw, list):
+        return raw
+    try:
+        value = orjson.loads(raw) if isinstance(raw, str) and raw else []
+    except orjson.JSONDecodeError:
+        return []
+    ok = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in value)
+    return value if ok else []
+
+
+def _merge_named(base: Any, later: Any) -> list[Any]:
+    """`base` with each item of `later` replacing the item of the same name in place, else appended."""
+    out = list(base or ())
+    for item in later or ():
+        index = next((i for i, old in enumerate(out) if old.get("name") == item.get("name")), None)
+        if index is None:
+            out.append(item)
+        else:
+            out[index] = item
+    return out
+
+
 _CPU_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E)?$")
 
 
@@ -135,6 +159,8 @@ def make_environment() -> SandboxedEnvironment:
     env.filters["sha256"] = _sha256
     env.filters["version_at_least"] = version_at_least
     env.filters["whole_cores"] = _whole_cores
+    env.filters["env_list"] = _env_list
+    env.filters["merge_named"] = _merge_named
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
     return env
