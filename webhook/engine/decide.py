@@ -254,7 +254,7 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
     present = _existing_container_names(pod)
     if present and chosen and chosen[0].is_mesh:
         others = sorted(
-            (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.container_names & present
+            (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.present & present
         )
         if others:  # rule 7: a mesh is never stacked on another mesh's proxy
             name, owner = others[0]

@@ -24,7 +24,7 @@ PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", 
 SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "labels", "annotations", "appEnv")
 HOOKS = ("istio-probe-rewrite", "linkerd-pod")
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecar", "warn", "refuse"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecar", "warn", "refuse", "present"}
 )
 
 
@@ -122,6 +122,7 @@ class Plugin:
     sidecar: SidecarRule | None = None
     warn: tuple[WarnRule, ...] = ()
     refuse: tuple[WarnRule, ...] = ()
+    present: frozenset[str] = frozenset()  # container names that show this mesh is in a pod (rule 7)
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
@@ -280,6 +281,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         sidecar=_sidecar_rule(fields.get("sidecar"), env=env, where=where),
         warn=_warn_rules(fields.get("warn"), env=env, where=f"{where}: warn"),
         refuse=_warn_rules(fields.get("refuse"), env=env, where=f"{where}: refuse"),
+        present=_present(fields.get("present"), names, where=where),
     )
 
 
@@ -294,6 +296,16 @@ def _sidecar_rule(raw: Any, *, env: Any, where: str) -> SidecarRule | None:
         return Expression(env, text, where=f"{where}: sidecar.{field}") if text is not None else None
 
     return SidecarRule(choose=expression("choose"), default=expression("default"), classic_first=expression("classicFirst"))
+
+
+def _present(raw: Any, names: Mapping[str, list[str]], *, where: str) -> frozenset[str]:
+    """By default every init container and sidecar the plugin injects; a plugin whose proxy has a
+    common name (a user's own `envoy`) lists only what is unmistakably its own."""
+    if raw is None:
+        return frozenset(names.get("initContainers", []) + names.get("sidecars", []))
+    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+        raise ConfigError(f"{where}: present is a list of container names")
+    return frozenset(raw)
 
 
 def _warn_rules(raw: Any, *, env: Any, where: str) -> tuple[WarnRule, ...]:

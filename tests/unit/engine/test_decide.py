@@ -357,3 +357,11 @@ def test_linkerd_values_that_do_not_parse_are_denied(key: str, value: str, messa
     with pytest.raises(PodDenied) as caught:
         INJECTOR.inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"}))
     assert message in caught.value.message and caught.value.code == reasons.INVALID_SETTING
+
+
+def test_rule7_a_users_own_envoy_container_is_not_another_mesh() -> None:
+    pod = make_pod()
+    pod["spec"]["containers"].append({"name": "envoy", "image": "docker.io/envoyproxy/envoy:v1.35.3"})
+    assert names(decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})) == ["linkerd"]
+    pod["spec"].setdefault("initContainers", []).append({"name": "envoy-init", "image": "docker.io/istio/proxyv2:1.27.3"})
+    assert decide(pod, ns_annotations={"linkerd.io/inject": "enabled"}).reason.code == reasons.OTHER_MESH_PRESENT
