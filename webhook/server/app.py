@@ -25,8 +25,10 @@ from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
 from webhook.engine.errors import BadRequest, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
+from webhook.server.answers import AnswerCache, review_key, split
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.server.metrics import Metrics
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 from webhook.server.options import DEFAULT_MAX_BODY_BYTES
 from webhook.server.tls import CertificateReloader
 
@@ -56,24 +58,53 @@ class Admission:
         namespaces: NamespaceSource,
         metrics: Metrics,
         fail_open: bool = False,
+        answers: AnswerCache[Verdict] | None = None,
     ) -> None:
         self.injector = injector
         self.namespaces = namespaces
         self.metrics = metrics
         self.fail_open = fail_open
+        self.answers = answers
+        if answers is not None:
+            metrics.answer_cache_bytes.set_function(lambda: answers.bytes)
 
-    async def answer(self, review: wire.Review) -> tuple[wire.AdmissionReview, Verdict]:
-        """Never raises: whatever goes wrong with one review is that review's answer."""
+    async def answer(self, review: wire.Review) -> tuple[bytes, Verdict]:
+        """The encoded answer; never raises: whatever goes wrong with one review is that review's answer."""
         if review.pod is None:
-            return wire.allow(review), Verdict("skipped", wire.NOT_POD_CREATE)
+            return wire.encode(wire.allow(review)), Verdict("skipped", wire.NOT_POD_CREATE)
         try:
             namespace = self.namespaces.lookup(review.namespace)
             if namespace is None:
                 self.metrics.namespace_misses.inc()
                 namespace = await asyncio.to_thread(self.namespaces.fetch, review.namespace)
-            return self._inject(review, namespace)
+            return self._answer_pod(review, namespace)
         except Exception as exc:
-            return self.internal_error(review, exc)
+            answer, verdict = self.internal_error(review, exc)
+            return wire.encode(answer), verdict
+
+    def _answer_pod(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[bytes, Verdict]:
+        """From the cache when an identical pod was answered before, else from the engine."""
+        assert review.pod is not None
+        if self.answers is None:
+            answer, verdict = self._inject(review, namespace)
+            return wire.encode(answer), verdict
+        discovery = self.injector.discovery
+        key = review_key(
+            pod=review.pod,
+            api_version=review.api_version,
+            namespace=namespace,
+            generation=discovery.generation if discovery is not None else 0,
+        )
+        cached = self.answers.get(key)
+        if cached is not None:
+            self.metrics.answer_cache_hits.inc()
+            return cached.payload(review.uid), cached.verdict
+        answer, verdict = self._inject(review, namespace)
+        payload = wire.encode(answer)
+        entry = split(payload, review.uid, verdict)
+        if entry is not None:
+            self.answers.put(key, entry)
+        return payload, verdict
 
     def _inject(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[wire.AdmissionReview, Verdict]:
         assert review.pod is not None
@@ -112,6 +143,7 @@ def create_app(
     certificates: CertificateReloader | None = None,
     fail_open: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    answer_cache_bytes: int = DEFAULT_ANSWER_CACHE_BYTES,
     cert_poll_seconds: float = 10.0,
     drain: Drain | None = None,
     review_log: ReviewLog | None = None,
@@ -121,7 +153,8 @@ def create_app(
     """The ASGI app; it starts the namespace cache and the certificate poller in its lifespan."""
     metrics = metrics or Metrics()
     drain = drain or Drain()
-    admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open)
+    answers: AnswerCache[Verdict] | None = AnswerCache(answer_cache_bytes) if answer_cache_bytes > 0 else None
+    admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open, answers=answers)
     metrics.track_namespace_cache(namespaces.__len__)
     if discovery is not None:
         metrics.track_control_planes(injector.plugins, discovery)
@@ -271,8 +304,7 @@ class MutateHandler:
             await self._refuse(send, exc.status, str(exc))
             return
         try:
-            answer, verdict = await self.admission.answer(review)
-            payload = wire.encode(answer)
+            payload, verdict = await self.admission.answer(review)
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
             payload = wire.encode(answer)

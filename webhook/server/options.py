@@ -8,6 +8,7 @@ from pathlib import Path
 
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import ConfigError
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 
 DEFAULT_PORT = 8443
 # The apiserver caps a request body at 3 MiB; a review wraps the object once for a CREATE.
@@ -15,6 +16,17 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 # Longer than the 90 s idle timeout of Go's HTTP client, so the apiserver, not us, closes idle
 # connections: a server-side close can cross a request already on the wire (kubernetes#127335).
 DEFAULT_KEEP_ALIVE_SECONDS = 120.0
+
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -29,6 +41,8 @@ class ServeOptions:
     namespace_labels_file: Path | None = None
     fail_open: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    answer_cache_bytes: int = DEFAULT_ANSWER_CACHE_BYTES
+    workers: int = 1
     cert_poll_seconds: float = 10.0
     drain_seconds: float = 2.0
     keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
@@ -70,6 +84,8 @@ class ServeOptions:
             namespace_labels_file=args.namespace_labels_file,
             fail_open=args.fail_open,
             max_body_bytes=args.max_body_bytes,
+            answer_cache_bytes=args.answer_cache_bytes,
+            workers=args.workers,
             cert_poll_seconds=args.cert_poll_seconds,
             drain_seconds=args.drain_seconds,
             keep_alive_seconds=args.keep_alive_seconds,
@@ -91,6 +107,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all IPv4)")
     net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     net.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get 413")
+    net.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT), one per core to use; default 1",
+    )
+    net.add_argument(
+        "--answer-cache-bytes",
+        type=int,
+        default=DEFAULT_ANSWER_CACHE_BYTES,
+        help=f"memory for finished answers to identical pods, per worker (default {DEFAULT_ANSWER_CACHE_BYTES}; 0: off)",
+    )
     net.add_argument(
         "--keep-alive-seconds",
         type=float,
