@@ -228,11 +228,12 @@ class ReviewLog:
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
+        self.pid = os.getpid()  # which worker answered, under --workers
 
     def write(self, fields: dict[str, Any]) -> None:
         if not review_logger.isEnabledFor(logging.INFO):
             return
-        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", **fields}
+        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", "pid": self.pid, **fields}
         try:
             # One write(2) per line: lines from concurrent writers never interleave.
             os.write(self.fd, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
