@@ -88,7 +88,9 @@ class Admission:
 
     def internal_error(self, review: wire.Review, exc: Exception) -> tuple[wire.AdmissionReview, Verdict]:
         log.exception("review %s failed", review.uid)
-        detail = f"{type(exc).__name__}: {exc}"[:300]
+        # The exception's text may name server files (a template's path and line): it goes to the
+        # log, and the answer only says where to look.
+        detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
         verdict = Verdict("error", "internal-error")
         if self.fail_open:
             warning = f"meshswitch: internal error, pod admitted without injection (--fail-open): {detail}"
