@@ -287,7 +287,13 @@ def encode(review: AdmissionReview) -> bytes:
 
 def error_body(status: int, message: str) -> bytes:
     """The JSON of an HTTP error, shaped as a Kubernetes Status so kubectl-minded tools read it."""
-    reasons = {400: "BadRequest", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}
+    reasons = {
+        400: "BadRequest",
+        405: "MethodNotAllowed",
+        408: "Timeout",
+        413: "RequestEntityTooLarge",
+        415: "UnsupportedMediaType",
+    }
     return orjson.dumps(
         {
             "apiVersion": "v1",
