@@ -15,11 +15,11 @@ import orjson
 from webhook.engine import reasons
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import PodDenied
-from webhook.engine.fragment import Attrs, freeze as _freeze
+from webhook.engine.fragment import Attrs
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
-from webhook.engine.settings import SettingError
+from webhook.engine.settings import SettingError, show
 
 MODE_KEY = "meshswitch.io/mode"
 INJECT_KEY = "meshswitch.io/inject"
@@ -82,17 +82,57 @@ def _mapping(obj: Any) -> Mapping[str, str]:
     return obj if isinstance(obj, dict) else _EMPTY
 
 
-def injected_plugins(annotations: Mapping[str, str]) -> frozenset[str]:
-    """Plugins that `meshswitch.io/status` records as already injected."""
+# The shape of each field of `meshswitch.io/status`; a record that differs is treated as absent.
+_STATUS_LISTS = ("plugins", "initContainers", "containers", "volumes", "labels", "annotations", "created")
+_STATUS_MAPS = ("env", "probes", "digest")
+
+
+def read_status(annotations: Mapping[str, str]) -> dict[str, Any] | None:
+    """The parsed `meshswitch.io/status`: {} when absent, None when present but malformed.
+
+    Anyone who may create a pod may write this annotation; a record of the wrong shape is not
+    ours, so it is treated as absent (and the caller warns), never trusted field by field.
+    """
     raw = annotations.get(STATUS_KEY)
-    if not raw:
-        return frozenset()
+    if raw is None:
+        return {}
     try:
         status = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return frozenset()
-    names = status.get("plugins") if isinstance(status, dict) else None
-    return frozenset(n for n in names if isinstance(n, str)) if isinstance(names, list) else frozenset()
+        return None
+    if not isinstance(status, dict):
+        return None
+    for name in _STATUS_LISTS:
+        items = status.get(name, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return None
+    for name in _STATUS_MAPS:
+        if not isinstance(status.get(name, {}), dict):
+            return None
+    env = status.get("env", {})
+    for record in env.values():
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("names", []), list)
+            and all(isinstance(n, str) for n in record.get("names", []))
+        ):
+            return None
+    if not all(isinstance(saved, dict) for saved in status.get("probes", {}).values()):
+        return None
+    return status
+
+
+def malformed_status_warning(annotations: Mapping[str, str]) -> str | None:
+    """The warning for a `meshswitch.io/status` that is not ours, or None."""
+    if read_status(annotations) is not None:
+        return None
+    return f"annotation {STATUS_KEY}={show(annotations.get(STATUS_KEY, ''))} is not a status record meshswitch wrote; it is treated as absent"
+
+
+def injected_plugins(annotations: Mapping[str, str]) -> frozenset[str]:
+    """Plugins that `meshswitch.io/status` records as already injected (none when it is malformed)."""
+    status = read_status(annotations)
+    return frozenset(status.get("plugins", ())) if status else frozenset()
 
 
 def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, str]:
@@ -107,7 +147,7 @@ def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, 
         if mode not in plugins.modes:
             raise PodDenied(
                 reasons.UNKNOWN_MODE,
-                f"{source}={explicit!r} is not an installed mode; accepted: {', '.join(plugins.modes)}",
+                f"{source}={show(explicit)} is not an installed mode; accepted: {', '.join(plugins.modes)}",
             )
         return mode, source
     for on_pod, level in ((True, "pod"), (False, "namespace")):
@@ -132,7 +172,7 @@ def _sidecar_style(view: _View, config: Config) -> str:
     if raw not in SIDECAR_STYLES:
         raise PodDenied(
             reasons.INVALID_SETTING,
-            f"annotation {SIDECAR_KEY}={raw!r} is not a sidecar style; accepted: {', '.join(SIDECAR_STYLES)}",
+            f"annotation {SIDECAR_KEY}={show(raw)} is not a sidecar style; accepted: {', '.join(SIDECAR_STYLES)}",
         )
     return raw
 
@@ -155,6 +195,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
     if keys.isdisjoint(view.pod_annotations) and keys.isdisjoint(view.ns_annotations):
         return plugin.defaults  # most pods set nothing: skip the per-setting lookups
     parsed: dict[str, Any] | None = None
+    raws: list[tuple[str, str]] = []
     for setting in plugin.settings:
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
@@ -169,21 +210,24 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
             except SettingError as err:
                 raise PodDenied(
                     reasons.INVALID_SETTING,
-                    f"{where} {key}={raw!r} is {err}; accepted: {setting.accepts()}",
+                    f"{where} {key}={show(raw)} is {err}; accepted: {setting.accepts()}",
                 ) from None
             if setting.type == "image" and not _image_allowed(value, config.allowed_registries):
                 raise PodDenied(
                     reasons.IMAGE_NOT_ALLOWED,
-                    f"{where} {key}={raw!r} is not from an allowed registry; accepted: {', '.join(config.allowed_registries)}",
+                    f"{where} {key}={show(raw)} is not from an allowed registry; accepted: {', '.join(config.allowed_registries)}",
                 )
             if parsed is None:
                 parsed = Attrs(plugin.defaults)
             parsed[setting.name] = value
+            if value != plugin.defaults.get(setting.name):
+                raws.append((setting.name, raw))
             break
     if parsed is None:
         return plugin.defaults
-    # What the static half of the fragment is cached by: only the values that differ from defaults.
-    parsed.cache_key = tuple((k, _freeze(v)) for k, v in parsed.items() if v != plugin.defaults.get(k))  # type: ignore[attr-defined]
+    # What the static half of the fragment is cached by: the raw text of the values that differ
+    # from the defaults (parsing is pure, and a string hashes far faster than a frozen list).
+    parsed.cache_key = tuple(raws)  # type: ignore[attr-defined]
     return parsed
 
 
@@ -195,6 +239,31 @@ def _existing_container_names(pod: Pod) -> frozenset[str]:
             if isinstance(container, dict) and isinstance(container.get("name"), str):
                 names.add(container["name"])
     return frozenset(names)
+
+
+def _check_containers(pod: Pod) -> None:
+    """Rule 8: shapes the API server would reject in validation are refused here, naming the field.
+
+    Admission runs before validation, so such a pod reaches the webhook; rendering it would
+    otherwise fail on a field the templates rightly take for granted.
+    """
+    spec = _mapping(pod.get("spec"))
+    if not spec.get("containers"):
+        raise PodDenied(reasons.INVALID_POD, "spec.containers: Required value: a pod needs at least one container")
+    for section in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(section) or ()):
+            where = f"spec.{section}[{index}]"
+            if not isinstance(container, dict):
+                raise PodDenied(reasons.INVALID_POD, f"{where}: must be an object")
+            if not container.get("name"):
+                raise PodDenied(reasons.INVALID_POD, f"{where}.name: Required value: every container needs a name")
+            for number, port in enumerate(container.get("ports") or ()):
+                value = port.get("containerPort") if isinstance(port, dict) else None
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+                    raise PodDenied(
+                        reasons.INVALID_POD,
+                        f"{where}.ports[{number}].containerPort: Required value: a port number from 1 to 65535",
+                    )
 
 
 def _skip(code: str, message: str, mode: str, style: str) -> Decision:
@@ -260,7 +329,8 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
     if not chosen:
         assert skipped is not None
         return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
-    settings = {p.name: parse_settings(p, view, config) for p in chosen}  # rule 8
+    _check_containers(pod)  # rule 8
+    settings = {p.name: parse_settings(p, view, config) for p in chosen}
     return Decision(
         plugins=tuple(chosen),
         reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),

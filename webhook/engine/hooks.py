@@ -22,10 +22,16 @@ class HookResult:
 
 
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
-    if isinstance(port, str) and not port.isdigit():
+    """The probe's port as a number; None for a name the container does not declare.
+
+    Istio drops a prober whose named port it cannot resolve and leaves that probe as it was;
+    the kubelet then reports the probe failing, which is the user's to fix, not a refusal.
+    """
+    if isinstance(port, str) and not (port.isascii() and port.isdigit()):
         for declared in container.get("ports") or ():
             if isinstance(declared, dict) and declared.get("name") == port:
-                return declared.get("containerPort", port)
+                return declared.get("containerPort")
+        return None
     return int(port) if isinstance(port, str) else port
 
 
@@ -53,10 +59,15 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
             if isinstance(probe.get("httpGet"), dict):
                 http = dict(probe["httpGet"])
                 http["port"] = _named_port(container, http.get("port"))
+                if http["port"] is None:
+                    continue
                 http.setdefault("scheme", "HTTP")
                 original = {"httpGet": http}
             elif isinstance(probe.get("tcpSocket"), dict):
-                original = {"tcpSocket": {**probe["tcpSocket"], "port": _named_port(container, probe["tcpSocket"].get("port"))}}
+                port = _named_port(container, probe["tcpSocket"].get("port"))
+                if port is None:
+                    continue
+                original = {"tcpSocket": {**probe["tcpSocket"], "port": port}}
             elif isinstance(probe.get("grpc"), dict):
                 original = {"grpc": dict(probe["grpc"])}
             else:

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from webhook.engine.decide import STATUS_KEY
+from webhook.engine.decide import STATUS_KEY, malformed_status_warning
+from webhook.engine.decide import read_status as _read_status
 from webhook.engine.kube import JsonPatch, Pod
 from webhook.engine.render import Addition
 
@@ -41,13 +42,8 @@ def _as_native_sidecar(container: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_status(annotations: Mapping[str, Any]) -> dict[str, Any]:
-    """The parsed `meshswitch.io/status`, or an empty record."""
-    raw = annotations.get(STATUS_KEY)
-    try:
-        status = orjson.loads(raw) if isinstance(raw, str) else {}
-    except orjson.JSONDecodeError:
-        status = {}
-    return status if isinstance(status, dict) else {}
+    """The parsed `meshswitch.io/status`, or an empty record when it is absent or malformed."""
+    return _read_status(annotations) or {}
 
 
 class _PatchBuilder:
@@ -98,6 +94,9 @@ def build_patch(
     status = read_status(annotations)
     builder = _PatchBuilder(pod, status)
     spec, warnings = builder.spec, []
+    malformed = malformed_status_warning(annotations) if had_status else None
+    if malformed is not None:
+        warnings.append(malformed)
     if not isinstance(pod.get("metadata"), dict):
         builder.ops.append({"op": "add", "path": "/metadata", "value": {}})
 

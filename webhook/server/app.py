@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 import gc
 import logging
 import os
@@ -62,8 +63,13 @@ class Admission:
         self.metrics = metrics
         self.fail_open = fail_open
 
-    async def answer(self, review: wire.Review) -> tuple[wire.AdmissionReview, Verdict]:
-        """Never raises: whatever goes wrong with one review is that review's answer."""
+    async def answer(
+        self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None
+    ) -> tuple[wire.AdmissionReview, Verdict]:
+        """Never raises: whatever goes wrong with one review is that review's answer.
+
+        With a ``lane``, the engine's work runs on that thread instead of the event loop.
+        """
         if review.pod is None:
             return wire.allow(review), Verdict("skipped", wire.NOT_POD_CREATE)
         try:
@@ -71,6 +77,8 @@ class Admission:
             if namespace is None:
                 self.metrics.namespace_misses.inc()
                 namespace = await asyncio.to_thread(self.namespaces.fetch, review.namespace)
+            if lane is not None:
+                return await asyncio.get_running_loop().run_in_executor(lane, self._inject, review, namespace)
             return self._inject(review, namespace)
         except Exception as exc:
             return self.internal_error(review, exc)
@@ -88,7 +96,9 @@ class Admission:
 
     def internal_error(self, review: wire.Review, exc: Exception) -> tuple[wire.AdmissionReview, Verdict]:
         log.exception("review %s failed", review.uid)
-        detail = f"{type(exc).__name__}: {exc}"[:300]
+        # The exception's text may name server files (a template's path and line): it goes to the
+        # log, and the answer only says where to look.
+        detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
         verdict = Verdict("error", "internal-error")
         if self.fail_open:
             warning = f"meshswitch: internal error, pod admitted without injection (--fail-open): {detail}"
@@ -211,6 +221,16 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+# Reviews of pods the API server sends are mostly under 64 KiB, with a few hundred characters of
+# annotations; a larger body, or long annotations (per-pod settings), goes to the side lane.
+LANE_BYTES = 64 * 1024
+LANE_ANNOTATION_CHARS = 4 * 1024
+
+
+def _annotation_chars(pod: dict[str, Any] | None) -> int:
+    annotations = (pod.get("metadata") or {}).get("annotations") if pod is not None else None
+    return sum(map(len, annotations.values())) if isinstance(annotations, dict) else 0
+
 _JSON_HEADER = (b"content-type", b"application/json")
 _CLOSE_HEADER = (b"connection", b"close")
 
@@ -218,7 +238,10 @@ _CLOSE_HEADER = (b"connection", b"close")
 class MutateHandler:
     """POST /mutate as a bare ASGI callable: no Request or Response objects, no middleware.
 
-    The body is read raw and handed to the pure wire module; the answer is orjson bytes.
+    The body is read raw and handed to the pure wire module; the answer is orjson bytes. A body
+    over ``lane_bytes`` (far above what a pod the API server admits usually takes) is parsed and
+    injected on one side thread, so that a pod carrying maximal settings costs its own author
+    the time, not every other review queued on the event loop.
     """
 
     def __init__(
@@ -229,12 +252,16 @@ class MutateHandler:
         drain: Drain,
         max_body_bytes: int,
         review_log: ReviewLog,
+        lane_bytes: int = LANE_BYTES,
     ) -> None:
         self.admission = admission
         self.metrics = metrics
         self.drain = drain
         self.max_body_bytes = max_body_bytes
         self.log = review_log
+        self.lane_bytes = lane_bytes
+        # One thread: large reviews queue among themselves, never more than one at a time.
+        self.lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-review")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -265,13 +292,18 @@ class MutateHandler:
         if body is None:
             await self._refuse(send, 413, f"body is over the limit of {self.max_body_bytes} bytes")
             return
+        large = len(body) > self.lane_bytes
         try:
-            review = wire.parse(body)
+            if large:
+                review = await asyncio.get_running_loop().run_in_executor(self.lane, wire.parse, body)
+            else:
+                review = wire.parse(body)
         except BadRequest as exc:
             await self._refuse(send, exc.status, str(exc))
             return
+        lane = self.lane if large or _annotation_chars(review.pod) > LANE_ANNOTATION_CHARS else None
         try:
-            answer, verdict = await self.admission.answer(review)
+            answer, verdict = await self.admission.answer(review, lane=lane)
             payload = wire.encode(answer)
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
