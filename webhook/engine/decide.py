@@ -283,8 +283,16 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
     if namespace.name in config.ignored_namespaces:  # rule 2
         return _skip(reasons.IGNORED_NAMESPACE, f"namespace {namespace.name} is never injected", "native", style)
     opt_out = _pod_value(view.pod_labels, view.pod_annotations, INJECT_KEY)  # rule 3
-    if opt_out is not None and opt_out.strip().lower() == "false":
-        return _skip(reasons.OPTED_OUT, f"the pod sets {INJECT_KEY}=false", "native", style)
+    if opt_out is not None:
+        choice = opt_out.strip().lower()
+        if choice == "false":
+            return _skip(reasons.OPTED_OUT, f"the pod sets {INJECT_KEY}=false", "native", style)
+        if choice != "true":  # "nope" must not silently count as "inject"
+            where = "label" if INJECT_KEY in view.pod_labels else "annotation"
+            raise PodDenied(
+                reasons.INVALID_SETTING,
+                f"pod {where} {INJECT_KEY}={opt_out[:64]!r} is not a choice; accepted: true, false",
+            )
 
     mode, source = _choose_mode(view, plugins, config)  # rule 4
     style = _sidecar_style(view, config)

@@ -11,6 +11,7 @@ from webhook.engine.config import Config
 from webhook.engine.decide import Decision, decide
 from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError
+from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.engine.plugins import PluginSet
 from webhook.engine.reasons import Reason
@@ -80,6 +81,14 @@ class Injector:
             if (missing := self.discovery.missing_for(plugin))
         ]
 
+    def unknown_keys(self, pod: Pod) -> list[str]:
+        """Warnings for the pod's annotations under a plugin's prefix that no plugin reads (typos)."""
+        metadata = pod.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if not isinstance(annotations, dict) or not annotations:
+            return []
+        return unknown_keys(annotations, self.plugins, where="pod annotation")
+
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
         return decide(pod, namespace, plugins=self.plugins, config=self.config)
@@ -87,8 +96,9 @@ class Injector:
     def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
         decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
+        typos = self.unknown_keys(pod)
         if not decision.plugins:
-            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode)
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=tuple(typos))
         native = decision.sidecar_style == "native"
         owner = workload or find_workload(pod)
         discovery = self.discovery
@@ -103,6 +113,7 @@ class Injector:
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
         if discovery:
             warnings += self.control_plane_warnings(decision)
+        warnings += typos
         return Injection(
             reason=decision.reason,
             plugins=tuple(p.name for p in decision.plugins),

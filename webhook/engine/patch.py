@@ -99,6 +99,7 @@ def build_patch(
         warnings.append(malformed)
     if not isinstance(pod.get("metadata"), dict):
         builder.ops.append({"op": "add", "path": "/metadata", "value": {}})
+        status["created"].append("/metadata")  # a template without metadata gets it back without
 
     redirects = [c for a in additions for c in a.init_containers]
     proxies = [c for a in additions for c in a.sidecars]
@@ -211,9 +212,17 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
         (metadata.get("labels") or {}).pop(key, None)
     for key in list(status.get("annotations") or ()) + [STATUS_KEY]:
         annotations.pop(key, None)
-    for path in status.get("created") or ():
-        parent, _, key = path.rpartition("/")
-        holder = spec if parent == "/spec" else metadata
-        if key in holder and not holder[key]:
-            del holder[key]
+    # Innermost first: /metadata/annotations empties /metadata, which then goes too.
+    for path in sorted(set(status.get("created") or ()), key=lambda p: -str(p).count("/")):
+        _drop_if_empty(result, str(path))
     return result
+
+
+def _drop_if_empty(root: dict[str, Any], path: str) -> None:
+    """Remove the map or list at the RFC 6901 `path` when it is empty (meshswitch created it)."""
+    *parents, key = [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+    holder: Any = root
+    for part in parents:
+        holder = holder.get(part) if isinstance(holder, dict) else None
+    if isinstance(holder, dict) and key in holder and not holder[key]:
+        del holder[key]

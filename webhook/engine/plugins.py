@@ -62,6 +62,7 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
+    written_keys: frozenset[str] = frozenset()  # the label and annotation keys its fragment writes
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
@@ -101,6 +102,22 @@ class PluginSet:
         """Names accepted as `meshswitch.io/mode`: mesh plugins and the native mode."""
         return tuple(p.name for p in self if p.kind in ("mesh", "native"))
 
+    @cached_property
+    def known_keys(self) -> frozenset[str]:
+        """Every key some plugin reads (settings, on and off keys) or writes (its fragment's labels and annotations)."""
+        return frozenset(
+            k for p in self for k in (*p.setting_keys, *(m.key for m in (*p.on, *p.off)), *p.written_keys)
+        )
+
+    @cached_property
+    def key_owners(self) -> Mapping[str, tuple[str, ...]]:
+        """A plugin's own prefixes (those of its settings' keys, e.g. sidecar.istio.io) -> the plugins that own them."""
+        owners: dict[str, list[str]] = {}
+        for plugin in self:
+            for prefix in sorted({k.partition("/")[0] for k in plugin.setting_keys if "/" in k}):
+                owners.setdefault(prefix, []).append(plugin.name)
+        return {prefix: tuple(names) for prefix, names in owners.items()}
+
 
 def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
     if raw is None:
@@ -138,6 +155,15 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
                 raise ConfigError(f"{where}:{item.start_mark.line + 1}: each of {key_node.value} needs a literal name")
             names.setdefault(key_node.value, []).append(name.value)
     return names
+
+
+def _written_keys(fragment: yaml.MappingNode) -> frozenset[str]:
+    """The literal keys of the fragment's labels and annotations sections."""
+    keys: set[str] = set()
+    for key_node, value_node in fragment.value:
+        if key_node.value in ("labels", "annotations") and isinstance(value_node, yaml.MappingNode):
+            keys.update(str(k.value) for k, _ in value_node.value if isinstance(k, yaml.ScalarNode))
+    return frozenset(keys)
 
 
 def load_plugin(path: Path, *, env: Any = None) -> Plugin:
@@ -211,6 +237,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
+        written_keys=_written_keys(fragment_node),
     )
 
 

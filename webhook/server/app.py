@@ -189,6 +189,15 @@ def create_app(
         max_body_bytes=max_body_bytes,
         review_log=review_log or ReviewLog(),
     )
+    from webhook.server.validate import NamespaceAdmission, ValidateHandler  # it builds on this module
+
+    app.validate = ValidateHandler(
+        NamespaceAdmission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open),
+        metrics=metrics,
+        drain=drain,
+        max_body_bytes=max_body_bytes,
+        review_log=app.mutate.log,
+    )
     # Plain Starlette routes: no request or response model, no validation by FastAPI.
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
@@ -266,7 +275,7 @@ class MutateHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         if scope["method"] != "POST":
-            await self._refuse(send, 405, f"{scope['method']} is not allowed on /mutate; POST an AdmissionReview")
+            await self._refuse(send, 405, f"{scope['method']} is not allowed on {scope['path']}; POST an AdmissionReview")
             return
         content_type = length = None
         for name, value in scope["headers"]:
@@ -295,9 +304,9 @@ class MutateHandler:
         large = len(body) > self.lane_bytes
         try:
             if large:
-                review = await asyncio.get_running_loop().run_in_executor(self.lane, wire.parse, body)
+                review = await asyncio.get_running_loop().run_in_executor(self.lane, self.parse, body)
             else:
-                review = wire.parse(body)
+                review = self.parse(body)
         except BadRequest as exc:
             await self._refuse(send, exc.status, str(exc))
             return
@@ -327,6 +336,10 @@ class MutateHandler:
             }
         )
         await self._send(send, 200, payload)
+
+    def parse(self, body: bytes) -> wire.Review:
+        """The review in the body; /validate's handler keeps more of it."""
+        return wire.parse(body)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The body; None once it passes the limit (a chunked body has no Content-Length to check)."""
@@ -371,10 +384,14 @@ class WebhookApp(FastAPI):
     """
 
     mutate: MutateHandler
+    validate: MutateHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/mutate":
             await self.mutate(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/validate":
+            await self.validate(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
