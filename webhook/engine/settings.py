@@ -27,6 +27,7 @@ _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+_TRUTHY = frozenset({"true", "t", "yes", "y", "on", "1"})
 
 
 def _parse_int(raw: str, setting: Setting) -> int:
@@ -102,6 +103,35 @@ def _parse_bool(raw: str, setting: Setting) -> bool:
     raise SettingError("not a boolean")
 
 
+def _parse_truthy(raw: str, setting: Setting) -> bool:
+    # Go-style truthiness (Dapr's kit IsTruthy): any other value is false, never an error.
+    return raw.strip().lower() in _TRUTHY
+
+
+# A comma starts a new assignment only when a NAME= follows it, so commas inside values survive.
+_ASSIGNMENT_START = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def _parse_assignments(raw: str, setting: Setting) -> list[list[str]]:
+    """`A=1,B=x,y` -> [["A", "1"], ["B", "x,y"]]; parts without `=` are dropped, never an error."""
+    pairs = []
+    for part in _ASSIGNMENT_START.split(raw) if raw else ():
+        name, found, value = part.strip().partition("=")
+        if found:
+            pairs.append([name, value])
+    return pairs
+
+
+def _parse_pairs(raw: str, setting: Setting) -> list[list[str]]:
+    """`a:/x,b:/y` -> [["a", "/x"], ["b", "/y"]]; an item that is not exactly two parts is dropped."""
+    pairs = []
+    for item in raw.split(","):
+        parts = item.strip().split(setting.separator)
+        if len(parts) == 2:
+            pairs.append(parts)
+    return pairs
+
+
 def _parse_enum(raw: str, setting: Setting) -> str:
     text = raw.strip()
     if text not in setting.choices:
@@ -145,6 +175,13 @@ TYPES: Mapping[str, SettingType] = {
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi"),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry"),
     "bool": SettingType(_parse_bool, lambda s: "true or false"),
+    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false"),
+    "assignments": SettingType(
+        _parse_assignments, lambda s: "a comma-separated list of NAME=value (a comma inside a value is kept)"
+    ),
+    "pairs": SettingType(
+        _parse_pairs, lambda s: f"a comma-separated list of a{s.separator}b (other items are ignored)"
+    ),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices)),
     "string": SettingType(
         _parse_string, lambda s: s.description or (f"text matching {s.pattern.pattern}" if s.pattern else "text")
@@ -176,6 +213,10 @@ class Setting:
     maximum: int | None = None
     wildcard: bool = False
     description: str = ""
+    separator: str = ":"
+    since: str | None = None  # the release line that first reads the key (releases.py)
+    until: str | None = None  # the release line that no longer reads it
+    fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
 
     def parse(self, raw: str) -> Any:
         """Parse one raw annotation value; raises SettingError."""
@@ -186,7 +227,10 @@ class Setting:
         return TYPES[self.type].accepts(self)
 
 
-_SETTING_FIELDS = frozenset({"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description"})
+_SETTING_FIELDS = frozenset(
+    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description",
+     "separator", "since", "until", "fallback"}
+)  # fmt: skip
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -214,6 +258,10 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         maximum=spec.get("max"),
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
+        separator=str(spec.get("separator", ":")) or ":",
+        since=None if spec.get("since") is None else str(spec["since"]),
+        until=None if spec.get("until") is None else str(spec["until"]),
+        fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")
