@@ -138,3 +138,19 @@ def test_every_intended_difference_is_used() -> None:
 def test_every_version_has_cases() -> None:
     versions = {c.version for c in CASES}
     assert versions == set(reference.versions(MESH)) and len(versions) >= 2, versions
+
+
+def _keys_md() -> set[str]:
+    """Every key of the table in tests/reference/dapr/KEYS.md (first column)."""
+    import re
+
+    text = (reference.REFERENCE / MESH / "KEYS.md").read_text()
+    return set(re.findall(r"^\| `(dapr\.io/[a-z0-9-]+)`", text, flags=re.M))
+
+
+def test_every_key_dapr_reads_is_a_key_of_the_plugin() -> None:
+    plugin = load_plugins()[MESH]
+    ours = {k for s in plugin.settings for k in s.keys} | {m.key for m in plugin.on}
+    keys = _keys_md()
+    assert len(keys) == 64, sorted(keys)
+    assert keys == ours, {"missing": sorted(keys - ours), "extra": sorted(ours - keys)}

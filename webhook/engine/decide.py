@@ -242,6 +242,16 @@ def _existing_container_names(pod: Pod) -> frozenset[str]:
     return frozenset(names)
 
 
+def _mesh_free_owner(name: str, plugins: PluginSet, values_for: ValuesFor | None) -> str | None:
+    """The runtime plugin whose control plane lives in this namespace and must not be meshed."""
+    for plugin in plugins.runtimes:
+        if plugin.mesh_free:
+            values = values_for(plugin) if values_for is not None else plugin.values
+            if any(values.get(v) == name for v in plugin.mesh_free):
+                return plugin.name
+    return None
+
+
 def _skip(code: str, message: str, mode: str, style: str) -> Decision:
     return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={})
 
@@ -278,6 +288,11 @@ def decide(
         off = view.first_match(mesh.off, on_pod=True) or view.first_match(mesh.off, on_pod=False)  # rule 5
         if off is not None:
             skipped = Reason(reasons.PLUGIN_DISABLED, f"{mesh.name} is turned off by {off.place} {off.key}={view.read(off)}")
+        elif (owner := _mesh_free_owner(namespace.name, plugins, values_for)) is not None:
+            skipped = Reason(
+                reasons.PLUGIN_DISABLED,
+                f"{mesh.name} is never injected in {namespace.name}: {owner}'s control plane runs there and must stay out of any mesh",
+            )
         elif (pod.get("spec") or {}).get("hostNetwork") is True:
             skipped = Reason(reasons.HOST_NETWORK, f"{mesh.name} does not intercept hostNetwork pods")
         else:

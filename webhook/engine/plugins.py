@@ -24,7 +24,7 @@ PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", 
 SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
 HOOKS = ("istio-probe-rewrite", "dapr-app-containers")
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle", "meshFreeNamespaces"}
 )
 
 
@@ -71,6 +71,7 @@ class Plugin:
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
     releases: Releases | None = None
     sidecar_style_setting: str | None = None  # a bool setting that picks native (true) or classic sidecars
+    mesh_free: tuple[str, ...] = ()  # values naming namespaces no mesh may inject (Dapr's control plane)
 
     def installed(self, values: Mapping[str, Any] | None = None) -> Version:
         """The installed release (for `since`/`until`); without `releases`, the newest."""
@@ -226,6 +227,9 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     for setting in settings:
         if (setting.since or setting.until) and releases is None:
             raise ConfigError(f"{where}: setting {setting.name!r} names release lines, so the plugin needs releases")
+    mesh_free = fields.get("meshFreeNamespaces") or []
+    if not isinstance(mesh_free, list) or not all(isinstance(v, str) and isinstance(values.get(v), str) for v in mesh_free):
+        raise ConfigError(f"{where}: meshFreeNamespaces must list names of string values (namespaces)")
     style = fields.get("sidecarStyle")
     if style is not None and not any(s.name == style and s.type in ("bool", "truthy") for s in settings):
         raise ConfigError(f"{where}: sidecarStyle {style!r} must name a bool or truthy setting")
@@ -246,6 +250,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
         releases=releases,
         sidecar_style_setting=None if style is None else str(style),
+        mesh_free=tuple(mesh_free),
     )
 
 
