@@ -328,10 +328,13 @@ def decide(
     if not chosen:
         assert skipped is not None
         return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
-    settings = {p.name: parse_settings(p, view, config, installed(p)) for p in chosen}  # rule 8
-    for plugin in chosen:
+    pod_only = _View(view.pod_labels, view.pod_annotations, view.ns_labels, _EMPTY)
+    settings = {}
+    for plugin in chosen:  # rule 8
+        own = view if plugin.namespace_settings else pod_only
+        settings[plugin.name] = parse_settings(plugin, own, config, installed(plugin))
         if plugin.fallbacks:
-            _check_fallbacks(plugin, pod, view)
+            _check_fallbacks(plugin, pod, own)
     style = _sidecar_style(view, config, chosen, settings)
     return Decision(
         plugins=tuple(chosen),

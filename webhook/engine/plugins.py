@@ -24,7 +24,7 @@ PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", 
 SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
 HOOKS = ("istio-probe-rewrite", "dapr-app-containers")
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle", "meshFreeNamespaces"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle", "meshFreeNamespaces", "namespaceSettings"}
 )
 
 
@@ -71,6 +71,7 @@ class Plugin:
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
     releases: Releases | None = None
     sidecar_style_setting: str | None = None  # a bool setting that picks native (true) or classic sidecars
+    namespace_settings: bool = True  # settings are read from namespace annotations too (Linkerd); Dapr: pod only
     mesh_free: tuple[str, ...] = ()  # values naming namespaces no mesh may inject (Dapr's control plane)
 
     def installed(self, values: Mapping[str, Any] | None = None) -> Version:
@@ -251,6 +252,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         releases=releases,
         sidecar_style_setting=None if style is None else str(style),
         mesh_free=tuple(mesh_free),
+        namespace_settings=bool(fields.get("namespaceSettings", True)),
     )
 
 

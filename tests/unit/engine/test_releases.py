@@ -142,3 +142,12 @@ def test_no_mesh_in_the_dapr_control_plane_namespace() -> None:
     assert result.plugins == ("dapr",)
     result = engine.inject(make_pod(), namespace("dapr-system", {"meshswitch.io/mode": "istio"}))
     assert result.plugins == () and result.reason.code == "plugin-disabled" and "dapr" in result.reason.message
+
+
+def test_dapr_reads_its_keys_from_the_pod_only() -> None:
+    engine = injector("1.18.3")
+    ns = namespace("demo", annotations={"dapr.io/log-level": "debug", "dapr.io/app-port": "bad"})
+    pod = make_pod(annotations=DAPR)
+    result = engine.inject(pod, ns)
+    args = next(c for c in apply(pod, result.patch)["spec"]["initContainers"] if c["name"] == "daprd")["args"]
+    assert args[args.index("--log-level") + 1] == "info" and "--app-port" not in args
