@@ -23,11 +23,12 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.engine.errors import ConfigError
+from webhook.engine.releases import version_at_least
 
 _CONDITION_KEY = "$if"
 STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
-_PURE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
+_PURE_GLOBALS = frozenset({"json", "compact", "range", "dict", "version_at_least"})
 # The specialised trees are cached by settings, bounded in bytes (estimated, see _entry_bytes).
 CACHE_BYTES = 8 * 1024 * 1024
 _BUILTIN_METHOD: Any = type({}.get)
@@ -100,6 +101,7 @@ def make_environment() -> SandboxedEnvironment:
     env.filters["sha256"] = _sha256
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
+    env.globals["version_at_least"] = version_at_least
     return env
 
 

@@ -181,7 +181,8 @@ def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition]) -
             container = containers[index]
             saved = builder.status["probes"].setdefault(str(container.get("name")), {})
             for name, value in fields.items():
-                builder.ops.append({"op": "replace", "path": f"/spec/containers/{index}/{name}", "value": value})
+                # `add` sets a member whether or not it exists (RFC 6902 4.1); `replace` needs it there.
+                builder.ops.append({"op": "add", "path": f"/spec/containers/{index}/{name}", "value": value})
                 saved.setdefault(name, container.get(name))
 
 
@@ -207,7 +208,10 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
             if record.get("created") and not container["env"]:
                 del container["env"]
         for field, original in ((status.get("probes") or {}).get(name) or {}).items():
-            container[field] = original
+            if original is None:
+                container.pop(field, None)  # the hook created the field
+            else:
+                container[field] = original
     for key in status.get("labels") or ():
         (metadata.get("labels") or {}).pop(key, None)
     for key in list(status.get("annotations") or ()) + [STATUS_KEY]:

@@ -24,7 +24,7 @@ spec:
     spec:
       template:
         metadata:
-          annotations: {dapr.io/enabled: "true"}
+          annotations: {dapr.io/enabled: "true", dapr.io/app-id: report}
         spec:
           restartPolicy: OnFailure
           containers: [{name: report, image: busybox}]
@@ -138,7 +138,7 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     for text in ("istio  (mesh)", "linkerd  (mesh)", "dapr  (runtime)", "envoy  (mesh)", "native  (native)",
-                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: port"):
+                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: int", "dapr.io/enable-native-sidecar: truthy"):
         assert text in out
 
 
@@ -147,7 +147,8 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
     [
         ("kind: Pod\nmetadata: {name: x\n", [], "in.yaml:3: not valid YAML"),
         (CRONJOB, ["--mode", "consul"], "CronJob/report: denied: namespace label meshswitch.io/mode='consul'"),
-        (CRONJOB.replace('"true"}', '"true", dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a port number"),
+        (CRONJOB.replace("report}", 'report, dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a whole number"),
+        (CRONJOB.replace(", dapr.io/app-id: report}", "}"), [], "CronJob/report: denied: pod annotation dapr.io/app-id is absent or empty"),
         (CRONJOB, ["--namespace-labels", "novalue"], "--namespace-labels: 'novalue' is not key=value"),
     ],
 )
