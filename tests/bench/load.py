@@ -449,7 +449,10 @@ async def hold_stalled(port: int, context: ssl.SSLContext, count: int, until: fl
                 pass
             writer.transport.abort()
 
-    tasks = [loop.create_task(one()) for _ in range(count)]
+    tasks = []
+    for _ in range(count):  # opened over about a second, as connections that pile up would be
+        tasks.append(loop.create_task(one()))
+        await asyncio.sleep(1.0 / count)
     await asyncio.gather(*tasks, return_exceptions=True)
     return opened
 
@@ -491,6 +494,18 @@ async def abort_connections(port: int, context: ssl.SSLContext, body: bytes, cou
     return done
 
 
+def attack(kind: str, port: int, ca: Path, seconds: float) -> int:
+    """One attacker process: prints how many connections it opened or maximal reviews it sent."""
+    context = ssl.create_default_context(cafile=str(ca))
+    until = time.perf_counter() + seconds
+    if kind == "stalled":
+        count = asyncio.run(hold_stalled(port, context, STALLED, until))
+    else:
+        count = asyncio.run(send_maximal(port, context, maximal_bodies(16), until))
+    print(count)
+    return 0
+
+
 @dataclass
 class HostileRow:
     quiet: Latency
@@ -502,24 +517,29 @@ class HostileRow:
     aborted_rss: float
 
 
-def measure_hostile(command: list[str], port: int, context: ssl.SSLContext, body: bytes, args: argparse.Namespace, log: Path) -> HostileRow:
+def measure_hostile(
+    command: list[str], port: int, context: ssl.SSLContext, ca: Path, body: bytes, args: argparse.Namespace, log: Path
+) -> HostileRow:
     rate, requests = args.hostile_rate, int(args.hostile_rate * args.hostile_seconds)
-    bodies = maximal_bodies(16)
     with log.open("wb") as sink:
         process = subprocess.Popen([*pinned(SERVER_CPU), *command, "--log-level", "warning"], cwd=ROOT, stdout=sink, stderr=sink)
     try:
         wait_ready(port, context, process, "/healthz")
         quiet = asyncio.run(open_loop(port, context, body, rate, requests))
 
-        async def attacked_run() -> tuple[Latency, int, int]:
-            until = time.perf_counter() + args.hostile_seconds + 4
-            stalled = asyncio.ensure_future(hold_stalled(port, context, STALLED, until))
-            await asyncio.sleep(1.5)  # let the stalled connections open
-            maximal = asyncio.ensure_future(send_maximal(port, context, bodies, until))
-            latency = await open_loop(port, context, body, rate, requests)
-            return latency, await maximal, await stalled
-
-        attacked, answered, opened = asyncio.run(attacked_run())
+        # The attackers run in processes of their own, so their TLS work does not slow the
+        # measuring client's loop (they share its CPU, as a second client machine would not).
+        seconds = args.hostile_seconds + 6
+        attackers = [
+            subprocess.Popen(
+                [*pinned(CLIENT_CPU), sys.executable, "-m", "tests.bench.load", "--attack", kind, str(port), str(ca), f"{seconds:g}"],
+                cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            )
+            for kind in ("stalled", "maximal")
+        ]
+        time.sleep(2.0)  # the stalled connections open, the maximal reviews start
+        attacked = asyncio.run(open_loop(port, context, body, rate, requests))
+        opened, answered = (int(a.communicate(timeout=seconds + 30)[0].split()[-1]) for a in attackers)
         time.sleep(args.hostile_settle)
         idle = rss_mb(process.pid)
         aborted = asyncio.run(abort_connections(port, context, body, ABORTED, args.abort_seconds))
@@ -583,7 +603,7 @@ def run(args: argparse.Namespace) -> int:
     bare_cmd = [sys.executable, "-m", "tests.bench.load", "--serve-bare", str(bare_port), str(work / "certs"), str(answer_file)]
     rows: list[Row] = []
     if args.skip_throughput:
-        print_hostile(measure_hostile(webhook_cmd, port, context, body, args, work / "hostile.log"))
+        print_hostile(measure_hostile(webhook_cmd, port, context, work / "certs" / "ca.crt", body, args, work / "hostile.log"))
         shutil.rmtree(work, ignore_errors=True)
         return 0
     for _ in range(args.repeat):
@@ -591,7 +611,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(measure("bare ASGI", bare_cmd, bare_port, context, body, body_file, args, work / "bare.log"))
     print_table(rows, len(body), answer_file.stat().st_size)
     if args.hostile_seconds > 0:
-        print_hostile(measure_hostile(webhook_cmd, port, context, body, args, work / "hostile.log"))
+        print_hostile(measure_hostile(webhook_cmd, port, context, work / "certs" / "ca.crt", body, args, work / "hostile.log"))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -658,8 +678,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hostile-settle", type=float, default=2.0, help="seconds before each RSS reading")
     parser.add_argument("--abort-seconds", type=float, default=240.0, help="time bound of the aborted connections")
     parser.add_argument("--skip-throughput", action="store_true", help="only the hostile rows")
+    parser.add_argument("--attack", nargs=4, metavar=("KIND", "PORT", "CA", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", nargs=3, metavar=("PORT", "CERT_DIR", "RESPONSE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.attack:
+        kind, port, ca, seconds = args.attack
+        return attack(kind, int(port), Path(ca), float(seconds))
     if args.serve_bare:
         port, cert_dir, response = args.serve_bare
         serve_bare(int(port), Path(cert_dir), Path(response))

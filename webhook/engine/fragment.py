@@ -12,6 +12,7 @@ of constants, so that per pod only the leaves that read the pod are evaluated.
 from __future__ import annotations
 
 import hashlib
+import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -394,8 +395,9 @@ class Fragment:
     root: Node
     static: _Program
     per_pod: _Program
-    _specialized: dict[tuple[Any, ...], tuple[Any, Node]] = field(default_factory=dict)
+    _specialized: dict[tuple[Any, ...], tuple[Any, Node, int]] = field(default_factory=dict)
     _cached_bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def render(self, context: dict[str, Any]) -> Any:
         """Evaluate the per-pod leaves over the cached static tree; raises ConfigError on a template bug."""
@@ -414,11 +416,16 @@ class Fragment:
         cost = _entry_bytes(key[0])
         if cost > CACHE_BYTES // 4:
             return tree  # one pod's odd settings must not evict everyone's trees
-        if self._cached_bytes + cost > CACHE_BYTES:
-            self._specialized.clear()
-            self._cached_bytes = 0
-        self._specialized[key] = (values, tree)  # values kept alive, so its id stays its own
-        self._cached_bytes += cost
+        with self._lock:  # the server's side lane renders on a thread of its own
+            while self._specialized and self._cached_bytes + cost > CACHE_BYTES:
+                # The oldest first (dicts keep insertion order): a Deployment's settings come back soon.
+                oldest = next(iter(self._specialized))
+                self._cached_bytes -= self._specialized.pop(oldest)[2]
+            previous = self._specialized.pop(key, None)
+            if previous is not None:
+                self._cached_bytes -= previous[2]
+            self._specialized[key] = (values, tree, cost)  # values kept alive, so its id stays its own
+            self._cached_bytes += cost
         return tree
 
     @property
