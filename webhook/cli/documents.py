@@ -9,6 +9,8 @@ classes, at a fraction of the time.
 
 from __future__ import annotations
 
+import io
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,10 +24,15 @@ from webhook.engine.errors import MeshswitchError
 SUFFIXES = (".yaml", ".yml", ".json")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_CEmitter: Any = getattr(getattr(yaml, "_yaml", None), "CEmitter", None)
 
 
 class UsageError(MeshswitchError):
     """A command-line value or an input file is wrong; the message is the one line the user sees."""
+
+
+_STR, _INT, _BOOL, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
 class Dumper(_BaseDumper):  # type: ignore[misc]
@@ -37,11 +44,82 @@ class Dumper(_BaseDumper):  # type: ignore[misc]
 
 def _str_representer(dumper: Any, data: str) -> yaml.Node:
     style = "|" if "\n" in data else None
-    node: yaml.Node = dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    node: yaml.Node = dumper.represent_scalar(_STR, data, style=style)
     return node
 
 
 Dumper.add_representer(str, _str_representer)
+
+
+class _Events:
+    """Python data -> YAML events, straight into libyaml's emitter: the events `Dumper` would have
+    libyaml emit, without building a node tree first and without a Python call per scalar back from
+    C to resolve its tag (the same keys and values recur in every pod, so the answer is memoised).
+    tests/unit/cli/test_documents.py holds it to `Dumper`'s output, byte for byte."""
+
+    def __init__(self, emitter: Any) -> None:
+        self.emit = emitter.emit
+        self.resolver: Any = yaml.resolver.Resolver()
+        # libyaml copies each event as it is emitted, so one event object serves every equal scalar.
+        self.strings: dict[str, Any] = {}
+        self.map_start = yaml.MappingStartEvent(None, _MAP, True, flow_style=False)
+        self.map_end = yaml.MappingEndEvent()
+        self.seq_start = yaml.SequenceStartEvent(None, _SEQ, True, flow_style=False)
+        self.seq_end = yaml.SequenceEndEvent()
+        self.fallback = Dumper(io.StringIO())
+
+    def document(self, data: Any) -> None:
+        self.emit(yaml.DocumentStartEvent(explicit=False))
+        self.node(data)
+        self.emit(yaml.DocumentEndEvent(explicit=False))
+
+    def node(self, data: Any) -> None:
+        kind = type(data)
+        if kind is str:
+            event = self.strings.get(data)
+            if event is None:
+                plain = self.resolver.resolve(yaml.ScalarNode, data, (True, False)) == _STR  # reads back as a str?
+                event = yaml.ScalarEvent(None, _STR, (plain, True), data, style="|" if "\n" in data else None)
+                if len(data) < 256:
+                    self.strings[data] = event
+            self.emit(event)
+        elif kind is dict:
+            self.emit(self.map_start)
+            for key, value in data.items():
+                self.node(key)
+                self.node(value)
+            self.emit(self.map_end)
+        elif kind is list:
+            self.emit(self.seq_start)
+            for item in data:
+                self.node(item)
+            self.emit(self.seq_end)
+        elif kind is bool:
+            self.emit(yaml.ScalarEvent(None, _BOOL, (True, False), "true" if data else "false"))
+        elif kind is int:
+            self.emit(yaml.ScalarEvent(None, _INT, (True, False), str(data)))
+        elif data is None:
+            self.emit(yaml.ScalarEvent(None, _NULL, (True, False), "null"))
+        else:  # dates, floats, str subclasses...: the stock representer, then its node's events
+            self.tree(self.fallback.represent_data(data))
+
+    def tree(self, node: Any) -> None:
+        tag = node.tag
+        if isinstance(node, yaml.ScalarNode):
+            implicit = (self.resolver.resolve(yaml.ScalarNode, node.value, (True, False)) == tag,
+                        self.resolver.resolve(yaml.ScalarNode, node.value, (False, True)) == tag)  # fmt: skip
+            self.emit(yaml.ScalarEvent(None, tag, implicit, node.value, style=node.style))
+        elif isinstance(node, yaml.SequenceNode):
+            self.emit(yaml.SequenceStartEvent(None, tag, tag == _SEQ, flow_style=node.flow_style))
+            for item in node.value:
+                self.tree(item)
+            self.emit(yaml.SequenceEndEvent())
+        else:
+            self.emit(yaml.MappingStartEvent(None, tag, tag == _MAP, flow_style=node.flow_style))
+            for key, value in node.value:
+                self.tree(key)
+                self.tree(value)
+            self.emit(yaml.MappingEndEvent())
 
 
 @dataclass(frozen=True)
@@ -90,16 +168,29 @@ def _text(source: str) -> str:
         ) from None
 
 
+def _unshared(value: Any) -> Any:
+    """A copy in which no dict or list appears twice (the injection edits pods in place)."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
+
+
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]+")
+
+
 def read_documents(sources: Iterable[str]) -> list[Document]:
     """Every non-empty document of every source; UsageError naming the file, line and document."""
     documents: list[Document] = []
     for source in sources:
         text = _text(source)
+        aliased = _ANCHOR.search(text) is not None  # YAML anchors: aliases load as one shared object
         index = 0
         try:
             for index, body in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
                 if body is not None:
-                    documents.append(Document(source, index, body))
+                    documents.append(Document(source, index, _unshared(body) if aliased else body))
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark else source
@@ -109,8 +200,19 @@ def read_documents(sources: Iterable[str]) -> list[Document]:
 
 
 def dump_yaml(bodies: Sequence[Any]) -> str:
-    text: str = yaml.dump_all(bodies, Dumper=Dumper, sort_keys=False, default_flow_style=False, explicit_start=False)
-    return text.replace("\n...\n", "\n")
+    """Multi-document block YAML, as `yaml.dump_all(bodies, Dumper=Dumper, sort_keys=False)` writes it."""
+    stream = io.StringIO()
+    if _CEmitter is None:
+        yaml.dump_all(bodies, stream, Dumper=Dumper, sort_keys=False, default_flow_style=False, explicit_start=False)
+    else:
+        emitter = _CEmitter(stream)
+        emitter.emit(yaml.StreamStartEvent())
+        events = _Events(emitter)
+        for body in bodies:
+            events.document(body)
+        emitter.emit(yaml.StreamEndEvent())
+        emitter.dispose()
+    return stream.getvalue().replace("\n...\n", "\n")
 
 
 def dump_json(bodies: Sequence[Any]) -> str:

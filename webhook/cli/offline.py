@@ -204,9 +204,29 @@ def _label(workload: Workload, namespace: str) -> str:
 # --- inject ------------------------------------------------------------------------------------------
 
 
-def cmd_inject(args: argparse.Namespace) -> int:
-    import jsonpatch
+def apply_ops(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply the engine's RFC 6902 add and replace operations to `pod`, in place, sharing the added
+    values: jsonpatch deep-copies the document and every value, which cost more than the injection."""
+    for op in ops:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
+        holder: Any = pod
+        for part in parents:
+            holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+        if op["op"] not in ("add", "replace"):
+            raise ValueError(f"unexpected patch operation {op['op']!r}")
+        if isinstance(holder, list):
+            if last == "-":
+                holder.append(op["value"])
+            elif op["op"] == "add":
+                holder.insert(int(last), op["value"])
+            else:
+                holder[int(last)] = op["value"]
+        else:
+            holder[last] = op["value"]
+    return pod
 
+
+def cmd_inject(args: argparse.Namespace) -> int:
     from webhook.engine.errors import PodDenied
 
     plugins = load_plugins_from(args)
@@ -227,7 +247,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
         warnings.extend(f"warning: {label}: {w}" for w in result.warnings)
         if result.plugins and result.patch:
             summary.add(f"{label} injected: {', '.join(result.plugins)}")
-            return jsonpatch.apply_patch(pod, result.patch)  # type: ignore[no-any-return]
+            return apply_ops(pod, result.patch)
         summary.add(f"{label} skipped: {result.reason.code}: {result.reason.message}")
         return pod
 

@@ -157,4 +157,4 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "replaces the defaults: the meshes' own registries)",
     )
     engine.add_argument("--fail-open", action="store_true", help="admit a pod without injection when the webhook fails (default: refuse)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="least severe log level written (default info; warning drops the per-review lines)")
