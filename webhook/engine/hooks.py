@@ -74,18 +74,13 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     return HookResult(context={"app_probers": app_probers}, container_changes=changes)
 
 
-def _missing(existing: Any, fresh: list[dict[str, Any]], taken: Callable[[dict[str, Any], list[Any]], bool]) -> list[dict[str, Any]]:
-    """The fresh items the container's list lacks."""
-    current = existing if isinstance(existing, list) else []
-    return [item for item in fresh if not taken(item, current)]
-
-
-def _env_taken(item: dict[str, Any], current: list[Any]) -> bool:
-    return any(isinstance(e, dict) and e.get("name") == item["name"] for e in current)
-
-
-def _mount_taken(item: dict[str, Any], current: list[Any]) -> bool:
-    return any(isinstance(m, dict) and (m.get("mountPath") == item["mountPath"] or m.get("name") == item["name"]) for m in current)
+def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
+    if not fresh:
+        return []
+    current = existing if isinstance(existing, list) else ()
+    taken = {(f, i.get(f)) for i in current if isinstance(i, dict) for f in fields}
+    return [item for item in fresh if not any((f, item[f]) in taken for f in fields)]
 
 
 def _app_protocol(settings: Mapping[str, Any]) -> str | None:
@@ -121,8 +116,8 @@ def dapr_app_containers(pod: Pod, settings: Mapping[str, Any], values: Mapping[s
             continue
         is_component = container.get("name") in components
         matched = matched or is_component
-        env = _missing(container.get("env"), component_env if is_component else app_env, _env_taken)
-        mounts = _missing(container.get("volumeMounts"), component_mounts if is_component else app_mounts, _mount_taken)
+        env = _missing(container.get("env"), component_env if is_component else app_env, ("name",))
+        mounts = _missing(container.get("volumeMounts"), component_mounts if is_component else app_mounts, ("name", "mountPath"))
         fields = {k: v for k, v in (("env", env), ("volumeMounts", mounts)) if v}
         if fields:
             appends[index] = fields
