@@ -237,7 +237,10 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
         return plugin.defaults  # most pods set nothing: skip the per-setting lookups
     parsed: dict[str, Any] | None = None
     raws: list[tuple[str, str]] = []
+    present = keys & (view.pod_annotations.keys() | view.ns_annotations.keys())
     for setting in plugin.settings:
+        if present.isdisjoint(setting.keys):
+            continue
         if (setting.since or setting.until) and not applies(setting.since, setting.until, installed or plugin.installed()):
             continue  # a key this release of the mesh does not read
         if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):

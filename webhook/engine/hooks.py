@@ -15,10 +15,12 @@ PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("star
 
 @dataclass(frozen=True)
 class HookResult:
-    """Names a template can read (``hook.<name>``) and replacements for fields of app containers."""
+    """Names a template can read (``hook.<name>``), replacements for fields of app containers, and
+    named items to append to their list fields (env, volumeMounts), so a patch never resends a list."""
 
     context: Mapping[str, Any] = field(default_factory=dict)
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
@@ -83,19 +85,13 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     return HookResult(context={"app_probers": app_probers}, container_changes=changes)
 
 
-def _with_items(existing: Any, fresh: list[dict[str, Any]], taken: Callable[[dict[str, Any], list[Any]], bool]) -> list[Any] | None:
-    """The container's list with the fresh items it lacks appended, or None when nothing is added."""
-    current = list(existing) if isinstance(existing, list) else []
-    added = [item for item in fresh if not taken(item, current)]
-    return current + added if added else None
-
-
-def _env_taken(item: dict[str, Any], current: list[Any]) -> bool:
-    return any(isinstance(e, dict) and e.get("name") == item["name"] for e in current)
-
-
-def _mount_taken(item: dict[str, Any], current: list[Any]) -> bool:
-    return any(isinstance(m, dict) and (m.get("mountPath") == item["mountPath"] or m.get("name") == item["name"]) for m in current)
+def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
+    if not fresh:
+        return []
+    current = existing if isinstance(existing, list) else ()
+    taken = {(f, i.get(f)) for i in current if isinstance(i, dict) for f in fields}
+    return [item for item in fresh if not any((f, item[f]) in taken for f in fields)]
 
 
 def _app_protocol(settings: Mapping[str, Any]) -> str | None:
@@ -124,18 +120,18 @@ def dapr_app_containers(pod: Pod, settings: Mapping[str, Any], values: Mapping[s
     app_mounts = [{"name": "dapr-unix-domain-socket", "mountPath": socket_path}] if socket_path else []
     component_env = [{"name": "DAPR_COMPONENT_SOCKETS_FOLDER", "value": folder}]
     component_mounts = [{"name": "dapr-components-unix-domain-socket", "mountPath": folder}]
-    changes: dict[int, dict[str, Any]] = {}
+    appends: dict[int, dict[str, list[dict[str, Any]]]] = {}
     matched = False
     for index, container in enumerate(((pod.get("spec") or {}).get("containers")) or ()):
         if not isinstance(container, dict):
             continue
         is_component = container.get("name") in components
         matched = matched or is_component
-        env = _with_items(container.get("env"), component_env if is_component else app_env, _env_taken)
-        mounts = _with_items(container.get("volumeMounts"), component_mounts if is_component else app_mounts, _mount_taken)
-        fields = {k: v for k, v in (("env", env), ("volumeMounts", mounts)) if v is not None}
+        env = _missing(container.get("env"), component_env if is_component else app_env, ("name",))
+        mounts = _missing(container.get("volumeMounts"), component_mounts if is_component else app_mounts, ("name", "mountPath"))
+        fields = {k: v for k, v in (("env", env), ("volumeMounts", mounts)) if v}
         if fields:
-            changes[index] = fields
+            appends[index] = fields
     daprd_env = _daprd_env(settings)
     tolerations = ((pod.get("spec") or {}).get("tolerations")) or []
     context = {
@@ -146,7 +142,7 @@ def dapr_app_containers(pod: Pod, settings: Mapping[str, Any], values: Mapping[s
         # A pod with one of these tolerations keeps the image's entrypoint: command + args.
         "keep_entrypoint": any(t in tolerations for t in values.get("ignoreEntrypointTolerations") or ()),
     }
-    return HookResult(context=context, container_changes=changes)
+    return HookResult(context=context, container_appends=appends)
 
 
 def _secret_ref(spec: str) -> dict[str, Any] | None:

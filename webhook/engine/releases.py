@@ -11,6 +11,7 @@ and a tag that is no version (`edge`, `latest`) as the newest; each of those get
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ NEWEST: Version = (1 << 30, 0, 0)  # what a tag that is no version counts as
 
 def parse_version(text: Any) -> Version | None:
     """`1.18.3`, `v1.16`, `1.18.0-rc.1` -> (major, minor, patch); None when it is no version."""
+    return _parse(text) if isinstance(text, str) else None
+
+
+@lru_cache(maxsize=64)  # a handful of distinct versions, asked for on every review
+def _parse(text: str) -> Version | None:
     match = _VERSION.match(str(text).strip()) if text is not None else None
     if not match:
         return None
