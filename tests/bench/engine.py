@@ -37,7 +37,7 @@ def realistic_pod(env_vars: int = 10, *, dapr: bool = True) -> dict[str, Any]:
             "generateName": "shop-7d9f8b6c5-",
             "namespace": "shop",
             "labels": {"app": "shop", "version": "v2", "pod-template-hash": "7d9f8b6c5"},
-            "annotations": {"dapr.io/enabled": "true", "dapr.io/app-port": "8080"} if dapr else {},
+            "annotations": {"dapr.io/enabled": "true", "dapr.io/app-id": "shop", "dapr.io/app-port": "8080"} if dapr else {},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shop-7d9f8b6c5", "uid": "1", "controller": True}],
         },
         "spec": {

@@ -432,6 +432,173 @@ def measure(
     return row
 
 
+# ----------------------------------------------------------------------------------------------
+# Under attack: normal reviews while one client sends maximal settings and another holds stalled
+# connections; memory after connections that abort before reading the answer.
+
+STALLED = 500
+ABORTED = 10_000
+HOSTILE_TARGETS = {"p99_ratio": 2.0, "abort_rss_mb": 10.0}
+
+
+def maximal_bodies(count: int) -> list[bytes]:
+    """Istio reviews with every long setting at its longest, each distinct (no cache hits)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from api.pods import PLUGIN_ANNOTATIONS, make_pod, make_review, maximal_annotations
+
+    from webhook.engine.plugins import load_plugins
+
+    annotations = {**PLUGIN_ANNOTATIONS["istio"], **maximal_annotations(load_plugins(())["istio"])}
+    bodies = []
+    for index in range(count):
+        distinct = {**annotations, "sidecar.istio.io/proxyCPU": f"{index + 1}m"}
+        bodies.append(json.dumps(make_review(make_pod(annotations=distinct), uid=f"maximal-{index}")).encode())
+    return bodies
+
+
+async def hold_stalled(port: int, context: ssl.SSLContext, count: int, until: float) -> int:
+    """Keep ``count`` connections that send half a request and stop; reopen those the server closes."""
+    loop = asyncio.get_running_loop()
+    opened = 0
+
+    async def one() -> None:
+        nonlocal opened
+        while time.perf_counter() < until:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            opened += 1
+            writer.write(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Len")
+            try:
+                await asyncio.wait_for(reader.read(), timeout=max(0.01, until - time.perf_counter()))
+            except (asyncio.TimeoutError, OSError):
+                pass
+            writer.transport.abort()
+
+    tasks = []
+    for _ in range(count):  # opened over about a second, as connections that pile up would be
+        tasks.append(loop.create_task(one()))
+        await asyncio.sleep(1.0 / count)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return opened
+
+
+async def send_maximal(port: int, context: ssl.SSLContext, bodies: list[bytes], until: float) -> int:
+    """One keep-alive connection sending maximal reviews back to back; returns how many were answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    answered = 0
+    while time.perf_counter() < until:
+        writer.write(http_request(bodies[answered % len(bodies)], port))
+        head = await reader.readuntil(b"\r\n\r\n")
+        match = CONTENT_LENGTH.search(head)
+        await reader.readexactly(int(match.group(1)) if match else 0)
+        answered += 1
+    writer.transport.abort()
+    return answered
+
+
+async def abort_connections(port: int, context: ssl.SSLContext, body: bytes, count: int, seconds: float) -> int:
+    """``count`` connections that send a review and reset before reading the answer (bounded in time)."""
+    request = http_request(body, port)
+    loop = asyncio.get_running_loop()
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while done < count and time.perf_counter() < deadline:
+            done += 1
+            try:
+                transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port, ssl=context)
+            except OSError:
+                continue
+            transport.write(request)
+            await asyncio.sleep(0)
+            transport.abort()
+
+    await asyncio.gather(*(worker() for _ in range(32)))
+    return done
+
+
+def attack(kind: str, port: int, ca: Path, seconds: float) -> int:
+    """One attacker process: prints how many connections it opened or maximal reviews it sent."""
+    context = ssl.create_default_context(cafile=str(ca))
+    until = time.perf_counter() + seconds
+    if kind == "stalled":
+        count = asyncio.run(hold_stalled(port, context, STALLED, until))
+    else:
+        count = asyncio.run(send_maximal(port, context, maximal_bodies(16), until))
+    print(count)
+    return 0
+
+
+@dataclass
+class HostileRow:
+    quiet: Latency
+    attacked: Latency
+    maximal_answered: int
+    stalled_opened: int
+    idle_rss: float
+    aborted: int
+    aborted_rss: float
+
+
+def measure_hostile(
+    command: list[str], port: int, context: ssl.SSLContext, ca: Path, body: bytes, args: argparse.Namespace, log: Path
+) -> HostileRow:
+    rate, requests = args.hostile_rate, int(args.hostile_rate * args.hostile_seconds)
+    with log.open("wb") as sink:
+        process = subprocess.Popen([*pinned(SERVER_CPU), *command, "--log-level", "warning"], cwd=ROOT, stdout=sink, stderr=sink)
+    try:
+        wait_ready(port, context, process, "/healthz")
+        quiet = asyncio.run(open_loop(port, context, body, rate, requests))
+
+        # The attackers run in processes of their own, so their TLS work does not slow the
+        # measuring client's loop (they share its CPU, as a second client machine would not).
+        seconds = args.hostile_seconds + 6
+        attackers = [
+            subprocess.Popen(
+                [*pinned(CLIENT_CPU), sys.executable, "-m", "tests.bench.load", "--attack", kind, str(port), str(ca), f"{seconds:g}"],
+                cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            )
+            for kind in ("stalled", "maximal")
+        ]
+        time.sleep(2.0)  # the stalled connections open, the maximal reviews start
+        attacked = asyncio.run(open_loop(port, context, body, rate, requests))
+        opened, answered = (int(a.communicate(timeout=seconds + 30)[0].split()[-1]) for a in attackers)
+        time.sleep(args.hostile_settle)
+        idle = rss_mb(process.pid)
+        aborted = asyncio.run(abort_connections(port, context, body, ABORTED, args.abort_seconds))
+        time.sleep(args.hostile_settle)
+        after = rss_mb(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return HostileRow(quiet, attacked, answered, opened, idle, aborted, after)
+
+
+def print_hostile(row: HostileRow) -> None:
+    ratio = row.attacked.p99 / row.quiet.p99
+    growth = row.aborted_rss - row.idle_rss
+    print(f"\nunder attack: normal reviews at {row.quiet.rate:,.0f}/s; {STALLED} stalled connections held "
+          f"({row.stalled_opened:,} opened in all), {row.maximal_answered:,} maximal-settings reviews answered meanwhile")
+    print("| run | requests | p50 ms | p99 ms | max ms | errors | non-200 |\n|---|---|---|---|---|---|---|")
+    for name, lat in (("quiet", row.quiet), ("under attack", row.attacked)):
+        print(f"| {name} | {lat.requests:,} | {lat.p50:.2f} | {lat.p99:.2f} | {lat.max:.2f} | {lat.errors} | {lat.non_200} |")
+    checks = [
+        (f"p99 under attack <= {HOSTILE_TARGETS['p99_ratio']:g}x quiet p99", f"{row.attacked.p99:.2f} / {row.quiet.p99:.2f} ms = {ratio:.2f}x", ratio <= HOSTILE_TARGETS["p99_ratio"]),
+        (f"RSS after {row.aborted:,} aborted connections <= idle + {HOSTILE_TARGETS['abort_rss_mb']:g} MB", f"{row.idle_rss:.1f} -> {row.aborted_rss:.1f} MB (+{growth:.1f})", growth <= HOSTILE_TARGETS["abort_rss_mb"] and row.aborted >= ABORTED),
+    ]
+    print("\n| target | measured | met |\n|---|---|---|")
+    for label, value, ok in checks:
+        print(f"| {label} | {value} | {'yes' if ok else 'NO'} |")
+
+
 def run(args: argparse.Namespace) -> int:
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {CLIENT_CPU})
@@ -463,6 +630,10 @@ def run(args: argparse.Namespace) -> int:
     bare_port = free_port()
     bare_cmd = [sys.executable, "-m", "tests.bench.load", "--serve-bare", str(bare_port), str(work / "certs"), str(answer_file)]
     rows: list[Row] = []
+    if args.skip_throughput:
+        print_hostile(measure_hostile(webhook_cmd, port, context, work / "certs" / "ca.crt", body, args, work / "hostile.log"))
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     log = work / "webhook.log"
     for _ in range(args.repeat):
         rows.append(measure(ROLLOUT, webhook_cmd, port, context, body, body_file, args, log))
@@ -476,6 +647,8 @@ def run(args: argparse.Namespace) -> int:
                 command = [*webhook_cmd, "--workers", str(workers)]
                 rows.append(measure(name, command, port, context, body, body_file, args, log, vary=SERIAL_MARKER, pin=False))
     print_table(rows, len(body), answer_file.stat().st_size)
+    if args.hostile_seconds > 0:
+        print_hostile(measure_hostile(webhook_cmd, port, context, work / "certs" / "ca.crt", body, args, work / "hostile.log"))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -545,8 +718,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--requests", type=int, default=20000, help="at least this many requests at half load")
     parser.add_argument("--repeat", type=int, default=1, help="measure each target this many times (medians decide)")
+    parser.add_argument("--hostile-seconds", type=float, default=10.0, help="length of the quiet and attacked runs (0: skip)")
+    parser.add_argument("--hostile-rate", type=float, default=300.0, help="normal reviews per second in those runs")
+    parser.add_argument("--hostile-settle", type=float, default=2.0, help="seconds before each RSS reading")
+    parser.add_argument("--abort-seconds", type=float, default=240.0, help="time bound of the aborted connections")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the hostile rows")
+    parser.add_argument("--attack", nargs=4, metavar=("KIND", "PORT", "CA", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", nargs=3, metavar=("PORT", "CERT_DIR", "RESPONSE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.attack:
+        kind, port, ca, seconds = args.attack
+        return attack(kind, int(port), Path(ca), float(seconds))
     if args.serve_bare:
         port, cert_dir, response = args.serve_bare
         serve_bare(int(port), Path(cert_dir), Path(response))

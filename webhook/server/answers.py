@@ -11,6 +11,7 @@ in bytes and forgets the least recently used answers first.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,25 +69,31 @@ class AnswerCache(Generic[V]):
         self.bytes = 0
         self._answers: OrderedDict[bytes, Answer[V]] = OrderedDict()
         self._on_evict = on_evict
+        # Large reviews are answered on a side thread (see MutateHandler), small ones on the loop.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._answers)
 
     def get(self, key: bytes) -> Answer[V] | None:
-        answer = self._answers.get(key)
-        if answer is not None:
-            self._answers.move_to_end(key)
-        return answer
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
 
     def put(self, key: bytes, answer: Answer[V]) -> None:
         # One answer may take at most an eighth of the budget, so a few large pods never
         # flush the answers of a whole rollout.
-        if answer.size > self.max_bytes // 8 or key in self._answers:
+        if answer.size > self.max_bytes // 8:
             return
-        self._answers[key] = answer
-        self.bytes += answer.size
-        while self.bytes > self.max_bytes:
-            _, evicted = self._answers.popitem(last=False)
-            self.bytes -= evicted.size
-            if self._on_evict is not None:
-                self._on_evict()
+        with self._lock:
+            if key in self._answers:
+                return
+            self._answers[key] = answer
+            self.bytes += answer.size
+            while self.bytes > self.max_bytes:
+                _, evicted = self._answers.popitem(last=False)
+                self.bytes -= evicted.size
+                if self._on_evict is not None:
+                    self._on_evict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 import gc
 import logging
 import os
@@ -68,8 +69,11 @@ class Admission:
         if answers is not None:
             metrics.answer_cache_bytes.set_function(lambda: answers.bytes)
 
-    async def answer(self, review: wire.Review) -> tuple[bytes, Verdict]:
-        """The encoded answer; never raises: whatever goes wrong with one review is that review's answer."""
+    async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:
+        """The encoded answer; never raises: whatever goes wrong with one review is that review's answer.
+
+        With a ``lane``, the engine's work runs on that thread instead of the event loop.
+        """
         if review.pod is None:
             return wire.encode(wire.allow(review)), Verdict("skipped", wire.NOT_POD_CREATE)
         try:
@@ -77,6 +81,8 @@ class Admission:
             if namespace is None:
                 self.metrics.namespace_misses.inc()
                 namespace = await asyncio.to_thread(self.namespaces.fetch, review.namespace)
+            if lane is not None:
+                return await asyncio.get_running_loop().run_in_executor(lane, self._answer_pod, review, namespace)
             return self._answer_pod(review, namespace)
         except Exception as exc:
             answer, verdict = self.internal_error(review, exc)
@@ -119,7 +125,9 @@ class Admission:
 
     def internal_error(self, review: wire.Review, exc: Exception) -> tuple[wire.AdmissionReview, Verdict]:
         log.exception("review %s failed", review.uid)
-        detail = f"{type(exc).__name__}: {exc}"[:300]
+        # The exception's text may name server files (a template's path and line): it goes to the
+        # log, and the answer only says where to look.
+        detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
         verdict = Verdict("error", "internal-error")
         if self.fail_open:
             warning = f"meshswitch: internal error, pod admitted without injection (--fail-open): {detail}"
@@ -212,6 +220,15 @@ def create_app(
         max_body_bytes=max_body_bytes,
         review_log=review_log or ReviewLog(),
     )
+    from webhook.server.validate import NamespaceAdmission, ValidateHandler  # it builds on this module
+
+    app.validate = ValidateHandler(
+        NamespaceAdmission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open),
+        metrics=metrics,
+        drain=drain,
+        max_body_bytes=max_body_bytes,
+        review_log=app.mutate.log,
+    )
     # Plain Starlette routes: no request or response model, no validation by FastAPI.
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
@@ -245,6 +262,16 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+# Reviews of pods the API server sends are mostly under 64 KiB, with a few hundred characters of
+# annotations; a larger body, or long annotations (per-pod settings), goes to the side lane.
+LANE_BYTES = 64 * 1024
+LANE_ANNOTATION_CHARS = 4 * 1024
+
+
+def _annotation_chars(pod: dict[str, Any] | None) -> int:
+    annotations = (pod.get("metadata") or {}).get("annotations") if pod is not None else None
+    return sum(map(len, annotations.values())) if isinstance(annotations, dict) else 0
+
 _JSON_HEADER = (b"content-type", b"application/json")
 _CLOSE_HEADER = (b"connection", b"close")
 
@@ -252,7 +279,10 @@ _CLOSE_HEADER = (b"connection", b"close")
 class MutateHandler:
     """POST /mutate as a bare ASGI callable: no Request or Response objects, no middleware.
 
-    The body is read raw and handed to the pure wire module; the answer is orjson bytes.
+    The body is read raw and handed to the pure wire module; the answer is orjson bytes. A body
+    over ``lane_bytes`` (far above what a pod the API server admits usually takes) is parsed and
+    injected on one side thread, so that a pod carrying maximal settings costs its own author
+    the time, not every other review queued on the event loop.
     """
 
     def __init__(
@@ -263,17 +293,21 @@ class MutateHandler:
         drain: Drain,
         max_body_bytes: int,
         review_log: ReviewLog,
+        lane_bytes: int = LANE_BYTES,
     ) -> None:
         self.admission = admission
         self.metrics = metrics
         self.drain = drain
         self.max_body_bytes = max_body_bytes
         self.log = review_log
+        self.lane_bytes = lane_bytes
+        # One thread: large reviews queue among themselves, never more than one at a time.
+        self.lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-review")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         if scope["method"] != "POST":
-            await self._refuse(send, 405, f"{scope['method']} is not allowed on /mutate; POST an AdmissionReview")
+            await self._refuse(send, 405, f"{scope['method']} is not allowed on {scope['path']}; POST an AdmissionReview")
             return
         content_type = length = None
         for name, value in scope["headers"]:
@@ -299,13 +333,18 @@ class MutateHandler:
         if body is None:
             await self._refuse(send, 413, f"body is over the limit of {self.max_body_bytes} bytes")
             return
+        large = len(body) > self.lane_bytes
         try:
-            review = wire.parse(body)
+            if large:
+                review = await asyncio.get_running_loop().run_in_executor(self.lane, self.parse, body)
+            else:
+                review = self.parse(body)
         except BadRequest as exc:
             await self._refuse(send, exc.status, str(exc))
             return
+        lane = self.lane if large or _annotation_chars(review.pod) > LANE_ANNOTATION_CHARS else None
         try:
-            payload, verdict = await self.admission.answer(review)
+            payload, verdict = await self.admission.answer(review, lane=lane)
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
             payload = wire.encode(answer)
@@ -328,6 +367,10 @@ class MutateHandler:
             }
         )
         await self._send(send, 200, payload)
+
+    def parse(self, body: bytes) -> wire.Review:
+        """The review in the body; /validate's handler keeps more of it."""
+        return wire.parse(body)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The body; None once it passes the limit (a chunked body has no Content-Length to check)."""
@@ -372,10 +415,14 @@ class WebhookApp(FastAPI):
     """
 
     mutate: MutateHandler
+    validate: MutateHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/mutate":
             await self.mutate(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/validate":
+            await self.validate(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
