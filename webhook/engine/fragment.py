@@ -126,8 +126,9 @@ def check_expression(ast: nodes.Node, env: Environment) -> str | None:
                 return f"item {node.arg.value!r} is not allowed (names starting with '_' are private)"
         elif isinstance(node, nodes.Call):
             callee = node.node
-            if isinstance(callee, nodes.Name) and callee.name not in _CALLABLE_GLOBALS:
-                return f"{callee.name}() is not allowed; accepted functions: {', '.join(sorted(_CALLABLE_GLOBALS))}"
+            allowed = callable_globals(env)
+            if isinstance(callee, nodes.Name) and callee.name not in allowed:
+                return f"{callee.name}() is not allowed; accepted functions: {', '.join(sorted(allowed))}"
             if not isinstance(callee, nodes.Name | nodes.Getattr):
                 return "this call is not allowed (only named functions and methods may be called)"
         elif isinstance(node, nodes.Filter):
@@ -143,7 +144,13 @@ def check_expression(ast: nodes.Node, env: Environment) -> str | None:
     return None
 
 
-_CALLABLE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
+# Jinja's own globals that a fragment has no use for; every other global is one meshswitch added.
+_UNUSED_JINJA_GLOBALS = frozenset({"cycler", "joiner", "lipsum", "namespace"})
+
+
+def callable_globals(env: Environment) -> frozenset[str]:
+    """The functions a leaf may call: Jinja's `range` and `dict`, and the helpers meshswitch adds."""
+    return frozenset(name for name in env.globals if name not in _UNUSED_JINJA_GLOBALS)
 
 
 def _is_called(ast: nodes.Node, attribute: nodes.Getattr) -> bool:
