@@ -24,7 +24,7 @@ from webhook.cluster.listwatch import ListWatch
 from webhook.cluster.namespaces import NamespaceSource
 from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
-from webhook.engine.errors import BadRequest, PodDenied
+from webhook.engine.errors import BadRequest, ConfigError, MeshswitchError, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.server.metrics import Metrics
@@ -96,9 +96,13 @@ class Admission:
 
     def internal_error(self, review: wire.Review, exc: Exception) -> tuple[wire.AdmissionReview, Verdict]:
         log.exception("review %s failed", review.uid)
-        # The exception's text may name server files (a template's path and line): it goes to the
-        # log, and the answer only says where to look.
-        detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
+        # A bug's text may name server files (a template's path and line): it goes to the log, and
+        # the answer only says where to look. Our own operational errors (the API server did not
+        # answer) are written for the user and are quoted.
+        if isinstance(exc, MeshswitchError) and not isinstance(exc, ConfigError):
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
         verdict = Verdict("error", "internal-error")
         if self.fail_open:
             warning = f"meshswitch: internal error, pod admitted without injection (--fail-open): {detail}"
