@@ -256,13 +256,18 @@ def test_internal_error_answer_names_no_server_path() -> None:
     from webhook.cluster.namespaces import StaticNamespaces
     from webhook.server.app import ReviewLog, create_app
 
+    from webhook.engine.errors import ConfigError
+
     class PathError:
         plugins = ()
 
-        def inject(self, pod: Any, namespace: Any) -> Any:
-            raise ValueError(f"{ROOT}/templates/istio.yaml:219: template error")
+        def __init__(self, error: type[Exception]) -> None:
+            self.error = error
 
-    for engine in (PathError(), BrokenEngine()):
+        def inject(self, pod: Any, namespace: Any) -> Any:
+            raise self.error(f"{ROOT}/templates/istio.yaml:219: template error: list object has no element 0")
+
+    for engine in (PathError(ValueError), PathError(ConfigError), BrokenEngine()):
         app = create_app(injector=engine, namespaces=StaticNamespaces(), review_log=ReviewLog(fd=-1))  # type: ignore[arg-type]
         response = post(app, make_review(make_pod())).json()["response"]
         assert response["status"]["code"] == 500

@@ -437,6 +437,7 @@ def measure(
 # connections; memory after connections that abort before reading the answer.
 
 STALLED = 500
+STALL_SPREAD_SECONDS = 5.0  # the server's default --read-timeout-seconds
 ABORTED = 10_000
 HOSTILE_TARGETS = {"p99_ratio": 2.0, "abort_rss_mb": 10.0}
 
@@ -478,9 +479,12 @@ async def hold_stalled(port: int, context: ssl.SSLContext, count: int, until: fl
             writer.transport.abort()
 
     tasks = []
-    for _ in range(count):  # opened over about a second, as connections that pile up would be
+    # Opened over one read deadline: the steady state of a client that keeps `count` stalled (each
+    # closed by the deadline is reopened at once). Opening them all at the same instant would also
+    # make the server close and re-handshake all of them in the same second, every deadline.
+    for _ in range(count):
         tasks.append(loop.create_task(one()))
-        await asyncio.sleep(1.0 / count)
+        await asyncio.sleep(STALL_SPREAD_SECONDS / count)
     await asyncio.gather(*tasks, return_exceptions=True)
     return opened
 
@@ -557,7 +561,7 @@ def measure_hostile(
 
         # The attackers run in processes of their own, so their TLS work does not slow the
         # measuring client's loop (they share its CPU, as a second client machine would not).
-        seconds = args.hostile_seconds + 6
+        seconds = args.hostile_seconds + STALL_SPREAD_SECONDS + 5
         attackers = [
             subprocess.Popen(
                 [*pinned(CLIENT_CPU), sys.executable, "-m", "tests.bench.load", "--attack", kind, str(port), str(ca), f"{seconds:g}"],
@@ -565,21 +569,33 @@ def measure_hostile(
             )
             for kind in ("stalled", "maximal")
         ]
-        time.sleep(2.0)  # the stalled connections open, the maximal reviews start
+        time.sleep(STALL_SPREAD_SECONDS + 1)  # the stalled connections open, the maximal reviews start
         attacked = asyncio.run(open_loop(port, context, body, rate, requests))
         opened, answered = (int(a.communicate(timeout=seconds + 30)[0].split()[-1]) for a in attackers)
+    finally:
+        _stop(process)
+    # Memory on a fresh worker: idle after a warm-up of normal reviews, then the aborted connections.
+    with log.open("ab") as sink:
+        process = subprocess.Popen([*pinned(SERVER_CPU), *command, "--log-level", "warning"], cwd=ROOT, stdout=sink, stderr=sink)
+    try:
+        wait_ready(port, context, process, "/healthz")
+        asyncio.run(open_loop(port, context, body, rate, int(rate)))
         time.sleep(args.hostile_settle)
         idle = rss_mb(process.pid)
         aborted = asyncio.run(abort_connections(port, context, body, ABORTED, args.abort_seconds))
         time.sleep(args.hostile_settle)
         after = rss_mb(process.pid)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
     return HostileRow(quiet, attacked, answered, opened, idle, aborted, after)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def print_hostile(row: HostileRow) -> None:

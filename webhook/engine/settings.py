@@ -27,15 +27,16 @@ _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 # Kubernetes integer fields are int32 unless a plugin declares a narrower range.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+PATTERNED_STRING_LENGTH = 1024
 # A refusal quotes at most this much of a value: enough to recognise it, never the whole of it.
 SHOWN_CHARS = 64
 # Fast paths over a whole list, in C: a plain list of ports, and IPv4 CIDRs. A list they do not
 # match goes through the part-by-part checks, which also say which part is wrong.
-_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
-_PORT_LIST = re.compile(rf"\s*{_PORT}\s*(?:,\s*{_PORT}\s*)*,?\s*")
+_PORT_LIST = re.compile(r"[0-9]{1,5}(?:,[0-9]{1,5})*,?")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4_CIDR = rf"{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?"
 _IPV4_CIDR_LIST = re.compile(rf"\s*{_IPV4_CIDR}\s*(?:,\s*{_IPV4_CIDR}\s*)*,?\s*")
+_BLANK = re.compile(r"\s")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _TRUTHY = frozenset({"true", "t", "yes", "y", "on", "1"})
@@ -69,6 +70,8 @@ def _parse_port(raw: str, setting: Setting) -> int:
 
 
 def _split_list(raw: str) -> list[str]:
+    if _BLANK.search(raw) is None:  # the usual case, and twice as fast on long lists
+        return [part for part in raw.split(",") if part]
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
@@ -77,7 +80,9 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
     if parts == ["*"] and setting.wildcard:
         return parts
     if _PORT_LIST.fullmatch(raw):
-        return parts
+        numbers = list(map(int, parts))
+        if numbers and min(numbers) >= 1 and max(numbers) <= 65535:
+            return parts
     for part in parts:
         match = _PORT_RANGE.match(part)
         if not match:
@@ -252,8 +257,15 @@ class Setting:
 
     @property
     def longest(self) -> int:
-        """The longest raw value read: the setting's own ``maxLength``, else its type's."""
-        return self.max_length if self.max_length is not None else TYPES[self.type].max_length
+        """The longest raw value read: the setting's own ``maxLength``, else its type's.
+
+        A string with a pattern is a name, a level or a tag list: 1 KiB is far more than any needs.
+        """
+        if self.max_length is not None:
+            return self.max_length
+        if self.type == "string" and self.pattern is not None:
+            return PATTERNED_STRING_LENGTH
+        return TYPES[self.type].max_length
 
     @property
     def bounds(self) -> tuple[int, int]:

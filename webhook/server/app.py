@@ -24,7 +24,7 @@ from webhook.cluster.listwatch import ListWatch
 from webhook.cluster.namespaces import NamespaceSource
 from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
-from webhook.engine.errors import BadRequest, PodDenied
+from webhook.engine.errors import BadRequest, ConfigError, MeshswitchError, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
 from webhook.server.answers import AnswerCache, review_key, split
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -125,9 +125,13 @@ class Admission:
 
     def internal_error(self, review: wire.Review, exc: Exception) -> tuple[wire.AdmissionReview, Verdict]:
         log.exception("review %s failed", review.uid)
-        # The exception's text may name server files (a template's path and line): it goes to the
-        # log, and the answer only says where to look.
-        detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
+        # A bug's text may name server files (a template's path and line): it goes to the log, and
+        # the answer only says where to look. Our own operational errors (the API server did not
+        # answer) are written for the user and are quoted.
+        if isinstance(exc, MeshswitchError) and not isinstance(exc, ConfigError):
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
         verdict = Verdict("error", "internal-error")
         if self.fail_open:
             warning = f"meshswitch: internal error, pod admitted without injection (--fail-open): {detail}"
@@ -266,6 +270,8 @@ def _now_iso() -> str:
 # annotations; a larger body, or long annotations (per-pod settings), goes to the side lane.
 LANE_BYTES = 64 * 1024
 LANE_ANNOTATION_CHARS = 4 * 1024
+# The side lane rests three times as long as it works: large reviews get at most a quarter of the CPU.
+LANE_REST_RATIO = 3.0
 
 
 def _annotation_chars(pod: dict[str, Any] | None) -> int:
@@ -274,6 +280,34 @@ def _annotation_chars(pod: dict[str, Any] | None) -> int:
 
 _JSON_HEADER = (b"content-type", b"application/json")
 _CLOSE_HEADER = (b"connection", b"close")
+
+
+class SideLane(ThreadPoolExecutor):
+    """One thread for large reviews, which rests ``rest_ratio`` times as long as it worked.
+
+    Large reviews queue among themselves, one at a time, and take at most 1 / (1 + rest_ratio)
+    of the CPU: a client that sends nothing but maximal settings slows its own reviews, not the
+    others'. Resting is a sleep, which hands the GIL to the event loop.
+    """
+
+    def __init__(self, rest_ratio: float = LANE_REST_RATIO) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="large-review")
+        self.rest_ratio = rest_ratio
+        self._free_at = 0.0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return super().submit(self._paced, fn, *args, **kwargs)
+
+    def _paced(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        wait = self._free_at - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            finished = time.perf_counter()
+            self._free_at = finished + (finished - started) * self.rest_ratio
 
 
 class MutateHandler:
@@ -301,8 +335,7 @@ class MutateHandler:
         self.max_body_bytes = max_body_bytes
         self.log = review_log
         self.lane_bytes = lane_bytes
-        # One thread: large reviews queue among themselves, never more than one at a time.
-        self.lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-review")
+        self.lane = SideLane()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

@@ -102,7 +102,7 @@ def test_the_tree_cache_is_bounded_in_bytes(injector: Injector) -> None:
     gc.collect()
     tracemalloc.start()
     try:
-        for index in range(60):
+        for index in range(24):
             injector.inject(_distinct_maximal(index), NAMESPACE)
             assert tree_cache.cached_bytes <= fragment.CACHE_BYTES
         gc.collect()
@@ -115,5 +115,5 @@ def test_the_tree_cache_is_bounded_in_bytes(injector: Injector) -> None:
         released = held - tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert 0 < kept < 60, "the oldest trees were evicted"
+    assert 0 < kept < 24, "the oldest trees were evicted"
     assert released <= fragment.CACHE_BYTES, f"{released} bytes held by {kept} cached trees"
