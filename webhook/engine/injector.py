@@ -12,6 +12,7 @@ from webhook.engine.config import Config
 from webhook.engine.decide import Decision, decide
 from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError, PodDenied
+from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.reasons import Reason
@@ -92,7 +93,9 @@ class Injector:
 
     def values_for(self, plugin: Plugin) -> Mapping[str, Any]:
         """The plugin's values: the values file's, updated by what discovery found in the cluster."""
-        return self.discovery.values_for(plugin) if self.discovery else plugin.values
+        return self.discovery.values_for(plugin) if self.discovery is not None else plugin.values
+
+    _values_for = values_for
 
     def _style(self, decision: Decision) -> Decision:
         """The sidecar style: the pod's meshswitch.io/sidecar, else the mesh's own key (pod, then
@@ -111,15 +114,25 @@ class Injector:
             return decision
         return dataclasses.replace(decision, sidecar_style="native" if native else "classic")
 
+    def unknown_keys(self, pod: Pod) -> list[str]:
+        """Warnings for the pod's annotations under a plugin's prefix that no plugin reads (typos)."""
+        metadata = pod.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if not isinstance(annotations, dict) or not annotations:
+            return []
+        return unknown_keys(annotations, self.plugins, where="pod annotation")
+
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
-        return self._style(decide(pod, namespace, plugins=self.plugins, config=self.config))
+        return self._style(decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self.values_for))
 
     def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
-        decision = self._style(decide(pod, namespace, plugins=self.plugins, config=self.config))
+        decision = self._style(decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self.values_for))
+        typos = self.unknown_keys(pod)
         if not decision.plugins:
-            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=decision.warnings)
+            said = tuple(typos) + decision.warnings
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=said)
         native = decision.sidecar_style == "native"
         for plugin in decision.plugins:
             for rule in plugin.refuse:
@@ -142,6 +155,10 @@ class Injector:
             warnings += [f"{plugin.name}: {rule.message}" for rule in plugin.warn if rule.when(values=values)]
         if discovery:
             warnings += self.control_plane_warnings(decision)
+        for plugin in decision.plugins:
+            if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, self._values_for(plugin))):
+                warnings.append(warning)
+        warnings += typos
         return Injection(
             reason=decision.reason,
             plugins=tuple(p.name for p in decision.plugins),

@@ -79,6 +79,7 @@ class Addition:
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     containers: list[Any] = field(default_factory=list)  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
+    container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -124,11 +125,15 @@ def render(
     plugin_values = plugin.values if values is None else values
     hook_context: dict[str, Any] = {}
     changes: dict[int, Mapping[str, Any]] = {}
+    appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
         hook_context.update(result.context)
         for index, fields in result.container_changes.items():
             changes[index] = {**changes.get(index, {}), **fields}
+        for index, lists in result.container_appends.items():
+            for name, items in lists.items():
+                appends.setdefault(index, {}).setdefault(name, []).extend(items)
     metadata = pod.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     context: dict[str, Any] = {
@@ -161,4 +166,5 @@ def render(
             and plugin.sidecar.classic_first is not None
             and plugin.sidecar.classic_first(settings=settings, values=plugin_values)
         ),
+        container_appends=appends,
     )
