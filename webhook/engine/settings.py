@@ -39,6 +39,7 @@ _IPV4_CIDR_LIST = re.compile(rf"\s*{_IPV4_CIDR}\s*(?:,\s*{_IPV4_CIDR}\s*)*,?\s*"
 _BLANK = re.compile(r"\s")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+_TRUTHY = frozenset({"true", "t", "yes", "y", "on", "1"})
 
 
 def show(value: str) -> str:
@@ -130,6 +131,35 @@ def _parse_bool(raw: str, setting: Setting) -> bool:
     raise SettingError("not a boolean")
 
 
+def _parse_truthy(raw: str, setting: Setting) -> bool:
+    # Go-style truthiness (Dapr's kit IsTruthy): any other value is false, never an error.
+    return raw.strip().lower() in _TRUTHY
+
+
+# A comma starts a new assignment only when a NAME= follows it, so commas inside values survive.
+_ASSIGNMENT_START = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def _parse_assignments(raw: str, setting: Setting) -> list[list[str]]:
+    """`A=1,B=x,y` -> [["A", "1"], ["B", "x,y"]]; parts without `=` are dropped, never an error."""
+    pairs = []
+    for part in _ASSIGNMENT_START.split(raw) if raw else ():
+        name, found, value = part.strip().partition("=")
+        if found:
+            pairs.append([name, value])
+    return pairs
+
+
+def _parse_pairs(raw: str, setting: Setting) -> list[list[str]]:
+    """`a:/x,b:/y` -> [["a", "/x"], ["b", "/y"]]; an item that is not exactly two parts is dropped."""
+    pairs = []
+    for item in raw.split(","):
+        parts = item.strip().split(setting.separator)
+        if len(parts) == 2:
+            pairs.append(parts)
+    return pairs
+
+
 def _parse_enum(raw: str, setting: Setting) -> str:
     text = raw.strip()
     if text not in setting.choices:
@@ -183,6 +213,13 @@ TYPES: Mapping[str, SettingType] = {
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi", 32),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry", 512),
     "bool": SettingType(_parse_bool, lambda s: "true or false", 16),
+    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 16),
+    "assignments": SettingType(
+        _parse_assignments, lambda s: "a comma-separated list of NAME=value (a comma inside a value is kept)", 32 * 1024
+    ),
+    "pairs": SettingType(
+        _parse_pairs, lambda s: f"a comma-separated list of a{s.separator}b (other items are ignored)", 4096
+    ),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),
     # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
     "string": SettingType(
@@ -212,6 +249,10 @@ class Setting:
     maximum: int | None = None
     wildcard: bool = False
     description: str = ""
+    separator: str = ":"
+    since: str | None = None  # the release line that first reads the key (releases.py)
+    until: str | None = None  # the release line that no longer reads it
+    fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
     max_length: int | None = None
 
     @property
@@ -245,8 +286,9 @@ class Setting:
 
 
 _SETTING_FIELDS = frozenset(
-    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength"}
-)
+    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
+     "separator", "since", "until", "fallback"}
+)  # fmt: skip
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -278,6 +320,10 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
         max_length=max_length,
+        separator=str(spec.get("separator", ":")) or ":",
+        since=None if spec.get("since") is None else str(spec["since"]),
+        until=None if spec.get("until") is None else str(spec["until"]),
+        fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")

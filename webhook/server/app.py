@@ -26,8 +26,10 @@ from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
 from webhook.engine.errors import BadRequest, ConfigError, MeshswitchError, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
+from webhook.server.answers import AnswerCache, review_key, split
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.server.metrics import Metrics
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 from webhook.server.options import DEFAULT_MAX_BODY_BYTES
 from webhook.server.tls import CertificateReloader
 
@@ -57,31 +59,58 @@ class Admission:
         namespaces: NamespaceSource,
         metrics: Metrics,
         fail_open: bool = False,
+        answers: AnswerCache[Verdict] | None = None,
     ) -> None:
         self.injector = injector
         self.namespaces = namespaces
         self.metrics = metrics
         self.fail_open = fail_open
+        self.answers = answers
+        if answers is not None:
+            metrics.answer_cache_bytes.set_function(lambda: answers.bytes)
 
-    async def answer(
-        self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None
-    ) -> tuple[wire.AdmissionReview, Verdict]:
-        """Never raises: whatever goes wrong with one review is that review's answer.
+    async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:
+        """The encoded answer; never raises: whatever goes wrong with one review is that review's answer.
 
         With a ``lane``, the engine's work runs on that thread instead of the event loop.
         """
         if review.pod is None:
-            return wire.allow(review), Verdict("skipped", wire.NOT_POD_CREATE)
+            return wire.encode(wire.allow(review)), Verdict("skipped", wire.NOT_POD_CREATE)
         try:
             namespace = self.namespaces.lookup(review.namespace)
             if namespace is None:
                 self.metrics.namespace_misses.inc()
                 namespace = await asyncio.to_thread(self.namespaces.fetch, review.namespace)
             if lane is not None:
-                return await asyncio.get_running_loop().run_in_executor(lane, self._inject, review, namespace)
-            return self._inject(review, namespace)
+                return await asyncio.get_running_loop().run_in_executor(lane, self._answer_pod, review, namespace)
+            return self._answer_pod(review, namespace)
         except Exception as exc:
-            return self.internal_error(review, exc)
+            answer, verdict = self.internal_error(review, exc)
+            return wire.encode(answer), verdict
+
+    def _answer_pod(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[bytes, Verdict]:
+        """From the cache when an identical pod was answered before, else from the engine."""
+        assert review.pod is not None
+        if self.answers is None:
+            answer, verdict = self._inject(review, namespace)
+            return wire.encode(answer), verdict
+        discovery = self.injector.discovery
+        key = review_key(
+            pod=review.pod,
+            api_version=review.api_version,
+            namespace=namespace,
+            generation=discovery.generation if discovery is not None else 0,
+        )
+        cached = self.answers.get(key)
+        if cached is not None:
+            self.metrics.answer_cache_hits.inc()
+            return cached.payload(review.uid), cached.verdict
+        answer, verdict = self._inject(review, namespace)
+        payload = wire.encode(answer)
+        entry = split(payload, review.uid, verdict)
+        if entry is not None:
+            self.answers.put(key, entry)
+        return payload, verdict
 
     def _inject(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[wire.AdmissionReview, Verdict]:
         assert review.pod is not None
@@ -126,6 +155,7 @@ def create_app(
     certificates: CertificateReloader | None = None,
     fail_open: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    answer_cache_bytes: int = DEFAULT_ANSWER_CACHE_BYTES,
     cert_poll_seconds: float = 10.0,
     drain: Drain | None = None,
     review_log: ReviewLog | None = None,
@@ -135,7 +165,8 @@ def create_app(
     """The ASGI app; it starts the namespace cache and the certificate poller in its lifespan."""
     metrics = metrics or Metrics()
     drain = drain or Drain()
-    admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open)
+    answers: AnswerCache[Verdict] | None = AnswerCache(answer_cache_bytes) if answer_cache_bytes > 0 else None
+    admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open, answers=answers)
     metrics.track_namespace_cache(namespaces.__len__)
     if discovery is not None:
         metrics.track_control_planes(injector.plugins, discovery)
@@ -193,6 +224,15 @@ def create_app(
         max_body_bytes=max_body_bytes,
         review_log=review_log or ReviewLog(),
     )
+    from webhook.server.validate import NamespaceAdmission, ValidateHandler  # it builds on this module
+
+    app.validate = ValidateHandler(
+        NamespaceAdmission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open),
+        metrics=metrics,
+        drain=drain,
+        max_body_bytes=max_body_bytes,
+        review_log=app.mutate.log,
+    )
     # Plain Starlette routes: no request or response model, no validation by FastAPI.
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
@@ -209,11 +249,12 @@ class ReviewLog:
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
+        self.pid = os.getpid()  # which worker answered, under --workers
 
     def write(self, fields: dict[str, Any]) -> None:
         if not review_logger.isEnabledFor(logging.INFO):
             return
-        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", **fields}
+        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", "pid": self.pid, **fields}
         try:
             # One write(2) per line: lines from concurrent writers never interleave.
             os.write(self.fd, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
@@ -299,7 +340,7 @@ class MutateHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         if scope["method"] != "POST":
-            await self._refuse(send, 405, f"{scope['method']} is not allowed on /mutate; POST an AdmissionReview")
+            await self._refuse(send, 405, f"{scope['method']} is not allowed on {scope['path']}; POST an AdmissionReview")
             return
         content_type = length = None
         for name, value in scope["headers"]:
@@ -328,16 +369,15 @@ class MutateHandler:
         large = len(body) > self.lane_bytes
         try:
             if large:
-                review = await asyncio.get_running_loop().run_in_executor(self.lane, wire.parse, body)
+                review = await asyncio.get_running_loop().run_in_executor(self.lane, self.parse, body)
             else:
-                review = wire.parse(body)
+                review = self.parse(body)
         except BadRequest as exc:
             await self._refuse(send, exc.status, str(exc))
             return
         lane = self.lane if large or _annotation_chars(review.pod) > LANE_ANNOTATION_CHARS else None
         try:
-            answer, verdict = await self.admission.answer(review, lane=lane)
-            payload = wire.encode(answer)
+            payload, verdict = await self.admission.answer(review, lane=lane)
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
             payload = wire.encode(answer)
@@ -360,6 +400,10 @@ class MutateHandler:
             }
         )
         await self._send(send, 200, payload)
+
+    def parse(self, body: bytes) -> wire.Review:
+        """The review in the body; /validate's handler keeps more of it."""
+        return wire.parse(body)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The body; None once it passes the limit (a chunked body has no Content-Length to check)."""
@@ -404,10 +448,14 @@ class WebhookApp(FastAPI):
     """
 
     mutate: MutateHandler
+    validate: MutateHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/mutate":
             await self.mutate(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/validate":
+            await self.validate(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import ConfigError
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 
 DEFAULT_PORT = 8443
 # The apiserver caps a request body at 3 MiB; a review wraps the object once for a CREATE.
@@ -19,6 +20,17 @@ DEFAULT_KEEP_ALIVE_SECONDS = 120.0
 DEFAULT_READ_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 DEFAULT_MAX_HEADER_LINE_BYTES = 8 * 1024
+
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -33,6 +45,8 @@ class ServeOptions:
     namespace_labels_file: Path | None = None
     fail_open: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    answer_cache_bytes: int = DEFAULT_ANSWER_CACHE_BYTES
+    workers: int = 1
     cert_poll_seconds: float = 10.0
     drain_seconds: float = 2.0
     keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
@@ -81,6 +95,8 @@ class ServeOptions:
             namespace_labels_file=args.namespace_labels_file,
             fail_open=args.fail_open,
             max_body_bytes=args.max_body_bytes,
+            answer_cache_bytes=args.answer_cache_bytes,
+            workers=args.workers,
             cert_poll_seconds=args.cert_poll_seconds,
             drain_seconds=args.drain_seconds,
             keep_alive_seconds=args.keep_alive_seconds,
@@ -105,6 +121,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all IPv4)")
     net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     net.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get 413")
+    net.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT), one per core to use; default 1",
+    )
+    net.add_argument(
+        "--answer-cache-bytes",
+        type=int,
+        default=DEFAULT_ANSWER_CACHE_BYTES,
+        help=f"memory for finished answers to identical pods, per worker (default {DEFAULT_ANSWER_CACHE_BYTES}; 0: off)",
+    )
     net.add_argument(
         "--keep-alive-seconds",
         type=float,
@@ -157,4 +185,4 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "replaces the defaults: the meshes' own registries)",
     )
     engine.add_argument("--fail-open", action="store_true", help="admit a pod without injection when the webhook fails (default: refuse)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="least severe log level written (default info; warning drops the per-review lines)")

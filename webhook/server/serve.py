@@ -27,6 +27,7 @@ from webhook.server.metrics import Metrics
 from webhook.server.options import ServeOptions, add_serve_arguments
 from webhook.server.protocol import BoundedHttpProtocol, Limits, bounded_protocol
 from webhook.server.tls import CertificateReloader, LoadedPair
+from webhook.server.workers import supervise
 
 log = logging.getLogger("meshswitch.server")
 
@@ -108,6 +109,14 @@ def build_injector(options: ServeOptions, api: KubeApi | None) -> tuple[Injector
 
 def run(options: ServeOptions) -> int:
     """Serve until SIGTERM or SIGINT; 0 after a graceful stop, 2 for a bad configuration."""
+    if options.workers > 1:
+        configure_logging(options.log_level)
+        return supervise(options.workers, options.host, options.port, lambda sock: serve(options, sock))
+    return serve(options, None)
+
+
+def serve(options: ServeOptions, sock: socket.socket | None) -> int:
+    """One server process: on ``sock`` when a supervisor made it, else on the options' address."""
     configure_logging(options.log_level)
     metrics = Metrics()
     try:
@@ -131,6 +140,7 @@ def run(options: ServeOptions) -> int:
         certificates=certificates,
         fail_open=options.fail_open,
         max_body_bytes=options.max_body_bytes,
+        answer_cache_bytes=options.answer_cache_bytes,
         cert_poll_seconds=options.cert_poll_seconds,
         drain=drain,
         watches=watches,
@@ -166,7 +176,7 @@ def run(options: ServeOptions) -> int:
     # with status 143; a no-op handler absorbs the replay, so a graceful stop exits 0.
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
     except SystemExit as exc:  # uvicorn exits on a port it cannot bind or a failed startup
         return exc.code if isinstance(exc.code, int) else 1
     finally:

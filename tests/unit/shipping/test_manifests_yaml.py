@@ -59,11 +59,12 @@ def test_renders_the_installation(objects: Mapping[tuple[str, str], Any]) -> Non
             ("Service", "meshswitch"),
             ("PodDisruptionBudget", "meshswitch"),
             ("MutatingWebhookConfiguration", "meshswitch"),
+            ("ValidatingWebhookConfiguration", "meshswitch"),
         ]
     )
     for obj in objects.values():
         kubernetes_validate.validate(obj, "1.36", strict=True)
-        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"):
+        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             assert obj["metadata"]["namespace"] == "meshswitch-system", obj["kind"]
 
 
@@ -138,6 +139,13 @@ def test_service_pdb_and_names_agree(objects: Mapping[tuple[str, str], Any]) -> 
     for entry in mwc["webhooks"]:
         assert entry["clientConfig"]["service"] == {"name": install.SERVICE, "namespace": "meshswitch-system", "path": "/mutate", "port": 443}
         assert "caBundle" not in entry["clientConfig"], "certs install or cert-manager fills it"
+    vwc = objects[("ValidatingWebhookConfiguration", install.WEBHOOK_CONFIG)]
+    [entry] = vwc["webhooks"]
+    assert entry["clientConfig"]["service"] == {"name": install.SERVICE, "namespace": "meshswitch-system", "path": "/validate", "port": 443}
+    assert entry["failurePolicy"] == "Ignore", "with the webhook down, namespaces can still be labelled"
+    assert entry["rules"] == [
+        {"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["namespaces"], "scope": "Cluster"}
+    ]
 
 
 def test_rbac_is_least_privilege(objects: Mapping[tuple[str, str], Any]) -> None:
@@ -226,6 +234,8 @@ def test_cert_manager_overlay() -> None:
     objects = {(o["kind"], o["metadata"]["name"]): o for o in render("manifests/overlays/cert-manager")}
     mwc = objects[("MutatingWebhookConfiguration", "meshswitch")]
     assert mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "meshswitch-system/meshswitch"
+    vwc = objects[("ValidatingWebhookConfiguration", "meshswitch")]
+    assert vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "meshswitch-system/meshswitch"
     assert len(mwc["webhooks"]) == 3, "the patch adds the annotation and keeps the webhooks"
     serving = objects[("Certificate", "meshswitch")]
     assert serving["metadata"]["namespace"] == "meshswitch-system"
