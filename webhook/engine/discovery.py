@@ -118,6 +118,8 @@ class Discovery:
         self.objects = {p.name: control_plane_of(p) for p in plugins}
         self._seen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
         self._lock = threading.Lock()
+        # Bumped whenever the values change, so caches keyed on it never serve stale renderings.
+        self.generation = 0
         self._values: dict[str, Attrs] = {p.name: p.values for p in plugins}  # type: ignore[misc]
         self._missing: dict[str, tuple[str, ...]] = {p.name: tuple(o.describe() for o in self.objects[p.name]) for p in plugins}
 
@@ -156,6 +158,7 @@ class Discovery:
             values[plugin.name] = Attrs({**plugin.values, **found}) if found else plugin.values  # type: ignore[assignment]
             missing[plugin.name] = tuple(absent)
         self._values, self._missing = values, missing
+        self.generation += 1
 
     def values_for(self, plugin: Plugin) -> Attrs:
         return self._values.get(plugin.name, plugin.values)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError
 from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
-from webhook.engine.plugins import PluginSet
+from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.render import Workload, find_workload, render
 from webhook.engine.patch import build_patch
@@ -91,11 +91,14 @@ class Injector:
 
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
-        return decide(pod, namespace, plugins=self.plugins, config=self.config)
+        return decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self._values_for)
+
+    def _values_for(self, plugin: Plugin) -> Mapping[str, Any]:
+        return self.discovery.values_for(plugin) if self.discovery is not None else plugin.values
 
     def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
-        decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
+        decision = decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self._values_for)
         typos = self.unknown_keys(pod)
         if not decision.plugins:
             return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=tuple(typos))
@@ -113,6 +116,9 @@ class Injector:
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
         if discovery:
             warnings += self.control_plane_warnings(decision)
+        for plugin in decision.plugins:
+            if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, self._values_for(plugin))):
+                warnings.append(warning)
         warnings += typos
         return Injection(
             reason=decision.reason,

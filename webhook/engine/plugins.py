@@ -14,6 +14,7 @@ import yaml
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.fragment import Attrs, Fragment, compile_fragment, make_environment
+from webhook.engine.releases import Releases, Version, applies, line_of, load_releases
 from webhook.engine.settings import Setting, load_setting
 
 BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "templates"))
@@ -21,9 +22,9 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
 SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
-HOOKS = ("istio-probe-rewrite",)
+HOOKS = ("istio-probe-rewrite", "dapr-app-containers")
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle", "meshFreeNamespaces", "namespaceSettings"}
 )
 
 
@@ -34,13 +35,19 @@ class KeyMatch:
     place: str
     key: str
     values: frozenset[str]
+    since: str | None = None  # release lines that read the key (see releases.py)
+    until: str | None = None
 
     @property
     def on_pod(self) -> bool:
         return self.place.startswith("pod")
 
+    def read_by(self, installed: Version) -> bool:
+        return applies(self.since, self.until, installed)
+
     def describe(self) -> str:
-        return f"{self.place} {self.key} in ({', '.join(sorted(self.values))})"
+        lines = (f" since {self.since}" if self.since else "") + (f" until {self.until}" if self.until else "")
+        return f"{self.place} {self.key} in ({', '.join(sorted(self.values))}){lines}"
 
 
 @dataclass(frozen=True)
@@ -63,11 +70,26 @@ class Plugin:
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
     written_keys: frozenset[str] = frozenset()  # the label and annotation keys its fragment writes
+    releases: Releases | None = None
+    sidecar_style_setting: str | None = None  # a bool setting that picks native (true) or classic sidecars
+    namespace_settings: bool = True  # settings are read from namespace annotations too (Linkerd); Dapr: pod only
+    mesh_free: tuple[str, ...] = ()  # values naming namespaces no mesh may inject (Dapr's control plane)
+
+    def installed(self, values: Mapping[str, Any] | None = None) -> Version:
+        """The installed release (for `since`/`until`); without `releases`, the newest."""
+        if self.releases is None:
+            return (1 << 30, 0, 0)
+        return self.releases.installed(self.values if values is None else values)
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
         """Every annotation key a setting reads."""
         return frozenset(k for s in self.settings for k in s.keys)
+
+    @cached_property
+    def fallbacks(self) -> tuple[Setting, ...]:
+        """Settings that take a pod field when their key is absent or empty."""
+        return tuple(s for s in self.settings if s.fallback is not None)
 
     @property
     def is_mesh(self) -> bool:
@@ -126,8 +148,8 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
         raise ConfigError(f"{where}: {section} must be a list of {{in, key, values}}")
     out = []
     for entry in raw:
-        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values"}:
-            raise ConfigError(f"{where}: each {section} entry takes exactly in, key and values")
+        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values", "since", "until"}:
+            raise ConfigError(f"{where}: each {section} entry takes in, key and values (and since, until)")
         place, key, values = entry.get("in"), entry.get("key"), entry.get("values")
         if place not in PLACES:
             raise ConfigError(f"{where}: {section} in={place!r}; accepted: {', '.join(PLACES)}")
@@ -135,7 +157,13 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
             raise ConfigError(f"{where}: {section} entry needs a key")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: {section} {key}: values must be a non-empty list")
-        out.append(KeyMatch(place, key, frozenset(str(v).lower() for v in values)))
+        since, until = entry.get("since"), entry.get("until")
+        for line in (since, until):
+            if line is not None:
+                line_of(str(line), where=f"{where}: {section} {key}")
+        out.append(
+            KeyMatch(place, key, frozenset(str(v).lower() for v in values), None if since is None else str(since), None if until is None else str(until))
+        )
     return tuple(out)
 
 
@@ -222,6 +250,16 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     names = _literal_names(fragment_node, where=where)
     fragment = compile_fragment(fragment_node, path=where, env=env or make_environment())
     control_plane = fields.get("controlPlane") or []
+    releases = load_releases(fields.get("releases"), values, where=where)
+    for setting in settings:
+        if (setting.since or setting.until) and releases is None:
+            raise ConfigError(f"{where}: setting {setting.name!r} names release lines, so the plugin needs releases")
+    mesh_free = fields.get("meshFreeNamespaces") or []
+    if not isinstance(mesh_free, list) or not all(isinstance(v, str) and isinstance(values.get(v), str) for v in mesh_free):
+        raise ConfigError(f"{where}: meshFreeNamespaces must list names of string values (namespaces)")
+    style = fields.get("sidecarStyle")
+    if style is not None and not any(s.name == style and s.type in ("bool", "truthy") for s in settings):
+        raise ConfigError(f"{where}: sidecarStyle {style!r} must name a bool or truthy setting")
     return Plugin(
         name=name,
         kind=kind,
@@ -238,6 +276,10 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
         written_keys=_written_keys(fragment_node),
+        releases=releases,
+        sidecar_style_setting=None if style is None else str(style),
+        mesh_free=tuple(mesh_free),
+        namespace_settings=bool(fields.get("namespaceSettings", True)),
     )
 
 

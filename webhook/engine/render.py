@@ -77,6 +77,7 @@ class Addition:
     annotations: Mapping[str, str]
     app_env: list[Any]
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -113,11 +114,15 @@ def render(
     plugin_values = plugin.values if values is None else values
     hook_context: dict[str, Any] = {}
     changes: dict[int, Mapping[str, Any]] = {}
+    appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
         hook_context.update(result.context)
         for index, fields in result.container_changes.items():
             changes[index] = {**changes.get(index, {}), **fields}
+        for index, lists in result.container_appends.items():
+            for name, items in lists.items():
+                appends.setdefault(index, {}).setdefault(name, []).extend(items)
     metadata = pod.get("metadata") or {}
     context: dict[str, Any] = {
         "pod": pod,
@@ -141,4 +146,5 @@ def render(
         annotations=_check_strings(plugin, "annotations", rendered.get("annotations", {})),
         app_env=_check_list(plugin, "appEnv", rendered.get("appEnv", [])),
         container_changes=changes,
+        container_appends=appends,
     )

@@ -7,6 +7,7 @@ differ. The verdict itself is webhook/engine/validate.py's.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,11 @@ class NamespaceReview(wire.Review):
 class NamespaceAdmission(Admission):
     """Answers Namespace reviews: refuse a label that would deny every pod, warn about unknown keys."""
 
-    async def answer(self, review: wire.Review) -> tuple[wire.AdmissionReview, Verdict]:
+    async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:
+        answer, verdict = self._validate(review)
+        return wire.encode(answer), verdict
+
+    def _validate(self, review: wire.Review) -> tuple[wire.AdmissionReview, Verdict]:
         obj = review.namespace_object if isinstance(review, NamespaceReview) else None
         if obj is None:
             return wire.allow(review), Verdict("skipped", "not-namespace-write")
