@@ -148,7 +148,7 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
         ("kind: Pod\nmetadata: {name: x\n", [], "in.yaml:3: document 1: not valid YAML"),
         (CRONJOB, ["--mode", "consul"], "--mode 'consul' is not an installed mode; accepted: "),
         (CRONJOB, ["--namespace-labels", "meshswitch.io/mode=consul"], "cronjob/report: denied: namespace label meshswitch.io/mode='consul'"),
-        (CRONJOB.replace('"true"}', '"true", dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a port number"),
+        (CRONJOB.replace("app-id: report}", 'app-id: report, dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a whole number"),
         (CRONJOB.replace(", dapr.io/app-id: report}", "}"), [], "cronjob/report: denied: pod annotation dapr.io/app-id"),
         (CRONJOB, ["--namespace-labels", "novalue"], "--namespace-labels: 'novalue' is not key=value"),
     ],
