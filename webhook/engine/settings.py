@@ -275,7 +275,7 @@ TYPES: Mapping[str, SettingType] = {
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi", 32),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry", 512),
     "bool": SettingType(_parse_bool, lambda s: "true or false", 16),
-    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 16),
+    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 256),
     "assignments": SettingType(
         _parse_assignments, lambda s: "a comma-separated list of NAME=value (a comma inside a value is kept)", 32 * 1024
     ),
