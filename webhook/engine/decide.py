@@ -40,6 +40,8 @@ class Decision:
     mode: str
     sidecar_style: str
     settings: Mapping[str, Mapping[str, Any]]
+    warnings: tuple[str, ...] = ()
+    sidecar_chosen: bool = False  # the pod's own meshswitch.io/sidecar chose the style
 
 
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
@@ -75,7 +77,7 @@ class _View:
         for match in matches:
             if match.on_pod is on_pod and (installed is None or match.read_by(installed)):
                 value = self.read(match)
-                if value is not None and value.lower() in match.values:
+                if value is not None and (value.lower() in match.values or "*" in match.values):
                     return match
         return None
 
@@ -174,7 +176,7 @@ def _sidecar_style(view: _View, config: Config, chosen: list[Plugin], settings: 
             picked = settings.get(plugin.name, {}).get(plugin.sidecar_style_setting or "")
             if picked is not None:
                 return "native" if picked else "classic"
-        return config.sidecar_style
+        return config.sidecar_style or "native"
     if raw not in SIDECAR_STYLES:
         raise PodDenied(
             reasons.INVALID_SETTING,
@@ -248,7 +250,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
             where = "pod annotation"
-            if raw is None:
+            if raw is None and setting.on_namespace(key):
                 raw = view.ns_annotations.get(key)
                 where = "namespace annotation"
             if raw is None:
@@ -324,8 +326,8 @@ def _mesh_free_owner(name: str, plugins: PluginSet, values_for: ValuesFor | None
     return None
 
 
-def _skip(code: str, message: str, mode: str, style: str) -> Decision:
-    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={})
+def _skip(code: str, message: str, mode: str, style: str, warnings: tuple[str, ...] = ()) -> Decision:
+    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={}, warnings=warnings)
 
 
 def decide(
@@ -344,7 +346,7 @@ def decide(
         ns_labels=namespace.labels,
         ns_annotations=namespace.annotations,
     )
-    style = config.sidecar_style
+    style = config.sidecar_style or "native"
     if namespace.name in config.ignored_namespaces:  # rule 2
         return _skip(reasons.IGNORED_NAMESPACE, f"namespace {namespace.name} is never injected", "native", style)
     opt_out = _pod_value(view.pod_labels, view.pod_annotations, INJECT_KEY)  # rule 3
@@ -398,6 +400,14 @@ def decide(
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
     present = _existing_container_names(pod)
+    if present and chosen and chosen[0].is_mesh:
+        others = sorted(
+            (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.present & present
+        )
+        if others:  # rule 7: a mesh is never stacked on another mesh's proxy
+            name, owner = others[0]
+            message = f"the pod already carries {name} ({owner}); {chosen[0].name} is not stacked on another mesh"
+            return _skip(reasons.OTHER_MESH_PRESENT, message, mode, style, (f"{chosen[0].name}: {message}",))
     if present and chosen:
         remaining = [p for p in chosen if not (p.container_names & present)]
         if not remaining:
@@ -423,4 +433,5 @@ def decide(
         mode=mode,
         sidecar_style=style,
         settings=settings,
+        sidecar_chosen=SIDECAR_KEY in view.pod_annotations,
     )

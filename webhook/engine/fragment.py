@@ -19,6 +19,8 @@ compiled.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import threading
 import traceback
 from collections.abc import Mapping
@@ -34,6 +36,7 @@ from webhook.engine.errors import ConfigError
 from webhook.engine.releases import version_at_least
 
 _CONDITION_KEY = "$if"
+_SPLICE_KEY = "$splice"
 STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
 _PURE_GLOBALS = frozenset({"json", "compact", "range", "dict", "version_at_least"})
@@ -50,6 +53,42 @@ def _to_json(value: Any) -> str:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _env_list(raw: Any) -> list[Any]:
+    """A JSON list of env vars (each a mapping with a name) from an annotation value; [] otherwise."""
+    if isinstance(raw, list):
+        return raw
+    try:
+        value = orjson.loads(raw) if isinstance(raw, str) and raw else []
+    except orjson.JSONDecodeError:
+        return []
+    ok = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in value)
+    return value if ok else []
+
+
+def _merge_named(base: Any, later: Any) -> list[Any]:
+    """`base` with each item of `later` replacing the item of the same name in place, else appended."""
+    out = list(base or ())
+    for item in later or ():
+        index = next((i for i, old in enumerate(out) if old.get("name") == item.get("name")), None)
+        if index is None:
+            out.append(item)
+        else:
+            out[index] = item
+    return out
+
+
+_CPU_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E)?$")
+
+
+def _whole_cores(quantity: Any) -> int:
+    """A CPU quantity rounded up to whole cores (`1500m` -> 2, `0` -> 0)."""
+    match = _CPU_QUANTITY.match(str(quantity).strip())
+    if not match:
+        return 0
+    value = float(match.group(1)) * {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}[match.group(2)]
+    return math.ceil(round(value, 6))
 
 
 def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
@@ -179,6 +218,9 @@ class _PerPodEnvironment(Environment):
 def _configure(env: Environment) -> Environment:
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
+    env.filters["whole_cores"] = _whole_cores
+    env.filters["env_list"] = _env_list
+    env.filters["merge_named"] = _merge_named
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
     env.globals["version_at_least"] = version_at_least
@@ -286,8 +328,39 @@ class MapNode(Node):
         return MapNode(tuple(entries), condition)
 
 
+class Splice(Node):
+    """A list item ``{$splice: expression}``: the items of the list the expression gives, in place."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        value = self.slot.build(results)
+        if value is None:
+            return _Spliced(())
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{self.slot.where}: $splice must give a list, got {type(value).__name__}")
+        return _Spliced(tuple(value))
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        return Const(self.build(results)) if self.slot.static else self
+
+
+class _Spliced(tuple[Any, ...]):
+    """Items a Splice gives, flattened into the enclosing list."""
+
+
+def _append(out: list[Any], value: Any) -> None:
+    if isinstance(value, _Spliced):
+        out.extend(value)
+    elif value is not _DROPPED:
+        out.append(value)
+
+
 class ListNode(Node):
-    """A sequence; items whose ``$if`` was false are left out."""
+    """A sequence; items whose ``$if`` was false are left out, ``$splice`` items are flattened."""
 
     __slots__ = ("items",)
 
@@ -295,17 +368,22 @@ class ListNode(Node):
         self.items = items
 
     def build(self, results: Mapping[str, Any]) -> Any:
-        out = []
+        out: list[Any] = []
         for node in self.items:
             value = node.build(results)
-            if value is not _DROPPED:
+            if type(value) is _Spliced:
+                out.extend(value)
+            elif value is not _DROPPED:
                 out.append(value)
         return out
 
     def specialize(self, results: Mapping[str, Any]) -> Node:
         items = [n for n in (node.specialize(results) for node in self.items) if not (isinstance(n, Const) and n.value is _DROPPED)]
         if all(isinstance(n, Const) for n in items):
-            return Const([n.value for n in items])  # type: ignore[attr-defined]
+            out: list[Any] = []
+            for n in items:
+                _append(out, n.value)  # type: ignore[attr-defined]
+            return Const(out)
         return ListNode(tuple(items))
 
 
@@ -348,13 +426,24 @@ class _Compiler:
         if isinstance(node, yaml.ScalarNode):
             return self.compile_scalar(node, static_scope, out)
         if isinstance(node, yaml.SequenceNode):
-            items = tuple(self.compile(item, static_scope, out) for item in node.value)
+            items = tuple(self.compile_item(item, static_scope, out) for item in node.value)
             if all(isinstance(i, Const) for i in items):
                 return Const([i.value for i in items])  # type: ignore[attr-defined]
             return ListNode(items)
         if isinstance(node, yaml.MappingNode):
             return self.compile_mapping(node, static_scope, out)
         raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: unsupported YAML node")
+
+    def compile_item(self, node: yaml.Node, static_scope: bool, out: list[Any]) -> Node:
+        """A list item; ``{$splice: "{{ expression }}"}`` inserts the items of a list."""
+        if isinstance(node, yaml.MappingNode) and len(node.value) == 1 and node.value[0][0].value == _SPLICE_KEY:
+            value = node.value[0][1]
+            if not isinstance(value, yaml.ScalarNode) or single_expression(self.env, value.value) is None:
+                raise ConfigError(f"{self.path}:{value.start_mark.line + 1}: $splice takes one {{{{ expression }}}}")
+            slot = self.compile_scalar(value, static_scope, out)
+            assert isinstance(slot, Slot)
+            return Splice(slot)
+        return self.compile(node, static_scope, out)
 
     def compile_scalar(self, node: yaml.ScalarNode, static_scope: bool, out: list[Any]) -> Node:
         line = node.start_mark.line + 1

@@ -59,6 +59,7 @@ class _PatchBuilder:
         status.setdefault("env", {})
         status.setdefault("probes", {})
         status.setdefault("created", [])
+        self.app_offset = 0  # containers inserted before the app's own, which shifts their indices
 
     def add_list_items(self, base: str, existing: Any, items: Sequence[Any], *, front: bool) -> None:
         """Insert items at the front or the end of a list that may be absent."""
@@ -103,14 +104,25 @@ def build_patch(
 
     redirects = [c for a in additions for c in a.init_containers]
     proxies = [c for a in additions for c in a.sidecars]
+    plain = [c for a in additions for c in a.containers]
     if native_sidecar:
         proxies = [_as_native_sidecar(c) for c in proxies]
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
+        builder.add_list_items("/spec/containers", spec.get("containers"), plain, front=False)
+        status["containers"] += [c["name"] for c in plain]
     else:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects, front=False)
-        builder.add_list_items("/spec/containers", spec.get("containers"), proxies, front=False)
+        # A mesh whose proxy must start before the app (Linkerd's linkerd-await) goes first.
+        first = [c for a in additions if a.sidecars_first for c in a.sidecars]
+        last = [c for a in additions if not a.sidecars_first for c in a.sidecars] + plain
+        if first and isinstance(spec.get("containers"), list):
+            builder.add_list_items("/spec/containers", spec.get("containers"), first, front=True)
+            builder.app_offset = len(first)
+        else:
+            first, last = [], first + last
+        builder.add_list_items("/spec/containers", spec.get("containers"), last, front=False)
+        status["containers"] += [c["name"] for c in first + last]
     status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
-    status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
 
     taken = _names(spec.get("volumes"))
     volumes = []
@@ -164,7 +176,7 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
         fresh = [e for e in env if e["name"] not in defined]
         if not fresh:
             continue
-        base = f"/spec/containers/{index}/env"
+        base = f"/spec/containers/{index + builder.app_offset}/env"
         created_before = len(builder.status["created"])
         builder.add_list_items(base, existing, fresh, front=False)
         record = builder.status["env"].setdefault(str(container.get("name")), {"names": [], "created": False})
@@ -204,7 +216,8 @@ def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition]) -
             container = containers[index]
             saved = builder.status["probes"].setdefault(str(container.get("name")), {})
             for name, value in fields.items():
-                builder.ops.append({"op": "replace", "path": f"/spec/containers/{index}/{name}", "value": value})
+                path = f"/spec/containers/{index + builder.app_offset}/{name}"
+                builder.ops.append({"op": "replace", "path": path, "value": value})
                 saved.setdefault(name, container.get(name))
 
 

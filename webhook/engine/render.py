@@ -77,6 +77,8 @@ class Addition:
     annotations: Mapping[str, str]
     app_env: list[Any]
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    containers: list[Any] = field(default_factory=list)  # ordinary containers, whatever the style
+    sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
 
 
@@ -98,6 +100,15 @@ def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of mappings")
     return items
+
+
+def inherited_settings(plugin: Plugin, pod_annotations: Mapping[str, Any], namespace: NamespaceMeta) -> dict[str, str]:
+    """The namespace's values of the plugin's setting keys that the pod does not set itself (the
+    namespace-level defaults in force; Linkerd copies them onto the pod)."""
+    if not namespace.annotations:
+        return {}
+    readable = plugin.namespace_keys
+    return {k: v for k, v in namespace.annotations.items() if k in readable and k not in pod_annotations}
 
 
 def render(
@@ -124,11 +135,13 @@ def render(
             for name, items in lists.items():
                 appends.setdefault(index, {}).setdefault(name, []).extend(items)
     metadata = pod.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
     context: dict[str, Any] = {
         "pod": pod,
         "labels": metadata.get("labels") or {},
-        "annotations": metadata.get("annotations") or {},
+        "annotations": annotations,
         "namespace": Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations),
+        "inherited": inherited_settings(plugin, annotations, namespace),
         "workload": workload.as_context(),
         "settings": settings,
         "values": plugin_values,
@@ -146,5 +159,12 @@ def render(
         annotations=_check_strings(plugin, "annotations", rendered.get("annotations", {})),
         app_env=_check_list(plugin, "appEnv", rendered.get("appEnv", [])),
         container_changes=changes,
+        containers=_check_list(plugin, "containers", rendered.get("containers", [])),
+        sidecars_first=bool(
+            not native_sidecar
+            and plugin.sidecar is not None
+            and plugin.sidecar.classic_first is not None
+            and plugin.sidecar.classic_first(settings=settings, values=plugin_values)
+        ),
         container_appends=appends,
     )
