@@ -125,9 +125,12 @@ def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, 
     return config.default_mode, "server default"
 
 
-def _sidecar_style(view: _View, config: Config) -> str:
+def _sidecar_style(view: _View, config: Config, mesh: Plugin | None = None) -> str:
     raw = view.pod_annotations.get(SIDECAR_KEY)
     if raw is None:
+        own = view.pod_annotations.get(mesh.sidecar_style_key) if mesh is not None and mesh.sidecar_style_key else None
+        if own is not None:  # the mesh's own key, as that mesh reads it: only "false" means classic
+            return "classic" if own.strip() == "false" else "native"
         return config.sidecar_style
     if raw not in SIDECAR_STYLES:
         raise PodDenied(
@@ -218,7 +221,7 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         return _skip(reasons.OPTED_OUT, f"the pod sets {INJECT_KEY}=false", "native", style)
 
     mode, source = _choose_mode(view, plugins, config)  # rule 4
-    style = _sidecar_style(view, config)
+    style = _sidecar_style(view, config, plugins[mode] if mode in plugins else None)
     chosen: list[Plugin] = []
     skipped: Reason | None = None
     if mode in plugins and plugins[mode].is_mesh:

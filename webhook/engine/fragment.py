@@ -25,17 +25,28 @@ from jinja2.sandbox import SandboxedEnvironment
 from webhook.engine.errors import ConfigError
 
 _CONDITION_KEY = "$if"
+_SPLICE_KEY = "$splice"
 STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
-_PURE_GLOBALS = frozenset({"json", "compact", "range", "dict"})
+_PURE_GLOBALS = frozenset({"json", "compact", "named", "range", "dict"})
 _CACHE_SIZE = 256
 _BUILTIN_METHOD: Any = type({}.get)
 _SCALARS = yaml.SafeLoader("")
 
 
-def _to_json(value: Any) -> str:
+def _to_json(value: Any, sort_keys: bool = False) -> str:
     # Compact and without Jinja's HTML escaping, as the meshes' own injectors write JSON.
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+
+
+def _from_json(value: Any) -> Any:
+    """Parsed JSON, or None when the text is not JSON (a mesh that ignores a bad value does the same)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _sha256(value: str) -> str:
@@ -64,6 +75,16 @@ def _compact(value: Any) -> Any:
         kept = {k: _compact(v) for k, v in value.items()}
         return {k: v for k, v in kept.items() if v is not None and v != {} and v != []}
     return value
+
+
+def _named(value: Any, field: str | None = None) -> list[dict[str, Any]]:
+    """`{name: spec}` as a list of named items: `{name, **spec}`, or `{name, <field>: spec}` (env
+    from a map). Anything but a mapping gives an empty list, as a mesh ignores a malformed value."""
+    if not isinstance(value, Mapping):
+        return []
+    if field is not None:
+        return [{"name": str(k), field: v if isinstance(v, str) else _to_json(v) if isinstance(v, dict | list) else str(v).lower() if isinstance(v, bool) else str(v)} for k, v in value.items()]
+    return [{"name": str(k), **v} for k, v in value.items() if isinstance(v, Mapping)]
 
 
 class Attrs(dict[str, Any]):
@@ -97,8 +118,10 @@ def make_environment() -> SandboxedEnvironment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
+    env.filters["fromjson"] = _from_json
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
+    env.globals["named"] = _named
     return env
 
 
@@ -187,8 +210,42 @@ class MapNode(Node):
         return MapNode(tuple(entries), condition)
 
 
+class _Spliced(list[Any]):
+    """Items a `$splice` expression gave, to be spread into the list around it."""
+
+
+class Splice(Node):
+    """A list item `{$splice: expression}`: the expression's list is spread into the parent list."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+
+    def build(self, results: Mapping[str, Any]) -> Any:
+        value = self.slot.build(results)
+        if value is None:
+            return _Spliced()
+        if not isinstance(value, list):
+            raise ConfigError(f"{self.slot.where}: $splice must give a list, got {type(value).__name__}")
+        return _Spliced(value)
+
+    def specialize(self, results: Mapping[str, Any]) -> Node:
+        return Const(self.build(results)) if self.slot.static else self
+
+
+def _spread(values: Any) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, _Spliced):
+            out.extend(value)
+        elif value is not _DROPPED:
+            out.append(value)
+    return out
+
+
 class ListNode(Node):
-    """A sequence; items whose ``$if`` was false are left out."""
+    """A sequence; items whose ``$if`` was false are left out, `$splice` items spread."""
 
     __slots__ = ("items",)
 
@@ -196,17 +253,12 @@ class ListNode(Node):
         self.items = items
 
     def build(self, results: Mapping[str, Any]) -> Any:
-        out = []
-        for node in self.items:
-            value = node.build(results)
-            if value is not _DROPPED:
-                out.append(value)
-        return out
+        return _spread(node.build(results) for node in self.items)
 
     def specialize(self, results: Mapping[str, Any]) -> Node:
         items = [n for n in (node.specialize(results) for node in self.items) if not (isinstance(n, Const) and n.value is _DROPPED)]
         if all(isinstance(n, Const) for n in items):
-            return Const([n.value for n in items])  # type: ignore[attr-defined]
+            return Const(_spread(n.value for n in items))  # type: ignore[attr-defined]
         return ListNode(tuple(items))
 
 
@@ -246,13 +298,24 @@ class _Compiler:
         if isinstance(node, yaml.ScalarNode):
             return self.compile_scalar(node, static_scope, out)
         if isinstance(node, yaml.SequenceNode):
-            items = tuple(self.compile(item, static_scope, out) for item in node.value)
+            items = tuple(
+                self.compile_splice(item, static_scope, out) if _is_splice(item) else self.compile(item, static_scope, out)
+                for item in node.value
+            )
             if all(isinstance(i, Const) for i in items):
                 return Const([i.value for i in items])  # type: ignore[attr-defined]
             return ListNode(items)
         if isinstance(node, yaml.MappingNode):
             return self.compile_mapping(node, static_scope, out)
         raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: unsupported YAML node")
+
+    def compile_splice(self, node: yaml.MappingNode, static_scope: bool, out: list[Any]) -> Node:
+        value = node.value[0][1]
+        if not isinstance(value, yaml.ScalarNode) or single_expression(self.env, str(value.value)) is None:
+            raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: $splice takes one {{{{ expression }}}}")
+        slot = self.compile_scalar(value, static_scope, out)
+        assert isinstance(slot, Slot)
+        return Splice(slot)
 
     def compile_scalar(self, node: yaml.ScalarNode, static_scope: bool, out: list[Any]) -> Node:
         line = node.start_mark.line + 1
@@ -293,6 +356,10 @@ class _Compiler:
         compiled = tuple((key, self.compile(value, condition.static, children)) for key, value in entries)
         out.append(("if", condition, children))
         return MapNode(compiled, condition.key, condition.static)
+
+
+def _is_splice(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.MappingNode) and len(node.value) == 1 and node.value[0][0].value == _SPLICE_KEY
 
 
 def _generate(items: list[Any], *, static: bool, lines: list[str], source_lines: list[int]) -> None:

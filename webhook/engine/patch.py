@@ -108,7 +108,8 @@ def build_patch(
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
     else:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects, front=False)
-        builder.add_list_items("/spec/containers", spec.get("containers"), proxies, front=False)
+        first = any(a.sidecars_first for a in additions)  # e.g. Istio's holdApplicationUntilProxyStarts
+        builder.add_list_items("/spec/containers", spec.get("containers"), proxies, front=first)
     status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
     status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
 
@@ -131,11 +132,17 @@ def build_patch(
     status["labels"] += builder.add_map_entries("/metadata/labels", builder.metadata.get("labels"), labels)
 
     _add_app_env(builder, [e for a in additions for e in a.app_env])
-    _replace_app_fields(builder, additions)
+    front = len(redirects + proxies) if native_sidecar and isinstance(spec.get("initContainers"), list) else 0
+    _replace_app_fields(builder, additions, init_offset=front)
+    changed = _change_annotations(builder, annotations, additions)
+    for key in changed:
+        extra_annotations.pop(key, None)
 
     status["plugins"] += [a.plugin.name for a in additions]
     status["digest"] = {**status.get("digest", {}), **{a.plugin.name: a.plugin.digest for a in additions}}
     status["reason"] = reason
+    for addition in additions:
+        extra_annotations.update({k: v for k, v in addition.annotation_changes.items() if v is not None and k not in annotations})
     extra_annotations.pop(STATUS_KEY, None)
     fresh = {k: v for k, v in extra_annotations.items() if k not in annotations}
     status["annotations"] += list(fresh)
@@ -173,16 +180,35 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
             record["created"] = True
 
 
-def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition]) -> None:
-    """Hook changes to app containers (Istio's probe rewrite); originals kept for uninject."""
-    containers = builder.spec.get("containers") or ()
+def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int) -> None:
+    """Hook changes to app containers and init containers (Istio's probe rewrite); originals kept
+    for uninject. `init_offset`: how many injected init containers now sit before the app's."""
+    for section, offset, attribute in (("containers", 0, "container_changes"), ("initContainers", init_offset, "init_container_changes")):
+        containers = builder.spec.get(section) or ()
+        for addition in additions:
+            for index, fields in getattr(addition, attribute).items():
+                container = containers[index]
+                saved = builder.status["probes"].setdefault(str(container.get("name")), {})
+                for name, value in fields.items():
+                    op = "replace" if name in container else "add"
+                    builder.ops.append({"op": op, "path": f"/spec/{section}/{index + offset}/{name}", "value": value})
+                    saved.setdefault(name, container.get(name))
+
+
+def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> list[str]:
+    """Annotations a hook sets or removes although the pod has them (Istio's metrics merge); the
+    originals are kept for uninject. Returns the keys handled here."""
+    changes: dict[str, str | None] = {}
     for addition in additions:
-        for index, fields in addition.container_changes.items():
-            container = containers[index]
-            saved = builder.status["probes"].setdefault(str(container.get("name")), {})
-            for name, value in fields.items():
-                builder.ops.append({"op": "replace", "path": f"/spec/containers/{index}/{name}", "value": value})
-                saved.setdefault(name, container.get(name))
+        changes.update(addition.annotation_changes)
+    replaced = builder.status.setdefault("replaced", {}) if any(k in annotations for k in changes) else {}
+    for key, value in changes.items():
+        if key not in annotations:
+            continue
+        path = f"/metadata/annotations/{escape(key)}"
+        replaced.setdefault(key, annotations[key])
+        builder.ops.append({"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": value})
+    return [k for k in changes if k in annotations or changes[k] is None]
 
 
 def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,12 +232,18 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
             container["env"] = [e for e in container.get("env") or () if e.get("name") not in drop]
             if record.get("created") and not container["env"]:
                 del container["env"]
-        for field, original in ((status.get("probes") or {}).get(name) or {}).items():
-            container[field] = original
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for field, original in ((status.get("probes") or {}).get(str(container.get("name"))) or {}).items():
+            if original is None:
+                container.pop(field, None)
+            else:
+                container[field] = original
     for key in status.get("labels") or ():
         (metadata.get("labels") or {}).pop(key, None)
     for key in list(status.get("annotations") or ()) + [STATUS_KEY]:
         annotations.pop(key, None)
+    for key, original in (status.get("replaced") or {}).items():
+        annotations[key] = original
     for path in status.get("created") or ():
         parent, _, key = path.rpartition("/")
         holder = spec if parent == "/spec" else metadata

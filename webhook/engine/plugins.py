@@ -21,9 +21,9 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
 SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
-HOOKS = ("istio-probe-rewrite",)
+HOOKS = ("istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application")
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared"}
 )
 
 
@@ -62,6 +62,8 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
+    sidecar_style_key: str | None = None  # the mesh's own pod annotation for native ("false": classic)
+    declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
@@ -133,6 +135,8 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
         for item in value_node.value:
             name = None
             if isinstance(item, yaml.MappingNode):
+                if key_node.value == "volumes" and [k.value for k, _ in item.value] == ["$splice"]:
+                    continue  # volumes named by the pod's own data (Istio's userVolume); the status records them
                 name = next((v for k, v in item.value if k.value == "name"), None)
             if not isinstance(name, yaml.ScalarNode) or "{" in name.value or not name.value:
                 raise ConfigError(f"{where}:{item.start_mark.line + 1}: each of {key_node.value} needs a literal name")
@@ -196,6 +200,12 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     names = _literal_names(fragment_node, where=where)
     fragment = compile_fragment(fragment_node, path=where, env=env or make_environment())
     control_plane = fields.get("controlPlane") or []
+    style_key = fields.get("sidecarStyleKey")
+    if style_key is not None and (not isinstance(style_key, str) or not style_key):
+        raise ConfigError(f"{where}: sidecarStyleKey must be an annotation name")
+    declared = fields.get("declared", "skip")
+    if declared not in ("skip", "merge"):
+        raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge")
     return Plugin(
         name=name,
         kind=kind,
@@ -211,6 +221,8 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
+        sidecar_style_key=style_key,
+        declared=declared,
     )
 
 

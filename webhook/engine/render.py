@@ -77,6 +77,9 @@ class Addition:
     annotations: Mapping[str, str]
     app_env: list[Any]
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    annotation_changes: Mapping[str, str | None] = field(default_factory=dict)
+    sidecars_first: bool = False
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -113,11 +116,18 @@ def render(
     plugin_values = plugin.values if values is None else values
     hook_context: dict[str, Any] = {}
     changes: dict[int, Mapping[str, Any]] = {}
+    init_changes: dict[int, Mapping[str, Any]] = {}
+    annotation_changes: dict[str, str | None] = {}
+    sidecars_first = False
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
         hook_context.update(result.context)
         for index, fields in result.container_changes.items():
             changes[index] = {**changes.get(index, {}), **fields}
+        for index, fields in result.init_container_changes.items():
+            init_changes[index] = {**init_changes.get(index, {}), **fields}
+        annotation_changes.update(result.annotation_changes)
+        sidecars_first = sidecars_first or result.sidecars_first
     metadata = pod.get("metadata") or {}
     context: dict[str, Any] = {
         "pod": pod,
@@ -141,4 +151,7 @@ def render(
         annotations=_check_strings(plugin, "annotations", rendered.get("annotations", {})),
         app_env=_check_list(plugin, "appEnv", rendered.get("appEnv", [])),
         container_changes=changes,
+        init_container_changes=init_changes,
+        annotation_changes=annotation_changes,
+        sidecars_first=sidecars_first,
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+
+import yaml
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.engine.errors import ConfigError
@@ -122,6 +124,33 @@ def _parse_image(raw: str, setting: Setting) -> str:
     return text
 
 
+def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
+    # YAML is a superset of JSON, so both spellings a mesh accepts parse here; the result is data.
+    if len(raw) > 16384:
+        raise SettingError("longer than 16384 characters")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise SettingError("not YAML or JSON") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise SettingError("not a mapping")
+    for name, kind in setting.fields.items():
+        if name in value and not _FIELD_TYPES[kind](value[name]):
+            raise SettingError(f"a mapping whose {name} is not {kind}")
+    return value
+
+
+_FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "mapping": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
+
+
 @dataclass(frozen=True)
 class SettingType:
     """How one type parses, and how to describe what it accepts."""
@@ -145,6 +174,7 @@ TYPES: Mapping[str, SettingType] = {
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi"),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry"),
     "bool": SettingType(_parse_bool, lambda s: "true or false"),
+    "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping"),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices)),
     "string": SettingType(
         _parse_string, lambda s: s.description or (f"text matching {s.pattern.pattern}" if s.pattern else "text")
@@ -176,6 +206,7 @@ class Setting:
     maximum: int | None = None
     wildcard: bool = False
     description: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)  # a mapping's typed fields
 
     def parse(self, raw: str) -> Any:
         """Parse one raw annotation value; raises SettingError."""
@@ -186,7 +217,9 @@ class Setting:
         return TYPES[self.type].accepts(self)
 
 
-_SETTING_FIELDS = frozenset({"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description"})
+_SETTING_FIELDS = frozenset(
+    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "fields"}
+)
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -204,6 +237,9 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
     if type_name not in TYPES:
         raise ConfigError(f"{where}: setting {name!r}: type {type_name!r} is not one of {', '.join(TYPES)}")
     pattern = spec.get("pattern")
+    fields = spec.get("fields") or {}
+    if not isinstance(fields, Mapping) or not all(v in _FIELD_TYPES for v in fields.values()):
+        raise ConfigError(f"{where}: setting {name!r}: fields map names to one of {', '.join(_FIELD_TYPES)}")
     setting = Setting(
         name=name,
         keys=tuple(keys),
@@ -214,6 +250,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         maximum=spec.get("max"),
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
+        fields=dict(fields),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")
