@@ -66,17 +66,28 @@ def namespace_of(case: GoldenCase) -> dict[str, Any]:
 
 
 def _injected(obj: Mapping[str, Any]) -> bool:
+    if obj.get("kind") == "List":
+        return any(_injected(item) for _, item in _items(obj))
     spec = pod_of(obj).get("spec") or {}
     names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or ()}
     annotations = (pod_of(obj).get("metadata") or {}).get("annotations") or {}
     return "sidecar.istio.io/status" in annotations or bool(names & set(PROXY_CONTAINERS))
 
 
+def _items(obj: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects a document holds: itself, or each item of a List."""
+    if obj.get("kind") == "List":
+        return [(f"items[{i}].", item) for i, item in enumerate(obj.get("items") or ())]
+    return [("", obj)]
+
+
 def differences_of(case: GoldenCase) -> list[Difference]:
     """Every difference between meshswitch's rendering and Istio's, the outcome included."""
     ours = render(case, injector(case.version), namespace_of(case))
-    found = compare(ours.obj, case.expected)
-    theirs = "injected" if case.reason is None else "skipped" if case.reason.startswith("===> Skipping") else "refused"
+    found = []
+    for (prefix, mine), (_, their) in zip(_items(ours.obj), _items(case.expected), strict=True):
+        found += [Difference(prefix + d.path, d.ours, d.theirs) for d in compare(mine, their)]
+    theirs = ("injected" if _injected(case.expected) else "skipped") if case.reason is None else "skipped" if case.reason.startswith("===> Skipping") else "refused"
     mine = "refused" if ours.denied is not None else "injected" if _injected(ours.obj) else "skipped"
     if mine != theirs:
         found.append(Difference("outcome", f"{mine}: {ours.denied}" if ours.denied else mine, f"{theirs}: {case.reason}"))

@@ -254,7 +254,17 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         chosen = remaining
     present = _existing_container_names(pod)
     if present and chosen:
-        remaining = [p for p in chosen if not (p.container_names & present)]
+        mesh_chosen = [p for p in chosen if p.is_mesh]
+        chosen_names = {p.name for p in mesh_chosen}
+        others = sorted(n for p in plugins.meshes if p.name not in chosen_names for n in p.container_names & present)
+        if mesh_chosen and others:  # rule 7: a mesh is never stacked on another mesh's proxy
+            return _skip(
+                reasons.OTHER_MESH_PRESENT,
+                f"the pod already carries {', '.join(others)} of another mesh; {mesh_chosen[0].name} is not stacked on it",
+                mode, style,
+            )  # fmt: skip
+        # A plugin that merges a declared container (Istio) injects; others skip (Linkerd).
+        remaining = [p for p in chosen if p.declared == "merge" or not (p.container_names & present)]
         if not remaining:
             names = sorted(frozenset().union(*(p.container_names for p in chosen)) & present)
             return _skip(reasons.SIDECAR_PRESENT, f"the pod already has {', '.join(names)}", mode, style)

@@ -180,8 +180,8 @@ def merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str,
         return HookResult(context={"prometheus_annotations": None})
     changes: dict[str, str | None] = {key: None for key, _ in found.values()}
     changes.update({"prometheus.io/scrape": "true", "prometheus.io/port": agent_port, "prometheus.io/path": "/stats/prometheus"})
-    originals = {part: found[part][1] for part in _PROMETHEUS if part in found and found[part][1]}
-    return HookResult(context={"prometheus_annotations": _dumps(originals) if originals else None}, annotation_changes=changes)
+    originals = {part: found[part][1] if part in found else "" for part in _PROMETHEUS}
+    return HookResult(context={"prometheus_annotations": _dumps(originals) if found else None}, annotation_changes=changes)
 
 
 def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
@@ -192,9 +192,33 @@ def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str,
     return HookResult(context={"hold_application": hold is True}, sidecars_first=hold is True)
 
 
+# Go's field order for a container, as Istio records a declared one in proxy.istio.io/overrides.
+_CONTAINER_ORDER = (
+    "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
+    "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+    "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty",
+)  # fmt: skip
+
+
+def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """Istio records the pod's own istio-proxy (what it merges over its template) in
+    proxy.istio.io/overrides, so that a later re-injection applies it again."""
+    spec = pod.get("spec") or {}
+    declared = [c for c in spec.get("containers") or () if isinstance(c, dict) and c.get("name") == "istio-proxy"]
+    if not declared or "proxy.istio.io/overrides" in ((pod.get("metadata") or {}).get("annotations") or {}):
+        return HookResult(context={"overrides": None})
+    container = {k: v for k, v in declared[0].items() if not (k == "image" and v == "auto")}
+    resources = container.get("resources") or {}
+    container["resources"] = {k: resources[k] for k in ("limits", "requests", "claims") if k in resources}
+    ordered = {k: container[k] for k in _CONTAINER_ORDER if k in container}
+    ordered.update({k: v for k, v in container.items() if k not in ordered})
+    return HookResult(context={"overrides": _dumps({"containers": [ordered]})})
+
+
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {
     "istio-probe-rewrite": rewrite_probes_through_agent,
     "istio-pod-ports": describe_pod_ports,
     "istio-prometheus-merge": merge_prometheus,
     "istio-hold-application": hold_application,
+    "istio-declared-proxy": record_declared_proxy,
 }

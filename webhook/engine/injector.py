@@ -88,7 +88,8 @@ class Injector:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
         decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
         if not decision.plugins:
-            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode)
+            warned = (decision.reason.message,) if decision.reason.code == reasons.OTHER_MESH_PRESENT else ()
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=warned)
         native = decision.sidecar_style == "native"
         owner = workload or find_workload(pod)
         discovery = self.discovery

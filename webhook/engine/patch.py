@@ -105,13 +105,15 @@ def build_patch(
     proxies = [c for a in additions for c in a.sidecars]
     if native_sidecar:
         proxies = [_as_native_sidecar(c) for c in proxies]
+    status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
+    status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
+    redirects, proxies, removals = _merge_declared(builder, redirects, proxies, native_sidecar=native_sidecar)
+    if native_sidecar:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
     else:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects, front=False)
         first = any(a.sidecars_first for a in additions)  # e.g. Istio's holdApplicationUntilProxyStarts
         builder.add_list_items("/spec/containers", spec.get("containers"), proxies, front=first)
-    status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
-    status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
 
     taken = _names(spec.get("volumes"))
     volumes = []
@@ -133,11 +135,13 @@ def build_patch(
 
     _add_app_env(builder, [e for a in additions for e in a.app_env])
     front = len(redirects + proxies) if native_sidecar and isinstance(spec.get("initContainers"), list) else 0
+    front -= sum(1 for section, _ in removals if section == "initContainers")
     _replace_app_fields(builder, additions, init_offset=front)
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:
         extra_annotations.pop(key, None)
 
+    builder.ops.extend({"op": "remove", "path": f"/spec/{section}/{index}"} for section, index in sorted(removals, key=lambda r: -r[1]))
     status["plugins"] += [a.plugin.name for a in additions]
     status["digest"] = {**status.get("digest", {}), **{a.plugin.name: a.plugin.digest for a in additions}}
     status["reason"] = reason
@@ -156,6 +160,66 @@ def build_patch(
         path = f"/metadata/annotations/{escape(STATUS_KEY)}"
         builder.ops.append({"op": op, "path": path, "value": orjson.dumps(status).decode()})
     return builder.ops, warnings
+
+
+_MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPort"}
+
+
+def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod's own container over ours, as a strategic merge does: every field it sets wins, maps
+    merge, env, mounts and ports merge by key; `image: auto` keeps our image."""
+    merged = dict(ours)
+    for key, value in declared.items():
+        if key == "image" and value == "auto":
+            continue
+        mine = merged.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict):
+            merged[key] = merge_container(mine, value)
+        elif key in _MERGE_KEYS and isinstance(value, list) and isinstance(mine, list):
+            field = _MERGE_KEYS[key]
+            theirs = {i.get(field): i for i in value if isinstance(i, dict)}
+            kept = [{**i, **theirs.pop(i.get(field))} if i.get(field) in theirs else i for i in mine]
+            merged[key] = kept + [i for i in value if isinstance(i, dict) and i.get(field) in theirs]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_declared(
+    builder: _PatchBuilder, redirects: list[Any], proxies: list[Any], *, native_sidecar: bool
+) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
+    """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
+    `image: auto`): ours merged under theirs, in their place when the section is the same, else
+    moved (their entry removed at the end). The original is kept in the status for uninject."""
+    declared: dict[str, tuple[str, int, Mapping[str, Any]]] = {}
+    for section in ("initContainers", "containers"):
+        for index, container in enumerate(builder.spec.get(section) or ()):
+            if isinstance(container, dict) and isinstance(container.get("name"), str):
+                declared.setdefault(container["name"], (section, index, container))
+    removals: list[tuple[str, int]] = []
+    if not declared:
+        return redirects, proxies, removals
+
+    def place(items: list[Any], target: str) -> list[Any]:
+        left = []
+        for item in items:
+            found = declared.get(item["name"])
+            if found is None:
+                left.append(item)
+                continue
+            section, index, original = found
+            merged = merge_container(item, original)
+            builder.status.setdefault("declared", {})[item["name"]] = {"section": section, "index": index, "container": original}
+            if section == target:
+                builder.ops.append({"op": "replace", "path": f"/spec/{section}/{index}", "value": merged})
+            else:
+                removals.append((section, index))
+                left.append(merged)
+        return left
+
+    redirects = place(redirects, "initContainers")
+    proxies = place(proxies, "initContainers" if native_sidecar else "containers")
+    return redirects, proxies, removals
 
 
 def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> None:
@@ -201,6 +265,7 @@ def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], 
     changes: dict[str, str | None] = {}
     for addition in additions:
         changes.update(addition.annotation_changes)
+        changes.update({k: v for k, v in addition.annotations.items() if k in addition.plugin.overwrite})
     replaced = builder.status.setdefault("replaced", {}) if any(k in annotations for k in changes) else {}
     for key, value in changes.items():
         if key not in annotations:
@@ -224,6 +289,8 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
         drop = set(status.get(section) or ())
         if isinstance(spec.get(section), list):
             spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name") in drop)]
+    for record in sorted((status.get("declared") or {}).values(), key=lambda r: r["index"]):
+        spec.setdefault(record["section"], []).insert(record["index"], record["container"])
     for container in spec.get("containers") or ():
         name = str(container.get("name"))
         record = (status.get("env") or {}).get(name)

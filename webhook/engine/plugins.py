@@ -21,9 +21,11 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
 SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
-HOOKS = ("istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application")
+HOOKS = (
+    "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy",
+)  # fmt: skip
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared", "overwrite"}
 )
 
 
@@ -64,6 +66,7 @@ class Plugin:
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
     sidecar_style_key: str | None = None  # the mesh's own pod annotation for native ("false": classic)
     declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
+    overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
@@ -206,6 +209,9 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     declared = fields.get("declared", "skip")
     if declared not in ("skip", "merge"):
         raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge")
+    overwrite = fields.get("overwrite") or []
+    if not isinstance(overwrite, list) or not all(isinstance(k, str) and k for k in overwrite):
+        raise ConfigError(f"{where}: overwrite must be a list of annotation names")
     return Plugin(
         name=name,
         kind=kind,
@@ -223,6 +229,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
         sidecar_style_key=style_key,
         declared=declared,
+        overwrite=frozenset(overwrite),
     )
 
 

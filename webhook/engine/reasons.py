@@ -15,6 +15,7 @@ PLUGIN_DISABLED = "plugin-disabled"
 HOST_NETWORK = "host-network"
 ALREADY_INJECTED = "already-injected"
 SIDECAR_PRESENT = "sidecar-present"
+OTHER_MESH_PRESENT = "other-mesh-present"
 
 # Denials: the pod is refused with a message naming the key, the value and what is accepted.
 UNKNOWN_MODE = "unknown-mode"
@@ -24,7 +25,7 @@ IMAGE_NOT_ALLOWED = "image-not-allowed"
 
 ALLOWED_CODES = (
     INJECTED, NOT_POD_CREATE, IGNORED_NAMESPACE, OPTED_OUT, NO_MODE, NATIVE_MODE,
-    PLUGIN_DISABLED, HOST_NETWORK, ALREADY_INJECTED, SIDECAR_PRESENT,
+    PLUGIN_DISABLED, HOST_NETWORK, ALREADY_INJECTED, SIDECAR_PRESENT, OTHER_MESH_PRESENT,
 )  # fmt: skip
 DENIAL_CODES = (UNKNOWN_MODE, CONFLICTING_MODES, INVALID_SETTING, IMAGE_NOT_ALLOWED)
 
