@@ -32,14 +32,14 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     discovery = Discovery(plugins)
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
     proxy, warnings = proxy_of(injector, "istio")
-    assert proxy["image"] == "docker.io/istio/proxyv2:1.27.3"
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3"
     assert any("istio: control plane not found (Deployment istio-system/istiod)" in w for w in warnings)
     discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
     proxy, warnings = proxy_of(injector, "istio")
     assert proxy["image"] == "docker.io/istio/proxyv2:1.26.4" and warnings == ()
     discovery.forget("Deployment", "istio-system", "istiod")
     proxy, warnings = proxy_of(injector, "istio")
-    assert proxy["image"] == "docker.io/istio/proxyv2:1.27.3" and warnings
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3" and warnings
 
 
 def test_linkerd_config_gives_anchors_and_version() -> None:

@@ -160,7 +160,7 @@ def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> N
     pod = make_pod(annotations={"sidecar.istio.io/proxyCPU": "300m"})
     injected = apply(pod, injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"})).patch)
     assert injected["spec"]["initContainers"][1]["resources"] == {"requests": {"cpu": "300m"}}
-    assert load_plugins()["istio"].values["tag"] == "1.27.3", "shipped defaults are not changed"
+    assert load_plugins()["istio"].values["tag"] == "1.30.3", "shipped defaults are not changed"
 
 
 @pytest.mark.parametrize(
