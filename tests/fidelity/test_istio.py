@@ -60,9 +60,17 @@ def injector(version: str) -> Injector:
 
 
 def namespace_of(case: GoldenCase) -> dict[str, Any]:
-    """kube-inject injects every pod that does not opt out: the namespace turns Istio on."""
+    """kube-inject injects every pod that does not opt out: the namespace turns Istio on, unless the
+    pod names a revision itself (`istio.io/rev`), as a pod in a revisioned rollout does."""
     name = (case.given.get("metadata") or {}).get("namespace") or "default"
-    return {"labels": {"kubernetes.io/metadata.name": name, "istio-injection": "enabled"}, "annotations": {}}
+    labels = {"kubernetes.io/metadata.name": name}
+    if "istio.io/rev" not in (_template_metadata(case.given).get("labels") or {}):
+        labels["istio-injection"] = "enabled"
+    return {"labels": labels, "annotations": {}}
+
+
+def _template_metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (pod_of(obj).get("metadata") or {}) if obj.get("kind") != "List" else {}
 
 
 def _injected(obj: Mapping[str, Any]) -> bool:

@@ -15,11 +15,16 @@ PATHS = {
 
 
 class ControlPlaneWatch(ListWatch):
-    """Watches one object by name (a field selector), so RBAC can grant exactly that object."""
+    """Watches one object by name (a field selector), so RBAC can grant exactly that object; or,
+    where a plugin gives a label selector (Istio's revisions: istiod, istiod-canary, ...), every
+    object it finds, each under its own name."""
 
     def __init__(self, discovery: Discovery, target: ControlPlaneObject, api: KubeApi) -> None:
         path = PATHS[target.kind].format(namespace=target.namespace)
-        query = [("fieldSelector", f"metadata.name={target.name}")]
+        if target.selector:
+            query = [("labelSelector", target.selector)]
+        else:
+            query = [("fieldSelector", f"metadata.name={target.name}")]
         super().__init__(
             list_objects=lambda: api.list_items(path, query=query),
             watch_objects=lambda version: api.watch(path, version, query=query),
@@ -28,7 +33,17 @@ class ControlPlaneWatch(ListWatch):
         self.discovery = discovery
         self.target = target
 
+    def _name(self, obj: RawObject) -> str:
+        return str((obj.get("metadata") or {}).get("name") or "") if self.target.selector else self.target.name
+
     def replace(self, items: Iterable[RawObject], resource_version: str) -> None:
+        if self.target.selector:
+            listed = {self._name(obj): obj for obj in items}
+            for name in set(self.discovery.seen(self.target.kind, self.target.namespace)) - set(listed):
+                self.discovery.forget(self.target.kind, self.target.namespace, name)
+            for name, obj in listed.items():
+                self.discovery.observe(self.target.kind, self.target.namespace, name, obj)
+            return
         found = next(iter(items), None)
         if found is None:
             self.discovery.forget(*self.target.key)
@@ -36,10 +51,11 @@ class ControlPlaneWatch(ListWatch):
             self.discovery.observe(*self.target.key, found)
 
     def on_object(self, kind: str, obj: RawObject) -> None:
+        key = (self.target.kind, self.target.namespace, self._name(obj))
         if kind == "DELETED":
-            self.discovery.forget(*self.target.key)
+            self.discovery.forget(*key)
         else:
-            self.discovery.observe(*self.target.key, obj)
+            self.discovery.observe(*key, obj)
 
 
 def control_plane_watches(discovery: Discovery, api: KubeApi) -> list[ControlPlaneWatch]:

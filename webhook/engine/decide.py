@@ -7,7 +7,7 @@ operation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,6 +38,7 @@ class Decision:
     mode: str
     sidecar_style: str
     settings: Mapping[str, Mapping[str, Any]]
+    revisions: Mapping[str, str] = field(default_factory=dict)  # plugin -> control-plane revision
 
 
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
@@ -73,7 +74,7 @@ class _View:
         for match in matches:
             if match.on_pod is on_pod:
                 value = self.read(match)
-                if value is not None and value.lower() in match.values:
+                if value is not None and (value.lower() in match.values or ("*" in match.values and value.strip())):
                     return match
         return None
 
@@ -274,10 +275,22 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         assert skipped is not None
         return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
     settings = {p.name: parse_settings(p, view, config) for p in chosen}  # rule 8
+    revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
     return Decision(
         plugins=tuple(chosen),
         reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),
         mode=mode,
         sidecar_style=style,
         settings=settings,
+        revisions=revisions,
     )
+
+
+def revision_of(plugin: Plugin, view: _View) -> str:
+    """The control-plane revision a pod asks for: its own label, else its namespace's, else the default."""
+    assert plugin.revisions is not None
+    key = plugin.revisions.key
+    for value in (view.pod_labels.get(key), view.ns_labels.get(key)):
+        if value is not None and value.strip():
+            return value.strip()
+    return plugin.revisions.default

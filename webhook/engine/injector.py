@@ -12,7 +12,7 @@ from webhook.engine.decide import Decision, decide
 from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
-from webhook.engine.plugins import PluginSet
+from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.render import Workload, find_workload, render
 from webhook.engine.patch import build_patch
@@ -58,6 +58,7 @@ class Injector:
         self.plugins = plugins
         self.config = config
         self.discovery = discovery
+        self._revision_values: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._check_templates()
 
     def _check_templates(self) -> None:
@@ -77,8 +78,22 @@ class Injector:
         return [
             f"{plugin.name}: control plane not found ({', '.join(missing)}); injected with the configured values"
             for plugin in decision.plugins
-            if (missing := self.discovery.missing_for(plugin))
+            if (missing := self.discovery.missing_for(plugin, decision.revisions.get(plugin.name)))
         ]
+
+    def values_for(self, plugin: Plugin, revision: str | None) -> Mapping[str, Any]:
+        """The plugin's values for this pod: discovered where a cluster is watched, for its revision."""
+        if self.discovery is not None:
+            return self.discovery.values_for(plugin, revision)
+        if revision is not None and plugin.revisions is not None:
+            key = (plugin.name, revision)
+            cached = self._revision_values.get(key)
+            if cached is None:
+                cached = plugin.revisions.values_of(plugin.values, revision)
+                if len(self._revision_values) < 256:
+                    self._revision_values[key] = cached
+            return cached
+        return plugin.values
 
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
@@ -92,18 +107,20 @@ class Injector:
             return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=warned)
         native = decision.sidecar_style == "native"
         owner = workload or find_workload(pod)
-        discovery = self.discovery
+        values = {p.name: self.values_for(p, decision.revisions.get(p.name)) for p in decision.plugins}
         additions = [
             render(
                 plugin, pod=pod, namespace=namespace, settings=decision.settings[plugin.name],
-                workload=owner, native_sidecar=native,
-                values=discovery.values_for(plugin) if discovery else None,
+                workload=owner, native_sidecar=native, values=values[plugin.name],
             )  # fmt: skip
             for plugin in decision.plugins
         ]
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
-        if discovery:
+        if self.discovery:
             warnings += self.control_plane_warnings(decision)
+        for plugin in decision.plugins:
+            if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, values[plugin.name])):
+                warnings.append(warning)
         return Injection(
             reason=decision.reason,
             plugins=tuple(p.name for p in decision.plugins),

@@ -25,7 +25,7 @@ HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared", "overwrite"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared", "overwrite", "revisions", "releases"}
 )
 
 
@@ -43,6 +43,47 @@ class KeyMatch:
 
     def describe(self) -> str:
         return f"{self.place} {self.key} in ({', '.join(sorted(self.values))})"
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """A mesh that runs several control planes side by side (Istio's revisions): the key that names
+    one, the name that means the default one, and the values a named one changes ({revision} in a
+    value is the revision's name)."""
+
+    key: str
+    default: str
+    values: Mapping[str, str]
+
+    def values_of(self, base: Mapping[str, Any], revision: str) -> Attrs:
+        if revision == self.default:
+            return base if isinstance(base, Attrs) else Attrs(base)
+        return Attrs({**base, **{k: v.replace("{revision}", revision) for k, v in self.values.items()}})
+
+
+@dataclass(frozen=True)
+class Releases:
+    """The mesh releases the plugin renders as their own injector does: `value` names the value
+    holding the installed release (an image tag), `known` the release lines ("1.30")."""
+
+    value: str
+    known: tuple[str, ...]
+
+    def warning(self, name: str, values: Mapping[str, Any]) -> str | None:
+        """A warning when the installed release is newer than the newest known line."""
+        installed = _release_line(str(values.get(self.value, "")))
+        newest = max((_release_line(k) for k in self.known), default=None)
+        if installed is None or newest is None or installed <= newest:
+            return None
+        shown = ".".join(str(p) for p in newest)
+        return f"{name} {values.get(self.value)} is newer than the newest release meshswitch knows ({shown}); rendered as {shown}"
+
+
+def _release_line(text: str) -> tuple[int, int] | None:
+    parts = text.lstrip("v").split("-", 1)[0].split(".")
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,8 @@ class Plugin:
     sidecar_style_key: str | None = None  # the mesh's own pod annotation for native ("false": classic)
     declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
+    revisions: Revisions | None = None
+    releases: Releases | None = None
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
@@ -212,6 +255,15 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     overwrite = fields.get("overwrite") or []
     if not isinstance(overwrite, list) or not all(isinstance(k, str) and k for k in overwrite):
         raise ConfigError(f"{where}: overwrite must be a list of annotation names")
+    revisions = _revisions(fields.get("revisions"), where=where)
+    releases_raw = fields.get("releases")
+    releases = None
+    if releases_raw is not None:
+        known = releases_raw.get("known") if isinstance(releases_raw, Mapping) else None
+        value = releases_raw.get("value") if isinstance(releases_raw, Mapping) else None
+        if not isinstance(known, list) or not known or not isinstance(value, str) or value not in values:
+            raise ConfigError(f"{where}: releases needs value (one of its values) and known (a list of release lines)")
+        releases = Releases(value, tuple(str(k) for k in known))
     return Plugin(
         name=name,
         kind=kind,
@@ -230,7 +282,20 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         sidecar_style_key=style_key,
         declared=declared,
         overwrite=frozenset(overwrite),
+        revisions=revisions,
+        releases=releases,
     )
+
+
+def _revisions(raw: Any, *, where: str) -> Revisions | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str) or not isinstance(raw.get("default"), str):
+        raise ConfigError(f"{where}: revisions needs key (a label) and default (the default revision's name)")
+    values = raw.get("values") or {}
+    if not isinstance(values, Mapping) or not all(isinstance(v, str) for v in values.values()):
+        raise ConfigError(f"{where}: revisions.values must map value names to strings")
+    return Revisions(raw["key"], raw["default"], dict(values))
 
 
 def _defaults(settings: tuple[Setting, ...]) -> Attrs:
