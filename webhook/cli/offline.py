@@ -144,6 +144,14 @@ def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
             rows.append(f"    on:  {match.describe()}")
         for match in plugin.off:
             rows.append(f"    off: {match.describe()}")
+        if plugin.revisions is not None:
+            rows.append(f"    {plugin.revisions.key}: revision; pod label, else namespace label (default {plugin.revisions.default!r})")
+        if plugin.sidecar_style_key:
+            rows.append(f"    {plugin.sidecar_style_key}: sidecar style; \"false\" classic, any other value native")
+        if plugin.declared == "merge":
+            rows.append(f"    declared {', '.join(sorted(plugin.container_names))}: merged over the injected container")
+        if plugin.releases is not None:
+            rows.append(f"    releases: {', '.join(plugin.releases.known)} (from value {plugin.releases.value})")
         for setting in plugin.settings:
             default = "" if setting.default in (None, [], "") else f" (default {setting.default!r})"
             rows.append(f"    {', '.join(setting.keys)}: {setting.type}{default}; accepts {setting.accepts()}")

@@ -42,6 +42,8 @@ class KeyMatch:
         return self.place.startswith("pod")
 
     def describe(self) -> str:
+        if self.values == {"*"}:
+            return f"{self.place} {self.key} set to any value"
         return f"{self.place} {self.key} in ({', '.join(sorted(self.values))})"
 
 
@@ -72,7 +74,7 @@ class Releases:
     def warning(self, name: str, values: Mapping[str, Any]) -> str | None:
         """A warning when the installed release is newer than the newest known line."""
         installed = _release_line(str(values.get(self.value, "")))
-        newest = max((_release_line(k) for k in self.known), default=None)
+        newest = max((line for k in self.known if (line := _release_line(k)) is not None), default=None)
         if installed is None or newest is None or installed <= newest:
             return None
         shown = ".".join(str(p) for p in newest)
