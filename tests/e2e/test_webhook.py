@@ -270,10 +270,12 @@ def test_job_pod_is_injected(kube_client: Any, webhook: dc.WebhookServer, namesp
     job = strip_namespace(next(d for c in corpora() for d in documents(c.directory / "report-generator-job.yaml")))
     create_object(kube_client, ns, job)
     selector = f"job-name={job['metadata']['name']}"
-    (pod,) = eventually("the Job's pod", lambda: list_pods(kube_client, ns, selector))
-    assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
-    assert_injected(pod, "linkerd")
-    assert container_names(pod) == [c["name"] for c in job["spec"]["template"]["spec"]["containers"]]
+    parallel = int(job["spec"].get("parallelism", 1))
+    pods = eventually(f"the Job's {parallel} pods", lambda: found if len(found := list_pods(kube_client, ns, selector)) >= parallel else None)
+    for pod in pods:
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
+        assert_injected(pod, "linkerd")
+        assert container_names(pod) == [c["name"] for c in job["spec"]["template"]["spec"]["containers"]]
 
 
 # --- switching ------------------------------------------------------------------------------------
