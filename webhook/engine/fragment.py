@@ -28,7 +28,7 @@ _CONDITION_KEY = "$if"
 _SPLICE_KEY = "$splice"
 STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
-_PURE_GLOBALS = frozenset({"json", "compact", "named", "range", "dict"})
+_PURE_GLOBALS = frozenset({"json", "compact", "named", "release", "range", "dict"})
 _CACHE_SIZE = 256
 _BUILTIN_METHOD: Any = type({}.get)
 _SCALARS = yaml.SafeLoader("")
@@ -87,6 +87,15 @@ def _named(value: Any, field: str | None = None) -> list[dict[str, Any]]:
     return [{"name": str(k), **v} for k, v in value.items() if isinstance(v, Mapping)]
 
 
+def _release(tag: Any) -> tuple[int, int]:
+    """A release tag's (major, minor) line, for templates that differ by release: "1.28.10" ->
+    (1, 28). A tag that names no release ("latest", a digest) counts as the newest."""
+    parts = str(tag).lstrip("v").split("-", 1)[0].split(".")
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        return (1 << 30, 0)
+    return (int(parts[0]), int(parts[1]))
+
+
 class Attrs(dict[str, Any]):
     """A mapping meshswitch builds itself (settings, values, workload): templates read its keys as
     attributes, item-first. User data (the pod, its labels) stays a plain dict, so a label named
@@ -122,6 +131,7 @@ def make_environment() -> SandboxedEnvironment:
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
     env.globals["named"] = _named
+    env.globals["release"] = _release
     return env
 
 

@@ -32,6 +32,8 @@ class HookResult:
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     annotation_changes: Mapping[str, str | None] = field(default_factory=dict)  # None removes the key
+    # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
+    reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     sidecars_first: bool = False  # classic sidecars go before the app's containers
 
 
@@ -204,8 +206,21 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     """Istio records the pod's own istio-proxy (what it merges over its template) in
     proxy.istio.io/overrides, so that a later re-injection applies it again."""
     spec = pod.get("spec") or {}
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if "proxy.istio.io/overrides" in annotations:
+        # A re-injection: Istio applies the recorded fields again over its fresh containers
+        # (all but resources, which the annotations and the install decide).
+        try:
+            recorded = orjson.loads(str(annotations["proxy.istio.io/overrides"])).get("containers") or []
+        except (orjson.JSONDecodeError, AttributeError):
+            recorded = []
+        again = {
+            str(c["name"]): {k: v for k, v in c.items() if k not in ("name", "resources")}
+            for c in recorded if isinstance(c, dict) and isinstance(c.get("name"), str)
+        }  # fmt: skip
+        return HookResult(context={"overrides": None}, reapplied=again)
     declared = [c for c in spec.get("containers") or () if isinstance(c, dict) and c.get("name") == "istio-proxy"]
-    if not declared or "proxy.istio.io/overrides" in ((pod.get("metadata") or {}).get("annotations") or {}):
+    if not declared:
         return HookResult(context={"overrides": None})
     container = {k: v for k, v in declared[0].items() if not (k == "image" and v == "auto")}
     resources = container.get("resources") or {}

@@ -107,7 +107,11 @@ def build_patch(
         proxies = [_as_native_sidecar(c) for c in proxies]
     status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
     status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
-    redirects, proxies, removals = _merge_declared(builder, redirects, proxies, native_sidecar=native_sidecar)
+    previous = _previously_injected(annotations, additions)
+    reapplied = {name: fields for a in additions for name, fields in a.reapplied.items()}
+    redirects, proxies, removals = _merge_declared(
+        builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied
+    )
     if native_sidecar:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
     else:
@@ -185,8 +189,32 @@ def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dic
     return merged
 
 
+def _previously_injected(annotations: Mapping[str, Any], additions: Sequence[Addition]) -> frozenset[str]:
+    """Containers the mesh's own injector lists as its own (Istio's sidecar.istio.io/status): a
+    re-injection replaces them with fresh ones instead of merging them as the pod's."""
+    names: set[str] = set()
+    for addition in additions:
+        key = addition.plugin.own_status
+        raw = annotations.get(key) if key else None
+        try:
+            status = orjson.loads(raw) if isinstance(raw, str) else None
+        except orjson.JSONDecodeError:
+            status = None
+        if isinstance(status, dict):
+            for section in ("initContainers", "containers"):
+                listed = status.get(section)
+                names.update(n for n in listed if isinstance(n, str)) if isinstance(listed, list) else None
+    return frozenset(names)
+
+
 def _merge_declared(
-    builder: _PatchBuilder, redirects: list[Any], proxies: list[Any], *, native_sidecar: bool
+    builder: _PatchBuilder,
+    redirects: list[Any],
+    proxies: list[Any],
+    *,
+    native_sidecar: bool,
+    previous: frozenset[str] = frozenset(),
+    reapplied: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
     """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
     `image: auto`): ours merged under theirs, in their place when the section is the same, else
@@ -208,7 +236,10 @@ def _merge_declared(
                 left.append(item)
                 continue
             section, index, original = found
-            merged = merge_container(item, original)
+            if item["name"] in previous:  # left by an earlier injection: fresh, plus what the pod had asked for
+                merged = merge_container(item, (reapplied or {}).get(item["name"], {}))
+            else:
+                merged = merge_container(item, original)
             builder.status.setdefault("declared", {})[item["name"]] = {"section": section, "index": index, "container": original}
             if section == target:
                 builder.ops.append({"op": "replace", "path": f"/spec/{section}/{index}", "value": merged})

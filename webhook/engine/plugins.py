@@ -25,7 +25,7 @@ HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared", "overwrite", "revisions", "releases"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared", "overwrite", "revisions", "releases", "ownStatus"}
 )
 
 
@@ -112,6 +112,7 @@ class Plugin:
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
     revisions: Revisions | None = None
     releases: Releases | None = None
+    own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
@@ -258,6 +259,9 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     if not isinstance(overwrite, list) or not all(isinstance(k, str) and k for k in overwrite):
         raise ConfigError(f"{where}: overwrite must be a list of annotation names")
     revisions = _revisions(fields.get("revisions"), where=where)
+    own_status = fields.get("ownStatus")
+    if own_status is not None and (not isinstance(own_status, str) or not own_status):
+        raise ConfigError(f"{where}: ownStatus must be an annotation name")
     releases_raw = fields.get("releases")
     releases = None
     if releases_raw is not None:
@@ -286,6 +290,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         overwrite=frozenset(overwrite),
         revisions=revisions,
         releases=releases,
+        own_status=own_status,
     )
 
 

@@ -80,6 +80,7 @@ class Addition:
     init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     annotation_changes: Mapping[str, str | None] = field(default_factory=dict)
     sidecars_first: bool = False
+    reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -119,6 +120,7 @@ def render(
     init_changes: dict[int, Mapping[str, Any]] = {}
     annotation_changes: dict[str, str | None] = {}
     sidecars_first = False
+    reapplied: dict[str, Mapping[str, Any]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
         hook_context.update(result.context)
@@ -128,6 +130,7 @@ def render(
             init_changes[index] = {**init_changes.get(index, {}), **fields}
         annotation_changes.update(result.annotation_changes)
         sidecars_first = sidecars_first or result.sidecars_first
+        reapplied.update(result.reapplied)
     metadata = pod.get("metadata") or {}
     context: dict[str, Any] = {
         "pod": pod,
@@ -154,4 +157,5 @@ def render(
         init_container_changes=init_changes,
         annotation_changes=annotation_changes,
         sidecars_first=sidecars_first,
+        reapplied=reapplied,
     )
