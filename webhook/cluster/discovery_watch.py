@@ -29,7 +29,7 @@ class ControlPlaneWatch(ListWatch):
             list_objects=lambda: api.list_items(path, query=query),
             watch_objects=lambda version: api.watch(path, version, query=query),
         )
-        self.what = target.describe()
+        self.what = target.describe_watch()
         self.discovery = discovery
         self.target = target
 
@@ -39,7 +39,8 @@ class ControlPlaneWatch(ListWatch):
     def replace(self, items: Iterable[RawObject], resource_version: str) -> None:
         if self.target.selector:
             listed = {self._name(obj): obj for obj in items}
-            for name in set(self.discovery.seen(self.target.kind, self.target.namespace)) - set(listed):
+            # The named watch of the default object keeps it; a relist forgets only revisions gone.
+            for name in set(self.discovery.seen(self.target.kind, self.target.namespace)) - set(listed) - {self.target.name}:
                 self.discovery.forget(self.target.kind, self.target.namespace, name)
             for name, obj in listed.items():
                 self.discovery.observe(self.target.kind, self.target.namespace, name, obj)
@@ -52,6 +53,8 @@ class ControlPlaneWatch(ListWatch):
 
     def on_object(self, kind: str, obj: RawObject) -> None:
         key = (self.target.kind, self.target.namespace, self._name(obj))
+        if kind == "DELETED" and self.target.selector and key[2] == self.target.name:
+            return  # the named watch owns the default object
         if kind == "DELETED":
             self.discovery.forget(*key)
         else:

@@ -191,6 +191,11 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
     return parsed
 
 
+def _container_names(pod: Pod, section: str) -> frozenset[str]:
+    items = (pod.get("spec") or {}).get(section) or ()
+    return frozenset(c["name"] for c in items if isinstance(c, dict) and isinstance(c.get("name"), str))
+
+
 def _existing_container_names(pod: Pod) -> frozenset[str]:
     spec = pod.get("spec") or {}
     names = set()
@@ -274,6 +279,11 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
     if not chosen:
         assert skipped is not None
         return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
+    mesh_proxy_only = [
+        p for p in chosen if p.declared == "merge" and _container_names(pod, "containers") and _container_names(pod, "containers") <= p.container_names
+    ]
+    if mesh_proxy_only:
+        style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
     settings = {p.name: parse_settings(p, view, config) for p in chosen}  # rule 8
     revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
     return Decision(

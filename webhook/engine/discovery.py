@@ -76,6 +76,9 @@ class ControlPlaneObject:
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
 
+    def describe_watch(self) -> str:
+        return f"{self.kind}s in {self.namespace} with {self.selector}" if self.selector else self.describe()
+
 
 def _image_tag(obj: Mapping[str, Any], container: str) -> str | None:
     containers = ((((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or []
@@ -145,8 +148,14 @@ class Discovery:
         self._by_revision: dict[tuple[str, str], tuple[Attrs, tuple[str, ...]]] = {}
 
     def watched(self) -> tuple[ControlPlaneObject, ...]:
-        """Every object (or selector) any plugin looks for, once."""
-        unique = {o.watch_key: o for objects in self.objects.values() for o in objects}
+        """Every object (and selector) any plugin looks for, once. An object with a selector is also
+        watched by name, so the default revision is found where RBAC grants only named objects."""
+        unique: dict[tuple[str, str, str], ControlPlaneObject] = {}
+        for objects in self.objects.values():
+            for obj in objects:
+                named = ControlPlaneObject(obj.kind, obj.namespace, obj.name, obj.takes)
+                unique.setdefault(named.watch_key, named)
+                unique.setdefault(obj.watch_key, obj)
         return tuple(unique.values())
 
     def seen(self, kind: str, namespace: str) -> list[str]:

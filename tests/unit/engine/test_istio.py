@@ -107,13 +107,15 @@ def test_ambient_pods_get_no_sidecar(where: str) -> None:
     assert result.patch == [] and result.reason.code == reasons.PLUGIN_DISABLED
 
 
-def test_gateway_pod_declaring_istio_proxy_gets_istios_merge() -> None:
+@pytest.mark.parametrize("injector", [INJECTOR, CLASSIC], ids=["native-default", "classic"])
+def test_gateway_pod_declaring_istio_proxy_gets_istios_merge(injector: Injector) -> None:
     pod = make_pod(
         labels={"sidecar.istio.io/inject": "true"},
         annotations={"inject.istio.io/templates": "gateway"},
         containers=[{"name": "istio-proxy", "image": "auto"}],
     )
-    out, _ = injected(pod, CLASSIC)
+    out, _ = injected(pod, injector)
+    # The pod is the proxy: it stays an ordinary container whatever the default sidecar style.
     assert [c["name"] for c in out["spec"]["containers"]] == ["istio-proxy"]
     assert "initContainers" not in out["spec"]
     proxy = out["spec"]["containers"][0]
