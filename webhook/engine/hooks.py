@@ -37,6 +37,18 @@ class HookResult:
     sidecars_first: bool = False  # classic sidecars go before the app's containers
 
 
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def _go_bool(value: Any, *, default: bool) -> bool:
+    """A bool as Go's strconv.ParseBool reads it; text it does not take leaves the default."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip() if value is not None else ""
+    return True if text in _GO_TRUE else False if text in _GO_FALSE else default
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -124,7 +136,7 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     status_port = settings.get("statusPort", values.get("statusPort", 15020))
     templates = str(settings.get("templates") or "sidecar").split(",")
     gateway = "gateway" in templates and "sidecar" not in templates  # a gateway has no app to probe
-    enabled = settings.get("rewriteAppProbers", True) and status_port and not gateway
+    enabled = _go_bool(settings.get("rewriteAppProbers"), default=values.get("rewriteAppProbers", True)) and status_port and not gateway
     if not enabled:
         return HookResult(context={"app_probers": None})
     spec = pod.get("spec") or {}

@@ -257,7 +257,7 @@ def test_rule8_explicit_mode_settles_a_conflict() -> None:
         ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "10.0.0.0/33", "CIDRs"),
         ("status.sidecar.istio.io/port", "-1", "from 0 to 65535"),
         ("sidecar.istio.io/interceptionMode", "BOGUS", "REDIRECT, TPROXY, NONE"),
-        ("sidecar.istio.io/rewriteAppHTTPProbers", "sometimes", "true or false"),
+        ("prometheus.istio.io/merge-metrics", "maybe", "true or false"),
     ],
 )
 def test_rule8_bad_setting_is_denied_naming_key_value_and_accepted(key: str, value: str, accepted: str) -> None:

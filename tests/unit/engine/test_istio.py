@@ -215,3 +215,13 @@ def test_app_lifecycle_and_native_init_probes_go_through_the_agent() -> None:
         "/app-health/shipper/startupz": {"tcpSocket": {"port": 2020}},
         "/app-lifecycle/app/prestopz": {"httpGet": {"path": "/stop", "port": 8080}},
     }
+
+
+@pytest.mark.parametrize(("value", "rewritten"), [("false", False), ("F", False), ("true", True), ("sometimes", True)])
+def test_rewrite_app_probers_is_read_as_istio_reads_it(value: str, rewritten: bool) -> None:
+    # Go's ParseBool spellings; text it does not take is ignored (the default applies), not refused.
+    pod = make_pod(annotations={"sidecar.istio.io/rewriteAppHTTPProbers": value})
+    pod["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}}
+    out, _ = injected(pod, **{"istio-injection": "enabled"})
+    path = container(out, pod["spec"]["containers"][0]["name"])["readinessProbe"]["httpGet"]["path"]
+    assert path.startswith("/app-health/") is rewritten
