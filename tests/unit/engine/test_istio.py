@@ -155,6 +155,7 @@ def test_interception_mode_none_has_no_redirect_init_container() -> None:
     ("key", "value"),
     [
         ("sidecar.istio.io/proxyImage", "gcr.io/istio-release/proxyv2:1.30.3"),
+        ("sidecar.istio.io/proxyImage", "registry.istio.io/release/proxyv2:1.30.3"),
         ("sidecar.istio.io/proxyImage", "docker.io/istio/proxyv2:1.30.3-distroless"),
         ("sidecar.istio.io/componentLogLevel", "http2:debug"),
         ("sidecar.istio.io/logLevel", "debug"),
