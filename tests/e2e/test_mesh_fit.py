@@ -151,7 +151,22 @@ def test_revision_labelled_namespace_uses_that_revisions_istiod(
         lambda: (r := dry_run(kube_client, namespace)) and container(r[0], "istio-proxy")["image"].endswith(":1.29.6") and r,
     )
     assert not any("istiod-canary" in w for w in warnings), warnings
-    apps.delete_namespaced_deployment("istiod-canary", "istio-system")
+
+    # A revision tag (istioctl tag set prod --revision canary): pods asking for prod get canary.
+    admission: Any = k8s.AdmissionregistrationV1Api(kube_client)
+    tag = {"metadata": {"name": "istio-revision-tag-prod", "labels": {"istio.io/tag": "prod", "istio.io/rev": "canary"}}, "webhooks": []}
+    admission.create_mutating_webhook_configuration(tag)
+    try:
+        tagged = namespace_factory({"istio.io/rev": "prod"})
+        pod = until(
+            "the prod tag to resolve to canary",
+            lambda: (p := dry_run(kube_client, tagged)[0]) and p["metadata"]["annotations"].get("istio.io/rev") == "canary" and p,
+        )
+        assert {"name": "CA_ADDR", "value": "istiod-canary.istio-system.svc:15012"} in container(pod, "istio-proxy")["env"]
+        assert container(pod, "istio-proxy")["image"].endswith(":1.29.6")
+    finally:
+        admission.delete_mutating_webhook_configuration("istio-revision-tag-prod")
+        apps.delete_namespaced_deployment("istiod-canary", "istio-system")
 
 
 LINKERD_VALUES = """\

@@ -11,6 +11,7 @@ from webhook.cluster.listwatch import ListWatch, RawObject
 PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
+    "MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
 }
 
 

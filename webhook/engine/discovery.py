@@ -15,6 +15,7 @@ from webhook.engine.fragment import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
 
 KINDS = ("Deployment", "ConfigMap")
+TAG_KIND = "MutatingWebhookConfiguration"  # cluster-scoped: namespace ""
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class ControlPlaneObject:
         return f"{self.kind} {self.namespace}/{self.name}"
 
     def describe_watch(self) -> str:
-        return f"{self.kind}s in {self.namespace} with {self.selector}" if self.selector else self.describe()
+        where = f" in {self.namespace}" if self.namespace else ""
+        return f"{self.kind}s{where} with {self.selector}" if self.selector else self.describe()
 
 
 def _image_tag(obj: Mapping[str, Any], container: str) -> str | None:
@@ -151,6 +153,11 @@ class Discovery:
         """Every object (and selector) any plugin looks for, once. An object with a selector is also
         watched by name, so the default revision is found where RBAC grants only named objects."""
         unique: dict[tuple[str, str, str], ControlPlaneObject] = {}
+        for plugin in self.plugins:
+            revisions = plugin.revisions
+            if revisions is not None and revisions.tag_object and revisions.tag_selector:
+                tags = ControlPlaneObject(TAG_KIND, "", revisions.tag_object, selector=revisions.tag_selector)
+                unique.setdefault(tags.watch_key, tags)
         for objects in self.objects.values():
             for obj in objects:
                 named = ControlPlaneObject(obj.kind, obj.namespace, obj.name, obj.takes)
@@ -200,8 +207,19 @@ class Discovery:
             values[plugin.name], missing[plugin.name] = self._compute(plugin, None)
         self._values, self._missing, self._by_revision = values, missing, {}
 
+    def resolve(self, plugin: Plugin, revision: str | None) -> str | None:
+        """The revision a tag points to (the tag's webhook configuration's label), else the name itself."""
+        revisions = plugin.revisions
+        if revision is None or revisions is None or not revisions.tag_object or not revisions.tag_label:
+            return revision
+        tag = self._seen.get((TAG_KIND, "", revisions.tag_object.replace("{revision}", revision)))
+        labels = ((tag or {}).get("metadata") or {}).get("labels") or {}
+        target = labels.get(revisions.tag_label)
+        return str(target) if isinstance(target, str) and target else revision
+
     def _revision(self, plugin: Plugin, revision: str | None) -> tuple[Attrs, tuple[str, ...]] | None:
         """Values for a non-default revision, computed on first use after each change (a few per cluster)."""
+        revision = self.resolve(plugin, revision)
         if revision is None or plugin.revisions is None or revision == plugin.revisions.default:
             return None
         cached = self._by_revision.get((plugin.name, revision))

@@ -56,6 +56,11 @@ class Revisions:
     key: str
     default: str
     values: Mapping[str, str]
+    # A tag is another name for a revision (Istio's `istio-revision-tag-<tag>` webhook configuration,
+    # whose label `istio.io/rev` names the revision): found by `tagSelector`, read from `tagLabel`.
+    tag_object: str | None = None
+    tag_selector: str | None = None
+    tag_label: str | None = None
 
     def values_of(self, base: Mapping[str, Any], revision: str) -> Attrs:
         if revision == self.default:
@@ -302,7 +307,12 @@ def _revisions(raw: Any, *, where: str) -> Revisions | None:
     values = raw.get("values") or {}
     if not isinstance(values, Mapping) or not all(isinstance(v, str) for v in values.values()):
         raise ConfigError(f"{where}: revisions.values must map value names to strings")
-    return Revisions(raw["key"], raw["default"], dict(values))
+    tags = raw.get("tags")
+    if tags is None:
+        return Revisions(raw["key"], raw["default"], dict(values))
+    if not isinstance(tags, Mapping) or not all(isinstance(tags.get(k), str) for k in ("object", "selector", "label")):
+        raise ConfigError(f"{where}: revisions.tags needs object (a name with {{revision}}), selector and label")
+    return Revisions(raw["key"], raw["default"], dict(values), tags["object"], tags["selector"], tags["label"])
 
 
 def _defaults(settings: tuple[Setting, ...]) -> Attrs:

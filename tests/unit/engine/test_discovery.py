@@ -63,14 +63,17 @@ def test_values_file_pins_what_discovery_would_change(tmp_path: Path) -> None:
     assert proxy["image"] == "docker.io/istio/proxyv2:1.25.0"
 
 
-def test_watched_objects_are_only_the_named_ones() -> None:
-    watched = {o.describe() for o in Discovery(load_plugins()).watched()}
+def test_watched_objects_are_the_named_ones_and_istios_revisions() -> None:
+    watched = {o.describe_watch() for o in Discovery(load_plugins()).watched()}
     assert watched == {
         "Deployment istio-system/istiod",
         "ConfigMap linkerd/linkerd-config",
         "Deployment linkerd/linkerd-destination",
         "Deployment dapr-system/dapr-sidecar-injector",
         "Deployment dapr-system/dapr-sentry",
+        # Istio's other revisions and its revision tags: found by label, as their names are not known.
+        "Deployments in istio-system with app=istiod",
+        "MutatingWebhookConfigurations with istio.io/tag",
     }
 
 

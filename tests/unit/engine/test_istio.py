@@ -76,6 +76,22 @@ def test_each_revision_follows_its_own_istiod() -> None:
     assert any("istiod-gone" in w for w in warnings)
 
 
+def test_a_revision_tag_resolves_to_its_revision() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    discovery.observe("Deployment", "istio-system", "istiod-1-30", istiod("istiod-1-30", "1.30.3"))
+    tag = {"metadata": {"name": "istio-revision-tag-prod", "labels": {"istio.io/tag": "prod", "istio.io/rev": "1-30"}}}
+    discovery.observe("MutatingWebhookConfiguration", "", "istio-revision-tag-prod", tag)
+    out, warnings = injected(make_pod(labels={"istio.io/rev": "prod"}), injector)
+    assert env(container(out, "istio-proxy"), "CA_ADDR") == "istiod-1-30.istio-system.svc:15012" and not warnings
+    assert out["metadata"]["annotations"]["istio.io/rev"] == "1-30"
+    # Moving the tag moves the next pod, with no restart.
+    discovery.observe("MutatingWebhookConfiguration", "", "istio-revision-tag-prod", {"metadata": {"name": "x", "labels": {"istio.io/rev": "default"}}})
+    out, _ = injected(make_pod(labels={"istio.io/rev": "prod"}), injector)
+    assert env(container(out, "istio-proxy"), "CA_ADDR") == "istiod.istio-system.svc:15012"
+
+
 def test_discovered_release_changes_the_rendering_without_a_restart() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
