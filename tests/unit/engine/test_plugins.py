@@ -103,6 +103,11 @@ def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
         (("pod-annotation", "pod-spec"), "in='pod-spec'"),
         (("name: agent-agent", "name: \"{{ workload.name }}\""), "needs a literal name"),
         (("description: test plugin", "descripton: typo"), "unknown fields ['descripton']"),
+        (("description: test plugin", "description: t\ndeclared: adopt"), "declared 'adopt'; accepted: skip, merge"),
+        (("description: test plugin", "description: t\nrevisions: {key: 1}"), "revisions needs key"),
+        (("description: test plugin", "description: t\nreleases: {value: nope, known: [1.0]}"), "releases needs value"),
+        (("type: cpu, default: 10m", "type: mapping, fields: {a: float}"), "fields map names to one of"),
+        (("    - name: agent-agent", "    - $splice: \"{{ [] }}\"\n    - name: agent-agent"), "needs a literal name"),
     ],
 )
 def test_bad_plugin_file_fails_start_up_with_a_clear_message(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -205,3 +210,48 @@ def test_bad_control_plane_section_fails_start_up(tmp_path: Path) -> None:
     write(tmp_path, "agent.yaml", text)
     with pytest.raises(ConfigError, match="agent.yaml: each controlPlane entry needs kind"):
         Injector(plugins=load_plugins([tmp_path]), config=Config())
+
+
+SPLICING = """\
+name: agent
+kind: runtime
+on:
+  - {in: pod-annotation, key: example.com/inject, values: ["*"]}
+settings:
+  extra: {key: example.com/extra, type: mapping, fields: {count: int}}
+fragment:
+  sidecars:
+    - name: agent
+      image: example.com/agent:1
+      env:
+        - {name: FIRST, value: "1"}
+        - $splice: "{{ named((settings.extra or {}).get('env'), 'value') }}"
+        - {name: LAST, value: "{{ annotations.get('example.com/inject') }}"}
+  volumes:
+    - {name: fixed, emptyDir: {}}
+    - $splice: "{{ named((settings.extra or {}).get('volumes')) }}"
+"""
+
+
+def test_splice_spreads_a_list_and_any_value_matches_star(tmp_path: Path) -> None:
+    write(tmp_path, "agent.yaml", SPLICING)
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config(default_mode="native"))
+    extra = "env: {A: x, B: 2}\nvolumes: {data: {emptyDir: {}}}\n"
+    pod = make_pod(annotations={"example.com/inject": "anything", "example.com/extra": extra})
+    result = injector.inject(pod, namespace("demo"))
+    injected = apply(pod, result.patch)
+    agent = next(c for c in injected["spec"]["initContainers"] if c["name"] == "agent")
+    assert [e["name"] for e in agent["env"]] == ["FIRST", "A", "B", "LAST"] and agent["env"][2]["value"] == "2"
+    assert [v["name"] for v in injected["spec"]["volumes"]] == ["fixed", "data"]
+    validate_pod(injected)
+
+
+def test_mapping_setting_checks_its_typed_fields(tmp_path: Path) -> None:
+    from webhook.engine.errors import PodDenied
+
+    write(tmp_path, "agent.yaml", SPLICING)
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config(default_mode="native"))
+    for bad, why in (("count: lots", "count is not int"), ("[1, 2]", "not a mapping"), ("a: [", "not YAML or JSON")):
+        with pytest.raises(PodDenied) as caught:
+            injector.inject(make_pod(annotations={"example.com/inject": "1", "example.com/extra": bad}), namespace("demo"))
+        assert "example.com/extra" in caught.value.message and why in caught.value.message
