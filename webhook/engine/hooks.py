@@ -167,7 +167,7 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
         names.append(str(container.get("name")))
         ports.extend(_dumps(_ordered(p, _PORT_ORDER)) for p in container.get("ports") or () if isinstance(p, dict))
     text = "[\n    " + "\n    ,".join(ports) + "\n]" if ports else "[\n]"
-    return HookResult(context={"pod_ports": text, "app_containers": ",".join(names)})
+    return HookResult(context={"pod_ports": text, "app_containers": ",".join(names), "first_app": names[0] if names else None})
 
 
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
