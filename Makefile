@@ -40,6 +40,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench.engine
 	$(PY) -m tests.bench.load
+	$(PY) -m tests.bench.cli
 
 certs/tls.crt: | $(STAMP)
 	$(VENV)/bin/meshswitch certs generate --out certs

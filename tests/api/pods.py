@@ -189,3 +189,53 @@ def make_review(
         request["oldObject"] = copy.deepcopy(obj)
         request["options"] = None
     return {"apiVersion": api_version, "kind": "AdmissionReview", "request": request}
+
+
+def maximal_value(setting: Any) -> str | None:
+    """A value of ``setting`` (a webhook.engine.settings.Setting) as long as it accepts, or None.
+
+    Lists are filled to the setting's maximum length; a free-text setting repeats its default
+    when its pattern takes a comma-separated repetition. The value is checked to parse.
+    """
+    longest = setting.longest
+    if setting.type == "ports":
+        parts, size, port = [], 0, 1
+        while size + len(str(port)) + 1 <= longest:
+            parts.append(str(port))
+            size += len(str(port)) + 1
+            port = port % 65535 + 1
+        value = ",".join(parts)
+    elif setting.type == "cidrs":
+        parts, size, index = [], 0, 0
+        while True:
+            cidr = f"10.{index // 256 % 256}.{index % 256}.0/24"
+            if size + len(cidr) + 1 > longest:
+                break
+            parts.append(cidr)
+            size += len(cidr) + 1
+            index += 1
+        value = ",".join(parts)
+    elif setting.type == "string" and isinstance(setting.default, str) and setting.default:
+        value = setting.default
+        while len(value) + 1 + len(setting.default) <= longest:
+            value += "," + setting.default
+    else:
+        return None
+    for candidate in (value, setting.default if isinstance(setting.default, str) else None):
+        if not candidate:
+            continue
+        try:
+            setting.parse(candidate)
+        except ValueError:
+            continue
+        return candidate
+    return None
+
+
+def maximal_annotations(plugin: Any) -> dict[str, str]:
+    """Every setting of a plugin that takes a long value, at its longest."""
+    return {
+        setting.keys[0]: value
+        for setting in plugin.settings
+        if (value := maximal_value(setting)) is not None and len(value) > 64
+    }

@@ -32,6 +32,7 @@ class Broken:
     """An engine with a bug."""
 
     plugins = ()
+    discovery = None
 
     def inject(self, pod: Mapping[str, Any], namespace: NamespaceMeta) -> Injection:
         raise KeyError("spec")
@@ -41,6 +42,7 @@ class Recording:
     """An engine that records the namespace it was given and injects nothing."""
 
     plugins = ()
+    discovery = None
 
     def __init__(self) -> None:
         self.seen: list[NamespaceMeta] = []

@@ -23,6 +23,7 @@ from webhook.engine.kube import NamespaceMeta
 from webhook.engine.workloads import pod_template, transform
 
 INTENDED = Path(__file__).resolve().parent / "intended"
+DENIED = "<denied>"  # the path of an entry that lists pods meshswitch denies and the mesh injected
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,12 @@ class Intended:
             else:
                 left.append(difference)
         return left
+
+    def denial_listed(self, case: GoldenCase) -> bool:
+        """meshswitch denied a pod the mesh injected: listed as an entry with path `<denied>`."""
+        covering = [
+            i for i, entry in enumerate(self.entries)
+            if entry.path == DENIED and any(fnmatch.fnmatchcase(case.id, s) for s in entry.sources)
+        ]  # fmt: skip
+        self.used.update(covering)
+        return bool(covering)

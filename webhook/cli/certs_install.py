@@ -83,11 +83,24 @@ def cmd_certs_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_certs(parser: argparse.ArgumentParser) -> None:
+    """`meshswitch certs generate` and `meshswitch certs install`."""
+    from webhook.certs import add_certs_arguments, generate_from_args
+
+    certs = parser.add_subparsers(dest="certs_command", metavar="COMMAND")
+    sub = certs.add_parser("generate", help="write a CA and a serving certificate it signs", description="Write a CA and a serving certificate it signs.")
+    add_certs_arguments(sub)
+    sub.set_defaults(handler=generate_from_args, _parser=sub)
+    register_certs_install(certs)
+
+
 def register_certs_install(certs_subparsers: Any) -> argparse.ArgumentParser:
     """Add `install` to the subparsers of `meshswitch certs`."""
     parser: argparse.ArgumentParser = certs_subparsers.add_parser(
-        "install", help="create or renew the webhook's CA and serving certificate in the cluster, and patch the caBundle"
+        "install",
+        help="create or renew the webhook's CA and serving certificate in the cluster, and patch the caBundle",
+        description="Create or renew the webhook's CA and serving certificate in the cluster, and patch the caBundle.",
     )
     add_install_arguments(parser)
-    parser.set_defaults(handler=cmd_certs_install)
+    parser.set_defaults(handler=cmd_certs_install, _parser=parser)
     return parser

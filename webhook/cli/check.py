@@ -18,7 +18,10 @@ from webhook.engine.errors import ConfigError
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help=f"the webhook's namespace (default {DEFAULT_NAMESPACE})")
     parser.add_argument("--kubeconfig", type=Path, help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-    parser.add_argument("--webhook-config", default=WEBHOOK_CONFIG, help=f"the MutatingWebhookConfiguration (default {WEBHOOK_CONFIG})")
+    parser.add_argument(
+        "--webhook-config", default=WEBHOOK_CONFIG,
+        help=f"the Mutating- and ValidatingWebhookConfiguration's name (default {WEBHOOK_CONFIG}; make run's is meshswitch-dev)",
+    )  # fmt: skip
     parser.add_argument("--secret", default=TLS_SECRET, help=f"the serving Secret (default {TLS_SECRET})")
     parser.add_argument(
         "--url",
@@ -68,11 +71,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return exit_code(findings)
 
 
-def register(subcommands: Any) -> argparse.ArgumentParser:
-    """Add `check` to the subcommands of `meshswitch`."""
-    parser: argparse.ArgumentParser = subcommands.add_parser(
-        "check", help="check the installed webhook, its certificates and endpoints, and the namespaces' meshes"
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The flags and handler of `meshswitch check`."""
     add_check_arguments(parser)
     parser.set_defaults(handler=cmd_check)
-    return parser

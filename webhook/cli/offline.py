@@ -1,29 +1,98 @@
-"""The offline subcommands: inject, uninject, explain and plugins, over the engine."""
+"""The offline subcommands: inject, uninject, explain and plugins, over the engine.
+
+Every input problem ends as one UsageError line naming the file, the document, the object and the
+field; nothing is written to stdout unless every document went through.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonpatch
+from webhook.cli.documents import Document, UsageError, dump, expand, read_documents
+from webhook.cli.shapes import ShapeError, check_workload
 
-from webhook.cli.documents import UsageError, dump, read_documents
-from webhook.cluster.client import KubeApi, connect
-from webhook.cluster.discovery_watch import PATHS
-from webhook.cluster.namespaces import meta_from
-from webhook.engine.config import SIDECAR_STYLES, Config
-from webhook.engine.decide import MODE_KEY
-from webhook.engine.discovery import Discovery
-from webhook.engine.errors import PodDenied
-from webhook.engine.injector import Injector
-from webhook.engine.kube import NamespaceMeta
-from webhook.engine.patch import uninject
-from webhook.engine.plugins import PluginSet, load_plugins
-from webhook.engine.render import Workload
-from webhook.engine.values import load_values
-from webhook.engine.workloads import iter_workloads, namespace_of, pod_template, transform
+if TYPE_CHECKING:
+    from webhook.cluster.client import KubeApi
+    from webhook.engine.decide import Decision
+    from webhook.engine.discovery import Discovery
+    from webhook.engine.injector import Injector
+    from webhook.engine.kube import NamespaceMeta
+    from webhook.engine.plugins import PluginSet
+    from webhook.engine.render import Workload
+
+MODE_KEY = "meshswitch.io/mode"  # webhook.engine.decide.MODE_KEY, without importing the engine for --help
+OUTPUTS = ("yaml", "json")
+_TEMPLATE_PATH = re.compile(r"\S*templates/[\w.-]+\.ya?ml(:\d+)?:?\s*")
+
+
+# --- flags -------------------------------------------------------------------------------------------
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f", "--filename", "--file", dest="files", action="append", required=True, metavar="FILE",
+        help="a YAML or JSON file, a directory of them, or - for standard input (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("-R", "--recursive", action="store_true", help="with a directory, read its subdirectories too")
+    parser.add_argument("--namespace", default="default", help="namespace of objects that name none (default default)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, summary: bool = True) -> None:
+    parser.add_argument("-o", "--output", choices=OUTPUTS, default="yaml", help="output format: yaml (default) or json")
+    if summary:
+        parser.add_argument("-q", "--quiet", action="store_true", help="no per-workload summary on standard error")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", help=f"the mode to inject, in place of the namespace's {MODE_KEY} label (a mesh plugin's name, or native)")
+    parser.add_argument("--namespace-labels", metavar="K=V,...", help="the namespace's labels, k=v,k2=v2")
+    parser.add_argument("--namespace-annotations", metavar="K=V,...", help="the namespace's annotations, k=v,k2=v2")
+    parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
+    parser.add_argument(
+        "--sidecar-style", choices=("native", "classic"), default="native",
+        help="proxy as a native sidecar (an init container that keeps running) or a classic container (default native)",
+    )  # fmt: skip
+    parser.add_argument("--templates-dir", action="append", metavar="DIR", help="a directory of plugin files that add or replace plugins (repeatable)")
+    parser.add_argument("--values", metavar="FILE", help="installation values: a YAML file of plugin name to values")
+
+
+def configure_inject(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    add_engine_arguments(parser)
+    add_output_arguments(parser)
+    parser.set_defaults(handler=cmd_inject)
+
+
+def configure_explain(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    add_engine_arguments(parser)
+    parser.add_argument("--kubeconfig", help="read namespaces (unless given by flags) and the meshes' control planes from this cluster")
+    parser.add_argument(
+        "-o", "--output", choices=("text", *OUTPUTS), default="text",
+        help="text (default, one line per workload), or yaml or json records",
+    )  # fmt: skip
+    parser.set_defaults(handler=cmd_explain)
+
+
+def configure_uninject(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    add_output_arguments(parser)
+    parser.set_defaults(handler=cmd_uninject)
+
+
+def configure_plugins(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--templates-dir", action="append", metavar="DIR", help="a directory of plugin files that add or replace plugins (repeatable)")
+    parser.add_argument("--values", nargs="?", const="", metavar="FILE", help="print the effective installation values (with FILE applied)")
+    parser.set_defaults(handler=cmd_plugins)
+
+
+# --- shared ------------------------------------------------------------------------------------------
 
 
 def _parse_pairs(text: str | None, *, flag: str) -> dict[str, str]:
@@ -38,16 +107,29 @@ def _parse_pairs(text: str | None, *, flag: str) -> dict[str, str]:
     return pairs
 
 
-def _load_plugins(args: argparse.Namespace) -> PluginSet:
+def load_plugins_from(args: argparse.Namespace) -> PluginSet:
+    from webhook.engine.plugins import load_plugins
+    from webhook.engine.values import load_values
+
     plugins = load_plugins([Path(d) for d in args.templates_dir or ()])
     return load_values(Path(args.values), plugins) if getattr(args, "values", None) else plugins
 
 
-def _build_injector(args: argparse.Namespace) -> Injector:
-    return Injector(plugins=_load_plugins(args), config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style))
+def build_injector(args: argparse.Namespace, plugins: PluginSet, discovery: Discovery | None = None) -> Injector:
+    from webhook.engine.config import Config
+    from webhook.engine.injector import Injector
+
+    if args.mode is not None and args.mode not in plugins.modes:
+        raise UsageError(f"--mode {args.mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
+    if args.default_mode not in plugins.modes:
+        raise UsageError(f"--default-mode {args.default_mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
+    config = Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style)
+    return Injector(plugins=plugins, config=config, discovery=discovery)
 
 
-def _namespace_meta(args: argparse.Namespace, name: str) -> NamespaceMeta:
+def namespace_meta(args: argparse.Namespace, name: str) -> NamespaceMeta:
+    from webhook.engine.kube import NamespaceMeta
+
     labels = _parse_pairs(args.namespace_labels, flag="--namespace-labels")
     annotations = _parse_pairs(args.namespace_annotations, flag="--namespace-annotations")
     if args.mode:
@@ -55,43 +137,169 @@ def _namespace_meta(args: argparse.Namespace, name: str) -> NamespaceMeta:
     return NamespaceMeta(name=name, labels=labels, annotations=annotations)
 
 
-def _describe(obj: Any) -> str:
-    metadata = obj.get("metadata") or {}
-    return f"{obj.get('kind')}/{metadata.get('name') or metadata.get('generateName') or '?'}"
+def describe(obj: Any) -> str:
+    """kind/name, lower-case as kubectl and linkerd print it."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return f"{str(obj.get('kind')).lower()}/{metadata.get('name') or metadata.get('generateName') or '?'}"
+
+
+def _objects(document: Document) -> list[tuple[str, Any]]:
+    """(where, object) for the document and, in a List, each item."""
+    from webhook.engine.workloads import iter_workloads
+
+    body = document.body
+    if not isinstance(body, dict):
+        return []
+    if isinstance(body.get("items"), list) and str(body.get("kind", "")).endswith("List"):
+        return [(f"{document.where}: items[{i}] {describe(item)}", item) for i, item in enumerate(body["items"]) if isinstance(item, dict)]
+    return [(f"{document.where}: {describe(obj)}", obj) for obj in iter_workloads(body)]
+
+
+def check_shapes(documents: list[Document]) -> None:
+    for document in documents:
+        for where, obj in _objects(document):
+            try:
+                check_workload(obj)
+            except ShapeError as err:
+                raise UsageError(f"{where}: {err}") from None
+
+
+def engine_failure(where: str, err: Exception) -> UsageError:
+    """An unexpected engine error on the user's object: name the object, never our template files."""
+    detail = _TEMPLATE_PATH.sub("", str(err)).strip() or type(err).__name__
+    return UsageError(f"{where}: spec.template: meshswitch cannot inject this pod template ({detail[:200]})")
+
+
+@dataclass
+class Summary:
+    """One line per workload on standard error (as `linkerd inject` prints), unless -q."""
+
+    quiet: bool
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def flush(self) -> None:
+        if not self.quiet and self.lines:
+            sys.stderr.write("".join(f"{line}\n" for line in self.lines))
+
+
+def _transform_all(documents: list[Document], fn: Callable[[dict[str, Any], Workload, str, str], dict[str, Any]], default_namespace: str) -> list[Any]:
+    from webhook.engine.workloads import transform
+
+    output = []
+    for document in documents:
+        body = document.body
+        if isinstance(body, dict):
+            body = transform(body, lambda pod, workload, ns: fn(pod, workload, ns, document.where), default_namespace=default_namespace)
+        output.append(body)
+    return output
+
+
+def _label(workload: Workload, namespace: str) -> str:
+    return f"{workload.kind.lower()}/{workload.name or '?'} ({namespace})"
+
+
+# --- inject ------------------------------------------------------------------------------------------
+
+
+def apply_ops(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply the engine's RFC 6902 add and replace operations to `pod`, in place, sharing the added
+    values: jsonpatch deep-copies the document and every value, which cost more than the injection."""
+    for op in ops:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
+        holder: Any = pod
+        for part in parents:
+            holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+        if op["op"] not in ("add", "replace"):
+            raise ValueError(f"unexpected patch operation {op['op']!r}")
+        if isinstance(holder, list):
+            if last == "-":
+                holder.append(op["value"])
+            elif op["op"] == "add":
+                holder.insert(int(last), op["value"])
+            else:
+                holder[int(last)] = op["value"]
+        else:
+            holder[last] = op["value"]
+    return pod
 
 
 def cmd_inject(args: argparse.Namespace) -> int:
-    injector = _build_injector(args)
-    documents = read_documents(args.file)
+    from webhook.engine.errors import PodDenied
 
-    def inject_one(pod: dict[str, Any], workload: Workload, namespace: str) -> dict[str, Any]:
+    plugins = load_plugins_from(args)
+    injector = build_injector(args, plugins)
+    documents = read_documents(expand(args.files, recursive=args.recursive))
+    check_shapes(documents)
+    summary = Summary(args.quiet)
+    warnings: list[str] = []
+
+    def inject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
+        label = _label(workload, namespace)
         try:
-            result = injector.inject(pod, _namespace_meta(args, namespace), workload=workload)
+            result = injector.inject(pod, namespace_meta(args, namespace), workload=workload)
         except PodDenied as err:
-            raise UsageError(f"{workload.kind}/{workload.name}: denied: {err.message}") from None
-        for warning in result.warnings:
-            print(f"warning: {workload.kind}/{workload.name}: {warning}", file=sys.stderr)
-        return jsonpatch.apply_patch(pod, result.patch) if result.patch else pod
+            raise UsageError(f"{where}: {workload.kind.lower()}/{workload.name}: denied: {err.message}") from None
+        except Exception as err:  # an engine failure on this object is reported as this object's
+            raise engine_failure(f"{where}: {workload.kind.lower()}/{workload.name}", err) from None
+        warnings.extend(f"warning: {label}: {w}" for w in result.warnings)
+        if result.plugins and result.patch:
+            summary.add(f"{label} injected: {', '.join(result.plugins)}")
+            return apply_ops(pod, result.patch)
+        summary.add(f"{label} skipped: {result.reason.code}: {result.reason.message}")
+        return pod
 
-    output = [transform(doc, inject_one, default_namespace=args.namespace) if isinstance(doc, dict) else doc for doc in documents]
-    dump(output, sys.stdout)
+    output = _transform_all(documents, inject_one, args.namespace)
+    for line in warnings:
+        print(line, file=sys.stderr)
+    summary.flush()
+    dump(output, sys.stdout, args.output)
     return 0
+
+
+# --- uninject ----------------------------------------------------------------------------------------
 
 
 def cmd_uninject(args: argparse.Namespace) -> int:
-    documents = read_documents(args.file)
-    output = [
-        transform(doc, lambda pod, _w, _n: uninject(pod), default_namespace=args.namespace) if isinstance(doc, dict) else doc
-        for doc in documents
-    ]
-    dump(output, sys.stdout)
+    from webhook.engine.patch import read_status, uninject
+
+    documents = read_documents(expand(args.files, recursive=args.recursive))
+    check_shapes(documents)
+    summary = Summary(args.quiet)
+
+    def uninject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
+        label = _label(workload, namespace)
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        status = read_status(annotations)
+        if not status:
+            summary.add(f"{label} unchanged: no meshswitch.io/status annotation, so nothing meshswitch injected")
+            return pod
+        try:
+            result = uninject(pod)
+        except Exception as err:
+            raise UsageError(f"{where}: {workload.kind.lower()}/{workload.name}: meshswitch.io/status does not match the pod ({type(err).__name__}: {err})") from None
+        summary.add(f"{label} uninjected: {', '.join(str(p) for p in status.get('plugins') or ()) or 'nothing recorded'}")
+        return result
+
+    output = _transform_all(documents, uninject_one, args.namespace)
+    summary.flush()
+    dump(output, sys.stdout, args.output)
     return 0
+
+
+# --- explain -----------------------------------------------------------------------------------------
 
 
 def _cluster_view(args: argparse.Namespace, plugins: PluginSet) -> tuple[KubeApi | None, Discovery | None]:
     """With --kubeconfig, explain reads the control planes (once) and the namespaces from the cluster."""
     if not getattr(args, "kubeconfig", None):
         return None, None
+    from webhook.cluster.client import connect
+    from webhook.cluster.discovery_watch import PATHS
+    from webhook.engine.discovery import Discovery
+
     api = connect(Path(args.kubeconfig))
     discovery = Discovery(plugins)
     for target in discovery.watched():
@@ -102,38 +310,59 @@ def _cluster_view(args: argparse.Namespace, plugins: PluginSet) -> tuple[KubeApi
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    plugins = _load_plugins(args)
+    from webhook.cluster.namespaces import meta_from
+    from webhook.engine.errors import PodDenied
+    from webhook.engine.workloads import namespace_of, pod_template
+
+    plugins = load_plugins_from(args)
     api, discovery = _cluster_view(args, plugins)
-    injector = Injector(
-        plugins=plugins,
-        config=Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style),
-        discovery=discovery,
-    )
+    injector = build_injector(args, plugins, discovery)
+    documents = read_documents(expand(args.files, recursive=args.recursive))
+    check_shapes(documents)
     denied = False
-    lines = []
-    for document in read_documents(args.file):
-        if not isinstance(document, dict):
-            continue
-        for obj in iter_workloads(document):
+    records: list[dict[str, Any]] = []
+    for document in documents:
+        for where, obj in _objects(document):
             template = pod_template(obj)
             if template is None:
                 continue
             namespace = namespace_of(obj, args.namespace)
-            meta = _namespace_meta(args, namespace)
+            meta = namespace_meta(args, namespace)
             if api is not None and not (args.namespace_labels or args.namespace_annotations or args.mode):
                 found = api.get(f"/api/v1/namespaces/{namespace}")
                 meta = meta_from(found) if found is not None else meta
+            record: dict[str, Any] = {"object": describe(obj), "namespace": namespace, "source": where.rpartition(": ")[0]}
+            warnings = injector.unknown_keys(template)
             try:
-                decision = injector.decide(template, meta)
+                decision: Decision = injector.decide(template, meta)
             except PodDenied as err:
                 denied = True
-                lines.append(f"{_describe(obj)} ({namespace}): denied {err.code}: {err.message}")
-                continue
-            chosen = ", ".join(p.name for p in decision.plugins) or "nothing"
-            lines.append(f"{_describe(obj)} ({namespace}): {chosen} [{decision.reason.code}] {decision.reason.message}")
-            lines.extend(f"    warning: {w}" for w in injector.control_plane_warnings(decision))
-    print("\n".join(lines))
+                record.update(allowed=False, plugins=[], reason={"code": err.code, "message": err.message})
+            except Exception as err:
+                raise engine_failure(where, err) from None
+            else:
+                record.update(allowed=True, plugins=[p.name for p in decision.plugins], reason={"code": decision.reason.code, "message": decision.reason.message})
+                warnings += injector.control_plane_warnings(decision)
+            record["warnings"] = warnings
+            records.append(record)
+    if args.output == "text":
+        lines = []
+        for record in records:
+            reason = record["reason"]
+            if record["allowed"]:
+                chosen = ", ".join(record["plugins"]) or "nothing"
+                lines.append(f"{record['object']} ({record['namespace']}): {chosen} [{reason['code']}] {reason['message']}")
+            else:
+                lines.append(f"{record['object']} ({record['namespace']}): denied {reason['code']}: {reason['message']}")
+            lines.extend(f"    warning: {w}" for w in record["warnings"])
+        if lines:
+            print("\n".join(lines))
+    else:
+        dump([records], sys.stdout, args.output)  # one document: the list of records
     return 1 if denied else 0
+
+
+# --- plugins -----------------------------------------------------------------------------------------
 
 
 def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
@@ -146,12 +375,12 @@ def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
             rows.append(f"    off: {match.describe()}")
         if plugin.revisions is not None:
             rows.append(f"    {plugin.revisions.key}: revision; pod label, else namespace label (default {plugin.revisions.default!r})")
-        if plugin.sidecar_style_key:
-            rows.append(f"    {plugin.sidecar_style_key}: sidecar style; \"false\" classic, any other value native")
+        if plugin.sidecar_style_setting:
+            rows.append(f"    sidecar style: from setting {plugin.sidecar_style_setting} (true native, false classic)")
         if plugin.declared == "merge":
             rows.append(f"    declared {', '.join(sorted(plugin.container_names))}: merged over the injected container")
         if plugin.releases is not None:
-            rows.append(f"    releases: {', '.join(plugin.releases.known)} (from value {plugin.releases.value})")
+            rows.append(f"    releases: {', '.join(plugin.releases.lines)} (from value {plugin.releases.value})")
         for setting in plugin.settings:
             default = "" if setting.default in (None, [], "") else f" (default {setting.default!r})"
             rows.append(f"    {', '.join(setting.keys)}: {setting.type}{default}; accepts {setting.accepts()}")
@@ -162,17 +391,5 @@ def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    print(_format_plugins(_load_plugins(args), with_values=args.values is not None))
+    print(_format_plugins(load_plugins_from(args), with_values=args.values is not None))
     return 0
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", required=True, help="YAML file, or - for standard input")
-    parser.add_argument("--mode", help=f"stand in for the namespace label {MODE_KEY}")
-    parser.add_argument("--namespace", default="default", help="namespace for objects that name none")
-    parser.add_argument("--namespace-labels", help="the namespace's labels, k=v,k2=v2")
-    parser.add_argument("--namespace-annotations", help="the namespace's annotations, k=v,k2=v2")
-    parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
-    parser.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="proxy as native sidecar or classic container")
-    parser.add_argument("--templates-dir", action="append", help="a directory of plugin files that add or replace plugins")
-    parser.add_argument("--values", help="installation values: a YAML file of plugin name to values")

@@ -5,7 +5,9 @@ cluster installed. webhook/cluster/findings.py evaluates the snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
+import json
 import socket
 import ssl
 import tempfile
@@ -17,6 +19,7 @@ from pathlib import Path
 from webhook.cluster.client import KubeApi
 from webhook.cluster.findings import (
     _API_PATHS,
+    PROBE_BAD_MODE,
     TEMPLATES_CONFIGMAP,
     VALUES_CONFIGMAP,
     VALUES_KEY,
@@ -26,8 +29,9 @@ from webhook.cluster.findings import (
     namespace_modes,
     target_of,
 )
-from webhook.cluster.install import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG, secret_path, webhook_config_path
+from webhook.cluster.install import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG, secret_path, validating_config_path, webhook_config_path
 from webhook.engine.config import Config
+from webhook.engine.decide import MODE_KEY
 from webhook.engine.plugins import PluginSet, load_plugins
 from webhook.engine.values import load_values
 
@@ -81,11 +85,45 @@ def probe(url: str, timeout: float = 5.0) -> Served:
     try:
         connection.request("GET", "/readyz")
         response = connection.getresponse()
-        return Served(url, certificate=pem, ready_status=response.status, ready_body=response.read(2000).decode(errors="replace"))
+        served = Served(url, certificate=pem, ready_status=response.status, ready_body=response.read(2000).decode(errors="replace"))
     except (OSError, http.client.HTTPException) as err:
         return Served(url, certificate=pem, error=f"/readyz: {type(err).__name__}: {err}")
     finally:
         connection.close()
+    refuses, problem = probe_validate(parts.hostname, port, context, timeout)
+    return dataclasses.replace(served, validate_refuses=refuses, validate_error=problem)
+
+
+def probe_validate(host: str, port: int, context: ssl.SSLContext, timeout: float) -> tuple[bool | None, str]:
+    """POST /validate a Namespace labelled with a mode that cannot exist: (refused?, what went wrong)."""
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "meshswitch-check",
+            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+            "operation": "CREATE",
+            "name": "meshswitch-check",
+            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "meshswitch-check", "labels": {MODE_KEY: PROBE_BAD_MODE}}},
+        },
+    }
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    try:
+        connection.request("POST", "/validate", body=json.dumps(review), headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = response.read(20000)
+    except (OSError, http.client.HTTPException) as err:
+        return None, f"{type(err).__name__}: {err}"
+    finally:
+        connection.close()
+    if response.status != 200:
+        return None, f"answers {response.status} (a webhook older than /validate?)"
+    try:
+        answer = json.loads(body).get("response") or {}
+    except (ValueError, AttributeError):
+        return None, "the answer is not an AdmissionReview"
+    return answer.get("allowed") is False, "" if answer.get("allowed") is False else "allowed"
 
 
 def observe(
@@ -102,6 +140,7 @@ def observe(
     """Fetch what `evaluate` needs; GETs only."""
     observed = Observed(webhook_config_name=webhook_config, namespace=namespace, secret_name=secret)
     observed.webhook_config = kube.get(webhook_config_path(webhook_config))
+    observed.validating_config = kube.get(validating_config_path(webhook_config))
     observed.tls_secret = kube.get(secret_path(namespace, secret))
     targets = [t for e in (observed.webhook_config or {}).get("webhooks") or () if (t := target_of(e)) is not None]
     services = sorted({t.service for t in targets if t.service is not None})

@@ -19,6 +19,7 @@ from webhook.engine.config import Config
 from webhook.engine.decide import MODE_KEY, decide
 from webhook.engine.discovery import ControlPlaneObject, control_plane_of
 from webhook.engine.errors import PodDenied
+from webhook.engine.keys import unknown_keys
 from webhook.cluster.install import (
     DEFAULT_NAMESPACE,
     TLS_SECRET,
@@ -66,6 +67,8 @@ class Served:
     error: str | None = None
     ready_status: int | None = None
     ready_body: str = ""
+    validate_refuses: bool | None = None  # POST /validate refused a namespace with a made-up mode
+    validate_error: str = ""
 
 
 @dataclass
@@ -76,6 +79,7 @@ class Observed:
     namespace: str = DEFAULT_NAMESPACE
     secret_name: str = TLS_SECRET
     webhook_config: Mapping[str, Any] | None = None
+    validating_config: Mapping[str, Any] | None = None
     tls_secret: Mapping[str, Any] | None = None
     service: Mapping[str, Any] | None = None
     endpoint_slices: Sequence[Mapping[str, Any]] = ()
@@ -83,6 +87,12 @@ class Observed:
     control_plane: dict[tuple[str, str, str], bool] = field(default_factory=dict)
     served: Sequence[Served] = ()
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+
+# Namespaces `make run` and the e2e harness create to see the webhook called; check leaves them out.
+PROBE_NAMESPACE_PREFIX = "meshswitch-dev-probe-"
+# The mode POST /validate must refuse when check probes it.
+PROBE_BAD_MODE = "meshswitch-check-no-such-mode"
 
 
 # --- pure evaluation --------------------------------------------------------------------------------
@@ -213,6 +223,7 @@ def _evaluate_webhook(observed: Observed, warn_days: int) -> list[Finding]:
     findings += _evaluate_secret(observed, bundle, server_names, bool(service_targets), warn_days)
     findings += _evaluate_served(observed, bundle, server_names, warn_days)
     findings += _evaluate_endpoints(observed, service_targets, [t.url for t in distinct if t.url])
+    findings += _evaluate_validating(observed, bundle)
     return findings
 
 
@@ -274,6 +285,48 @@ def _evaluate_served(observed: Observed, bundle: list[x509.Certificate], names: 
             findings.append(Finding(OK, "ready", subject, "/readyz answers 200"))
         elif served.ready_status is not None:
             findings.append(Finding(ERROR, "ready", subject, f"/readyz answers {served.ready_status}: {served.ready_body.strip()[:300]}"))
+    return findings
+
+
+def _evaluate_validating(observed: Observed, bundle: list[x509.Certificate]) -> list[Finding]:
+    """The validating webhook that refuses a misspelt mode label when it is written."""
+    name = observed.webhook_config_name
+    subject = f"ValidatingWebhookConfiguration {name}"
+    configuration = observed.validating_config
+    if configuration is None:
+        return [Finding(WARNING, "validating-webhook", subject, "not found: a misspelt meshswitch.io/mode label is not refused when it is written, "
+                        "and then every pod in that namespace is (kubectl apply -k manifests/)")]
+    entries = [e for e in configuration.get("webhooks") or () if isinstance(e, Mapping)]
+    if not entries:
+        return [Finding(WARNING, "validating-webhook", subject, "has no webhooks: mode labels are not checked when written")]
+    findings: list[Finding] = []
+    trusted = {fingerprint(c) for c in bundle}
+    for entry in entries:
+        where = f"{subject} webhook {entry.get('name')}"
+        client = entry.get("clientConfig") or {}
+        path = (client.get("service") or {}).get("path") if isinstance(client.get("service"), Mapping) else urllib.parse.urlsplit(str(client.get("url") or "")).path
+        resources = {r for rule in entry.get("rules") or () for r in rule.get("resources") or ()}
+        operations = {o for rule in entry.get("rules") or () for o in rule.get("operations") or ()}
+        cas = {fingerprint(c) for c in pem_certificates(ca_bundle_of(entry))}
+        if path != "/validate":
+            findings.append(Finding(ERROR, "validating-webhook", where, f"sends reviews to path {path!r}, not /validate"))
+        elif "namespaces" not in resources or not {"CREATE", "UPDATE"} <= operations | ({"CREATE", "UPDATE"} if "*" in operations else set()):
+            findings.append(Finding(WARNING, "validating-webhook", where, "does not cover Namespace CREATE and UPDATE: some label writes are not checked"))
+        elif not cas:
+            findings.append(Finding(ERROR, "validating-webhook", where, "no caBundle: the API server cannot call it, so labels are not checked (meshswitch certs install)"))
+        elif trusted and not cas & trusted:
+            findings.append(Finding(ERROR, "validating-webhook", where, "its caBundle trusts another CA than the mutating webhook's (meshswitch certs install)"))
+        elif entry.get("failurePolicy") != "Ignore":
+            findings.append(Finding(WARNING, "validating-webhook", where, f"failurePolicy {entry.get('failurePolicy')}: with the webhook down, no namespace can be written; Ignore is meant"))
+        else:
+            findings.append(Finding(OK, "validating-webhook", where, "checks Namespace CREATE and UPDATE at /validate, failurePolicy Ignore"))
+    for served in observed.served:
+        if served.validate_refuses is True:
+            findings.append(Finding(OK, "validating-webhook", f"webhook at {served.url}", f"/validate refuses {MODE_KEY}={PROBE_BAD_MODE}"))
+        elif served.validate_refuses is False:
+            findings.append(Finding(ERROR, "validating-webhook", f"webhook at {served.url}", f"/validate lets {MODE_KEY}={PROBE_BAD_MODE} through: {served.validate_error}"))
+        elif served.validate_error:
+            findings.append(Finding(WARNING, "validating-webhook", f"webhook at {served.url}", f"/validate: {served.validate_error}"))
     return findings
 
 
@@ -348,6 +401,16 @@ def namespace_mode(namespace: Mapping[str, Any], plugins: PluginSet, config: Con
     labels = dict(metadata.get("labels") or {})
     annotations = dict(metadata.get("annotations") or {})
     subject = f"namespace {name}"
+    typos = tuple(
+        Finding(WARNING, "namespace-keys", subject, message)
+        for message in unknown_keys(labels, plugins, where="label") + unknown_keys(annotations, plugins, where="annotation")
+    )
+    found = _namespace_mode(name, labels, annotations, plugins, config)
+    return NamespaceMode(found.name, found.mode, found.source, found.findings + typos) if typos else found
+
+
+def _namespace_mode(name: str, labels: dict[str, str], annotations: dict[str, str], plugins: PluginSet, config: Config) -> NamespaceMode:
+    subject = f"namespace {name}"
     explicit = labels.get(MODE_KEY)
     own = [(p, keys) for p in plugins.meshes if (keys := _matches(p, labels, annotations))]
     if explicit is None and not own:
@@ -381,8 +444,14 @@ def namespace_mode(namespace: Mapping[str, Any], plugins: PluginSet, config: Con
     return NamespaceMode(name, mode, asked, tuple(findings))
 
 
+def _name(namespace: Mapping[str, Any]) -> str:
+    return str((namespace.get("metadata") or {}).get("name"))
+
+
 def namespace_modes(namespaces: Sequence[Mapping[str, Any]], plugins: PluginSet, config: Config) -> list[NamespaceMode]:
-    return [namespace_mode(ns, plugins, config) for ns in sorted(namespaces, key=lambda n: str((n.get("metadata") or {}).get("name")))]
+    """Each namespace's mode, leaving out the dev cluster's probe namespaces (short-lived, and being deleted)."""
+    kept = [ns for ns in namespaces if not _name(ns).startswith(PROBE_NAMESPACE_PREFIX)]
+    return [namespace_mode(ns, plugins, config) for ns in sorted(kept, key=_name)]
 
 
 def control_plane_needed(modes: Sequence[NamespaceMode], plugins: PluginSet) -> dict[str, tuple[ControlPlaneObject, ...]]:

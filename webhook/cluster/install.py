@@ -68,6 +68,10 @@ def webhook_config_path(name: str) -> str:
     return f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}"
 
 
+def validating_config_path(name: str) -> str:
+    return f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}"
+
+
 # --- certificates as data --------------------------------------------------------------------------
 
 
@@ -327,6 +331,18 @@ def install(
         result.bundle_patched = True
         if not generated.ca_reused and previous:
             sleep(propagation_seconds)  # every API server sees the wider bundle before a new leaf can be served
+
+    # 2b. The validating webhook (Namespace labels), when installed, trusts the same CAs.
+    validating = kube.get(validating_config_path(webhook_config))
+    fixes: list[dict[str, Any]] = []
+    for index, entry in enumerate((validating or {}).get("webhooks") or ()):
+        if {fingerprint(c) for c in pem_certificates(ca_bundle_of(entry))} != wanted:
+            fixes.append({"op": "test", "path": f"/webhooks/{index}/name", "value": entry["name"]})
+            fixes.append({"op": "add", "path": f"/webhooks/{index}/clientConfig/caBundle", "value": base64.b64encode(bundle).decode()})
+    if validating is not None and fixes:
+        fixes.insert(0, {"op": "test", "path": "/metadata/resourceVersion", "value": validating["metadata"]["resourceVersion"]})
+        kube.call("PATCH", validating_config_path(webhook_config), body=fixes, content_type="application/json-patch+json")
+        result.written.append(f"ValidatingWebhookConfiguration {webhook_config} caBundle")
 
     # 3. The serving Secret the replicas mount.
     tls_data = {"tls.crt": tls_cert, "tls.key": tls_key, "ca.crt": ca_pem}

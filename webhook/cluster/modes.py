@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.cluster.findings import namespace_mode
+from webhook.cluster.findings import namespace_mode, namespace_modes
 from webhook.engine.config import Config
 from webhook.engine.decide import MODE_KEY, STATUS_KEY
 from webhook.engine.discovery import control_plane_of
@@ -51,6 +51,7 @@ class ModeResult:
     restarted: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (workload, why)
     warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
 
 def validate_mode(mode: str, plugins: PluginSet) -> None:
@@ -121,16 +122,20 @@ def set_mode(
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
     webhook_namespace: str = DEFAULT_NAMESPACE,
     now: dt.datetime | None = None,
+    dry_run: bool = False,
 ) -> ModeResult:
-    """Label the namespace with the mode; with `restart`, roll its workloads. Raises ModeError."""
+    """Label the namespace with the mode; with `restart`, roll its workloads. Raises ModeError.
+
+    With `dry_run`, only GETs: the result says which label would change and which workloads a
+    restart would roll."""
     validate_mode(mode, plugins)
     found = kube.get(f"/api/v1/namespaces/{namespace}")
     if found is None:
         raise ModeError(f"namespace {namespace} not found")
     labels = dict((found.get("metadata") or {}).get("labels") or {})
     previous = labels.get(MODE_KEY)
-    result = ModeResult(namespace, mode, previous, labelled=previous != mode)
-    if result.labelled:
+    result = ModeResult(namespace, mode, previous, labelled=previous != mode, dry_run=dry_run)
+    if result.labelled and not dry_run:
         kube.call(
             "PATCH",
             f"/api/v1/namespaces/{namespace}",
@@ -149,6 +154,9 @@ def set_mode(
         ]
         if missing:
             result.warnings.append(f"{mode}'s control plane is missing ({', '.join(missing)}): its proxies will not work until it is installed")
+    if dry_run:
+        result.restarted, result.skipped = rollable(kube, namespace)
+        return result
     if not restart:
         return result
 
@@ -174,7 +182,30 @@ def set_mode(
     return result
 
 
+def rollable(kube: KubeApi, namespace: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The workloads a restart would roll, and those it would leave (paused Deployments); GETs only."""
+    rolled: list[str] = []
+    left: list[tuple[str, str]] = []
+    for kind, resource, path in WORKLOADS:
+        for item in kube.items(path.format(namespace=namespace)):
+            name = item["metadata"]["name"]
+            if kind == "Deployment" and (item.get("spec") or {}).get("paused"):
+                left.append((f"{resource}/{name}", "paused (kubectl rollout resume it first)"))
+            else:
+                rolled.append(f"{resource}/{name}")
+    return rolled, left
+
+
 def format_result(result: ModeResult) -> list[str]:
+    if result.dry_run:
+        was = result.previous if result.previous is not None else "(none)"
+        change = f"{MODE_KEY}: {was} -> {result.mode}" if result.labelled else f"{MODE_KEY}={result.mode} already set, no change"
+        lines = [f"namespace/{result.namespace} {change} (dry run: nothing changed)"]
+        lines += [f"{name} would restart" for name in result.restarted]
+        lines += [f"{name} would not restart: {why}" for name, why in result.skipped]
+        if not result.restarted and not result.skipped:
+            lines.append("no Deployment, StatefulSet or DaemonSet to restart")
+        return lines
     if result.labelled:
         was = f" (was {result.previous})" if result.previous else ""
         lines = [f"namespace/{result.namespace} labelled {MODE_KEY}={result.mode}{was}"]
@@ -183,3 +214,35 @@ def format_result(result: ModeResult) -> list[str]:
     lines += [f"{name} restarted" for name in result.restarted]
     lines += [f"{name} not restarted: {why}" for name, why in result.skipped]
     return lines
+
+
+@dataclass(frozen=True)
+class NamespaceRow:
+    """One row of `mode list`: the namespace, the mode a plain pod there gets, and what selects it."""
+
+    namespace: str
+    mode: str
+    selected_by: str
+    problems: tuple[str, ...] = ()
+
+
+def list_modes(kube: KubeApi, plugins: PluginSet, *, webhook_namespace: str = DEFAULT_NAMESPACE, only: str | None = None) -> list[NamespaceRow]:
+    """Each namespace's mode as the engine decides it (probe namespaces of the dev cluster left out)."""
+    config = Config(webhook_namespace=webhook_namespace)
+    if only is not None:
+        one = kube.get(f"/api/v1/namespaces/{only}")
+        if one is None:
+            raise ModeError(f"namespace {only} not found")
+        namespaces = [one]
+    else:
+        namespaces = kube.items("/api/v1/namespaces")
+    rows = []
+    for found in namespace_modes(namespaces, plugins, config):
+        problems = tuple(f.message for f in found.findings if f.severity in ("warning", "error"))
+        if found.name in config.ignored_namespaces:
+            rows.append(NamespaceRow(found.name, "-", "never injected (system or webhook namespace)", problems))
+        elif found.mode is None and not found.source:
+            rows.append(NamespaceRow(found.name, "-", "nothing: the server's default mode, unless a pod selects one", problems))
+        else:
+            rows.append(NamespaceRow(found.name, found.mode or "refused", found.source, problems))
+    return rows

@@ -25,11 +25,15 @@ from typing import Any
 
 from webhook import certs
 from webhook.cluster.client import api_client
+from webhook.cluster.findings import PROBE_NAMESPACE_PREFIX
 from webhook.dev import binaries
 from webhook.dev import controlplane as cp
 
-CONFIG_NAME = "meshswitch"
+# Not `meshswitch`: `kubectl apply -k manifests/` on a dev cluster must create its own configurations,
+# never merge into these (which send reviews to a loopback URL).
+CONFIG_NAME = "meshswitch-dev"
 WEBHOOK_NAME = "inject.meshswitch.io"
+VALIDATE_WEBHOOK_NAME = "namespace-labels.meshswitch.io"
 WEBHOOK_NAMESPACE = "meshswitch-system"
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", WEBHOOK_NAMESPACE)
 MODE_LABEL = "meshswitch.io/mode"
@@ -89,26 +93,76 @@ def webhook_configuration(
     }
 
 
-def register(
-    client: Any, server: WebhookServer, *, failure_policy: str = "Fail", name: str = CONFIG_NAME
-) -> dict[str, Any]:
-    """Create or replace the MutatingWebhookConfiguration for `server`; return it."""
-    body = webhook_configuration(server.mutate_url, server.ca_pem, failure_policy=failure_policy, name=name)
-    cp.apply_mutating_webhook(client, body)
-    return body
+def validating_configuration(url: str, ca_pem: bytes, *, name: str = CONFIG_NAME) -> dict[str, Any]:
+    """Return the ValidatingWebhookConfiguration that sends Namespace CREATE and UPDATE to `url` (policy Ignore)."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "meshswitch"}},
+        "webhooks": [
+            {
+                "name": VALIDATE_WEBHOOK_NAME,
+                "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+                "rules": [
+                    {
+                        "operations": ["CREATE", "UPDATE"],
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "resources": ["namespaces"],
+                        "scope": "Cluster",
+                    }
+                ],
+                "matchPolicy": "Equivalent",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1", "v1beta1"],
+                "timeoutSeconds": 5,
+                "failurePolicy": "Ignore",
+            }
+        ],
+    }
 
 
-def unregister(client: Any, name: str = CONFIG_NAME) -> None:
-    """Delete the MutatingWebhookConfiguration `name` if it exists."""
+def apply_validating_webhook(client: Any, body: dict[str, Any]) -> None:
+    """Create the ValidatingWebhookConfiguration `body`, or replace it if it exists."""
     from kubernetes import client as k8s
     from kubernetes.client.exceptions import ApiException
 
     api: Any = k8s.AdmissionregistrationV1Api(client)
+    name = body["metadata"]["name"]
     try:
-        api.delete_mutating_webhook_configuration(name)
+        api.create_validating_webhook_configuration(body=body)
+        return
     except ApiException as exc:
-        if exc.status != 404:
+        if exc.status != 409:
             raise
+    current = api.read_validating_webhook_configuration(name)
+    replacement = json.loads(json.dumps(body))
+    replacement["metadata"]["resourceVersion"] = current.metadata.resource_version
+    api.replace_validating_webhook_configuration(name, body=replacement)
+
+
+def register(
+    client: Any, server: WebhookServer, *, failure_policy: str = "Fail", name: str = CONFIG_NAME
+) -> dict[str, Any]:
+    """Create or replace the Mutating- and ValidatingWebhookConfiguration for `server`; return the mutating one."""
+    body = webhook_configuration(server.mutate_url, server.ca_pem, failure_policy=failure_policy, name=name)
+    cp.apply_mutating_webhook(client, body)
+    apply_validating_webhook(client, validating_configuration(server.validate_url, server.ca_pem, name=name))
+    return body
+
+
+def unregister(client: Any, name: str = CONFIG_NAME) -> None:
+    """Delete the Mutating- and ValidatingWebhookConfiguration `name` where they exist."""
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
+
+    api: Any = k8s.AdmissionregistrationV1Api(client)
+    for delete in (api.delete_mutating_webhook_configuration, api.delete_validating_webhook_configuration):
+        try:
+            delete(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
 
 def wait_until_called(client: Any, timeout: float = CALLED_TIMEOUT) -> dict[str, Any]:
@@ -116,7 +170,7 @@ def wait_until_called(client: Any, timeout: float = CALLED_TIMEOUT) -> dict[str,
     from kubernetes import client as k8s
 
     core: Any = k8s.CoreV1Api(client)
-    name = f"meshswitch-probe-{uuid.uuid4().hex[:8]}"
+    name = f"{PROBE_NAMESPACE_PREFIX}{uuid.uuid4().hex[:8]}"  # `meshswitch check` leaves these out
     core.create_namespace({"metadata": {"name": name, "labels": {MODE_LABEL: "istio"}}})
     try:
         cp.wait_for_service_account(client, name, timeout)
@@ -166,6 +220,11 @@ class WebhookServer:
     def mutate_url(self) -> str:
         """Return the URL the API server posts AdmissionReviews to."""
         return f"{self.url}/mutate"
+
+    @property
+    def validate_url(self) -> str:
+        """Return the URL the API server posts Namespace reviews to."""
+        return f"{self.url}/validate"
 
     @property
     def ca_pem(self) -> bytes:
@@ -371,12 +430,16 @@ def _up(args: argparse.Namespace) -> int:
                 err = sys.stderr
                 print(f"# control plane ready at {cluster.plane.api_url} (kube-apiserver {binaries.versions()[0]})", file=err)
                 print(f"# webhook {cluster.webhook.mutate_url} (pid {cluster.webhook.pid}), registered as "
-                      f"MutatingWebhookConfiguration/{CONFIG_NAME}, failurePolicy {cluster.failure_policy}", file=err)
+                      f"MutatingWebhookConfiguration/{CONFIG_NAME}, failurePolicy {cluster.failure_policy}; "
+                      f"{cluster.webhook.validate_url} as ValidatingWebhookConfiguration/{CONFIG_NAME} (Namespace labels)", file=err)
+                print(f"# meshswitch is {Path(sys.executable).parent / 'meshswitch'}; "
+                      f"check it: meshswitch check --webhook-config {CONFIG_NAME}", file=err)
                 took = time.monotonic() - began
                 print(f"# ready in {took:.1f} s; logs and certificates: {cluster.plane.run_dir}", file=err)
                 print(TRY_IT, file=err)
                 print("# Ctrl-C stops everything", file=err, flush=True)
                 print(f"export KUBECONFIG={cluster.plane.kubeconfig}", flush=True)
+                print(f"export PATH={Path(sys.executable).parent}:$PATH", flush=True)
                 while True:
                     dead = cluster.failed_processes()
                     if dead:

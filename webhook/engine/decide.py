@@ -6,7 +6,7 @@ operation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +15,12 @@ import orjson
 from webhook.engine import reasons
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import PodDenied
-from webhook.engine.fragment import Attrs, freeze as _freeze
+from webhook.engine.fragment import Attrs
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
-from webhook.engine.settings import SettingError
+from webhook.engine.releases import Version, applies
+from webhook.engine.settings import SettingError, show
 
 MODE_KEY = "meshswitch.io/mode"
 INJECT_KEY = "meshswitch.io/inject"
@@ -27,6 +28,7 @@ SIDECAR_KEY = "meshswitch.io/sidecar"
 STATUS_KEY = "meshswitch.io/status"
 
 _EMPTY: Mapping[str, str] = {}
+ValuesFor = Callable[[Plugin], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,9 @@ class _View:
             return self.ns_labels.get(match.key)
         return self.ns_annotations.get(match.key)
 
-    def first_match(self, matches: tuple[KeyMatch, ...], *, on_pod: bool) -> KeyMatch | None:
+    def first_match(self, matches: tuple[KeyMatch, ...], *, on_pod: bool, installed: Version | None = None) -> KeyMatch | None:
         for match in matches:
-            if match.on_pod is on_pod:
+            if match.on_pod is on_pod and (installed is None or match.read_by(installed)):
                 value = self.read(match)
                 if value is not None and (value.lower() in match.values or ("*" in match.values and value.strip())):
                     return match
@@ -83,20 +85,60 @@ def _mapping(obj: Any) -> Mapping[str, str]:
     return obj if isinstance(obj, dict) else _EMPTY
 
 
-def injected_plugins(annotations: Mapping[str, str]) -> frozenset[str]:
-    """Plugins that `meshswitch.io/status` records as already injected."""
+# The shape of each field of `meshswitch.io/status`; a record that differs is treated as absent.
+_STATUS_LISTS = ("plugins", "initContainers", "containers", "volumes", "labels", "annotations", "created")
+_STATUS_MAPS = ("env", "probes", "digest")
+
+
+def read_status(annotations: Mapping[str, str]) -> dict[str, Any] | None:
+    """The parsed `meshswitch.io/status`: {} when absent, None when present but malformed.
+
+    Anyone who may create a pod may write this annotation; a record of the wrong shape is not
+    ours, so it is treated as absent (and the caller warns), never trusted field by field.
+    """
     raw = annotations.get(STATUS_KEY)
-    if not raw:
-        return frozenset()
+    if raw is None:
+        return {}
     try:
         status = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return frozenset()
-    names = status.get("plugins") if isinstance(status, dict) else None
-    return frozenset(n for n in names if isinstance(n, str)) if isinstance(names, list) else frozenset()
+        return None
+    if not isinstance(status, dict):
+        return None
+    for name in _STATUS_LISTS:
+        items = status.get(name, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return None
+    for name in _STATUS_MAPS:
+        if not isinstance(status.get(name, {}), dict):
+            return None
+    env = status.get("env", {})
+    for record in env.values():
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("names", []), list)
+            and all(isinstance(n, str) for n in record.get("names", []))
+        ):
+            return None
+    if not all(isinstance(saved, dict) for saved in status.get("probes", {}).values()):
+        return None
+    return status
 
 
-def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, str]:
+def malformed_status_warning(annotations: Mapping[str, str]) -> str | None:
+    """The warning for a `meshswitch.io/status` that is not ours, or None."""
+    if read_status(annotations) is not None:
+        return None
+    return f"annotation {STATUS_KEY}={show(annotations.get(STATUS_KEY, ''))} is not a status record meshswitch wrote; it is treated as absent"
+
+
+def injected_plugins(annotations: Mapping[str, str]) -> frozenset[str]:
+    """Plugins that `meshswitch.io/status` records as already injected (none when it is malformed)."""
+    status = read_status(annotations)
+    return frozenset(status.get("plugins", ())) if status else frozenset()
+
+
+def _choose_mode(view: _View, plugins: PluginSet, config: Config, installed: Callable[[Plugin], Version]) -> tuple[str, str]:
     """Rule 4: the mode and where it came from (pod key, namespace label, a mesh's key, or default)."""
     explicit = _pod_value(view.pod_labels, view.pod_annotations, MODE_KEY)
     source = f"pod {MODE_KEY}"
@@ -108,11 +150,11 @@ def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, 
         if mode not in plugins.modes:
             raise PodDenied(
                 reasons.UNKNOWN_MODE,
-                f"{source}={explicit!r} is not an installed mode; accepted: {', '.join(plugins.modes)}",
+                f"{source}={show(explicit)} is not an installed mode; accepted: {', '.join(plugins.modes)}",
             )
         return mode, source
     for on_pod, level in ((True, "pod"), (False, "namespace")):
-        requested = [(p, m) for p in plugins.meshes if (m := view.first_match(p.on, on_pod=on_pod))]
+        requested = [(p, m) for p in plugins.meshes if (m := view.first_match(p.on, on_pod=on_pod, installed=installed(p)))]
         if len(requested) > 1:
             keys = "; ".join(f"{m.key} selects {p.name}" for p, m in requested)
             raise PodDenied(
@@ -126,17 +168,18 @@ def _choose_mode(view: _View, plugins: PluginSet, config: Config) -> tuple[str, 
     return config.default_mode, "server default"
 
 
-def _sidecar_style(view: _View, config: Config, mesh: Plugin | None = None) -> str:
+def _sidecar_style(view: _View, config: Config, chosen: list[Plugin], settings: Mapping[str, Mapping[str, Any]]) -> str:
     raw = view.pod_annotations.get(SIDECAR_KEY)
     if raw is None:
-        own = view.pod_annotations.get(mesh.sidecar_style_key) if mesh is not None and mesh.sidecar_style_key else None
-        if own is not None:  # the mesh's own key, as that mesh reads it: only "false" means classic
-            return "classic" if own.strip() == "false" else "native"
+        for plugin in chosen:  # a plugin's own key (Dapr's enable-native-sidecar), when the pod sets it
+            picked = settings.get(plugin.name, {}).get(plugin.sidecar_style_setting or "")
+            if picked is not None:
+                return "native" if picked else "classic"
         return config.sidecar_style
     if raw not in SIDECAR_STYLES:
         raise PodDenied(
             reasons.INVALID_SETTING,
-            f"annotation {SIDECAR_KEY}={raw!r} is not a sidecar style; accepted: {', '.join(SIDECAR_STYLES)}",
+            f"annotation {SIDECAR_KEY}={show(raw)} is not a sidecar style; accepted: {', '.join(SIDECAR_STYLES)}",
         )
     return raw
 
@@ -153,13 +196,56 @@ def _image_allowed(image: str, allowed: tuple[str, ...]) -> bool:
     return any(full.startswith(prefix.rstrip("/") + "/") or image.startswith(prefix.rstrip("/") + "/") for prefix in allowed)
 
 
-def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, Any]:
+def _pod_field(pod: Pod, path: str) -> str:
+    node: Any = pod
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else ""
+
+
+def _check_fallbacks(plugin: Plugin, pod: Pod, view: _View) -> None:
+    """A setting whose key is absent or empty takes a pod field (Dapr's app id: the pod's name),
+    which must be a valid value too."""
+    for setting in plugin.fallbacks:
+        if any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
+            continue
+        raw = _pod_field(pod, setting.fallback or "")
+        key = setting.keys[0]
+        if not raw:
+            raise PodDenied(
+                reasons.INVALID_SETTING,
+                f"pod annotation {key} is absent or empty and the pod's {setting.fallback} is empty "
+                f"(a controller's pod has no name yet); set {key} to {setting.accepts()}",
+            )
+        try:
+            setting.parse(raw)
+        except SettingError as err:
+            raise PodDenied(
+                reasons.INVALID_SETTING,
+                f"pod annotation {key} is absent, so the pod's {setting.fallback} {_cut(raw)!r} stands in for it, "
+                f"and it {err}; accepted: {setting.accepts()}",
+            ) from None
+
+
+def _cut(raw: str) -> str:
+    return raw if len(raw) <= 80 else raw[:77] + "..."
+
+
+def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Version | None = None) -> Mapping[str, Any]:
     """Rule 8: the plugin's settings from pod annotations, then namespace annotations, then defaults."""
     keys = plugin.setting_keys
     if keys.isdisjoint(view.pod_annotations) and keys.isdisjoint(view.ns_annotations):
         return plugin.defaults  # most pods set nothing: skip the per-setting lookups
     parsed: dict[str, Any] | None = None
+    raws: list[tuple[str, str]] = []
+    present = keys & (view.pod_annotations.keys() | view.ns_annotations.keys())
     for setting in plugin.settings:
+        if present.isdisjoint(setting.keys):
+            continue
+        if (setting.since or setting.until) and not applies(setting.since, setting.until, installed or plugin.installed()):
+            continue  # a key this release of the mesh does not read
+        if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
+            continue  # absent or empty: the template takes the pod field
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
             where = "pod annotation"
@@ -173,21 +259,24 @@ def parse_settings(plugin: Plugin, view: _View, config: Config) -> Mapping[str, 
             except SettingError as err:
                 raise PodDenied(
                     reasons.INVALID_SETTING,
-                    f"{where} {key}={raw!r} is {err}; accepted: {setting.accepts()}",
+                    f"{where} {key}={show(raw)} is {err}; accepted: {setting.accepts()}",
                 ) from None
             if setting.type == "image" and not _image_allowed(value, config.allowed_registries):
                 raise PodDenied(
                     reasons.IMAGE_NOT_ALLOWED,
-                    f"{where} {key}={raw!r} is not from an allowed registry; accepted: {', '.join(config.allowed_registries)}",
+                    f"{where} {key}={show(raw)} is not from an allowed registry; accepted: {', '.join(config.allowed_registries)}",
                 )
             if parsed is None:
                 parsed = Attrs(plugin.defaults)
             parsed[setting.name] = value
+            if value != plugin.defaults.get(setting.name):
+                raws.append((setting.name, raw))
             break
     if parsed is None:
         return plugin.defaults
-    # What the static half of the fragment is cached by: only the values that differ from defaults.
-    parsed.cache_key = tuple((k, _freeze(v)) for k, v in parsed.items() if v != plugin.defaults.get(k))  # type: ignore[attr-defined]
+    # What the static half of the fragment is cached by: the raw text of the values that differ
+    # from the defaults (parsing is pure, and a string hashes far faster than a frozen list).
+    parsed.cache_key = tuple(raws)  # type: ignore[attr-defined]
     return parsed
 
 
@@ -206,12 +295,54 @@ def _existing_container_names(pod: Pod) -> frozenset[str]:
     return frozenset(names)
 
 
+def _check_containers(pod: Pod) -> None:
+    """Rule 8: shapes the API server would reject in validation are refused here, naming the field.
+
+    Admission runs before validation, so such a pod reaches the webhook; rendering it would
+    otherwise fail on a field the templates rightly take for granted.
+    """
+    spec = _mapping(pod.get("spec"))
+    if not spec.get("containers"):
+        raise PodDenied(reasons.INVALID_POD, "spec.containers: Required value: a pod needs at least one container")
+    for section in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(section) or ()):
+            where = f"spec.{section}[{index}]"
+            if not isinstance(container, dict):
+                raise PodDenied(reasons.INVALID_POD, f"{where}: must be an object")
+            if not container.get("name"):
+                raise PodDenied(reasons.INVALID_POD, f"{where}.name: Required value: every container needs a name")
+            for number, port in enumerate(container.get("ports") or ()):
+                value = port.get("containerPort") if isinstance(port, dict) else None
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+                    raise PodDenied(
+                        reasons.INVALID_POD,
+                        f"{where}.ports[{number}].containerPort: Required value: a port number from 1 to 65535",
+                    )
+
+
+def _mesh_free_owner(name: str, plugins: PluginSet, values_for: ValuesFor | None) -> str | None:
+    """The runtime plugin whose control plane lives in this namespace and must not be meshed."""
+    for plugin in plugins.runtimes:
+        if plugin.mesh_free:
+            values = values_for(plugin) if values_for is not None else plugin.values
+            if any(values.get(v) == name for v in plugin.mesh_free):
+                return plugin.name
+    return None
+
+
 def _skip(code: str, message: str, mode: str, style: str) -> Decision:
     return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={})
 
 
-def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Config) -> Decision:
-    """Apply SPEC.md rules 2 to 8; raises PodDenied for rule 8."""
+def decide(
+    pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Config, values_for: ValuesFor | None = None
+) -> Decision:
+    """Apply SPEC.md rules 2 to 8; raises PodDenied for rule 8. `values_for` gives each plugin's live
+    install values (discovery), whose release decides which keys are read."""
+
+    def installed(plugin: Plugin) -> Version:
+        return plugin.installed(values_for(plugin) if values_for is not None else None)
+
     metadata = _mapping(pod.get("metadata"))
     view = _View(
         pod_labels=_mapping(metadata.get("labels")),
@@ -223,11 +354,19 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
     if namespace.name in config.ignored_namespaces:  # rule 2
         return _skip(reasons.IGNORED_NAMESPACE, f"namespace {namespace.name} is never injected", "native", style)
     opt_out = _pod_value(view.pod_labels, view.pod_annotations, INJECT_KEY)  # rule 3
-    if opt_out is not None and opt_out.strip().lower() == "false":
-        return _skip(reasons.OPTED_OUT, f"the pod sets {INJECT_KEY}=false", "native", style)
+    if opt_out is not None:
+        choice = opt_out.strip().lower()
+        if choice == "false":
+            return _skip(reasons.OPTED_OUT, f"the pod sets {INJECT_KEY}=false", "native", style)
+        if choice != "true":  # "nope" must not silently count as "inject"
+            where = "label" if INJECT_KEY in view.pod_labels else "annotation"
+            raise PodDenied(
+                reasons.INVALID_SETTING,
+                f"pod {where} {INJECT_KEY}={opt_out[:64]!r} is not a choice; accepted: true, false",
+            )
 
-    mode, source = _choose_mode(view, plugins, config)  # rule 4
-    style = _sidecar_style(view, config, plugins[mode] if mode in plugins else None)
+    mode, source = _choose_mode(view, plugins, config, installed)  # rule 4
+    style = _sidecar_style(view, config, [], {})
     chosen: list[Plugin] = []
     skipped: Reason | None = None
     if mode in plugins and plugins[mode].is_mesh:
@@ -235,6 +374,11 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         off = view.first_match(mesh.off, on_pod=True) or view.first_match(mesh.off, on_pod=False)  # rule 5
         if off is not None:
             skipped = Reason(reasons.PLUGIN_DISABLED, f"{mesh.name} is turned off by {off.place} {off.key}={view.read(off)}")
+        elif (owner := _mesh_free_owner(namespace.name, plugins, values_for)) is not None:
+            skipped = Reason(
+                reasons.PLUGIN_DISABLED,
+                f"{mesh.name} is never injected in {namespace.name}: {owner}'s control plane runs there and must stay out of any mesh",
+            )
         elif (pod.get("spec") or {}).get("hostNetwork") is True:
             skipped = Reason(reasons.HOST_NETWORK, f"{mesh.name} does not intercept hostNetwork pods")
         else:
@@ -245,10 +389,11 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
         skipped = Reason(reasons.NATIVE_MODE, f"{source} selects {mode}: nothing is injected")
 
     for runtime in plugins.runtimes:  # rule 6
-        on = view.first_match(runtime.on, on_pod=True) or view.first_match(runtime.on, on_pod=False)
+        release = installed(runtime)
+        on = view.first_match(runtime.on, on_pod=True, installed=release) or view.first_match(runtime.on, on_pod=False, installed=release)
         if on is None:
             continue
-        off = view.first_match(runtime.off, on_pod=True) or view.first_match(runtime.off, on_pod=False)
+        off = view.first_match(runtime.off, on_pod=True, installed=release) or view.first_match(runtime.off, on_pod=False, installed=release)
         if off is None:
             chosen.append(runtime)
 
@@ -279,12 +424,20 @@ def decide(pod: Pod, namespace: NamespaceMeta, *, plugins: PluginSet, config: Co
     if not chosen:
         assert skipped is not None
         return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
+    _check_containers(pod)  # rule 8
+    pod_only = _View(view.pod_labels, view.pod_annotations, view.ns_labels, _EMPTY)
+    settings = {}
+    for plugin in chosen:  # rule 8
+        own = view if plugin.namespace_settings else pod_only
+        settings[plugin.name] = parse_settings(plugin, own, config, installed(plugin))
+        if plugin.fallbacks:
+            _check_fallbacks(plugin, pod, own)
+    style = _sidecar_style(view, config, chosen, settings)
     mesh_proxy_only = [
         p for p in chosen if p.declared == "merge" and _container_names(pod, "containers") and _container_names(pod, "containers") <= p.container_names
     ]
     if mesh_proxy_only:
         style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
-    settings = {p.name: parse_settings(p, view, config) for p in chosen}  # rule 8
     revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
     return Decision(
         plugins=tuple(chosen),

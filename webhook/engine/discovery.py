@@ -145,6 +145,8 @@ class Discovery:
         self.objects = {p.name: control_plane_of(p) for p in plugins}
         self._seen: dict[tuple[str, str, str], Mapping[str, Any]] = {}
         self._lock = threading.Lock()
+        # Bumped whenever the values change, so caches keyed on it never serve stale renderings.
+        self.generation = 0
         self._values: dict[str, Attrs] = {p.name: p.values for p in plugins}  # type: ignore[misc]
         self._missing: dict[str, tuple[str, ...]] = {p.name: tuple(o.describe() for o in self.objects[p.name]) for p in plugins}
         self._by_revision: dict[tuple[str, str], tuple[Attrs, tuple[str, ...]]] = {}
@@ -206,6 +208,7 @@ class Discovery:
         for plugin in self.plugins:
             values[plugin.name], missing[plugin.name] = self._compute(plugin, None)
         self._values, self._missing, self._by_revision = values, missing, {}
+        self.generation += 1
 
     def resolve(self, plugin: Plugin, revision: str | None) -> str | None:
         """The revision a tag points to (the tag's webhook configuration's label), else the name itself."""

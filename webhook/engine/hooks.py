@@ -30,6 +30,8 @@ class HookResult:
 
     context: Mapping[str, Any] = field(default_factory=dict)
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    # Named items to append to list fields of app containers (env, volumeMounts): a patch never resends a list.
+    container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = field(default_factory=dict)
     init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     annotation_changes: Mapping[str, str | None] = field(default_factory=dict)  # None removes the key
     # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
@@ -58,10 +60,16 @@ def _ordered(value: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]
 
 
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
-    if isinstance(port, str) and not port.isdigit():
+    """The probe's port as a number; None for a name the container does not declare.
+
+    Istio drops a prober whose named port it cannot resolve and leaves that probe as it was;
+    the kubelet then reports the probe failing, which is the user's to fix, not a refusal.
+    """
+    if isinstance(port, str) and not (port.isascii() and port.isdigit()):
         for declared in container.get("ports") or ():
             if isinstance(declared, dict) and declared.get("name") == port:
-                return declared.get("containerPort", port)
+                return declared.get("containerPort")
+        return None
     return int(port) if isinstance(port, str) else port
 
 
@@ -70,9 +78,13 @@ def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[
     original: dict[str, Any]
     if isinstance(handler.get("httpGet"), dict):
         http = {**handler["httpGet"], "port": _named_port(container, handler["httpGet"].get("port"))}
+        if http["port"] is None:
+            return None
         original = {"httpGet": _ordered(http, _HTTP_ORDER)}
     elif isinstance(handler.get("tcpSocket"), dict):
         tcp = {**handler["tcpSocket"], "port": _named_port(container, handler["tcpSocket"].get("port"))}
+        if tcp["port"] is None:
+            return None
         original = {"tcpSocket": _ordered(tcp, ("port", "host"))}
     elif isinstance(handler.get("grpc"), dict):
         original = {"grpc": {"port": handler["grpc"].get("port"), "service": handler["grpc"].get("service")}}
@@ -206,6 +218,103 @@ def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str,
     return HookResult(context={"hold_application": hold is True}, sidecars_first=hold is True)
 
 
+def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
+    if not fresh:
+        return []
+    current = existing if isinstance(existing, list) else ()
+    taken = {(f, i.get(f)) for i in current if isinstance(i, dict) for f in fields}
+    return [item for item in fresh if not any((f, item[f]) in taken for f in fields)]
+
+
+def _app_protocol(settings: Mapping[str, Any]) -> str | None:
+    """APP_PROTOCOL for app containers: https/grpcs/h2c as written, http/grpc upgraded by app-ssl,
+    empty -> http, anything else -> no env (daprd still gets the arg)."""
+    protocol = str(settings.get("appProtocol") or "").lower()
+    if protocol in ("https", "grpcs", "h2c"):
+        return protocol
+    if protocol in ("http", "grpc"):
+        return protocol + "s" if settings.get("appSsl") else protocol
+    return "http" if protocol == "" else None
+
+
+def dapr_app_containers(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """Dapr's edits to the pod's own containers: the app containers get DAPR_HTTP_PORT,
+    DAPR_GRPC_PORT, APP_PROTOCOL and the unix-socket mount; the containers named in
+    pluggable-components get the components' socket folder instead. A name or mount path the
+    container already has is kept. `hook.components` tells the fragment whether any matched."""
+    components = set(str(settings.get("pluggableComponents") or "").split(","))
+    folder = settings.get("componentsSocketsFolder") or "/tmp/dapr-components-sockets"
+    app_env = [{"name": "DAPR_HTTP_PORT", "value": "3500"}, {"name": "DAPR_GRPC_PORT", "value": str(settings.get("grpcPort", 50001))}]
+    protocol = _app_protocol(settings)
+    if protocol:
+        app_env.append({"name": "APP_PROTOCOL", "value": protocol})
+    socket_path = settings.get("unixDomainSocketPath")
+    app_mounts = [{"name": "dapr-unix-domain-socket", "mountPath": socket_path}] if socket_path else []
+    component_env = [{"name": "DAPR_COMPONENT_SOCKETS_FOLDER", "value": folder}]
+    component_mounts = [{"name": "dapr-components-unix-domain-socket", "mountPath": folder}]
+    appends: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    matched = False
+    for index, container in enumerate(((pod.get("spec") or {}).get("containers")) or ()):
+        if not isinstance(container, dict):
+            continue
+        is_component = container.get("name") in components
+        matched = matched or is_component
+        env = _missing(container.get("env"), component_env if is_component else app_env, ("name",))
+        mounts = _missing(container.get("volumeMounts"), component_mounts if is_component else app_mounts, ("name", "mountPath"))
+        fields = {k: v for k, v in (("env", env), ("volumeMounts", mounts)) if v}
+        if fields:
+            appends[index] = fields
+    daprd_env = _daprd_env(settings)
+    tolerations = ((pod.get("spec") or {}).get("tolerations")) or []
+    context = {
+        "components": matched,
+        "env": daprd_env,
+        "ssl_cert_dir": any(e["name"] == "SSL_CERT_DIR" for e in daprd_env),
+        "volume_mounts": _daprd_mounts(pod, settings),
+        # A pod with one of these tolerations keeps the image's entrypoint: command + args.
+        "keep_entrypoint": any(t in tolerations for t in values.get("ignoreEntrypointTolerations") or ()),
+    }
+    return HookResult(context=context, container_appends=appends)
+
+
+def _secret_ref(spec: str) -> dict[str, Any] | None:
+    """`secret` -> name = key = secret; `secret:key`; more than one `:` -> dropped."""
+    clean = spec.strip()
+    if ":" not in clean:
+        return {"secretKeyRef": {"name": clean, "key": clean}}
+    parts = clean.split(":")
+    return {"secretKeyRef": {"name": parts[0].strip(), "key": parts[1].strip()}} if len(parts) == 2 else None
+
+
+def _daprd_env(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """daprd's env from dapr.io/env and dapr.io/env-from-secret, then DAPR_ENV_KEYS naming them all."""
+    env: list[dict[str, Any]] = []
+    names = []
+    for name, value in settings.get("env") or ():
+        names.append(name)
+        env.append({"name": name, "value": value})
+    for name, spec in settings.get("envFromSecret") or ():
+        names.append(name)
+        ref = _secret_ref(spec)
+        if ref is not None:
+            env.append({"name": name, "valueFrom": ref})
+    if names:
+        env.append({"name": "DAPR_ENV_KEYS", "value": " ".join(names)})
+    return env
+
+
+def _daprd_mounts(pod: Pod, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """dapr.io/volume-mounts (read-only), then -rw: only volumes the pod has."""
+    volumes = {v.get("name") for v in ((pod.get("spec") or {}).get("volumes")) or () if isinstance(v, dict)}
+    mounts = []
+    for key, read_only in (("volumeMounts", True), ("volumeMountsRw", False)):
+        for name, path in settings.get(key) or ():
+            if name in volumes:
+                mounts.append({"name": name, "mountPath": path, **({"readOnly": True} if read_only else {})})
+    return mounts
+
+
 # Go's field order for a container, as Istio records a declared one in proxy.istio.io/overrides.
 _CONTAINER_ORDER = (
     "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
@@ -248,4 +357,5 @@ HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookRe
     "istio-prometheus-merge": merge_prometheus,
     "istio-hold-application": hold_application,
     "istio-declared-proxy": record_declared_proxy,
+    "dapr-app-containers": dapr_app_containers,
 }

@@ -11,6 +11,7 @@ from webhook.engine.config import Config
 from webhook.engine.decide import Decision, decide
 from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError
+from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.reasons import Reason
@@ -95,16 +96,28 @@ class Injector:
             return cached
         return plugin.values
 
+    def unknown_keys(self, pod: Pod) -> list[str]:
+        """Warnings for the pod's annotations under a plugin's prefix that no plugin reads (typos)."""
+        metadata = pod.get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+        if not isinstance(annotations, dict) or not annotations:
+            return []
+        return unknown_keys(annotations, self.plugins, where="pod annotation")
+
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
-        return decide(pod, namespace, plugins=self.plugins, config=self.config)
+        return decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self._values_for)
+
+    def _values_for(self, plugin: Plugin) -> Mapping[str, Any]:
+        return self.discovery.values_for(plugin) if self.discovery is not None else plugin.values
 
     def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
-        decision = decide(pod, namespace, plugins=self.plugins, config=self.config)
+        decision = decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self._values_for)
+        typos = self.unknown_keys(pod)
         if not decision.plugins:
             warned = (decision.reason.message,) if decision.reason.code == reasons.OTHER_MESH_PRESENT else ()
-            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=warned)
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=warned + tuple(typos))
         native = decision.sidecar_style == "native"
         owner = workload or find_workload(pod)
         values = {p.name: self.values_for(p, decision.revisions.get(p.name)) for p in decision.plugins}
@@ -121,6 +134,7 @@ class Injector:
         for plugin in decision.plugins:
             if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, values[plugin.name])):
                 warnings.append(warning)
+        warnings += typos
         return Injection(
             reason=decision.reason,
             plugins=tuple(p.name for p in decision.plugins),

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from webhook.engine.decide import STATUS_KEY
+from webhook.engine.decide import STATUS_KEY, malformed_status_warning
+from webhook.engine.decide import read_status as _read_status
 from webhook.engine.kube import JsonPatch, Pod
 from webhook.engine.render import Addition
 
@@ -41,13 +42,8 @@ def _as_native_sidecar(container: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_status(annotations: Mapping[str, Any]) -> dict[str, Any]:
-    """The parsed `meshswitch.io/status`, or an empty record."""
-    raw = annotations.get(STATUS_KEY)
-    try:
-        status = orjson.loads(raw) if isinstance(raw, str) else {}
-    except orjson.JSONDecodeError:
-        status = {}
-    return status if isinstance(status, dict) else {}
+    """The parsed `meshswitch.io/status`, or an empty record when it is absent or malformed."""
+    return _read_status(annotations) or {}
 
 
 class _PatchBuilder:
@@ -98,8 +94,12 @@ def build_patch(
     status = read_status(annotations)
     builder = _PatchBuilder(pod, status)
     spec, warnings = builder.spec, []
+    malformed = malformed_status_warning(annotations) if had_status else None
+    if malformed is not None:
+        warnings.append(malformed)
     if not isinstance(pod.get("metadata"), dict):
         builder.ops.append({"op": "add", "path": "/metadata", "value": {}})
+        status["created"].append("/metadata")  # a template without metadata gets it back without
 
     redirects = [c for a in additions for c in a.init_containers]
     proxies = [c for a in additions for c in a.sidecars]
@@ -144,6 +144,7 @@ def build_patch(
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:
         extra_annotations.pop(key, None)
+    _append_app_items(builder, additions)
 
     builder.ops.extend({"op": "remove", "path": f"/spec/{section}/{index}"} for section, index in sorted(removals, key=lambda r: -r[1]))
     status["plugins"] += [a.plugin.name for a in additions]
@@ -275,6 +276,28 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
             record["created"] = True
 
 
+def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> None:
+    """Hook items appended to app containers' lists (Dapr's env and socket mounts), by name, so
+    that uninject removes exactly them."""
+    containers = builder.spec.get("containers") or ()
+    merged: dict[int, dict[str, list[Any]]] = {}  # one list per field, so an absent list is created once
+    for addition in additions:
+        for index, lists in addition.container_appends.items():
+            for field, items in lists.items():
+                merged.setdefault(index, {}).setdefault(field, []).extend(items)
+    for index, lists in merged.items():
+        container = containers[index]
+        record = builder.status.setdefault("appended", {}).setdefault(str(container.get("name")), {})
+        for field, items in lists.items():
+            created_before = len(builder.status["created"])
+            builder.add_list_items(f"/spec/containers/{index}/{field}", container.get(field), items, front=False)
+            entry = record.setdefault(field, {"names": [], "created": False})
+            entry["names"] += [item["name"] for item in items]
+            if len(builder.status["created"]) > created_before:
+                builder.status["created"].pop()  # recorded per container name, not by index
+                entry["created"] = True
+
+
 def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int) -> None:
     """Hook changes to app containers and init containers (Istio's probe rewrite); originals kept
     for uninject. `init_offset`: how many injected init containers now sit before the app's."""
@@ -330,6 +353,11 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
             container["env"] = [e for e in container.get("env") or () if e.get("name") not in drop]
             if record.get("created") and not container["env"]:
                 del container["env"]
+        for field, entry in ((status.get("appended") or {}).get(name) or {}).items():
+            drop = set(entry.get("names") or ())
+            container[field] = [i for i in container.get(field) or () if i.get("name") not in drop]
+            if entry.get("created") and not container[field]:
+                del container[field]
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         for field, original in ((status.get("probes") or {}).get(str(container.get("name"))) or {}).items():
             if original is None:
@@ -342,9 +370,17 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
         annotations.pop(key, None)
     for key, original in (status.get("replaced") or {}).items():
         annotations[key] = original
-    for path in status.get("created") or ():
-        parent, _, key = path.rpartition("/")
-        holder = spec if parent == "/spec" else metadata
-        if key in holder and not holder[key]:
-            del holder[key]
+    # Innermost first: /metadata/annotations empties /metadata, which then goes too.
+    for path in sorted(set(status.get("created") or ()), key=lambda p: -str(p).count("/")):
+        _drop_if_empty(result, str(path))
     return result
+
+
+def _drop_if_empty(root: dict[str, Any], path: str) -> None:
+    """Remove the map or list at the RFC 6901 `path` when it is empty (meshswitch created it)."""
+    *parents, key = [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+    holder: Any = root
+    for part in parents:
+        holder = holder.get(part) if isinstance(holder, dict) else None
+    if isinstance(holder, dict) and key in holder and not holder[key]:
+        del holder[key]

@@ -14,6 +14,7 @@ import yaml
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.fragment import Attrs, Fragment, compile_fragment, make_environment
+from webhook.engine.releases import Releases, Version, applies, line_of, load_releases
 from webhook.engine.settings import Setting, load_setting
 
 BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "templates"))
@@ -23,9 +24,11 @@ PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", 
 SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
 HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy",
+    "dapr-app-containers",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "sidecarStyleKey", "declared", "overwrite", "revisions", "releases", "ownStatus"}
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle", "meshFreeNamespaces", "namespaceSettings",
+     "declared", "overwrite", "revisions", "ownStatus"}
 )
 
 
@@ -36,15 +39,21 @@ class KeyMatch:
     place: str
     key: str
     values: frozenset[str]
+    since: str | None = None  # release lines that read the key (see releases.py)
+    until: str | None = None
 
     @property
     def on_pod(self) -> bool:
         return self.place.startswith("pod")
 
+    def read_by(self, installed: Version) -> bool:
+        return applies(self.since, self.until, installed)
+
     def describe(self) -> str:
+        lines = (f" since {self.since}" if self.since else "") + (f" until {self.until}" if self.until else "")
         if self.values == {"*"}:
-            return f"{self.place} {self.key} set to any value"
-        return f"{self.place} {self.key} in ({', '.join(sorted(self.values))})"
+            return f"{self.place} {self.key} set to any value{lines}"
+        return f"{self.place} {self.key} in ({', '.join(sorted(self.values))}){lines}"
 
 
 @dataclass(frozen=True)
@@ -69,31 +78,6 @@ class Revisions:
 
 
 @dataclass(frozen=True)
-class Releases:
-    """The mesh releases the plugin renders as their own injector does: `value` names the value
-    holding the installed release (an image tag), `known` the release lines ("1.30")."""
-
-    value: str
-    known: tuple[str, ...]
-
-    def warning(self, name: str, values: Mapping[str, Any]) -> str | None:
-        """A warning when the installed release is newer than the newest known line."""
-        installed = _release_line(str(values.get(self.value, "")))
-        newest = max((line for k in self.known if (line := _release_line(k)) is not None), default=None)
-        if installed is None or newest is None or installed <= newest:
-            return None
-        shown = ".".join(str(p) for p in newest)
-        return f"{name} {values.get(self.value)} is newer than the newest release meshswitch knows ({shown}); rendered as {shown}"
-
-
-def _release_line(text: str) -> tuple[int, int] | None:
-    parts = text.lstrip("v").split("-", 1)[0].split(".")
-    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
-        return None
-    return int(parts[0]), int(parts[1])
-
-
-@dataclass(frozen=True)
 class Plugin:
     """Everything about one mesh or runtime: keys, settings, install values and the compiled fragment."""
 
@@ -112,17 +96,31 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
-    sidecar_style_key: str | None = None  # the mesh's own pod annotation for native ("false": classic)
     declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
     revisions: Revisions | None = None
-    releases: Releases | None = None
     own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
+    written_keys: frozenset[str] = frozenset()  # the label and annotation keys its fragment writes
+    releases: Releases | None = None
+    sidecar_style_setting: str | None = None  # a bool setting that picks native (true) or classic sidecars
+    namespace_settings: bool = True  # settings are read from namespace annotations too (Linkerd); Dapr: pod only
+    mesh_free: tuple[str, ...] = ()  # values naming namespaces no mesh may inject (Dapr's control plane)
+
+    def installed(self, values: Mapping[str, Any] | None = None) -> Version:
+        """The installed release (for `since`/`until`); without `releases`, the newest."""
+        if self.releases is None:
+            return (1 << 30, 0, 0)
+        return self.releases.installed(self.values if values is None else values)
 
     @cached_property
     def setting_keys(self) -> frozenset[str]:
         """Every annotation key a setting reads."""
         return frozenset(k for s in self.settings for k in s.keys)
+
+    @cached_property
+    def fallbacks(self) -> tuple[Setting, ...]:
+        """Settings that take a pod field when their key is absent or empty."""
+        return tuple(s for s in self.settings if s.fallback is not None)
 
     @property
     def is_mesh(self) -> bool:
@@ -157,6 +155,22 @@ class PluginSet:
         """Names accepted as `meshswitch.io/mode`: mesh plugins and the native mode."""
         return tuple(p.name for p in self if p.kind in ("mesh", "native"))
 
+    @cached_property
+    def known_keys(self) -> frozenset[str]:
+        """Every key some plugin reads (settings, on and off keys) or writes (its fragment's labels and annotations)."""
+        return frozenset(
+            k for p in self for k in (*p.setting_keys, *(m.key for m in (*p.on, *p.off)), *p.written_keys)
+        )
+
+    @cached_property
+    def key_owners(self) -> Mapping[str, tuple[str, ...]]:
+        """A plugin's own prefixes (those of its settings' keys, e.g. sidecar.istio.io) -> the plugins that own them."""
+        owners: dict[str, list[str]] = {}
+        for plugin in self:
+            for prefix in sorted({k.partition("/")[0] for k in plugin.setting_keys if "/" in k}):
+                owners.setdefault(prefix, []).append(plugin.name)
+        return {prefix: tuple(names) for prefix, names in owners.items()}
+
 
 def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
     if raw is None:
@@ -165,8 +179,8 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
         raise ConfigError(f"{where}: {section} must be a list of {{in, key, values}}")
     out = []
     for entry in raw:
-        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values"}:
-            raise ConfigError(f"{where}: each {section} entry takes exactly in, key and values")
+        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values", "since", "until"}:
+            raise ConfigError(f"{where}: each {section} entry takes in, key and values (and since, until)")
         place, key, values = entry.get("in"), entry.get("key"), entry.get("values")
         if place not in PLACES:
             raise ConfigError(f"{where}: {section} in={place!r}; accepted: {', '.join(PLACES)}")
@@ -174,7 +188,13 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
             raise ConfigError(f"{where}: {section} entry needs a key")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: {section} {key}: values must be a non-empty list")
-        out.append(KeyMatch(place, key, frozenset(str(v).lower() for v in values)))
+        since, until = entry.get("since"), entry.get("until")
+        for line in (since, until):
+            if line is not None:
+                line_of(str(line), where=f"{where}: {section} {key}")
+        out.append(
+            KeyMatch(place, key, frozenset(str(v).lower() for v in values), None if since is None else str(since), None if until is None else str(until))
+        )
     return tuple(out)
 
 
@@ -196,6 +216,15 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
                 raise ConfigError(f"{where}:{item.start_mark.line + 1}: each of {key_node.value} needs a literal name")
             names.setdefault(key_node.value, []).append(name.value)
     return names
+
+
+def _written_keys(fragment: yaml.MappingNode) -> frozenset[str]:
+    """The literal keys of the fragment's labels and annotations sections."""
+    keys: set[str] = set()
+    for key_node, value_node in fragment.value:
+        if key_node.value in ("labels", "annotations") and isinstance(value_node, yaml.MappingNode):
+            keys.update(str(k.value) for k, _ in value_node.value if isinstance(k, yaml.ScalarNode))
+    return frozenset(keys)
 
 
 def load_plugin(path: Path, *, env: Any = None) -> Plugin:
@@ -254,9 +283,6 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     names = _literal_names(fragment_node, where=where)
     fragment = compile_fragment(fragment_node, path=where, env=env or make_environment())
     control_plane = fields.get("controlPlane") or []
-    style_key = fields.get("sidecarStyleKey")
-    if style_key is not None and (not isinstance(style_key, str) or not style_key):
-        raise ConfigError(f"{where}: sidecarStyleKey must be an annotation name")
     declared = fields.get("declared", "skip")
     if declared not in ("skip", "merge"):
         raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge")
@@ -267,14 +293,16 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     own_status = fields.get("ownStatus")
     if own_status is not None and (not isinstance(own_status, str) or not own_status):
         raise ConfigError(f"{where}: ownStatus must be an annotation name")
-    releases_raw = fields.get("releases")
-    releases = None
-    if releases_raw is not None:
-        known = releases_raw.get("known") if isinstance(releases_raw, Mapping) else None
-        value = releases_raw.get("value") if isinstance(releases_raw, Mapping) else None
-        if not isinstance(known, list) or not known or not isinstance(value, str) or value not in values:
-            raise ConfigError(f"{where}: releases needs value (one of its values) and known (a list of release lines)")
-        releases = Releases(value, tuple(str(k) for k in known))
+    releases = load_releases(fields.get("releases"), values, where=where)
+    for setting in settings:
+        if (setting.since or setting.until) and releases is None:
+            raise ConfigError(f"{where}: setting {setting.name!r} names release lines, so the plugin needs releases")
+    mesh_free = fields.get("meshFreeNamespaces") or []
+    if not isinstance(mesh_free, list) or not all(isinstance(v, str) and isinstance(values.get(v), str) for v in mesh_free):
+        raise ConfigError(f"{where}: meshFreeNamespaces must list names of string values (namespaces)")
+    style = fields.get("sidecarStyle")
+    if style is not None and not any(s.name == style and s.type in ("bool", "truthy") for s in settings):
+        raise ConfigError(f"{where}: sidecarStyle {style!r} must name a bool or truthy setting")
     return Plugin(
         name=name,
         kind=kind,
@@ -290,12 +318,15 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
-        sidecar_style_key=style_key,
         declared=declared,
         overwrite=frozenset(overwrite),
         revisions=revisions,
-        releases=releases,
         own_status=own_status,
+        written_keys=_written_keys(fragment_node),
+        releases=releases,
+        sidecar_style_setting=None if style is None else str(style),
+        mesh_free=tuple(mesh_free),
+        namespace_settings=bool(fields.get("namespaceSettings", True)),
     )
 
 

@@ -81,6 +81,7 @@ class Addition:
     annotation_changes: Mapping[str, str | None] = field(default_factory=dict)
     sidecars_first: bool = False
     reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -121,6 +122,7 @@ def render(
     annotation_changes: dict[str, str | None] = {}
     sidecars_first = False
     reapplied: dict[str, Mapping[str, Any]] = {}
+    appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
         hook_context.update(result.context)
@@ -131,6 +133,9 @@ def render(
         annotation_changes.update(result.annotation_changes)
         sidecars_first = sidecars_first or result.sidecars_first
         reapplied.update(result.reapplied)
+        for index, lists in result.container_appends.items():
+            for name, items in lists.items():
+                appends.setdefault(index, {}).setdefault(name, []).extend(items)
     metadata = pod.get("metadata") or {}
     context: dict[str, Any] = {
         "pod": pod,
@@ -158,4 +163,5 @@ def render(
         annotation_changes=annotation_changes,
         sidecars_first=sidecars_first,
         reapplied=reapplied,
+        container_appends=appends,
     )

@@ -179,6 +179,7 @@ def _check_pod(obj: Any) -> dict[str, Any]:
             raise BadRequest(f"request.object.metadata.{field} must be a string, got {_json_type(value)}")
     for field in ("labels", "annotations"):
         _check_string_map(metadata.get(field), f"request.object.metadata.{field}")
+    _check_objects(metadata.get("ownerReferences"), "request.object.metadata.ownerReferences")
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         raise BadRequest(f"request.object.spec must be an object, got {_json_type(spec)}")
@@ -202,7 +203,34 @@ def _check_pod(obj: Any) -> dict[str, Any]:
                 raise BadRequest(
                     f"request.object.spec.{field}[{index}].name must be a string, got {_json_type(name)}"
                 )
+            if field != "volumes":
+                _check_container(item, f"request.object.spec.{field}[{index}]")
     return obj
+
+
+# Fields of a container the templates and hooks walk: a list of objects, or an object.
+_CONTAINER_LISTS = ("ports", "env", "volumeMounts")
+_CONTAINER_OBJECTS = ("livenessProbe", "readinessProbe", "startupProbe", "securityContext", "resources")
+
+
+def _check_container(container: dict[str, Any], where: str) -> None:
+    """Wrong JSON types here never come from an API server (it decodes into typed structs)."""
+    for field in _CONTAINER_LISTS:
+        _check_objects(container.get(field), f"{where}.{field}")
+    for field in _CONTAINER_OBJECTS:
+        value = container.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise BadRequest(f"{where}.{field} must be an object, got {_json_type(value)}")
+
+
+def _check_objects(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise BadRequest(f"{where} must be a list, got {_json_type(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise BadRequest(f"{where}[{index}] must be an object, got {_json_type(item)}")
 
 
 def _check_string_map(value: Any, where: str) -> None:
@@ -212,7 +240,7 @@ def _check_string_map(value: Any, where: str) -> None:
         raise BadRequest(f"{where} must be an object of strings, got {_json_type(value)}")
     for key, item in value.items():
         if not isinstance(item, str):
-            raise BadRequest(f"{where}[{key!r}] must be a string, got {_json_type(item)}")
+            raise BadRequest(f"{where}[{_show(key)}] must be a string, got {_json_type(item)}")
 
 
 def allow(
@@ -259,7 +287,13 @@ def encode(review: AdmissionReview) -> bytes:
 
 def error_body(status: int, message: str) -> bytes:
     """The JSON of an HTTP error, shaped as a Kubernetes Status so kubectl-minded tools read it."""
-    reasons = {400: "BadRequest", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}
+    reasons = {
+        400: "BadRequest",
+        405: "MethodNotAllowed",
+        408: "Timeout",
+        413: "RequestEntityTooLarge",
+        415: "UnsupportedMediaType",
+    }
     return orjson.dumps(
         {
             "apiVersion": "v1",

@@ -27,8 +27,28 @@ _IMAGE = re.compile(
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 # ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
+# Kubernetes integer fields are int32 unless a plugin declares a narrower range.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+PATTERNED_STRING_LENGTH = 1024
+# A refusal quotes at most this much of a value: enough to recognise it, never the whole of it.
+SHOWN_CHARS = 64
+# Fast paths over a whole list, in C: a plain list of ports, and IPv4 CIDRs. A list they do not
+# match goes through the part-by-part checks, which also say which part is wrong.
+_PORT_LIST = re.compile(r"[0-9]{1,5}(?:,[0-9]{1,5})*,?")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4_CIDR = rf"{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?"
+_IPV4_CIDR_LIST = re.compile(rf"\s*{_IPV4_CIDR}\s*(?:,\s*{_IPV4_CIDR}\s*)*,?\s*")
+_BLANK = re.compile(r"\s")
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+_TRUTHY = frozenset({"true", "t", "yes", "y", "on", "1"})
+
+
+def show(value: str) -> str:
+    """A client's value for a message: quoted, cut to a short prefix, with its length when cut."""
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
 
 
 def _parse_int(raw: str, setting: Setting) -> int:
@@ -36,10 +56,11 @@ def _parse_int(raw: str, setting: Setting) -> int:
     if not _INTEGER.match(text):
         raise SettingError("not a whole number")
     value = int(text)
-    if setting.minimum is not None and value < setting.minimum:
-        raise SettingError(f"below the minimum {setting.minimum}")
-    if setting.maximum is not None and value > setting.maximum:
-        raise SettingError(f"above the maximum {setting.maximum}")
+    low, high = setting.bounds
+    if value < low:
+        raise SettingError(f"below the minimum {low}")
+    if value > high:
+        raise SettingError(f"above the maximum {high}")
     return value
 
 
@@ -51,6 +72,8 @@ def _parse_port(raw: str, setting: Setting) -> int:
 
 
 def _split_list(raw: str) -> list[str]:
+    if _BLANK.search(raw) is None:  # the usual case, and twice as fast on long lists
+        return [part for part in raw.split(",") if part]
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
@@ -58,14 +81,18 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
     parts = _split_list(raw)
     if parts == ["*"] and setting.wildcard:
         return parts
+    if _PORT_LIST.fullmatch(raw):
+        numbers = list(map(int, parts))
+        if numbers and min(numbers) >= 1 and max(numbers) <= 65535:
+            return parts
     for part in parts:
         match = _PORT_RANGE.match(part)
         if not match:
-            raise SettingError(f"{part!r} is not a port or port range")
+            raise SettingError(f"{show(part)} is not a port or port range")
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if not (1 <= low <= high <= 65535):
-            raise SettingError(f"{part!r} is out of the range 1-65535")
+            raise SettingError(f"{show(part)} is out of the range 1-65535")
     return parts
 
 
@@ -73,11 +100,13 @@ def _parse_cidrs(raw: str, setting: Setting) -> list[str]:
     parts = _split_list(raw)
     if parts == ["*"] and setting.wildcard:
         return parts
+    if _IPV4_CIDR_LIST.fullmatch(raw):
+        return parts
     for part in parts:
         try:
             ipaddress.ip_network(part, strict=False)
         except ValueError:
-            raise SettingError(f"{part!r} is not a CIDR") from None
+            raise SettingError(f"{show(part)} is not a CIDR") from None
     return parts
 
 
@@ -104,6 +133,35 @@ def _parse_bool(raw: str, setting: Setting) -> bool:
     raise SettingError("not a boolean")
 
 
+def _parse_truthy(raw: str, setting: Setting) -> bool:
+    # Go-style truthiness (Dapr's kit IsTruthy): any other value is false, never an error.
+    return raw.strip().lower() in _TRUTHY
+
+
+# A comma starts a new assignment only when a NAME= follows it, so commas inside values survive.
+_ASSIGNMENT_START = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def _parse_assignments(raw: str, setting: Setting) -> list[list[str]]:
+    """`A=1,B=x,y` -> [["A", "1"], ["B", "x,y"]]; parts without `=` are dropped, never an error."""
+    pairs = []
+    for part in _ASSIGNMENT_START.split(raw) if raw else ():
+        name, found, value = part.strip().partition("=")
+        if found:
+            pairs.append([name, value])
+    return pairs
+
+
+def _parse_pairs(raw: str, setting: Setting) -> list[list[str]]:
+    """`a:/x,b:/y` -> [["a", "/x"], ["b", "/y"]]; an item that is not exactly two parts is dropped."""
+    pairs = []
+    for item in raw.split(","):
+        parts = item.strip().split(setting.separator)
+        if len(parts) == 2:
+            pairs.append(parts)
+    return pairs
+
+
 def _parse_enum(raw: str, setting: Setting) -> str:
     text = raw.strip()
     if text not in setting.choices:
@@ -126,8 +184,6 @@ def _parse_image(raw: str, setting: Setting) -> str:
 
 def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     # YAML is a superset of JSON, so both spellings a mesh accepts parse here; the result is data.
-    if len(raw) > 16384:
-        raise SettingError("longer than 16384 characters")
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -153,43 +209,58 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
 
 @dataclass(frozen=True)
 class SettingType:
-    """How one type parses, and how to describe what it accepts."""
+    """How one type parses, how to describe what it accepts, and the longest value it reads.
+
+    ``max_length`` is checked before parsing, so one pod cannot make a review expensive; it is
+    sized to what the meshes' users write, with room to spare (a setting may declare its own).
+    """
 
     parse: Callable[[str, Setting], Any]
     accepts: Callable[[Setting], str]
+    max_length: int
 
 
 TYPES: Mapping[str, SettingType] = {
-    "int": SettingType(_parse_int, lambda s: "a whole number" + _bounds(s)),
-    "port": SettingType(_parse_port, lambda s: "a port number from 1 to 65535"),
+    # int32 needs 11 characters; the rest is room for blanks and a sign.
+    "int": SettingType(_parse_int, lambda s: "a whole number" + _bounds(s), 32),
+    "port": SettingType(_parse_port, lambda s: "a port number from 1 to 65535", 16),
+    # About 1,500 ports or ranges: every port list the meshes document is far shorter.
     "ports": SettingType(
         _parse_ports,
         lambda s: "a comma-separated list of ports or ranges (8080,9000-9100)" + (' or "*"' if s.wildcard else ""),
+        8 * 1024,
     ),
+    # About 800 IPv4 or 400 IPv6 CIDRs: enough for a cloud provider's published ranges.
     "cidrs": SettingType(
         _parse_cidrs,
         lambda s: "a comma-separated list of CIDRs (10.0.0.0/8,fd00::/8)" + (' or "*"' if s.wildcard else ""),
+        16 * 1024,
     ),
-    "cpu": SettingType(_parse_cpu, lambda s: "a CPU quantity such as 100m or 2"),
-    "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi"),
-    "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry"),
-    "bool": SettingType(_parse_bool, lambda s: "true or false"),
-    "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping"),
-    "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices)),
+    "cpu": SettingType(_parse_cpu, lambda s: "a CPU quantity such as 100m or 2", 32),
+    "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi", 32),
+    "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry", 512),
+    "bool": SettingType(_parse_bool, lambda s: "true or false", 16),
+    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 16),
+    "assignments": SettingType(
+        _parse_assignments, lambda s: "a comma-separated list of NAME=value (a comma inside a value is kept)", 32 * 1024
+    ),
+    "pairs": SettingType(
+        _parse_pairs, lambda s: f"a comma-separated list of a{s.separator}b (other items are ignored)", 4096
+    ),
+    "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),
+    "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping", 32 * 1024),
+    # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
     "string": SettingType(
-        _parse_string, lambda s: s.description or (f"text matching {s.pattern.pattern}" if s.pattern else "text")
+        _parse_string,
+        lambda s: s.description or (f"text matching {s.pattern.pattern}" if s.pattern else "text"),
+        32 * 1024,
     ),
 }
 
 
 def _bounds(setting: Setting) -> str:
-    if setting.minimum is not None and setting.maximum is not None:
-        return f" from {setting.minimum} to {setting.maximum}"
-    if setting.minimum is not None:
-        return f" of at least {setting.minimum}"
-    if setting.maximum is not None:
-        return f" of at most {setting.maximum}"
-    return ""
+    low, high = setting.bounds
+    return f" from {low} to {high}"
 
 
 @dataclass(frozen=True)
@@ -207,9 +278,35 @@ class Setting:
     wildcard: bool = False
     description: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)  # a mapping's typed fields
+    separator: str = ":"
+    since: str | None = None  # the release line that first reads the key (releases.py)
+    until: str | None = None  # the release line that no longer reads it
+    fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
+    max_length: int | None = None
+
+    @property
+    def longest(self) -> int:
+        """The longest raw value read: the setting's own ``maxLength``, else its type's.
+
+        A string with a pattern is a name, a level or a tag list: 1 KiB is far more than any needs.
+        """
+        if self.max_length is not None:
+            return self.max_length
+        if self.type == "string" and self.pattern is not None:
+            return PATTERNED_STRING_LENGTH
+        return TYPES[self.type].max_length
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The range of an int setting: its min and max within int32, the field it lands in."""
+        low = INT32_MIN if self.minimum is None else max(self.minimum, INT32_MIN)
+        high = INT32_MAX if self.maximum is None else min(self.maximum, INT32_MAX)
+        return low, high
 
     def parse(self, raw: str) -> Any:
-        """Parse one raw annotation value; raises SettingError."""
+        """Parse one raw annotation value; raises SettingError. The length is checked first."""
+        if len(raw) > self.longest:
+            raise SettingError(f"longer than {self.longest} characters ({len(raw)})")
         return TYPES[self.type].parse(raw, self)
 
     def accepts(self) -> str:
@@ -218,8 +315,9 @@ class Setting:
 
 
 _SETTING_FIELDS = frozenset(
-    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "fields"}
-)
+    {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
+     "separator", "since", "until", "fallback", "fields"}
+)  # fmt: skip
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -240,6 +338,9 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
     fields = spec.get("fields") or {}
     if not isinstance(fields, Mapping) or not all(v in _FIELD_TYPES for v in fields.values()):
         raise ConfigError(f"{where}: setting {name!r}: fields map names to one of {', '.join(_FIELD_TYPES)}")
+    max_length = spec.get("maxLength")
+    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
+        raise ConfigError(f"{where}: setting {name!r}: maxLength must be a positive whole number of characters")
     setting = Setting(
         name=name,
         keys=tuple(keys),
@@ -251,6 +352,11 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
         fields=dict(fields),
+        max_length=max_length,
+        separator=str(spec.get("separator", ":")) or ":",
+        since=None if spec.get("since") is None else str(spec["since"]),
+        until=None if spec.get("until") is None else str(spec["until"]),
+        fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 import gc
 import logging
 import os
@@ -23,10 +24,12 @@ from webhook.cluster.listwatch import ListWatch
 from webhook.cluster.namespaces import NamespaceSource
 from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
-from webhook.engine.errors import BadRequest, PodDenied
+from webhook.engine.errors import BadRequest, ConfigError, MeshswitchError, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
+from webhook.server.answers import AnswerCache, review_key, split
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.server.metrics import Metrics
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 from webhook.server.options import DEFAULT_MAX_BODY_BYTES
 from webhook.server.tls import CertificateReloader
 
@@ -56,24 +59,58 @@ class Admission:
         namespaces: NamespaceSource,
         metrics: Metrics,
         fail_open: bool = False,
+        answers: AnswerCache[Verdict] | None = None,
     ) -> None:
         self.injector = injector
         self.namespaces = namespaces
         self.metrics = metrics
         self.fail_open = fail_open
+        self.answers = answers
+        if answers is not None:
+            metrics.answer_cache_bytes.set_function(lambda: answers.bytes)
 
-    async def answer(self, review: wire.Review) -> tuple[wire.AdmissionReview, Verdict]:
-        """Never raises: whatever goes wrong with one review is that review's answer."""
+    async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:
+        """The encoded answer; never raises: whatever goes wrong with one review is that review's answer.
+
+        With a ``lane``, the engine's work runs on that thread instead of the event loop.
+        """
         if review.pod is None:
-            return wire.allow(review), Verdict("skipped", wire.NOT_POD_CREATE)
+            return wire.encode(wire.allow(review)), Verdict("skipped", wire.NOT_POD_CREATE)
         try:
             namespace = self.namespaces.lookup(review.namespace)
             if namespace is None:
                 self.metrics.namespace_misses.inc()
                 namespace = await asyncio.to_thread(self.namespaces.fetch, review.namespace)
-            return self._inject(review, namespace)
+            if lane is not None:
+                return await asyncio.get_running_loop().run_in_executor(lane, self._answer_pod, review, namespace)
+            return self._answer_pod(review, namespace)
         except Exception as exc:
-            return self.internal_error(review, exc)
+            answer, verdict = self.internal_error(review, exc)
+            return wire.encode(answer), verdict
+
+    def _answer_pod(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[bytes, Verdict]:
+        """From the cache when an identical pod was answered before, else from the engine."""
+        assert review.pod is not None
+        if self.answers is None:
+            answer, verdict = self._inject(review, namespace)
+            return wire.encode(answer), verdict
+        discovery = self.injector.discovery
+        key = review_key(
+            pod=review.pod,
+            api_version=review.api_version,
+            namespace=namespace,
+            generation=discovery.generation if discovery is not None else 0,
+        )
+        cached = self.answers.get(key)
+        if cached is not None:
+            self.metrics.answer_cache_hits.inc()
+            return cached.payload(review.uid), cached.verdict
+        answer, verdict = self._inject(review, namespace)
+        payload = wire.encode(answer)
+        entry = split(payload, review.uid, verdict)
+        if entry is not None:
+            self.answers.put(key, entry)
+        return payload, verdict
 
     def _inject(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[wire.AdmissionReview, Verdict]:
         assert review.pod is not None
@@ -88,7 +125,13 @@ class Admission:
 
     def internal_error(self, review: wire.Review, exc: Exception) -> tuple[wire.AdmissionReview, Verdict]:
         log.exception("review %s failed", review.uid)
-        detail = f"{type(exc).__name__}: {exc}"[:300]
+        # A bug's text may name server files (a template's path and line): it goes to the log, and
+        # the answer only says where to look. Our own operational errors (the API server did not
+        # answer) are written for the user and are quoted.
+        if isinstance(exc, MeshswitchError) and not isinstance(exc, ConfigError):
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            detail = f"{type(exc).__name__}; the webhook's log has the details for review {review.uid[:64]}"
         verdict = Verdict("error", "internal-error")
         if self.fail_open:
             warning = f"meshswitch: internal error, pod admitted without injection (--fail-open): {detail}"
@@ -112,6 +155,7 @@ def create_app(
     certificates: CertificateReloader | None = None,
     fail_open: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    answer_cache_bytes: int = DEFAULT_ANSWER_CACHE_BYTES,
     cert_poll_seconds: float = 10.0,
     drain: Drain | None = None,
     review_log: ReviewLog | None = None,
@@ -121,7 +165,8 @@ def create_app(
     """The ASGI app; it starts the namespace cache and the certificate poller in its lifespan."""
     metrics = metrics or Metrics()
     drain = drain or Drain()
-    admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open)
+    answers: AnswerCache[Verdict] | None = AnswerCache(answer_cache_bytes) if answer_cache_bytes > 0 else None
+    admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open, answers=answers)
     metrics.track_namespace_cache(namespaces.__len__)
     if discovery is not None:
         metrics.track_control_planes(injector.plugins, discovery)
@@ -179,6 +224,15 @@ def create_app(
         max_body_bytes=max_body_bytes,
         review_log=review_log or ReviewLog(),
     )
+    from webhook.server.validate import NamespaceAdmission, ValidateHandler  # it builds on this module
+
+    app.validate = ValidateHandler(
+        NamespaceAdmission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open),
+        metrics=metrics,
+        drain=drain,
+        max_body_bytes=max_body_bytes,
+        review_log=app.mutate.log,
+    )
     # Plain Starlette routes: no request or response model, no validation by FastAPI.
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
@@ -195,11 +249,12 @@ class ReviewLog:
 
     def __init__(self, fd: int = 2) -> None:
         self.fd = fd
+        self.pid = os.getpid()  # which worker answered, under --workers
 
     def write(self, fields: dict[str, Any]) -> None:
         if not review_logger.isEnabledFor(logging.INFO):
             return
-        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", **fields}
+        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", "pid": self.pid, **fields}
         try:
             # One write(2) per line: lines from concurrent writers never interleave.
             os.write(self.fd, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
@@ -211,14 +266,57 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+# Reviews of pods the API server sends are mostly under 64 KiB, with a few hundred characters of
+# annotations; a larger body, or long annotations (per-pod settings), goes to the side lane.
+LANE_BYTES = 64 * 1024
+LANE_ANNOTATION_CHARS = 4 * 1024
+# The side lane rests three times as long as it works: large reviews get at most a quarter of the CPU.
+LANE_REST_RATIO = 3.0
+
+
+def _annotation_chars(pod: dict[str, Any] | None) -> int:
+    annotations = (pod.get("metadata") or {}).get("annotations") if pod is not None else None
+    return sum(map(len, annotations.values())) if isinstance(annotations, dict) else 0
+
 _JSON_HEADER = (b"content-type", b"application/json")
 _CLOSE_HEADER = (b"connection", b"close")
+
+
+class SideLane(ThreadPoolExecutor):
+    """One thread for large reviews, which rests ``rest_ratio`` times as long as it worked.
+
+    Large reviews queue among themselves, one at a time, and take at most 1 / (1 + rest_ratio)
+    of the CPU: a client that sends nothing but maximal settings slows its own reviews, not the
+    others'. Resting is a sleep, which hands the GIL to the event loop.
+    """
+
+    def __init__(self, rest_ratio: float = LANE_REST_RATIO) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="large-review")
+        self.rest_ratio = rest_ratio
+        self._free_at = 0.0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return super().submit(self._paced, fn, *args, **kwargs)
+
+    def _paced(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        wait = self._free_at - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            finished = time.perf_counter()
+            self._free_at = finished + (finished - started) * self.rest_ratio
 
 
 class MutateHandler:
     """POST /mutate as a bare ASGI callable: no Request or Response objects, no middleware.
 
-    The body is read raw and handed to the pure wire module; the answer is orjson bytes.
+    The body is read raw and handed to the pure wire module; the answer is orjson bytes. A body
+    over ``lane_bytes`` (far above what a pod the API server admits usually takes) is parsed and
+    injected on one side thread, so that a pod carrying maximal settings costs its own author
+    the time, not every other review queued on the event loop.
     """
 
     def __init__(
@@ -229,17 +327,20 @@ class MutateHandler:
         drain: Drain,
         max_body_bytes: int,
         review_log: ReviewLog,
+        lane_bytes: int = LANE_BYTES,
     ) -> None:
         self.admission = admission
         self.metrics = metrics
         self.drain = drain
         self.max_body_bytes = max_body_bytes
         self.log = review_log
+        self.lane_bytes = lane_bytes
+        self.lane = SideLane()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         if scope["method"] != "POST":
-            await self._refuse(send, 405, f"{scope['method']} is not allowed on /mutate; POST an AdmissionReview")
+            await self._refuse(send, 405, f"{scope['method']} is not allowed on {scope['path']}; POST an AdmissionReview")
             return
         content_type = length = None
         for name, value in scope["headers"]:
@@ -265,14 +366,18 @@ class MutateHandler:
         if body is None:
             await self._refuse(send, 413, f"body is over the limit of {self.max_body_bytes} bytes")
             return
+        large = len(body) > self.lane_bytes
         try:
-            review = wire.parse(body)
+            if large:
+                review = await asyncio.get_running_loop().run_in_executor(self.lane, self.parse, body)
+            else:
+                review = self.parse(body)
         except BadRequest as exc:
             await self._refuse(send, exc.status, str(exc))
             return
+        lane = self.lane if large or _annotation_chars(review.pod) > LANE_ANNOTATION_CHARS else None
         try:
-            answer, verdict = await self.admission.answer(review)
-            payload = wire.encode(answer)
+            payload, verdict = await self.admission.answer(review, lane=lane)
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
             payload = wire.encode(answer)
@@ -295,6 +400,10 @@ class MutateHandler:
             }
         )
         await self._send(send, 200, payload)
+
+    def parse(self, body: bytes) -> wire.Review:
+        """The review in the body; /validate's handler keeps more of it."""
+        return wire.parse(body)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The body; None once it passes the limit (a chunked body has no Content-Length to check)."""
@@ -339,10 +448,14 @@ class WebhookApp(FastAPI):
     """
 
     mutate: MutateHandler
+    validate: MutateHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/mutate":
             await self.mutate(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/validate":
+            await self.validate(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 

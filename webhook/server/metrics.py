@@ -66,6 +66,16 @@ class Metrics:
             "Reviews whose namespace was not in the cache and cost a GET.",
             registry=self.registry,
         )
+        self.answer_cache_hits = Counter(
+            "meshswitch_answer_cache_hits",
+            "Reviews answered from the cache of finished answers (identical pods, as a rollout makes).",
+            registry=self.registry,
+        )
+        self.answer_cache_bytes = Gauge(
+            "meshswitch_answer_cache_bytes",
+            "Bytes the cache of finished answers holds.",
+            registry=self.registry,
+        )
 
         self.control_plane_present = Gauge(
             "meshswitch_control_plane_present",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import ConfigError
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 
 DEFAULT_PORT = 8443
 # The apiserver caps a request body at 3 MiB; a review wraps the object once for a CREATE.
@@ -15,6 +16,21 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 # Longer than the 90 s idle timeout of Go's HTTP client, so the apiserver, not us, closes idle
 # connections: a server-side close can cross a request already on the wire (kubernetes#127335).
 DEFAULT_KEEP_ALIVE_SECONDS = 120.0
+# No longer than the API server waits for us (timeoutSeconds: 5 in our webhook configuration).
+DEFAULT_READ_TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+DEFAULT_MAX_HEADER_LINE_BYTES = 8 * 1024
+
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -29,10 +45,15 @@ class ServeOptions:
     namespace_labels_file: Path | None = None
     fail_open: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    answer_cache_bytes: int = DEFAULT_ANSWER_CACHE_BYTES
+    workers: int = 1
     cert_poll_seconds: float = 10.0
     drain_seconds: float = 2.0
     keep_alive_seconds: float = DEFAULT_KEEP_ALIVE_SECONDS
-    graceful_timeout_seconds: float = 20.0
+    graceful_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_header_line_bytes: int = DEFAULT_MAX_HEADER_LINE_BYTES
     template_dirs: tuple[Path, ...] = ()
     values_file: Path | None = None
     config: Config = field(default_factory=Config)
@@ -51,6 +72,10 @@ class ServeOptions:
             raise ConfigError("HTTPS needs a certificate: give --cert-dir, or --cert-file and --key-file")
         if args.namespace_labels_file is not None and args.kubeconfig is not None:
             raise ConfigError("--namespace-labels-file stands in for a cluster; it does not go with --kubeconfig")
+        if not 0 < args.read_timeout_seconds <= 30:
+            raise ConfigError("--read-timeout-seconds must be above 0 and at most 30 (the API server's longest webhook timeout)")
+        if not 1024 <= args.max_header_line_bytes <= args.max_header_bytes:
+            raise ConfigError("--max-header-line-bytes must be at least 1024 and at most --max-header-bytes")
         if args.no_kube and args.kubeconfig is not None:
             raise ConfigError("--no-kube and --kubeconfig contradict each other")
         config = Config(
@@ -70,9 +95,14 @@ class ServeOptions:
             namespace_labels_file=args.namespace_labels_file,
             fail_open=args.fail_open,
             max_body_bytes=args.max_body_bytes,
+            answer_cache_bytes=args.answer_cache_bytes,
+            workers=args.workers,
             cert_poll_seconds=args.cert_poll_seconds,
             drain_seconds=args.drain_seconds,
             keep_alive_seconds=args.keep_alive_seconds,
+            read_timeout_seconds=args.read_timeout_seconds,
+            max_header_bytes=args.max_header_bytes,
+            max_header_line_bytes=args.max_header_line_bytes,
             template_dirs=tuple(args.templates_dir),
             values_file=args.values,
             config=config,
@@ -92,10 +122,38 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     net.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get 413")
     net.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT), one per core to use; default 1",
+    )
+    net.add_argument(
+        "--answer-cache-bytes",
+        type=int,
+        default=DEFAULT_ANSWER_CACHE_BYTES,
+        help=f"memory for finished answers to identical pods, per worker (default {DEFAULT_ANSWER_CACHE_BYTES}; 0: off)",
+    )
+    net.add_argument(
         "--keep-alive-seconds",
         type=float,
         default=DEFAULT_KEEP_ALIVE_SECONDS,
         help="idle connection lifetime; keep it above the apiserver's 90 s",
+    )
+    net.add_argument(
+        "--read-timeout-seconds",
+        type=float,
+        default=DEFAULT_READ_TIMEOUT_SECONDS,
+        help="a request's headers and body must arrive within this (and a handshake complete); keep it at or "
+        "below the webhook's timeoutSeconds",
+    )
+    net.add_argument(
+        "--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="larger request headers get 431"
+    )
+    net.add_argument(
+        "--max-header-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_HEADER_LINE_BYTES,
+        help="a longer header line gets 431",
     )
     net.add_argument(
         "--drain-seconds",
@@ -127,4 +185,4 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "replaces the defaults: the meshes' own registries)",
     )
     engine.add_argument("--fail-open", action="store_true", help="admit a pod without injection when the webhook fails (default: refuse)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="least severe log level written (default info; warning drops the per-review lines)")

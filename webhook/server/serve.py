@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import socket
@@ -24,7 +25,9 @@ from webhook.server.app import Drain, create_app
 from webhook.server.logs import configure_logging
 from webhook.server.metrics import Metrics
 from webhook.server.options import ServeOptions, add_serve_arguments
+from webhook.server.protocol import BoundedHttpProtocol, Limits, bounded_protocol
 from webhook.server.tls import CertificateReloader, LoadedPair
+from webhook.server.workers import supervise
 
 log = logging.getLogger("meshswitch.server")
 
@@ -36,10 +39,27 @@ class DrainingServer(uvicorn.Server):
     carries ``Connection: close``, so clients leave on their own.
     """
 
-    def __init__(self, config: uvicorn.Config, *, drain: Drain, drain_seconds: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, *, drain: Drain, drain_seconds: float, handshake_seconds: float = 5.0
+    ) -> None:
         super().__init__(config)
         self.drain = drain
         self.drain_seconds = drain_seconds
+        self.handshake_seconds = handshake_seconds
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn does not pass the TLS timeouts to create_server: asyncio's defaults would let a
+        # client that never finishes its handshake hold a socket for 60 s, and a peer that never
+        # answers our close_notify hold one for 30 s.
+        loop = asyncio.get_running_loop()
+        create_server = loop.create_server
+        loop.create_server = functools.partial(  # type: ignore[method-assign]
+            create_server, ssl_handshake_timeout=self.handshake_seconds, ssl_shutdown_timeout=self.handshake_seconds
+        )
+        try:
+            await super().startup(sockets)
+        finally:
+            del loop.create_server
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -49,8 +69,13 @@ class DrainingServer(uvicorn.Server):
         deadline = loop.time() + self.drain_seconds
         while self.server_state.connections and loop.time() < deadline and not self.force_exit:
             await asyncio.sleep(0.05)
+        # A request still arriving (a client stalled mid-headers or mid-body) is not waited for:
+        # its task would otherwise hold the exit until the graceful timeout.
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, BoundedHttpProtocol):
+                connection.abort_stalled()
         # Close what is still idle without the TLS goodbye: closing a TLS transport waits for the
-        # peer's close_notify, up to 30 s, and a client that is not reading never sends one.
+        # peer's close_notify, and a client that is not reading never sends one.
         for connection in list(self.server_state.connections):
             cycle = getattr(connection, "cycle", None)
             transport = getattr(connection, "transport", None)
@@ -84,6 +109,14 @@ def build_injector(options: ServeOptions, api: KubeApi | None) -> tuple[Injector
 
 def run(options: ServeOptions) -> int:
     """Serve until SIGTERM or SIGINT; 0 after a graceful stop, 2 for a bad configuration."""
+    if options.workers > 1:
+        configure_logging(options.log_level)
+        return supervise(options.workers, options.host, options.port, lambda sock: serve(options, sock))
+    return serve(options, None)
+
+
+def serve(options: ServeOptions, sock: socket.socket | None) -> int:
+    """One server process: on ``sock`` when a supervisor made it, else on the options' address."""
     configure_logging(options.log_level)
     metrics = Metrics()
     try:
@@ -107,6 +140,7 @@ def run(options: ServeOptions) -> int:
         certificates=certificates,
         fail_open=options.fail_open,
         max_body_bytes=options.max_body_bytes,
+        answer_cache_bytes=options.answer_cache_bytes,
         cert_poll_seconds=options.cert_poll_seconds,
         drain=drain,
         watches=watches,
@@ -117,7 +151,13 @@ def run(options: ServeOptions) -> int:
         host=options.host,
         port=options.port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_protocol(
+            Limits(
+                max_header_bytes=options.max_header_bytes,
+                max_header_line_bytes=options.max_header_line_bytes,
+                read_timeout_seconds=options.read_timeout_seconds,
+            )
+        ),
         lifespan="on",
         ssl_context_factory=lambda _config, _default: certificates.server_context(),
         access_log=False,
@@ -126,12 +166,17 @@ def run(options: ServeOptions) -> int:
         timeout_keep_alive=int(options.keep_alive_seconds),
         timeout_graceful_shutdown=int(options.graceful_timeout_seconds),
     )
-    server = DrainingServer(config, drain=drain, drain_seconds=options.drain_seconds)
+    # Large reviews run on a side thread (app.LANE_BYTES); a 1 ms switch interval (Python's default
+    # is 5 ms) hands the GIL back to the event loop soon enough that normal reviews barely wait.
+    sys.setswitchinterval(0.001)
+    server = DrainingServer(
+        config, drain=drain, drain_seconds=options.drain_seconds, handshake_seconds=options.read_timeout_seconds
+    )
     # uvicorn replays the SIGTERM it caught once it has shut down, which would kill the process
     # with status 143; a no-op handler absorbs the replay, so a graceful stop exits 0.
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     try:
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
     except SystemExit as exc:  # uvicorn exits on a port it cannot bind or a failed startup
         return exc.code if isinstance(exc.code, int) else 1
     finally:

@@ -106,8 +106,11 @@ def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> 
             assert allowed("GET", f"/apis/apps/v1/namespaces/{namespace}/{plural}", watch), name
             assert allowed("GET", f"/apis/apps/v1/namespaces/{namespace}/{plural}/{name}"), name
         assert allowed("GET", "/api/v1/namespaces/linkerd/configmaps", by_name("linkerd-config"))
-        # Its own webhook configuration, by name: get and patch.
-        assert allowed("GET", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/meshswitch")
+        # Not even its own webhook configuration: a compromised server must not reroute or widen it
+        # (only `certs install`, with the operator's credentials, patches its caBundle).
+        own = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/meshswitch"
+        assert not allowed("PATCH", own, body={"webhooks": [{"name": "x", "clientConfig": {"url": "https://evil.example"}}]})
+        assert not allowed("GET", own)
         # Nothing more.
         assert not allowed("GET", "/apis/apps/v1/namespaces/istio-system/deployments")
         assert not allowed("GET", "/apis/apps/v1/namespaces/istio-system/deployments/other")

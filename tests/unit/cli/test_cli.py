@@ -24,7 +24,7 @@ spec:
     spec:
       template:
         metadata:
-          annotations: {dapr.io/enabled: "true"}
+          annotations: {dapr.io/enabled: "true", dapr.io/app-id: report}
         spec:
           restartPolicy: OnFailure
           containers: [{name: report, image: busybox}]
@@ -138,16 +138,18 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     for text in ("istio  (mesh)", "linkerd  (mesh)", "dapr  (runtime)", "envoy  (mesh)", "native  (native)",
-                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: port"):
+                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: int", "dapr.io/enable-native-sidecar: truthy"):
         assert text in out
 
 
 @pytest.mark.parametrize(
     ("text", "args", "message"),
     [
-        ("kind: Pod\nmetadata: {name: x\n", [], "in.yaml:3: not valid YAML"),
-        (CRONJOB, ["--mode", "consul"], "CronJob/report: denied: namespace label meshswitch.io/mode='consul'"),
+        ("kind: Pod\nmetadata: {name: x\n", [], "in.yaml:3: document 1: not valid YAML"),
+        (CRONJOB, ["--mode", "consul"], "--mode 'consul' is not an installed mode; accepted: "),
+        (CRONJOB, ["--namespace-labels", "meshswitch.io/mode=consul"], "cronjob/report: denied: namespace label meshswitch.io/mode='consul'"),
         (CRONJOB.replace('"true"}', '"true", dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a port number"),
+        (CRONJOB.replace(", dapr.io/app-id: report}", "}"), [], "cronjob/report: denied: pod annotation dapr.io/app-id"),
         (CRONJOB, ["--namespace-labels", "novalue"], "--namespace-labels: 'novalue' is not key=value"),
     ],
 )

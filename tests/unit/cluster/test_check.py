@@ -60,6 +60,14 @@ def tls_secret(cert: bytes, ca: bytes) -> dict[str, Any]:
     return {"type": "kubernetes.io/tls", "data": {"tls.crt": b64(cert), "tls.key": b64(b"k"), "ca.crt": b64(ca)}}
 
 
+def validating_config(bundle: bytes | None, *, path: str = "/validate", policy: str = "Ignore") -> dict[str, Any]:
+    client: dict[str, Any] = {"service": {"name": "meshswitch", "namespace": NS, "path": path, "port": 443}}
+    if bundle is not None:
+        client["caBundle"] = b64(bundle)
+    rule = {"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["namespaces"], "scope": "Cluster"}
+    return {"metadata": {"name": "meshswitch"}, "webhooks": [{"name": "namespace-labels.meshswitch.io", "clientConfig": client, "rules": [rule], "failurePolicy": policy}]}
+
+
 def ready_slice(*ready: bool | None) -> dict[str, Any]:
     endpoints = []
     for i, state in enumerate(ready):
@@ -80,6 +88,7 @@ def healthy(tmp_path: Path) -> Observed:
     ca, cert = pair(tmp_path)
     return Observed(
         webhook_config=webhook_config(ca),
+        validating_config=validating_config(ca),
         tls_secret=tls_secret(cert, ca),
         service={"metadata": {"name": "meshswitch"}},
         endpoint_slices=[ready_slice(True, None)],
@@ -128,6 +137,7 @@ def test_no_ca_bundle_is_named_for_each_webhook(healthy: Observed) -> None:
 def test_a_ca_bundle_of_another_ca(healthy: Observed, tmp_path: Path) -> None:
     other_ca, _ = pair(tmp_path / "other")
     healthy.webhook_config = webhook_config(other_ca)
+    healthy.validating_config = validating_config(other_ca)
     errors = bad(evaluate(healthy, PLUGINS))
     assert [f.check for f in errors] == ["serving-certificate"]
     assert f"does not verify against the caBundle for {SVC_NAME}" in errors[0].message
@@ -136,6 +146,7 @@ def test_a_ca_bundle_of_another_ca(healthy: Observed, tmp_path: Path) -> None:
 def test_a_certificate_for_other_names(healthy: Observed, tmp_path: Path) -> None:
     ca, cert = pair(tmp_path / "x", dns=["meshswitch.elsewhere.svc"])
     healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(cert, ca)
+    healthy.validating_config = validating_config(ca)
     errors = bad(evaluate(healthy, PLUGINS))
     assert [f.check for f in errors] == ["serving-certificate"]
     assert "subjectAltName" in errors[0].message
@@ -144,6 +155,7 @@ def test_a_certificate_for_other_names(healthy: Observed, tmp_path: Path) -> Non
 def test_a_certificate_close_to_its_end_warns(healthy: Observed, tmp_path: Path) -> None:
     ca, cert = pair(tmp_path / "old", issued=NOW - dt.timedelta(days=certs.LEAF_DAYS - 10))
     healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(cert, ca)
+    healthy.validating_config = validating_config(ca)
     findings = evaluate(healthy, PLUGINS)
     assert bad(findings) == []
     (warning,) = bad(findings, WARNING)
@@ -155,6 +167,7 @@ def test_a_certificate_close_to_its_end_warns(healthy: Observed, tmp_path: Path)
 def test_an_expired_certificate_fails(healthy: Observed, tmp_path: Path) -> None:
     ca, cert = pair(tmp_path / "old", issued=NOW - dt.timedelta(days=certs.LEAF_DAYS + 3))
     healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(cert, ca)
+    healthy.validating_config = validating_config(ca)
     errors = bad(evaluate(healthy, PLUGINS))
     assert [f.check for f in errors] == ["certificate-expiry"], text(errors)
     assert "expired on" in errors[0].message
@@ -187,6 +200,7 @@ def test_a_webhook_reached_by_url(tmp_path: Path) -> None:
     url = "https://127.0.0.1:9443/mutate"
     observed = Observed(
         webhook_config=webhook_config(ca, url=url),
+        validating_config=validating_config(ca),
         served=[Served(url, certificate=cert, ready_status=200)],
         now=NOW,
     )
@@ -221,6 +235,7 @@ def test_a_replica_serving_an_older_certificate_warns(healthy: Observed, tmp_pat
     _, newer = pair(tmp_path / "same")
     assert older != newer
     healthy.webhook_config, healthy.tls_secret = webhook_config(ca), tls_secret(newer, ca)
+    healthy.validating_config = validating_config(ca)
     healthy.served = [Served("https://127.0.0.1:8443", certificate=older, ready_status=200)]
     findings = evaluate(healthy, PLUGINS)
     assert bad(findings) == []
@@ -350,3 +365,75 @@ def test_cluster_plugins_come_from_the_configmaps() -> None:
     assert plugins["istio"].values["tag"] == "1.28.0"
     assert "kuma" not in cluster_plugins(None, NS).modes
     assert cluster_plugins(FakeKube({}), NS).modes == PLUGINS.modes  # type: ignore[arg-type]
+
+
+# --- the validating webhook (Namespace labels) ------------------------------------------------------
+
+
+def test_the_validating_webhook_is_verified(healthy: Observed) -> None:
+    findings = evaluate(healthy, PLUGINS)
+    assert [f.message for f in findings if f.check == "validating-webhook"] == [
+        "checks Namespace CREATE and UPDATE at /validate, failurePolicy Ignore"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "severity", "expected"),
+    [
+        ({"validating_config": None}, WARNING, "not found: a misspelt meshswitch.io/mode label is not refused"),
+        ({"validating_config": {"metadata": {"name": "meshswitch"}, "webhooks": []}}, WARNING, "has no webhooks"),
+        ({"path": "/mutate"}, ERROR, "sends reviews to path '/mutate', not /validate"),
+        ({"bundle": None}, ERROR, "no caBundle"),
+        ({"policy": "Fail"}, WARNING, "failurePolicy Fail: with the webhook down, no namespace can be written"),
+    ],
+)
+def test_a_broken_validating_webhook(healthy: Observed, tmp_path: Path, change: dict[str, Any], severity: str, expected: str) -> None:
+    if "validating_config" in change:
+        healthy.validating_config = change["validating_config"]
+    else:
+        bundle = change.get("bundle", b"") if "bundle" in change else base64.b64decode(healthy.validating_config["webhooks"][0]["clientConfig"]["caBundle"])  # type: ignore[index]
+        healthy.validating_config = validating_config(bundle, path=change.get("path", "/validate"), policy=change.get("policy", "Ignore"))
+    found = [f for f in bad(evaluate(healthy, PLUGINS), severity) if f.check == "validating-webhook"]
+    assert len(found) == 1 and expected in found[0].message, text(found)
+
+
+def test_a_validating_webhook_trusting_another_ca(healthy: Observed, tmp_path: Path) -> None:
+    other, _ = pair(tmp_path / "other")
+    healthy.validating_config = validating_config(other)
+    found = [f for f in bad(evaluate(healthy, PLUGINS)) if f.check == "validating-webhook"]
+    assert [f.message for f in found] == ["its caBundle trusts another CA than the mutating webhook's (meshswitch certs install)"]
+
+
+@pytest.mark.parametrize(
+    ("refuses", "error", "severity", "expected"),
+    [
+        (True, "", OK, "/validate refuses meshswitch.io/mode=meshswitch-check-no-such-mode"),
+        (False, "allowed", ERROR, "/validate lets meshswitch.io/mode=meshswitch-check-no-such-mode through: allowed"),
+        (None, "answers 404 (a webhook older than /validate?)", WARNING, "/validate: answers 404"),
+    ],
+)
+def test_what_validate_answers_a_made_up_mode(tmp_path: Path, refuses: bool | None, error: str, severity: str, expected: str) -> None:
+    ca, cert = pair(tmp_path, ips=["127.0.0.1"])
+    url = "https://127.0.0.1:9443/mutate"
+    served = Served(url, certificate=cert, ready_status=200, validate_refuses=refuses, validate_error=error)
+    observed = Observed(webhook_config=webhook_config(ca, url=url), validating_config=validating_config(ca), served=[served], now=NOW)
+    found = [f for f in evaluate(observed, PLUGINS) if f.check == "validating-webhook" and f.subject.startswith("webhook at")]
+    assert [(f.severity, expected in f.message) for f in found] == [(severity, True)], text(found)
+
+
+def test_unknown_keys_on_a_namespace_warn(healthy: Observed) -> None:
+    healthy.namespaces = [namespace("shop", {"meshswitch.io/mode": "istio"}, {"sidecar.istio.io/proxyCPUlimit": "2"})]
+    warnings = [f for f in bad(evaluate(healthy, PLUGINS), WARNING) if f.check == "namespace-keys"]
+    assert [f.message for f in warnings] == [
+        "annotation sidecar.istio.io/proxyCPUlimit is not a key istio reads, so it has no effect; did you mean sidecar.istio.io/proxyCPULimit?"
+    ]
+
+
+def test_the_dev_clusters_probe_namespaces_are_left_out(healthy: Observed) -> None:
+    # make run's probe namespace, labelled and being deleted, must not be reported.
+    probe = namespace("meshswitch-dev-probe-1a2b3c4d", {"meshswitch.io/mode": "no-such-mode"})
+    healthy.namespaces = [*healthy.namespaces, probe]
+    findings = evaluate(healthy, PLUGINS)
+    assert not bad(findings) and "meshswitch-dev-probe" not in text(findings)
+    healthy.namespaces = [namespace("meshswitch-probe-1a2b3c4d", {"meshswitch.io/mode": "no-such-mode"})]
+    assert [f.subject for f in bad(evaluate(healthy, PLUGINS))] == ["namespace meshswitch-probe-1a2b3c4d"], "only our own prefix is skipped"

@@ -41,7 +41,11 @@ def _request(plugin: str, pod: dict) -> tuple[dict, dict]:
     """The pod as it would arrive for this plugin, and the namespace's labels."""
     pod = copy.deepcopy(pod)
     if plugin == "dapr":
-        pod["metadata"].setdefault("annotations", {})["dapr.io/enabled"] = "true"
+        annotations = pod["metadata"].setdefault("annotations", {})
+        annotations["dapr.io/enabled"] = "true"
+        # A controller's pod has no name at admission, so Dapr (and meshswitch) need an app id.
+        name = pod["metadata"].get("name") or pod["metadata"].get("generateName", "").rstrip("-")
+        annotations.setdefault("dapr.io/app-id", name[:58].rstrip("-"))
         return pod, {}
     return pod, {"meshswitch.io/mode": plugin}
 

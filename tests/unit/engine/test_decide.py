@@ -306,10 +306,10 @@ def test_every_decision_has_a_stable_code_and_a_sentence() -> None:
 
 @pytest.mark.parametrize("value", ["¹", "٣", "8080 ", "0x50", "1e3", "80-90"])
 def test_rule8_port_takes_ascii_digits_only(value: str) -> None:
-    pod = make_pod(annotations={"dapr.io/enabled": "true", "dapr.io/app-port": value})
+    pod = make_pod(annotations={"dapr.io/enabled": "true", "dapr.io/metrics-port": value})
     if value.strip().isascii() and value.strip().isdigit():
-        assert decide(pod).settings["dapr"]["appPort"] == int(value)
+        assert decide(pod).settings["dapr"]["metricsPort"] == int(value)
     else:
         with pytest.raises(PodDenied) as caught:
             decide(pod)
-        assert "dapr.io/app-port" in caught.value.message and "port number" in caught.value.message
+        assert "dapr.io/metrics-port" in caught.value.message and "port number" in caught.value.message

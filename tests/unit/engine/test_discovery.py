@@ -13,7 +13,7 @@ from webhook.engine.values import load_values
 
 ISTIOD = {
     "metadata": {"name": "istiod", "namespace": "istio-system"},
-    "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.26.4"}]}}},
+    "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.29.6"}]}}},
 }
 LINKERD_CONFIG = {
     "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
@@ -36,7 +36,7 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     assert any("istio: control plane not found (Deployment istio-system/istiod)" in w for w in warnings)
     discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
     proxy, warnings = proxy_of(injector, "istio")
-    assert proxy["image"] == "docker.io/istio/proxyv2:1.26.4" and warnings == ()
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.29.6" and warnings == ()
     discovery.forget("Deployment", "istio-system", "istiod")
     proxy, warnings = proxy_of(injector, "istio")
     assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3" and warnings

@@ -112,7 +112,7 @@ def test_a_newer_release_renders_as_the_newest_known_with_a_warning() -> None:
     discovery.observe("Deployment", "istio-system", "istiod", istiod("istiod", "1.31.0"))
     out, warnings = injected(make_pod(), injector, **{"istio-injection": "enabled"})
     assert container(out, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.31.0"
-    assert any("1.31.0 is newer than the newest release meshswitch knows (1.30)" in w for w in warnings)
+    assert any("1.31.0 is newer than the newest known release line 1.30; rendered as 1.30" in w for w in warnings)
 
 
 @pytest.mark.parametrize("where", ["pod", "namespace"])

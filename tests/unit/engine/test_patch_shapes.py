@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
+from webhook.engine.errors import PodDenied
 from webhook.engine.patch import escape, uninject
 
 INJECTOR = make_injector()
@@ -57,21 +58,32 @@ def test_pod_named_only_by_generate_name() -> None:
     pod["metadata"]["ownerReferences"] = [
         {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shop-7d9f8b6c5", "uid": "u1", "controller": True}
     ]
-    pod["metadata"]["annotations"] = {"dapr.io/enabled": "true"}
     injected, _ = inject(pod)
-    daprd = next(c for c in injected["spec"]["initContainers"] if c["name"] == "daprd")
-    assert daprd["args"][daprd["args"].index("--app-id") + 1] == "shop"
     proxy = next(c for c in injected["spec"]["initContainers"] if c["name"] == "istio-proxy")
     env = {e["name"]: e.get("value") for e in proxy["env"]}
     assert env["ISTIO_META_WORKLOAD_NAME"] == "shop"
     assert env["ISTIO_META_OWNER"] == "kubernetes://apis/apps/v1/namespaces/demo/deployments/shop"
 
 
-def test_generate_name_without_owner_references() -> None:
+def test_dapr_without_app_id_on_a_pod_without_name_is_denied() -> None:
+    # Dapr's app id falls back to the pod's name, which a controller's pod lacks at admission: Dapr
+    # refuses the pod (value for the dapr.io/app-id annotation is empty), and so does meshswitch.
     pod = make_pod(name=None, annotations={"dapr.io/enabled": "true"}, labels={"pod-template-hash": "abc12"})
     pod["metadata"]["generateName"] = "cart-abc12-"
+    with pytest.raises(PodDenied) as caught:
+        inject(pod, {})
+    assert "dapr.io/app-id" in caught.value.message and "metadata.name" in caught.value.message
+    pod["metadata"]["annotations"]["dapr.io/app-id"] = "cart"
     injected, _ = inject(pod, {})
     assert injected["metadata"]["labels"]["dapr.io/app-id"] == "cart"
+
+
+def test_dapr_app_id_falls_back_to_a_bare_pods_name_which_must_be_valid() -> None:
+    injected, _ = inject(make_pod(name="orders", annotations={"dapr.io/enabled": "true"}), {})
+    assert injected["metadata"]["labels"]["dapr.io/app-id"] == "orders"
+    with pytest.raises(PodDenied) as caught:
+        inject(make_pod(name="orders.v2", annotations={"dapr.io/enabled": "true"}), {})
+    assert "dapr.io/app-id" in caught.value.message and "orders.v2" in caught.value.message
 
 
 def test_existing_init_containers_and_native_sidecars_come_after_ours() -> None:
@@ -132,8 +144,9 @@ def test_app_env_only_where_not_defined() -> None:
     injected, _ = inject(pod, {})
     env_a = {e["name"]: e["value"] for e in injected["spec"]["containers"][0]["env"]}
     env_b = {e["name"]: e["value"] for e in injected["spec"]["containers"][1]["env"]}
-    assert env_a == {"DAPR_HTTP_PORT": "9999", "DAPR_GRPC_PORT": "50001"}
-    assert env_b == {"DAPR_HTTP_PORT": "3500", "DAPR_GRPC_PORT": "50001"}
+    assert env_a == {"DAPR_HTTP_PORT": "9999", "DAPR_GRPC_PORT": "50001", "APP_PROTOCOL": "http"}
+    assert env_b == {"DAPR_HTTP_PORT": "3500", "DAPR_GRPC_PORT": "50001", "APP_PROTOCOL": "http"}
+    assert uninject(injected) == pod
 
 
 def test_reinvocation_adds_only_the_new_plugin_and_merges_status() -> None:

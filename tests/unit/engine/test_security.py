@@ -116,3 +116,55 @@ def test_serve_allow_registry_replaces_the_allowed_prefixes(tmp_path) -> None:
     with pytest.raises(PodDenied):
         injector.inject(make_pod(annotations={"sidecar.istio.io/proxyImage": "docker.io/istio/proxyv2:1.27.3"}),
                         namespace("demo", {"meshswitch.io/mode": "istio"}))
+
+
+EVIL_LEAVES = [
+    "{{ labels.clear() }}",
+    "{{ pod.spec.containers.append(1) }}",
+    "{{ labels|attr('__class__') }}",
+    "{{ 'x{0.__class__}'.format(pod) }}",
+    "{{ pod['__class__'] }}",
+    "{{ pod.items()|map(attribute='__class__')|list }}",
+    "{{ cycler(1) }}",
+    "{{ labels|map('attr', '__class__')|list }}",
+]
+
+
+@pytest.mark.parametrize("leaf", EVIL_LEAVES)
+def test_per_pod_leaves_are_checked_at_load_since_they_run_without_the_sandbox(tmp_path, leaf: str) -> None:
+    from webhook.engine.config import Config
+    from webhook.engine.errors import ConfigError
+    from webhook.engine.injector import Injector
+    from webhook.engine.plugins import load_plugins
+
+    (tmp_path / "evil.yaml").write_text(
+        "name: evil\nkind: runtime\non: [{in: pod-annotation, key: evil, values: ['1']}]\n"
+        f"fragment:\n  labels:\n    x: \"{leaf}\"\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        Injector(plugins=load_plugins([tmp_path]), config=Config())
+    assert "evil.yaml:6: template error:" in str(caught.value) and "not allowed" in str(caught.value)
+
+
+def test_a_key_taken_from_the_pod_reads_items_never_attributes(tmp_path) -> None:
+    from webhook.engine.config import Config
+    from webhook.engine.errors import ConfigError
+    from webhook.engine.injector import Injector
+    from webhook.engine.plugins import load_plugins
+
+    (tmp_path / "lookup.yaml").write_text(
+        "name: lookup\nkind: runtime\non: [{in: pod-annotation, key: lookup, values: ['1']}]\n"
+        "fragment:\n  labels:\n    x: \"{{ labels[annotations.get('which', 'app')] | string }}\"\n"
+    )
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config())
+    pod = make_pod(labels={"app": "web"}, annotations={"lookup": "1", "which": "app"})
+    assert labels_after(injector, pod)["x"] == "web"
+    hostile = make_pod(labels={"app": "web"}, annotations={"lookup": "1", "which": "__class__"})
+    with pytest.raises(ConfigError) as caught:  # StrictUndefined: a missing item, not the dict's class
+        labels_after(injector, hostile)
+    assert "__class__" in str(caught.value) and "dict" not in str(caught.value).split("__class__")[-1][:10]
+
+
+def labels_after(injector, pod) -> dict[str, str]:
+    result = injector.inject(pod, namespace("demo"))
+    return apply(pod, result.patch)["metadata"]["labels"]

@@ -20,7 +20,7 @@ from webhook.cluster import findings as check
 from webhook.cluster import install
 from webhook.engine.discovery import control_plane_of
 from webhook.engine.plugins import load_plugins
-from webhook.server.options import add_serve_arguments
+from webhook.server.options import ServeOptions, add_serve_arguments
 from webhook.engine.values import load_values
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,11 +59,12 @@ def test_renders_the_installation(objects: Mapping[tuple[str, str], Any]) -> Non
             ("Service", "meshswitch"),
             ("PodDisruptionBudget", "meshswitch"),
             ("MutatingWebhookConfiguration", "meshswitch"),
+            ("ValidatingWebhookConfiguration", "meshswitch"),
         ]
     )
     for obj in objects.values():
         kubernetes_validate.validate(obj, "1.36", strict=True)
-        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"):
+        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             assert obj["metadata"]["namespace"] == "meshswitch-system", obj["kind"]
 
 
@@ -112,7 +113,11 @@ def test_deployment_arguments_match_its_volumes_and_the_server(objects: Mapping[
     assert args.webhook_namespace == "meshswitch-system"
     assert args.port == 8443
     assert all(m.get("readOnly") for m in container["volumeMounts"] if m["mountPath"] != "/tmp")
-    assert pod["terminationGracePeriodSeconds"] > args.drain_seconds + 20
+    graceful = ServeOptions.__dataclass_fields__["graceful_timeout_seconds"].default
+    assert pod["terminationGracePeriodSeconds"] > args.drain_seconds + graceful  # type: ignore[operator]
+    # A request must be read before the API server gives up on the webhook.
+    timeouts = [w["timeoutSeconds"] for w in one(objects, "MutatingWebhookConfiguration")["webhooks"]]
+    assert args.read_timeout_seconds <= min(timeouts)
 
 
 def test_values_configmap_loads(objects: Mapping[tuple[str, str], Any], tmp_path: Path) -> None:
@@ -134,16 +139,23 @@ def test_service_pdb_and_names_agree(objects: Mapping[tuple[str, str], Any]) -> 
     for entry in mwc["webhooks"]:
         assert entry["clientConfig"]["service"] == {"name": install.SERVICE, "namespace": "meshswitch-system", "path": "/mutate", "port": 443}
         assert "caBundle" not in entry["clientConfig"], "certs install or cert-manager fills it"
+    vwc = objects[("ValidatingWebhookConfiguration", install.WEBHOOK_CONFIG)]
+    [entry] = vwc["webhooks"]
+    assert entry["clientConfig"]["service"] == {"name": install.SERVICE, "namespace": "meshswitch-system", "path": "/validate", "port": 443}
+    assert entry["failurePolicy"] == "Ignore", "with the webhook down, namespaces can still be labelled"
+    assert entry["rules"] == [
+        {"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["namespaces"], "scope": "Cluster"}
+    ]
 
 
 def test_rbac_is_least_privilege(objects: Mapping[tuple[str, str], Any]) -> None:
     role = one(objects, "ClusterRole")
     rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): r for r in role["rules"]}
-    assert len(rules) == len(role["rules"]) == 4
+    assert len(rules) == len(role["rules"]) == 3
     namespaces = rules[(("",), ("namespaces",))]
     assert sorted(namespaces["verbs"]) == ["get", "list", "watch"] and "resourceNames" not in namespaces
-    webhook = rules[(("admissionregistration.k8s.io",), ("mutatingwebhookconfigurations",))]
-    assert sorted(webhook["verbs"]) == ["get", "patch"] and webhook["resourceNames"] == [install.WEBHOOK_CONFIG]
+    # The server never touches its webhook configuration: a compromised pod must not rewrite it.
+    assert not [r for r in role["rules"] if "admissionregistration.k8s.io" in r["apiGroups"]]
     # Exactly the objects the shipped plugins' controlPlane sections name, read-only.
     wanted: dict[str, set[str]] = {}
     for plugin in load_plugins():
@@ -222,6 +234,8 @@ def test_cert_manager_overlay() -> None:
     objects = {(o["kind"], o["metadata"]["name"]): o for o in render("manifests/overlays/cert-manager")}
     mwc = objects[("MutatingWebhookConfiguration", "meshswitch")]
     assert mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "meshswitch-system/meshswitch"
+    vwc = objects[("ValidatingWebhookConfiguration", "meshswitch")]
+    assert vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "meshswitch-system/meshswitch"
     assert len(mwc["webhooks"]) == 3, "the patch adds the annotation and keeps the webhooks"
     serving = objects[("Certificate", "meshswitch")]
     assert serving["metadata"]["namespace"] == "meshswitch-system"
@@ -231,5 +245,30 @@ def test_cert_manager_overlay() -> None:
     ca = objects[("Certificate", issuer["spec"]["ca"]["secretName"])]
     assert ca["spec"]["isCA"] is True
     assert objects[("Issuer", ca["spec"]["issuerRef"]["name"])]["spec"] == {"selfSigned": {}}
+    base = {(o["kind"], o["metadata"]["name"]) for o in render("manifests")}
+    assert base <= set(objects)
+
+
+def test_replicas_spread_and_are_evicted_last(objects: Mapping[tuple[str, str], Any]) -> None:
+    spec = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert spec["priorityClassName"] == "system-cluster-critical"
+    [term] = spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    labels = spec.get("containers") and one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selector = term["podAffinityTerm"]["labelSelector"]["matchLabels"]
+    assert selector and all(labels[k] == v for k, v in selector.items()), "the term must select the webhook's own pods"
+
+
+def test_network_policy_overlay_admits_only_the_webhook_port() -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render("manifests/overlays/network-policy")}
+    policy = objects[("NetworkPolicy", "meshswitch")]
+    deployment = objects[("Deployment", "meshswitch")]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert all(pod_labels[k] == v for k, v in policy["spec"]["podSelector"]["matchLabels"].items())
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    container_ports = {p["containerPort"] for c in deployment["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+    assert [p["port"] for p in rule["ports"]] == sorted(container_ports) == [8443]
+    assert rule["ports"][0]["protocol"] == "TCP" and "from" not in rule
     base = {(o["kind"], o["metadata"]["name"]) for o in render("manifests")}
     assert base <= set(objects)

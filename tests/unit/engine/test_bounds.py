@@ -1,0 +1,119 @@
+"""Bounded work per review: setting lengths checked before parsing, int32, short quotes, a cache bounded in bytes."""
+
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from typing import Any
+
+import pytest
+
+from tests.api.pods import PLUGIN_ANNOTATIONS, make_pod, maximal_annotations
+from webhook.engine import fragment
+from webhook.engine.config import Config
+from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector, NamespaceMeta
+from webhook.engine.plugins import load_plugins
+from webhook.engine.settings import INT32_MAX, INT32_MIN, TYPES, Setting, SettingError, load_setting, show
+
+PLUGINS = load_plugins()
+NAMESPACE = NamespaceMeta("demo", {}, {})
+
+
+@pytest.fixture(scope="module")
+def injector() -> Injector:
+    return Injector(plugins=PLUGINS, config=Config())
+
+
+ALL_SETTINGS = [(p.name, s) for p in PLUGINS for s in p.settings]
+
+
+@pytest.mark.parametrize("plugin, setting", ALL_SETTINGS, ids=[f"{p}:{s.name}" for p, s in ALL_SETTINGS])
+def test_every_setting_has_a_maximum_checked_before_parsing(plugin: str, setting: Setting, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert 0 < setting.longest <= 64 * 1024
+    parsed: list[str] = []
+    kind = TYPES[setting.type]
+    monkeypatch.setitem(TYPES, setting.type, type(kind)(lambda raw, s: parsed.append(raw), kind.accepts, kind.max_length))  # type: ignore[arg-type]
+    with pytest.raises(SettingError, match=f"longer than {setting.longest} characters"):
+        setting.parse("1" * (setting.longest + 1))
+    assert parsed == [], "the parser must not see an over-long value"
+    setting.parse("1" * setting.longest)
+    assert parsed, "a value at the maximum is parsed"
+
+
+@pytest.mark.parametrize("plugin", ["istio", "linkerd", "envoy", "dapr"])
+def test_maximal_values_parse_and_are_cheap(plugin: str) -> None:
+    settings = {s.keys[0]: s for s in PLUGINS[plugin].settings}
+    for key, value in maximal_annotations(PLUGINS[plugin]).items():
+        started = time.perf_counter()
+        settings[key].parse(value)
+        assert time.perf_counter() - started < 0.05, key
+
+
+def test_int_settings_are_bounded_by_int32() -> None:
+    plain = load_setting("n", {"key": "x/n", "type": "int"}, where="test")
+    assert plain.bounds == (INT32_MIN, INT32_MAX)
+    assert plain.parse(str(INT32_MAX)) == INT32_MAX and plain.parse(str(INT32_MIN)) == INT32_MIN
+    for value in (INT32_MAX + 1, INT32_MIN - 1, 999999999999999999):
+        with pytest.raises(SettingError, match="maximum|minimum"):
+            plain.parse(str(value))
+    wide = load_setting("n", {"key": "x/n", "type": "int", "min": -(2**40), "max": 2**40}, where="test")
+    assert wide.bounds == (INT32_MIN, INT32_MAX), "a declared range never widens the field"
+    narrow = load_setting("n", {"key": "x/n", "type": "int", "min": 1, "max": 10}, where="test")
+    assert narrow.bounds == (1, 10) and "from 1 to 10" in narrow.accepts()
+
+
+def test_max_length_can_be_declared_per_setting() -> None:
+    setting = load_setting("config", {"key": "x/config", "type": "string", "maxLength": 100}, where="test")
+    assert setting.longest == 100
+    with pytest.raises(SettingError, match="longer than 100"):
+        setting.parse("x" * 101)
+    with pytest.raises(Exception, match="maxLength"):
+        load_setting("config", {"key": "x/config", "type": "string", "maxLength": 0}, where="test")
+
+
+def test_show_quotes_a_short_prefix() -> None:
+    assert show("8080") == "'8080'"
+    shown = show("9" * 3_900_000)
+    assert len(shown) < 100 and "3900000 characters" in shown
+
+
+@pytest.mark.parametrize(
+    "key", ["traffic.sidecar.istio.io/excludeOutboundPorts", "traffic.sidecar.istio.io/excludeOutboundIPRanges", "meshswitch.io/mode", "meshswitch.io/sidecar"]
+)
+def test_refusals_never_repeat_a_long_value(injector: Injector, key: str) -> None:
+    pod = make_pod(annotations={**PLUGIN_ANNOTATIONS["istio"], key: "1," * 100_000})
+    started = time.perf_counter()
+    with pytest.raises(PodDenied) as denied:
+        injector.inject(pod, NAMESPACE)
+    assert time.perf_counter() - started < 0.05
+    assert key in denied.value.message and len(denied.value.message) < 600
+
+
+def _distinct_maximal(index: int) -> dict[str, Any]:
+    annotations = {**PLUGIN_ANNOTATIONS["istio"], **maximal_annotations(PLUGINS["istio"])}
+    annotations["sidecar.istio.io/proxyCPU"] = f"{index + 1}m"
+    return make_pod(annotations=annotations)
+
+
+def test_the_tree_cache_is_bounded_in_bytes(injector: Injector) -> None:
+    tree_cache = PLUGINS["istio"].fragment
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for index in range(24):
+            injector.inject(_distinct_maximal(index), NAMESPACE)
+            assert tree_cache.cached_bytes <= fragment.CACHE_BYTES
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+        # What the cache still holds must be within its byte bound: the estimate is an upper one.
+        kept = len(tree_cache._specialized)
+        tree_cache._specialized.clear()
+        tree_cache._cached_bytes = 0
+        gc.collect()
+        released = held - tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert 0 < kept < 24, "the oldest trees were evicted"
+    assert released <= fragment.CACHE_BYTES, f"{released} bytes held by {kept} cached trees"

@@ -1,0 +1,153 @@
+"""Release lines: a plugin renders as the installed version of its mesh (Dapr 1.16 vs 1.18), an
+unknown newer version as the newest line with a warning; keys read only by some lines; the setting
+types Dapr needs; the namespaces no mesh may enter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import apply, make_pod, namespace, validate_pod
+from webhook.engine.config import Config
+from webhook.engine.discovery import Discovery
+from webhook.engine.errors import ConfigError
+from webhook.engine.injector import Injector
+from webhook.engine.patch import uninject
+from webhook.engine.plugins import load_plugins
+from webhook.engine.releases import Releases, parse_version, version_at_least
+from webhook.engine.settings import load_setting
+from webhook.engine.values import apply_values
+
+DAPR = {"dapr.io/enabled": "true", "dapr.io/app-id": "web"}
+
+
+def injector(version: str, **config: Any) -> Injector:
+    plugins = apply_values(load_plugins(), {"dapr": {"version": version}})
+    return Injector(plugins=plugins, config=Config(**config))
+
+
+def daprd(version: str, annotations: dict[str, str] | None = None, **config: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    pod = make_pod(annotations={**DAPR, **(annotations or {})})
+    result = injector(version, **config).inject(pod, namespace())
+    injected = apply(pod, result.patch)
+    validate_pod(injected)
+    assert uninject(injected) == pod
+    spec = injected["spec"]
+    found = next(c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "daprd")
+    return found, result.warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1.18.3", (1, 18, 3)), ("v1.16.19", (1, 16, 19)), ("1.18", (1, 18, 0)), ("1.18.0-rc.1", (1, 18, 0)), ("edge", None), ("", None)],
+)
+def test_parse_version(text: str, expected: tuple[int, int, int] | None) -> None:
+    assert parse_version(text) == expected
+
+
+def test_version_at_least_counts_a_tag_that_is_no_version_as_newest() -> None:
+    assert version_at_least("1.18.3", "1.18") and not version_at_least("1.16.19", "1.18")
+    assert version_at_least("latest", "1.18") and version_at_least("1.19.0", "1.18")
+
+
+def test_release_warnings() -> None:
+    releases = Releases("version", ("1.16", "1.18"))
+    assert releases.warning("dapr", {"version": "1.18.3"}) is None
+    assert releases.warning("dapr", {"version": "1.17.0"}) is None  # between lines: the older one's rules
+    assert "newer than the newest known release line 1.18" in str(releases.warning("dapr", {"version": "1.19.1"}))
+    assert "older than the oldest known release line 1.16" in str(releases.warning("dapr", {"version": "1.14.4"}))
+    assert "not a version" in str(releases.warning("dapr", {"version": "edge"}))
+
+
+def test_each_line_renders_its_own_defaults() -> None:
+    new, warnings = daprd("1.18.3")
+    assert new["image"] == "ghcr.io/dapr/daprd:1.18.3" and warnings == ()
+    assert new["livenessProbe"]["initialDelaySeconds"] == 180 and new["readinessProbe"]["periodSeconds"] == 1
+    assert "--scheduler-host-address" in new["args"]
+    old, _ = daprd("1.16.19")
+    assert old["image"] == "ghcr.io/dapr/daprd:1.16.19"
+    assert old["livenessProbe"]["initialDelaySeconds"] == 3 and old["readinessProbe"]["periodSeconds"] == 6
+    assert "--scheduler-host-address" not in old["args"]
+    env = {e["name"]: e.get("value") for e in old["env"]}
+    assert env["DAPR_SCHEDULER_HOST_ADDRESS"].count(":50006") == 3
+
+
+def test_an_unknown_newer_version_renders_as_the_newest_line_with_a_warning() -> None:
+    container, warnings = daprd("1.19.0")
+    assert container["image"] == "ghcr.io/dapr/daprd:1.19.0"
+    assert container["livenessProbe"]["initialDelaySeconds"] == 180
+    assert any("newer than the newest known release line 1.18" in w for w in warnings)
+
+
+def test_discovered_version_switches_the_rendering() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    engine = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    image = "ghcr.io/dapr/injector:1.16.19"
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "dapr-sidecar-injector", "image": image}]}}}}
+    discovery.observe("Deployment", "dapr-system", "dapr-sidecar-injector", deployment)
+    pod = make_pod(annotations={**DAPR, "dapr.io/enabled": "yes"})
+    result = engine.inject(pod, namespace())
+    assert result.plugins == ("dapr",)  # 1.16 takes any truthy value
+    daprd_container = next(c for c in apply(pod, result.patch)["spec"]["initContainers"] if c["name"] == "daprd")
+    assert daprd_container["image"] == "ghcr.io/dapr/daprd:1.16.19"
+
+
+@pytest.mark.parametrize(("version", "value", "injected"), [
+    ("1.18.3", "true", True), ("1.18.3", "TRUE", True), ("1.18.3", "yes", False), ("1.18.3", "1", False),
+    ("1.16.19", "yes", True), ("1.16.19", "on", True), ("1.16.19", "false", False), ("1.16.19", "garbage", False),
+])  # fmt: skip
+def test_the_enabled_gate_follows_the_release(version: str, value: str, injected: bool) -> None:
+    result = injector(version).inject(make_pod(annotations={**DAPR, "dapr.io/enabled": value}), namespace())
+    assert (result.plugins == ("dapr",)) is injected
+
+
+def test_a_key_only_newer_lines_read_is_ignored_on_older_ones() -> None:
+    native = {"dapr.io/enable-native-sidecar": "true", "dapr.io/disable-init-endpoints": "x"}
+    new, _ = daprd("1.18.3", native, sidecar_style="classic")
+    assert new.get("restartPolicy") == "Always" and "--disable-init-endpoints" in new["args"]
+    old, _ = daprd("1.16.19", native, sidecar_style="classic")
+    assert "restartPolicy" not in old and "--disable-init-endpoints" not in old["args"]
+    classic, _ = daprd("1.18.3", {"dapr.io/enable-native-sidecar": "no"}, sidecar_style="native")
+    assert "restartPolicy" not in classic
+
+
+def test_truthy_never_denies() -> None:
+    setting = load_setting("x", {"key": "k", "type": "truthy"}, where="t")
+    assert [setting.parse(v) for v in (" Yes ", "T", "1", "on", "no", "garbage", "")] == [True, True, True, True, False, False, False]
+
+
+def test_assignments_keep_commas_inside_values() -> None:
+    setting = load_setting("x", {"key": "k", "type": "assignments"}, where="t")
+    assert setting.parse("A=1,B=x,y, C_2=z=3,bad") == [["A", "1"], ["B", "x,y"], ["C_2", "z=3,bad"]]
+    assert setting.parse("noequals") == [] and setting.parse("") == []
+
+
+def test_pairs_drop_items_that_are_not_two_parts() -> None:
+    setting = load_setting("x", {"key": "k", "type": "pairs", "separator": ":"}, where="t")
+    assert setting.parse("a:/x, b:/y,c,d:e:f") == [["a", "/x"], ["b", "/y"]]
+
+
+def test_release_lines_must_be_ordered(tmp_path: Any) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\nkind: runtime\nvalues: {version: '1'}\nreleases: {value: version, lines: ['1.18', '1.16']}\n")
+    with pytest.raises(ConfigError, match="oldest first"):
+        load_plugins([tmp_path], builtin=None)
+
+
+def test_no_mesh_in_the_dapr_control_plane_namespace() -> None:
+    engine = injector("1.18.3")
+    result = engine.inject(make_pod(annotations=DAPR), namespace("dapr-system", {"meshswitch.io/mode": "istio"}))
+    assert result.plugins == ("dapr",)
+    result = engine.inject(make_pod(), namespace("dapr-system", {"meshswitch.io/mode": "istio"}))
+    assert result.plugins == () and result.reason.code == "plugin-disabled" and "dapr" in result.reason.message
+
+
+def test_dapr_reads_its_keys_from_the_pod_only() -> None:
+    engine = injector("1.18.3")
+    ns = namespace("demo", annotations={"dapr.io/log-level": "debug", "dapr.io/app-port": "bad"})
+    pod = make_pod(annotations=DAPR)
+    result = engine.inject(pod, ns)
+    args = next(c for c in apply(pod, result.patch)["spec"]["initContainers"] if c["name"] == "daprd")["args"]
+    assert args[args.index("--log-level") + 1] == "info" and "--app-port" not in args

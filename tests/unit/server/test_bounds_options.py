@@ -1,0 +1,45 @@
+"""The connection bounds' flags: defaults within the API server's webhook timeout, nonsense refused."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from webhook.engine.errors import ConfigError
+from webhook.server.options import ServeOptions, add_serve_arguments
+from webhook.server.protocol import BoundedHttpProtocol, Limits, bounded_protocol
+
+
+def options(*flags: str) -> ServeOptions:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    return ServeOptions.from_args(parser.parse_args(["--cert-dir", "certs", *flags]))
+
+
+def test_defaults_fit_the_webhook_timeout() -> None:
+    defaults = options()
+    assert 0 < defaults.read_timeout_seconds <= 5, "the manifests' timeoutSeconds is 5"
+    assert defaults.max_header_line_bytes <= defaults.max_header_bytes <= 64 * 1024
+    assert defaults.graceful_timeout_seconds <= 5
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--read-timeout-seconds", "0"], "--read-timeout-seconds"),
+        (["--read-timeout-seconds", "31"], "at most 30"),
+        (["--max-header-line-bytes", "100"], "at least 1024"),
+        (["--max-header-bytes", "4096", "--max-header-line-bytes", "8192"], "at most --max-header-bytes"),
+    ],
+)
+def test_bounds_that_cannot_work_are_refused(flags: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        options(*flags)
+
+
+def test_the_protocol_class_carries_its_limits() -> None:
+    limits = Limits(max_header_bytes=4096, max_header_line_bytes=2048, read_timeout_seconds=1.5)
+    protocol = bounded_protocol(limits)
+    assert issubclass(protocol, BoundedHttpProtocol) and protocol.limits == limits
+    assert BoundedHttpProtocol.limits == Limits(), "each server gets a class of its own"

@@ -1,0 +1,74 @@
+"""POST /validate, the pure half: is a Namespace's governance label one the webhook can act on?
+
+A `meshswitch.io/mode` value that is no installed mode, or keys that select two meshes at once,
+would deny every pod created in the namespace, and the reason would surface only in a ReplicaSet's
+events. Refusing the label write instead gives the same message, at the moment it is typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from webhook.engine import reasons
+from webhook.engine.config import Config
+from webhook.engine.decide import decide
+from webhook.engine.errors import BadRequest, PodDenied
+from webhook.engine.keys import unknown_keys
+from webhook.engine.kube import NamespaceMeta
+from webhook.engine.plugins import PluginSet
+
+# What the namespace's labels would do to the plainest pod: the decision pods there would get.
+_PROBE_POD: Mapping[str, Any] = {"metadata": {"name": "meshswitch-validate"}, "spec": {"containers": [{"name": "app", "image": "app"}]}}
+REFUSED = (reasons.UNKNOWN_MODE, reasons.CONFLICTING_MODES)
+VALID = "valid-labels"  # the verdict's code (logs, metrics) when nothing is wrong
+
+
+@dataclass(frozen=True)
+class NamespaceVerdict:
+    """Allowed or not; the message pods would get; warnings to show whoever wrote the namespace."""
+
+    allowed: bool
+    code: str
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+def _string_map(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def validate_namespace(namespace: Mapping[str, Any], *, plugins: PluginSet, config: Config) -> NamespaceVerdict:
+    """Refuse a namespace whose labels would deny every pod (unknown mode, two meshes); warn on unknown keys."""
+    metadata = namespace.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    labels, annotations = _string_map(metadata.get("labels")), _string_map(metadata.get("annotations"))
+    meta = NamespaceMeta(str(metadata.get("name") or ""), labels, annotations)
+    warnings = unknown_keys(labels, plugins, where="namespace label") + unknown_keys(annotations, plugins, where="namespace annotation")
+    try:
+        decide(_PROBE_POD, meta, plugins=plugins, config=config)
+    except PodDenied as err:
+        if err.code in REFUSED:
+            return NamespaceVerdict(False, err.code, err.message, tuple(warnings))
+        # A namespace-level setting that does not parse: pods that do not override it are refused.
+        warnings.append(f"pods here that do not set their own value are refused: {err.message}")
+        return NamespaceVerdict(True, err.code, "", tuple(warnings))
+    return NamespaceVerdict(True, VALID, "", tuple(warnings))
+
+
+def namespace_object(body: bytes) -> dict[str, Any]:
+    """The Namespace an AdmissionReview carries (request.object); BadRequest when there is none."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    request = document.get("request") if isinstance(document, dict) else None
+    obj = request.get("object") if isinstance(request, dict) else None
+    if not isinstance(obj, dict):
+        raise BadRequest("request.object must be a Namespace object")
+    if obj.get("kind", "Namespace") != "Namespace":
+        raise BadRequest(f"request.object.kind must be Namespace, got {str(obj.get('kind'))[:64]!r}")
+    return obj
