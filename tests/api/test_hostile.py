@@ -364,6 +364,14 @@ def test_unparsable_requests_get_a_json_400(hostile: Webhook, garbage: bytes) ->
     assert status == 400 and body["reason"] == "BadRequest", body
 
 
+@pytest.mark.parametrize("method, path, status", [("GET", "/nope", 404), ("POST", "/healthz", 405), ("GET", "/mutate", 405)])
+def test_unknown_paths_and_methods_get_a_json_status(hostile: Webhook, method: str, path: str, status: int) -> None:
+    answer = hostile.request(method, path, b"{}" if method == "POST" else None, {"Content-Type": "application/json"})
+    assert answer.status == status and answer.headers["content-type"] == "application/json", answer
+    body = answer.json()
+    assert body["kind"] == "Status" and body["code"] == status, body
+
+
 def test_stalled_clients_do_not_hold_the_others(hostile: Webhook) -> None:
     sockets = []
     try:

@@ -7,13 +7,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from webhook.cluster.client import api_client
+from webhook.cluster.client import KubeApi, api_client
 from webhook.dev import binaries
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc
@@ -145,3 +145,26 @@ def stopped_webhook(kube_client: Any, webhook: dc.WebhookServer) -> Iterator[dc.
         dc.register(kube_client, webhook)
         webhook.start()
         dc.wait_until_called(kube_client)
+
+
+@contextmanager
+def namespace_validation_paused(client: Any) -> Iterator[None]:
+    """Without the dev cluster's ValidatingWebhookConfiguration for a moment: a namespace label that
+    /validate refuses can still exist (written before the install, or while the webhook was down)."""
+    from kubernetes.client.exceptions import ApiException
+
+    path = f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{dc.CONFIG_NAME}"
+    kube = KubeApi(client)
+    found = kube.get(path)
+    if found is not None:
+        kube.call("DELETE", path)
+    try:
+        yield
+    finally:
+        if found is not None:
+            body = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                    "metadata": {"name": dc.CONFIG_NAME, "labels": found["metadata"].get("labels") or {}}, "webhooks": found["webhooks"]}  # fmt: skip
+            try:
+                dc.apply_validating_webhook(client, body)
+            except ApiException:
+                pass

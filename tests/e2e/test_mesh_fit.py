@@ -282,5 +282,5 @@ def test_explain_reads_the_cluster_and_names_a_missing_control_plane(
     manifest.write_text(orjson.dumps({**_pod(), "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": namespace}}).decode())
     assert main(["explain", "-f", str(manifest), "--kubeconfig", str(control_plane.kubeconfig)]) == 0
     out = capsys.readouterr().out
-    assert f"Pod/app ({namespace}): istio [injected]" in out, out
+    assert f"pod/app ({namespace}): istio [injected]" in out, out
     assert f"warning: {ISTIO_WARNING}" in out, out

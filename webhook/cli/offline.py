@@ -55,11 +55,20 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace-annotations", metavar="K=V,...", help="the namespace's annotations, k=v,k2=v2")
     parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
     parser.add_argument(
-        "--sidecar-style", choices=("native", "classic"), default="native",
-        help="proxy as a native sidecar (an init container that keeps running) or a classic container (default native)",
+        "--sidecar-style", choices=("native", "classic"), default=None,
+        help="proxy as a native sidecar (an init container that keeps running) or a classic container "
+        "(default: what the mesh release installed defaults to, else native)",
     )  # fmt: skip
     parser.add_argument("--templates-dir", action="append", metavar="DIR", help="a directory of plugin files that add or replace plugins (repeatable)")
     parser.add_argument("--values", metavar="FILE", help="installation values: a YAML file of plugin name to values")
+    add_set_argument(parser)
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", action="append", metavar="PLUGIN.KEY=VALUE",
+        help="one installation value (after --values); =@FILE reads it from a file, e.g. linkerd.identityTrustAnchorsPEM=@ca.crt",
+    )  # fmt: skip
 
 
 def configure_inject(parser: argparse.ArgumentParser) -> None:
@@ -89,6 +98,7 @@ def configure_uninject(parser: argparse.ArgumentParser) -> None:
 def configure_plugins(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--templates-dir", action="append", metavar="DIR", help="a directory of plugin files that add or replace plugins (repeatable)")
     parser.add_argument("--values", nargs="?", const="", metavar="FILE", help="print the effective installation values (with FILE applied)")
+    add_set_argument(parser)
     parser.set_defaults(handler=cmd_plugins)
 
 
@@ -107,12 +117,37 @@ def _parse_pairs(text: str | None, *, flag: str) -> dict[str, str]:
     return pairs
 
 
+def _set_values(plugins: PluginSet, assignments: list[str]) -> PluginSet:
+    """`--set plugin.key=value` (`=@file` reads the file: trust anchors offline); YAML scalars as typed."""
+    import yaml
+
+    from webhook.engine.values import apply_values, check_values
+
+    overrides: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        target, sep, raw = assignment.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise UsageError(f"--set {assignment!r}: accepted: plugin.key=value or plugin.key=@file")
+        if raw.startswith("@"):
+            try:
+                value: Any = Path(raw[1:]).read_text(encoding="utf-8")
+            except OSError as err:
+                raise UsageError(f"--set {target}: cannot read {raw[1:]}: {err.strerror}") from None
+        else:
+            declared = plugins[name].values.get(key) if name in plugins else ""
+            value = raw if isinstance(declared, str) else yaml.safe_load(raw)
+        overrides.setdefault(name, {})[key] = value
+    return apply_values(plugins, check_values(plugins, overrides, source="--set"))
+
+
 def load_plugins_from(args: argparse.Namespace) -> PluginSet:
     from webhook.engine.plugins import load_plugins
     from webhook.engine.values import load_values
 
     plugins = load_plugins([Path(d) for d in args.templates_dir or ()])
-    return load_values(Path(args.values), plugins) if getattr(args, "values", None) else plugins
+    plugins = load_values(Path(args.values), plugins) if getattr(args, "values", None) else plugins
+    return _set_values(plugins, getattr(args, "set", None) or [])
 
 
 def build_injector(args: argparse.Namespace, plugins: PluginSet, discovery: Discovery | None = None) -> Injector:
@@ -383,7 +418,9 @@ def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
             rows.append(f"    releases: {', '.join(plugin.releases.lines)} (from value {plugin.releases.value})")
         for setting in plugin.settings:
             default = "" if setting.default in (None, [], "") else f" (default {setting.default!r})"
-            rows.append(f"    {', '.join(setting.keys)}: {setting.type}{default}; accepts {setting.accepts()}")
+            for key in setting.keys:  # one row per key, so that every key the mesh reads is listed
+                where = "pod and namespace" if key in plugin.namespace_keys else "pod"
+                rows.append(f"    {key} ({where}): {setting.type}{default}; accepts {setting.accepts()}")
         if with_values:
             for key, value in plugin.values.items():
                 rows.append(f"    value {key}: {value!r}")

@@ -13,7 +13,9 @@ class Config:
     """What the operator chose at start-up; one instance is shared by every review."""
 
     default_mode: str = "native"
-    sidecar_style: str = "native"
+    # None: each mesh's own default (the installed release's), else native. Set: the operator's
+    # choice, which only a pod's meshswitch.io/sidecar or the mesh's own annotation overrides.
+    sidecar_style: str | None = None
     webhook_namespace: str = "meshswitch-system"
     extra_ignored_namespaces: frozenset[str] = frozenset()
     allowed_registries: tuple[str, ...] = (

@@ -41,6 +41,8 @@ class Decision:
     sidecar_style: str
     settings: Mapping[str, Mapping[str, Any]]
     revisions: Mapping[str, str] = field(default_factory=dict)  # plugin -> control-plane revision
+    warnings: tuple[str, ...] = ()
+    sidecar_chosen: bool = False  # the pod's own meshswitch.io/sidecar chose the style
 
 
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
@@ -175,7 +177,7 @@ def _sidecar_style(view: _View, config: Config, chosen: list[Plugin], settings: 
             picked = settings.get(plugin.name, {}).get(plugin.sidecar_style_setting or "")
             if picked is not None:
                 return "native" if picked else "classic"
-        return config.sidecar_style
+        return config.sidecar_style or "native"
     if raw not in SIDECAR_STYLES:
         raise PodDenied(
             reasons.INVALID_SETTING,
@@ -249,7 +251,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
             where = "pod annotation"
-            if raw is None:
+            if raw is None and setting.on_namespace(key):
                 raw = view.ns_annotations.get(key)
                 where = "namespace annotation"
             if raw is None:
@@ -330,8 +332,8 @@ def _mesh_free_owner(name: str, plugins: PluginSet, values_for: ValuesFor | None
     return None
 
 
-def _skip(code: str, message: str, mode: str, style: str) -> Decision:
-    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={})
+def _skip(code: str, message: str, mode: str, style: str, warnings: tuple[str, ...] = ()) -> Decision:
+    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={}, warnings=warnings)
 
 
 def decide(
@@ -350,7 +352,7 @@ def decide(
         ns_labels=namespace.labels,
         ns_annotations=namespace.annotations,
     )
-    style = config.sidecar_style
+    style = config.sidecar_style or "native"
     if namespace.name in config.ignored_namespaces:  # rule 2
         return _skip(reasons.IGNORED_NAMESPACE, f"namespace {namespace.name} is never injected", "native", style)
     opt_out = _pod_value(view.pod_labels, view.pod_annotations, INJECT_KEY)  # rule 3
@@ -404,16 +406,15 @@ def decide(
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
     present = _existing_container_names(pod)
+    if present and chosen and chosen[0].is_mesh:
+        others = sorted(
+            (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.present & present
+        )
+        if others:  # rule 7: a mesh is never stacked on another mesh's proxy
+            name, owner = others[0]
+            message = f"the pod already carries {name} ({owner}); {chosen[0].name} is not stacked on another mesh"
+            return _skip(reasons.OTHER_MESH_PRESENT, message, mode, style, (f"{chosen[0].name}: {message}",))
     if present and chosen:
-        mesh_chosen = [p for p in chosen if p.is_mesh]
-        chosen_names = {p.name for p in mesh_chosen}
-        others = sorted(n for p in plugins.meshes if p.name not in chosen_names for n in p.container_names & present)
-        if mesh_chosen and others:  # rule 7: a mesh is never stacked on another mesh's proxy
-            return _skip(
-                reasons.OTHER_MESH_PRESENT,
-                f"the pod already carries {', '.join(others)} of another mesh; {mesh_chosen[0].name} is not stacked on it",
-                mode, style,
-            )  # fmt: skip
         # A plugin that merges a declared container (Istio) injects; others skip (Linkerd).
         remaining = [p for p in chosen if p.declared == "merge" or not (p.container_names & present)]
         if not remaining:
@@ -446,6 +447,7 @@ def decide(
         sidecar_style=style,
         settings=settings,
         revisions=revisions,
+        sidecar_chosen=SIDECAR_KEY in view.pod_annotations,
     )
 
 

@@ -19,6 +19,8 @@ compiled.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import threading
 import traceback
 from collections.abc import Mapping
@@ -61,6 +63,42 @@ def _from_json(value: Any) -> Any:
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _env_list(raw: Any) -> list[Any]:
+    """A JSON list of env vars (each a mapping with a name) from an annotation value; [] otherwise."""
+    if isinstance(raw, list):
+        return raw
+    try:
+        value = orjson.loads(raw) if isinstance(raw, str) and raw else []
+    except orjson.JSONDecodeError:
+        return []
+    ok = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in value)
+    return value if ok else []
+
+
+def _merge_named(base: Any, later: Any) -> list[Any]:
+    """`base` with each item of `later` replacing the item of the same name in place, else appended."""
+    out = list(base or ())
+    for item in later or ():
+        index = next((i for i, old in enumerate(out) if old.get("name") == item.get("name")), None)
+        if index is None:
+            out.append(item)
+        else:
+            out[index] = item
+    return out
+
+
+_CPU_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E)?$")
+
+
+def _whole_cores(quantity: Any) -> int:
+    """A CPU quantity rounded up to whole cores (`1500m` -> 2, `0` -> 0)."""
+    match = _CPU_QUANTITY.match(str(quantity).strip())
+    if not match:
+        return 0
+    value = float(match.group(1)) * {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}[match.group(2)]
+    return math.ceil(round(value, 6))
 
 
 def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
@@ -201,6 +239,9 @@ def _configure(env: Environment) -> Environment:
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
     env.filters["fromjson"] = _from_json
+    env.filters["whole_cores"] = _whole_cores
+    env.filters["env_list"] = _env_list
+    env.filters["merge_named"] = _merge_named
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
     env.globals["named"] = _named
@@ -309,12 +350,8 @@ class MapNode(Node):
         return MapNode(tuple(entries), condition)
 
 
-class _Spliced(list[Any]):
-    """Items a `$splice` expression gave, to be spread into the list around it."""
-
-
 class Splice(Node):
-    """A list item `{$splice: expression}`: the expression's list is spread into the parent list."""
+    """A list item ``{$splice: expression}``: the items of the list the expression gives, in place."""
 
     __slots__ = ("slot",)
 
@@ -324,27 +361,28 @@ class Splice(Node):
     def build(self, results: Mapping[str, Any]) -> Any:
         value = self.slot.build(results)
         if value is None:
-            return _Spliced()
-        if not isinstance(value, list):
+            return _Spliced(())
+        if not isinstance(value, list | tuple):
             raise ConfigError(f"{self.slot.where}: $splice must give a list, got {type(value).__name__}")
-        return _Spliced(value)
+        return _Spliced(tuple(value))
 
     def specialize(self, results: Mapping[str, Any]) -> Node:
         return Const(self.build(results)) if self.slot.static else self
 
 
-def _spread(values: Any) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        if isinstance(value, _Spliced):
-            out.extend(value)
-        elif value is not _DROPPED:
-            out.append(value)
-    return out
+class _Spliced(tuple[Any, ...]):
+    """Items a Splice gives, flattened into the enclosing list."""
+
+
+def _append(out: list[Any], value: Any) -> None:
+    if isinstance(value, _Spliced):
+        out.extend(value)
+    elif value is not _DROPPED:
+        out.append(value)
 
 
 class ListNode(Node):
-    """A sequence; items whose ``$if`` was false are left out, `$splice` items spread."""
+    """A sequence; items whose ``$if`` was false are left out, ``$splice`` items are flattened."""
 
     __slots__ = ("items",)
 
@@ -352,12 +390,22 @@ class ListNode(Node):
         self.items = items
 
     def build(self, results: Mapping[str, Any]) -> Any:
-        return _spread(node.build(results) for node in self.items)
+        out: list[Any] = []
+        for node in self.items:
+            value = node.build(results)
+            if type(value) is _Spliced:
+                out.extend(value)
+            elif value is not _DROPPED:
+                out.append(value)
+        return out
 
     def specialize(self, results: Mapping[str, Any]) -> Node:
         items = [n for n in (node.specialize(results) for node in self.items) if not (isinstance(n, Const) and n.value is _DROPPED)]
         if all(isinstance(n, Const) for n in items):
-            return Const(_spread(n.value for n in items))  # type: ignore[attr-defined]
+            out: list[Any] = []
+            for n in items:
+                _append(out, n.value)  # type: ignore[attr-defined]
+            return Const(out)
         return ListNode(tuple(items))
 
 
@@ -400,10 +448,7 @@ class _Compiler:
         if isinstance(node, yaml.ScalarNode):
             return self.compile_scalar(node, static_scope, out)
         if isinstance(node, yaml.SequenceNode):
-            items = tuple(
-                self.compile_splice(item, static_scope, out) if _is_splice(item) else self.compile(item, static_scope, out)
-                for item in node.value
-            )
+            items = tuple(self.compile_item(item, static_scope, out) for item in node.value)
             if all(isinstance(i, Const) for i in items):
                 return Const([i.value for i in items])  # type: ignore[attr-defined]
             return ListNode(items)
@@ -411,13 +456,16 @@ class _Compiler:
             return self.compile_mapping(node, static_scope, out)
         raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: unsupported YAML node")
 
-    def compile_splice(self, node: yaml.MappingNode, static_scope: bool, out: list[Any]) -> Node:
-        value = node.value[0][1]
-        if not isinstance(value, yaml.ScalarNode) or single_expression(self.env, str(value.value)) is None:
-            raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: $splice takes one {{{{ expression }}}}")
-        slot = self.compile_scalar(value, static_scope, out)
-        assert isinstance(slot, Slot)
-        return Splice(slot)
+    def compile_item(self, node: yaml.Node, static_scope: bool, out: list[Any]) -> Node:
+        """A list item; ``{$splice: "{{ expression }}"}`` inserts the items of a list."""
+        if isinstance(node, yaml.MappingNode) and len(node.value) == 1 and node.value[0][0].value == _SPLICE_KEY:
+            value = node.value[0][1]
+            if not isinstance(value, yaml.ScalarNode) or single_expression(self.env, value.value) is None:
+                raise ConfigError(f"{self.path}:{value.start_mark.line + 1}: $splice takes one {{{{ expression }}}}")
+            slot = self.compile_scalar(value, static_scope, out)
+            assert isinstance(slot, Slot)
+            return Splice(slot)
+        return self.compile(node, static_scope, out)
 
     def compile_scalar(self, node: yaml.ScalarNode, static_scope: bool, out: list[Any]) -> Node:
         line = node.start_mark.line + 1
@@ -458,10 +506,6 @@ class _Compiler:
         compiled = tuple((key, self.compile(value, condition.static, children)) for key, value in entries)
         out.append(("if", condition, children))
         return MapNode(compiled, condition.key, condition.static)
-
-
-def _is_splice(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.MappingNode) and len(node.value) == 1 and node.value[0][0].value == _SPLICE_KEY
 
 
 def _generate(items: list[Any], *, static: bool, lines: list[str], source_lines: list[int]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
@@ -36,7 +37,6 @@ class HookResult:
     annotation_changes: Mapping[str, str | None] = field(default_factory=dict)  # None removes the key
     # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
     reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    sidecars_first: bool = False  # classic sidecars go before the app's containers
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -211,13 +211,83 @@ def merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str,
 
 
 def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """holdApplicationUntilProxyStarts (proxy.istio.io/config, else the install's): classic
-    sidecars go first, so the kubelet starts the proxy before the app."""
+    """holdApplicationUntilProxyStarts (proxy.istio.io/config, else the install's): the classic proxy
+    waits for itself in postStart (the template's `sidecar.classicFirst` puts it first)."""
     config = settings.get("proxyConfig") or {}
     hold = config.get("holdApplicationUntilProxyStarts", values.get("holdApplicationUntilProxyStarts", False))
-    return HookResult(context={"hold_application": hold is True}, sidecars_first=hold is True)
+    return HookResult(context={"hold_application": hold is True})
 
 
+_SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _containers(spec: Mapping[str, Any], *sections: str) -> list[Mapping[str, Any]]:
+    return [c for section in sections for c in spec.get(section) or () if isinstance(c, dict)]
+
+
+def _declared_ports(containers: list[Mapping[str, Any]]) -> list[tuple[Any, Any]]:
+    """(name, containerPort) of every declared port, in order."""
+    return [(p.get("name"), p.get("containerPort")) for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
+
+
+def _resolve_ports(wanted: list[str], named: Mapping[str, Any]) -> str:
+    """Ports and ranges as given, names replaced by their container port; unknown names dropped."""
+    out = []
+    for part in wanted:
+        if part in named:
+            out.append(str(named[part]))
+        elif part[:1].isdigit():
+            out.append(part)
+    return ",".join(out)
+
+
+def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """What Linkerd's injector reads from the pod itself: the inbound ports it computes, the opaque
+    ports (named ports resolved; without the key, the default list filtered to the declared ports,
+    which is also written as the pod's annotation), and the first container's capabilities and
+    service-account token mount, which the proxy and linkerd-init copy."""
+    spec = pod.get("spec") or {}
+    # Native-sidecar servers among the init containers count from edge-25.12.2 on.
+    with_inits = version_at_least(values.get("version", ""), "edge-25.12.2")
+    everything = _containers(spec, "initContainers", "containers") if with_inits else _containers(spec, "containers")
+    ports: set[str] = set()
+    for container in everything:
+        ports.update(str(p) for _, p in _declared_ports([container]) if isinstance(p, int))
+        for kind in ("readinessProbe", "livenessProbe"):
+            probe = container.get(kind)
+            port = (probe.get("httpGet") or {}).get("port") if isinstance(probe, dict) and isinstance(probe.get("httpGet"), dict) else None
+            if isinstance(port, int) and not isinstance(port, bool):
+                ports.add(str(port))
+    wanted = settings.get("opaquePorts")
+    opaque_annotation = None
+    if wanted is not None:
+        named = {n: p for n, p in _declared_ports(everything) if n}
+        opaque = _resolve_ports(list(wanted), named)
+    else:
+        default = str(values.get("opaquePorts", "")).split(",")
+        filtered = [str(p) for _, p in _declared_ports(everything) if str(p) in default]
+        opaque_annotation = ",".join(filtered) if filtered else None
+        opaque = opaque_annotation or ",".join(default)
+    first = _containers(spec, "containers")[:1]
+    capabilities = None
+    token_mount = None
+    if first:
+        security = first[0].get("securityContext")
+        if isinstance(security, dict) and isinstance(security.get("capabilities"), dict):
+            capabilities = {k: list(security["capabilities"].get(k) or []) for k in ("add", "drop")}
+        for mount in first[0].get("volumeMounts") or ():
+            if isinstance(mount, dict) and mount.get("mountPath") == _SERVICE_ACCOUNT_MOUNT:
+                token_mount = {k: mount[k] for k in ("name", "mountPath", "readOnly") if k in mount}
+                break
+    return HookResult(
+        context={
+            "inbound_ports": ",".join(sorted(ports)),
+            "opaque_ports": opaque,
+            "opaque_annotation": opaque_annotation,
+            "capabilities": capabilities,
+            "token_mount": token_mount,
+        }
+    )
 def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
     """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
     if not fresh:
@@ -357,5 +427,6 @@ HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookRe
     "istio-prometheus-merge": merge_prometheus,
     "istio-hold-application": hold_application,
     "istio-declared-proxy": record_declared_proxy,
+    "linkerd-pod": linkerd_pod_facts,
     "dapr-app-containers": dapr_app_containers,
 }

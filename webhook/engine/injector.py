@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from webhook.engine import reasons
 from webhook.engine.config import Config
 from webhook.engine.decide import Decision, decide
 from webhook.engine.discovery import Discovery, control_plane_of
-from webhook.engine.errors import ConfigError
+from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin, PluginSet
@@ -66,6 +67,15 @@ class Injector:
         namespace = NamespaceMeta("default", {}, {})
         for plugin in self.plugins:
             control_plane_of(plugin)  # a bad controlPlane section fails start-up, with or without a cluster
+            for rule in plugin.warn:
+                rule.when(values=plugin.values)
+            for native in (True, False):
+                for rule in plugin.refuse:
+                    rule.when(settings=plugin.defaults, values=plugin.values, native=native)
+            if plugin.sidecar is not None and plugin.sidecar.default is not None:
+                plugin.sidecar.default(values=plugin.values)
+            if plugin.sidecar is not None and plugin.sidecar.choose is not None:
+                plugin.sidecar.choose(settings=plugin.defaults, values=plugin.values)
             for native in (True, False):
                 render(
                     plugin, pod=_PROBE_POD, namespace=namespace, settings=plugin.defaults,
@@ -82,7 +92,7 @@ class Injector:
             if (missing := self.discovery.missing_for(plugin, decision.revisions.get(plugin.name)))
         ]
 
-    def values_for(self, plugin: Plugin, revision: str | None) -> Mapping[str, Any]:
+    def values_for(self, plugin: Plugin, revision: str | None = None) -> Mapping[str, Any]:
         """The plugin's values for this pod: discovered where a cluster is watched, for its revision."""
         if self.discovery is not None:
             return self.discovery.values_for(plugin, revision)
@@ -96,6 +106,25 @@ class Injector:
             return cached
         return plugin.values
 
+    _values_for = values_for
+
+    def _style(self, decision: Decision) -> Decision:
+        """The sidecar style: the pod's meshswitch.io/sidecar, else the mesh's own key (pod, then
+        namespace), else the server's --sidecar-style, else the installed release's default, else native."""
+        mesh = decision.plugins[0] if decision.plugins else None
+        if decision.sidecar_chosen or mesh is None or not mesh.is_mesh or mesh.sidecar is None:
+            return decision
+        rule = mesh.sidecar
+        values = self.values_for(mesh)
+        native = rule.choose(settings=decision.settings[mesh.name], values=values) if rule.choose else None
+        if native is None and self.config.sidecar_style is not None:
+            return decision  # the operator's --sidecar-style
+        if native is None and rule.default is not None:
+            native = rule.default(values=values)
+        if native is None:
+            return decision
+        return dataclasses.replace(decision, sidecar_style="native" if native else "classic")
+
     def unknown_keys(self, pod: Pod) -> list[str]:
         """Warnings for the pod's annotations under a plugin's prefix that no plugin reads (typos)."""
         metadata = pod.get("metadata")
@@ -106,19 +135,20 @@ class Injector:
 
     def decide(self, pod: Pod, namespace: NamespaceMeta) -> Decision:
         """Rules 2 to 8 only (for `explain`); raises PodDenied."""
-        return decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self._values_for)
-
-    def _values_for(self, plugin: Plugin) -> Mapping[str, Any]:
-        return self.discovery.values_for(plugin) if self.discovery is not None else plugin.values
+        return self._style(decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self.values_for))
 
     def inject(self, pod: Pod, namespace: NamespaceMeta, *, workload: Workload | None = None) -> Injection:
         """Decide, render and build the patch; raises PodDenied when the pod must be refused."""
-        decision = decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self._values_for)
+        decision = self._style(decide(pod, namespace, plugins=self.plugins, config=self.config, values_for=self.values_for))
         typos = self.unknown_keys(pod)
         if not decision.plugins:
-            warned = (decision.reason.message,) if decision.reason.code == reasons.OTHER_MESH_PRESENT else ()
-            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=warned + tuple(typos))
+            said = tuple(typos) + decision.warnings
+            return Injection(reason=decision.reason, plugins=(), patch=[], mode=decision.mode, warnings=said)
         native = decision.sidecar_style == "native"
+        for plugin in decision.plugins:
+            for rule in plugin.refuse:
+                if rule.when(settings=decision.settings[plugin.name], values=self.values_for(plugin), native=native):
+                    raise PodDenied(reasons.INVALID_SETTING, f"{plugin.name}: {rule.message}")
         owner = workload or find_workload(pod)
         values = {p.name: self.values_for(p, decision.revisions.get(p.name)) for p in decision.plugins}
         additions = [
@@ -129,6 +159,9 @@ class Injector:
             for plugin in decision.plugins
         ]
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
+        warnings = list(decision.warnings) + warnings
+        for plugin in decision.plugins:
+            warnings += [f"{plugin.name}: {rule.message}" for rule in plugin.warn if rule.when(values=values[plugin.name])]
         if self.discovery:
             warnings += self.control_plane_warnings(decision)
         for plugin in decision.plugins:

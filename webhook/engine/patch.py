@@ -59,6 +59,7 @@ class _PatchBuilder:
         status.setdefault("env", {})
         status.setdefault("probes", {})
         status.setdefault("created", [])
+        self.app_offset = 0  # containers inserted before the app's own, which shifts their indices
 
     def add_list_items(self, base: str, existing: Any, items: Sequence[Any], *, front: bool) -> None:
         """Insert items at the front or the end of a list that may be absent."""
@@ -103,6 +104,7 @@ def build_patch(
 
     redirects = [c for a in additions for c in a.init_containers]
     proxies = [c for a in additions for c in a.sidecars]
+    plain = [c for a in additions for c in a.containers]
     if native_sidecar:
         proxies = [_as_native_sidecar(c) for c in proxies]
     status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
@@ -114,10 +116,22 @@ def build_patch(
     )
     if native_sidecar:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
+        builder.add_list_items("/spec/containers", spec.get("containers"), plain, front=False)
+        status["containers"] += [c["name"] for c in plain]
     else:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects, front=False)
-        first = any(a.sidecars_first for a in additions)  # e.g. Istio's holdApplicationUntilProxyStarts
-        builder.add_list_items("/spec/containers", spec.get("containers"), proxies, front=first)
+        # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
+        # holdApplicationUntilProxyStarts) goes first; a declared container merged in place stays put.
+        firsts = {c["name"] for a in additions if a.sidecars_first for c in a.sidecars}
+        first = [c for c in proxies if c["name"] in firsts]
+        last = [c for c in proxies if c["name"] not in firsts] + plain
+        if first and isinstance(spec.get("containers"), list):
+            builder.add_list_items("/spec/containers", spec.get("containers"), first, front=True)
+            builder.app_offset = len(first)
+        else:
+            first, last = [], first + last
+        builder.add_list_items("/spec/containers", spec.get("containers"), last, front=False)
+        status["containers"] += [c["name"] for c in plain]
 
     taken = _names(spec.get("volumes"))
     volumes = []
@@ -266,7 +280,7 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
         fresh = [e for e in env if e["name"] not in defined]
         if not fresh:
             continue
-        base = f"/spec/containers/{index}/env"
+        base = f"/spec/containers/{index + builder.app_offset}/env"
         created_before = len(builder.status["created"])
         builder.add_list_items(base, existing, fresh, front=False)
         record = builder.status["env"].setdefault(str(container.get("name")), {"names": [], "created": False})
@@ -290,7 +304,7 @@ def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> 
         record = builder.status.setdefault("appended", {}).setdefault(str(container.get("name")), {})
         for field, items in lists.items():
             created_before = len(builder.status["created"])
-            builder.add_list_items(f"/spec/containers/{index}/{field}", container.get(field), items, front=False)
+            builder.add_list_items(f"/spec/containers/{index + builder.app_offset}/{field}", container.get(field), items, front=False)
             entry = record.setdefault(field, {"names": [], "created": False})
             entry["names"] += [item["name"] for item in items]
             if len(builder.status["created"]) > created_before:
@@ -301,7 +315,8 @@ def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> 
 def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int) -> None:
     """Hook changes to app containers and init containers (Istio's probe rewrite); originals kept
     for uninject. `init_offset`: how many injected init containers now sit before the app's."""
-    for section, offset, attribute in (("containers", 0, "container_changes"), ("initContainers", init_offset, "init_container_changes")):
+    sections = (("containers", builder.app_offset, "container_changes"), ("initContainers", init_offset, "init_container_changes"))
+    for section, offset, attribute in sections:
         containers = builder.spec.get(section) or ()
         for addition in additions:
             for index, fields in getattr(addition, attribute).items():

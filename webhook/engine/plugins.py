@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jinja2 import TemplateSyntaxError
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.fragment import Attrs, Fragment, compile_fragment, make_environment
@@ -21,15 +22,72 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
-SECTIONS = ("initContainers", "sidecars", "volumes", "labels", "annotations", "appEnv")
+SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "labels", "annotations", "appEnv")
 HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy",
-    "dapr-app-containers",
+    "dapr-app-containers", "linkerd-pod",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(
-    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle", "meshFreeNamespaces", "namespaceSettings",
+    {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
+     "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
      "declared", "overwrite", "revisions", "ownStatus"}
 )
+
+
+class Expression:
+    """One `{{ expression }}` of a plugin file outside its fragment, compiled once, sandboxed."""
+
+    def __init__(self, env: Any, text: Any, *, where: str) -> None:
+        raw = str(text).strip()
+        body = raw[2:-2].strip() if raw.startswith("{{") and raw.endswith("}}") else raw
+        try:
+            self._compiled = env.compile_expression(body, undefined_to_none=False)
+        except TemplateSyntaxError as err:
+            raise ConfigError(f"{where}: template error in {raw!r}: {err.message}") from None
+        self.where = where
+        self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+    def __call__(self, **context: Any) -> Any:
+        """Evaluate over `settings`, `values` and `native`; cached like the fragment's static half,
+        per distinct settings (their cache key), values (by identity, kept alive) and the rest."""
+        key = tuple(
+            (name, ("id", id(value)) if name == "values" else getattr(value, "cache_key", None) if name == "settings" else value)
+            for name, value in sorted(context.items())
+        )
+        cached = self._cache.get(key) if all(part[1] is not None for part in key) else None
+        if cached is not None and cached[0] is context.get("values"):
+            return cached[1]
+        try:
+            result = self._compiled(**context)
+        except Exception as err:  # noqa: BLE001 - a template bug, reported with where it is
+            raise ConfigError(f"{self.where}: template error: {err}") from err
+        if all(part[1] is not None for part in key):
+            if len(self._cache) >= 256:
+                self._cache.clear()
+            self._cache[key] = (context.get("values"), result)
+        return result
+
+
+@dataclass(frozen=True)
+class SidecarRule:
+    """How a mesh picks the proxy's style when the pod's `meshswitch.io/sidecar` does not: `choose`
+    over settings and values (the mesh's own annotations: true native, false classic, none unset),
+    else `default` over the values (the installed release's default); `classic_first` puts classic
+    sidecars before the app containers."""
+
+    choose: Expression | None
+    default: Expression | None
+    classic_first: Expression | None
+
+
+@dataclass(frozen=True)
+class WarnRule:
+    """`warn`: a warning every injection of the plugin carries while `when` holds over its values.
+    `refuse`: the pod is denied (invalid-setting) when `when` holds over settings, values and native,
+    for combinations of settings the mesh's own injector cannot render."""
+
+    when: Expression
+    message: str
 
 
 @dataclass(frozen=True)
@@ -100,6 +158,10 @@ class Plugin:
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
     revisions: Revisions | None = None
     own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
+    sidecar: SidecarRule | None = None
+    warn: tuple[WarnRule, ...] = ()
+    refuse: tuple[WarnRule, ...] = ()
+    present: frozenset[str] = frozenset()  # container names that show this mesh is in a pod (rule 7)
     written_keys: frozenset[str] = frozenset()  # the label and annotation keys its fragment writes
     releases: Releases | None = None
     sidecar_style_setting: str | None = None  # a bool setting that picks native (true) or classic sidecars
@@ -121,6 +183,11 @@ class Plugin:
     def fallbacks(self) -> tuple[Setting, ...]:
         """Settings that take a pod field when their key is absent or empty."""
         return tuple(s for s in self.settings if s.fallback is not None)
+
+    @cached_property
+    def namespace_keys(self) -> frozenset[str]:
+        """Setting keys also read on the namespace, as defaults for its pods."""
+        return frozenset(k for s in self.settings for k in s.keys if self.namespace_settings and s.on_namespace(k))
 
     @property
     def is_mesh(self) -> bool:
@@ -202,7 +269,7 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
     """Container and volume names must be literal: they identify what was injected, for uninject."""
     names: dict[str, list[str]] = {}
     for key_node, value_node in fragment.value:
-        if key_node.value not in ("initContainers", "sidecars", "volumes"):
+        if key_node.value not in ("initContainers", "sidecars", "containers", "volumes"):
             continue
         if not isinstance(value_node, yaml.SequenceNode):
             raise ConfigError(f"{where}:{value_node.start_mark.line + 1}: {key_node.value} must be a list")
@@ -281,7 +348,8 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     if kind == "native" and fragment_node.value:
         raise ConfigError(f"{where}: a native plugin injects nothing, so it has no fragment")
     names = _literal_names(fragment_node, where=where)
-    fragment = compile_fragment(fragment_node, path=where, env=env or make_environment())
+    env = env or make_environment()
+    fragment = compile_fragment(fragment_node, path=where, env=env)
     control_plane = fields.get("controlPlane") or []
     declared = fields.get("declared", "skip")
     if declared not in ("skip", "merge"):
@@ -317,7 +385,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         digest=hashlib.sha256(text.encode()).hexdigest()[:16],
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
-        container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", [])),
+        container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", []) + names.get("containers", [])),
         declared=declared,
         overwrite=frozenset(overwrite),
         revisions=revisions,
@@ -327,6 +395,10 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         sidecar_style_setting=None if style is None else str(style),
         mesh_free=tuple(mesh_free),
         namespace_settings=bool(fields.get("namespaceSettings", True)),
+        sidecar=_sidecar_rule(fields.get("sidecar"), env=env, where=where),
+        warn=_warn_rules(fields.get("warn"), env=env, where=f"{where}: warn"),
+        refuse=_warn_rules(fields.get("refuse"), env=env, where=f"{where}: refuse"),
+        present=_present(fields.get("present"), names, where=where),
     )
 
 
@@ -344,6 +416,37 @@ def _revisions(raw: Any, *, where: str) -> Revisions | None:
     if not isinstance(tags, Mapping) or not all(isinstance(tags.get(k), str) for k in ("object", "selector", "label")):
         raise ConfigError(f"{where}: revisions.tags needs object (a name with {{revision}}), selector and label")
     return Revisions(raw["key"], raw["default"], dict(values), tags["object"], tags["selector"], tags["label"])
+
+
+def _sidecar_rule(raw: Any, *, env: Any, where: str) -> SidecarRule | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) - {"choose", "default", "classicFirst"}:
+        raise ConfigError(f"{where}: sidecar takes choose, default and classicFirst")
+
+    def expression(field: str) -> Expression | None:
+        text = raw.get(field)
+        return Expression(env, text, where=f"{where}: sidecar.{field}") if text is not None else None
+
+    return SidecarRule(choose=expression("choose"), default=expression("default"), classic_first=expression("classicFirst"))
+
+
+def _present(raw: Any, names: Mapping[str, list[str]], *, where: str) -> frozenset[str]:
+    """By default every init container and sidecar the plugin injects; a plugin whose proxy has a
+    common name (a user's own `envoy`) lists only what is unmistakably its own."""
+    if raw is None:
+        return frozenset(names.get("initContainers", []) + names.get("sidecars", []))
+    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+        raise ConfigError(f"{where}: present is a list of container names")
+    return frozenset(raw)
+
+
+def _warn_rules(raw: Any, *, env: Any, where: str) -> tuple[WarnRule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, Mapping) and set(r) == {"if", "message"} for r in raw):
+        raise ConfigError(f"{where} is a list of {{if, message}}")
+    return tuple(WarnRule(Expression(env, r["if"], where=where), str(r["message"])) for r in raw)
 
 
 def _defaults(settings: tuple[Setting, ...]) -> Attrs:

@@ -18,13 +18,14 @@ from typing import Any
 
 from webhook.engine.errors import ConfigError
 
-_VERSION = re.compile(r"^v?([0-9]{1,6})(?:\.([0-9]{1,6}))?(?:\.([0-9]{1,6}))?(?:[-+].*)?$")
+# An optional channel prefix (Linkerd's `edge-26.8.3`) is not part of the numbers compared.
+_VERSION = re.compile(r"^(?:[a-z]+-)?v?([0-9]{1,6})(?:\.([0-9]{1,6}))?(?:\.([0-9]{1,6}))?(?:[-+].*)?$")
 Version = tuple[int, int, int]
 NEWEST: Version = (1 << 30, 0, 0)  # what a tag that is no version counts as
 
 
 def parse_version(text: Any) -> Version | None:
-    """`1.18.3`, `v1.16`, `1.18.0-rc.1` -> (major, minor, patch); None when it is no version."""
+    """`1.18.3`, `v1.16`, `1.18.0-rc.1`, `edge-26.8.3` -> (major, minor, patch); None when it is no version."""
     return _parse(text) if isinstance(text, str) else None
 
 

@@ -79,8 +79,9 @@ class Addition:
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     annotation_changes: Mapping[str, str | None] = field(default_factory=dict)
-    sidecars_first: bool = False
     reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    containers: list[Any] = field(default_factory=list)  # ordinary containers, whatever the style
+    sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
 
 
@@ -104,6 +105,15 @@ def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
     return items
 
 
+def inherited_settings(plugin: Plugin, pod_annotations: Mapping[str, Any], namespace: NamespaceMeta) -> dict[str, str]:
+    """The namespace's values of the plugin's setting keys that the pod does not set itself (the
+    namespace-level defaults in force; Linkerd copies them onto the pod)."""
+    if not namespace.annotations:
+        return {}
+    readable = plugin.namespace_keys
+    return {k: v for k, v in namespace.annotations.items() if k in readable and k not in pod_annotations}
+
+
 def render(
     plugin: Plugin,
     *,
@@ -120,7 +130,6 @@ def render(
     changes: dict[int, Mapping[str, Any]] = {}
     init_changes: dict[int, Mapping[str, Any]] = {}
     annotation_changes: dict[str, str | None] = {}
-    sidecars_first = False
     reapplied: dict[str, Mapping[str, Any]] = {}
     appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
@@ -131,17 +140,18 @@ def render(
         for index, fields in result.init_container_changes.items():
             init_changes[index] = {**init_changes.get(index, {}), **fields}
         annotation_changes.update(result.annotation_changes)
-        sidecars_first = sidecars_first or result.sidecars_first
         reapplied.update(result.reapplied)
         for index, lists in result.container_appends.items():
             for name, items in lists.items():
                 appends.setdefault(index, {}).setdefault(name, []).extend(items)
     metadata = pod.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
     context: dict[str, Any] = {
         "pod": pod,
         "labels": metadata.get("labels") or {},
-        "annotations": metadata.get("annotations") or {},
+        "annotations": annotations,
         "namespace": Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations),
+        "inherited": inherited_settings(plugin, annotations, namespace),
         "workload": workload.as_context(),
         "settings": settings,
         "values": plugin_values,
@@ -161,7 +171,13 @@ def render(
         container_changes=changes,
         init_container_changes=init_changes,
         annotation_changes=annotation_changes,
-        sidecars_first=sidecars_first,
         reapplied=reapplied,
+        containers=_check_list(plugin, "containers", rendered.get("containers", [])),
+        sidecars_first=bool(
+            not native_sidecar
+            and plugin.sidecar is not None
+            and plugin.sidecar.classic_first is not None
+            and plugin.sidecar.classic_first(settings=settings, values=plugin_values)
+        ),
         container_appends=appends,
     )

@@ -289,6 +289,7 @@ def error_body(status: int, message: str) -> bytes:
     """The JSON of an HTTP error, shaped as a Kubernetes Status so kubectl-minded tools read it."""
     reasons = {
         400: "BadRequest",
+        404: "NotFound",
         405: "MethodNotAllowed",
         408: "Timeout",
         413: "RequestEntityTooLarge",

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from webhook.engine.errors import ConfigError
 
 
@@ -25,6 +27,12 @@ _IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
+# An IANA service name, as a container port's `name` (Kubernetes: at most 15, a letter somewhere).
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+# Go's time.ParseDuration: a sequence of decimal numbers with units, optionally signed.
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 # ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 # Kubernetes integer fields are int32 unless a plugin declares a narrower range.
@@ -87,6 +95,8 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
             return parts
     for part in parts:
         match = _PORT_RANGE.match(part)
+        if not match and setting.names and _PORT_NAME.match(part):
+            continue  # a container port's name, resolved against the pod when rendering
         if not match:
             raise SettingError(f"{show(part)} is not a port or port range")
         low = int(match.group(1))
@@ -205,6 +215,54 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "mapping": lambda v: isinstance(v, dict),
     "list": lambda v: isinstance(v, list),
 }
+def _parse_duration(raw: str, setting: Setting) -> float:
+    """Seconds, from a Go duration (`300ms`, `1m30s`, `0`)."""
+    text = raw.strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
+    total, position = 0.0, 0
+    while position < len(body):
+        match = _DURATION_PART.match(body, position)
+        if not match or match.group(1) in ("", "."):
+            raise SettingError("not a duration")
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if not body:
+        raise SettingError("not a duration")
+    value = sign * total
+    if setting.minimum is not None and value < setting.minimum:
+        raise SettingError(f"below the minimum {setting.minimum}s")
+    return value
+
+
+def _parse_float(raw: str, setting: Setting) -> float:
+    text = raw.strip()
+    if not _FLOAT.match(text):
+        raise SettingError("not a number")
+    value = float(text)
+    low, high = setting.minimum, setting.maximum
+    if setting.exclusive:
+        if (low is not None and value <= low) or (high is not None and value >= high):
+            raise SettingError(f"not strictly between {low} and {high}")
+    elif (low is not None and value < low) or (high is not None and value > high):
+        raise SettingError(f"out of the range {low} to {high}")
+    return value
+
+
+def _parse_env(raw: str, setting: Setting) -> list[dict[str, Any]]:
+    """A JSON list of Kubernetes EnvVar objects: each a mapping with a string `name`."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise SettingError("not JSON") from None
+    if not isinstance(value, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"] for e in value):
+        raise SettingError("not a list of env vars, each with a name")
+    for entry in value:
+        if set(entry) - {"name", "value", "valueFrom"} or not isinstance(entry.get("value", ""), str) or not isinstance(entry.get("valueFrom", {}), dict):
+            raise SettingError(f"env var {entry['name']!r} takes only name, value (a string) and valueFrom (a mapping)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -227,7 +285,9 @@ TYPES: Mapping[str, SettingType] = {
     # About 1,500 ports or ranges: every port list the meshes document is far shorter.
     "ports": SettingType(
         _parse_ports,
-        lambda s: "a comma-separated list of ports or ranges (8080,9000-9100)" + (' or "*"' if s.wildcard else ""),
+        lambda s: "a comma-separated list of ports or ranges (8080,9000-9100)"
+        + (", or container port names" if s.names else "")
+        + (' or "*"' if s.wildcard else ""),
         8 * 1024,
     ),
     # About 800 IPv4 or 400 IPv6 CIDRs: enough for a cloud provider's published ranges.
@@ -240,13 +300,20 @@ TYPES: Mapping[str, SettingType] = {
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi", 32),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry", 512),
     "bool": SettingType(_parse_bool, lambda s: "true or false", 16),
-    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 16),
+    "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 256),
     "assignments": SettingType(
         _parse_assignments, lambda s: "a comma-separated list of NAME=value (a comma inside a value is kept)", 32 * 1024
     ),
     "pairs": SettingType(
         _parse_pairs, lambda s: f"a comma-separated list of a{s.separator}b (other items are ignored)", 4096
     ),
+    "duration": SettingType(_parse_duration, lambda s: "a duration such as 300ms, 5s or 1m30s", 64),
+    "float": SettingType(
+        _parse_float,
+        lambda s: "a number" + (f" strictly between {s.minimum} and {s.maximum}" if s.exclusive else _bounds(s)),
+        64,
+    ),
+    "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]', 32 * 1024),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),
     "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping", 32 * 1024),
     # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
@@ -278,6 +345,9 @@ class Setting:
     wildcard: bool = False
     description: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)  # a mapping's typed fields
+    names: bool = False  # ports: container port names are accepted too
+    exclusive: bool = False  # float: the bounds themselves are out of range
+    namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
     separator: str = ":"
     since: str | None = None  # the release line that first reads the key (releases.py)
     until: str | None = None  # the release line that no longer reads it
@@ -303,6 +373,10 @@ class Setting:
         high = INT32_MAX if self.maximum is None else min(self.maximum, INT32_MAX)
         return low, high
 
+    def on_namespace(self, key: str) -> bool:
+        """Whether `key` is also read on the namespace."""
+        return self.namespace if isinstance(self.namespace, bool) else key in self.namespace
+
     def parse(self, raw: str) -> Any:
         """Parse one raw annotation value; raises SettingError. The length is checked first."""
         if len(raw) > self.longest:
@@ -316,8 +390,16 @@ class Setting:
 
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
-     "separator", "since", "until", "fallback", "fields"}
+     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields"}
 )  # fmt: skip
+
+
+def _namespace_keys(raw: Any, keys: Sequence[str], *, name: str, where: str) -> bool | frozenset[str]:
+    if isinstance(raw, bool):
+        return raw
+    if not isinstance(raw, list) or not set(raw) <= set(keys):
+        raise ConfigError(f"{where}: setting {name!r}: namespace is true, false or a list of its keys")
+    return frozenset(raw)
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -352,6 +434,9 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
         fields=dict(fields),
+        names=bool(spec.get("names", False)),
+        exclusive=bool(spec.get("exclusive", False)),
+        namespace=_namespace_keys(spec.get("namespace", True), keys, name=name, where=where),
         max_length=max_length,
         separator=str(spec.get("separator", ":")) or ":",
         since=None if spec.get("since") is None else str(spec["since"]),

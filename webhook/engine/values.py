@@ -39,6 +39,10 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
         for key, value in values.items():
             if key not in declared:
                 raise ConfigError(f"{source}: {name}: unknown value {key!r}; accepted: {', '.join(declared)}")
+            if declared[key] is None:  # declared null: "unset, decided elsewhere"; any scalar overrides
+                if not isinstance(value, str | int | float | bool) and value is not None:
+                    raise ConfigError(f"{source}: {name}.{key}={value!r} is not a string, number or true/false")
+                continue
             expected = _kind(declared[key])
             if _kind(value) is not expected and not (expected is float and _kind(value) is int):
                 raise ConfigError(

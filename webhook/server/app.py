@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -199,6 +200,14 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # An unknown path or method gets a Status, like every other refusal of ours.
+        status = getattr(exc, "status_code", 400)
+        message = f"{request.method} {request.url.path[:64]}: {getattr(exc, 'detail', 'refused')}"
+        return Response(wire.error_body(status, message), status_code=status, media_type=JSON)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     async def healthz(_: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)

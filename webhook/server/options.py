@@ -173,7 +173,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--templates-dir", type=Path, action="append", default=[], metavar="DIR", help="extra plugin directory (repeatable)")
     engine.add_argument("--values", type=Path, metavar="FILE", help="installation values: YAML of plugin name to values")
     engine.add_argument("--default-mode", default="native", help="mode when nothing selects one (default: native)")
-    engine.add_argument("--sidecar-style", choices=SIDECAR_STYLES, default="native", help="default proxy style")
+    engine.add_argument(
+        "--sidecar-style", choices=SIDECAR_STYLES, default=None,
+        help="default proxy style (default: what each mesh release installed defaults to, else native)",
+    )
     engine.add_argument("--webhook-namespace", default="meshswitch-system", help="the webhook's own namespace (never injected)")
     engine.add_argument("--ignore-namespace", action="append", default=[], metavar="NAME", help="another namespace never injected (repeatable)")
     engine.add_argument(

@@ -35,6 +35,9 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     the workers bind it; it never accepts, so no connection is queued on it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    # SO_REUSEADDR too: connections the previous process closed sit in TIME_WAIT on this port,
+    # and without it a restart cannot bind for a minute.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock, int(sock.getsockname()[1])

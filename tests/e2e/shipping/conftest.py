@@ -58,6 +58,17 @@ def manifests_webhook_configuration(name: str, url: str, run: str) -> dict[str, 
     return dict(mwc)
 
 
+def manifests_validating_configuration(name: str, url: str) -> dict[str, Any]:
+    """The manifests' ValidatingWebhookConfiguration, renamed and sent to `url`; it selects no namespace,
+    so that tests may write labels the real one refuses, and `check` still finds and probes it."""
+    (vwc,) = [o for o in render() if o["kind"] == "ValidatingWebhookConfiguration"]
+    vwc["metadata"]["name"] = name
+    for entry in vwc["webhooks"]:
+        entry["clientConfig"] = {"url": url}
+        entry["namespaceSelector"] = {"matchExpressions": [{"key": RUN_LABEL, "operator": "In", "values": ["never"]}]}
+    return dict(vwc)
+
+
 def eventually(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2) -> Any:
     return cp.wait_until(what, probe, timeout, interval=interval)
 
@@ -149,6 +160,7 @@ class Stack:
         self.config_name = f"shipping-{self.run}-{self.index}"
         port = cp.free_ports(1)[0]
         cp.apply_mutating_webhook(self.client, manifests_webhook_configuration(self.config_name, f"https://127.0.0.1:{port}/mutate", self.run))
+        dc.apply_validating_webhook(self.client, manifests_validating_configuration(self.config_name, f"https://127.0.0.1:{port}/validate"))
         self.install()
         self.sync = SecretSync(self.kube, self.namespace, install.TLS_SECRET, self.work_dir / "certs").start()
         self.server = dc.WebhookServer(self.kubeconfig, self.work_dir, port=port, extra_args=["--cert-poll-seconds", "0.2"])

@@ -134,3 +134,10 @@ def test_reviews_keep_succeeding_across_a_ca_rotation(stack_factory: Any) -> Non
     assert count >= 20, f"only {count} reviews ran"
     assert failures == [], f"{len(failures)} of {count} reviews failed: {failures[:3]}"
     assert not stack.install().changed, "and then it is settled"
+
+
+def test_install_fills_the_validating_webhooks_ca_bundle_too(stack: Stack) -> None:
+    validating = stack.kube.get(install.validating_config_path(stack.config_name))
+    assert validating is not None, "the stack registers the manifests' ValidatingWebhookConfiguration"
+    fingerprints = [install.fingerprint(c) for c in install.pem_certificates(install.ca_bundle_of(validating["webhooks"][0]))]
+    assert fingerprints == bundle_of(stack)

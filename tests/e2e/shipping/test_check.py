@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import namespace_validation_paused
 from tests.e2e.shipping.conftest import RUN_LABEL, Stack, manifests_webhook_configuration
 from webhook.cli.main import main as cli_main
 from webhook import certs
@@ -168,7 +169,8 @@ def test_a_missing_control_plane(stack: Stack, scope: str, tmp_path: Path, capsy
 
 def test_conflicting_labels_and_an_unknown_mode(stack: Stack, scope: str, capsys: pytest.CaptureFixture[str]) -> None:
     conflict = stack.make_namespace({CHECK_LABEL: scope, "meshswitch.io/mode": "native", "istio-injection": "enabled"})
-    unknown = stack.make_namespace({CHECK_LABEL: scope, "meshswitch.io/mode": "cilium"})
+    with namespace_validation_paused(stack.client):  # as if labelled before meshswitch was installed
+        unknown = stack.make_namespace({CHECK_LABEL: scope, "meshswitch.io/mode": "cilium"})
     code, out = run_check(capsys, *stack.cli_args(), "-l", f"{CHECK_LABEL}={scope}", "--quiet")
     assert code == 1
     assert f"namespace {conflict}: meshswitch.io/mode=native conflicts with istio-injection=enabled" in out, out

@@ -28,6 +28,7 @@ PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
     "MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
 }
 
 
@@ -36,7 +37,7 @@ def relocated(objects: list[dict[str, Any]], namespace: str, suffix: str) -> lis
     text = json.dumps(objects).replace('"meshswitch-system"', json.dumps(namespace))
     moved: list[dict[str, Any]] = json.loads(text)
     for obj in moved:
-        if obj["kind"] in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"):
+        if obj["kind"] in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             obj["metadata"]["name"] += f"-{suffix}"
         if obj["kind"] == "ClusterRoleBinding":
             obj["roleRef"]["name"] += f"-{suffix}"

@@ -138,7 +138,10 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     for text in ("istio  (mesh)", "linkerd  (mesh)", "dapr  (runtime)", "envoy  (mesh)", "native  (native)",
-                 "sidecar.istio.io/proxyCPU: cpu", "dapr.io/app-port: int", "dapr.io/enable-native-sidecar: truthy"):
+                 "sidecar.istio.io/proxyCPU (pod): cpu", "dapr.io/app-port (pod): int",  # Istio reads its keys on pods only
+                 "dapr.io/enable-native-sidecar (pod): truthy",
+                 "config.beta.linkerd.io/proxy-enable-native-sidecar (pod): bool",
+                 "config.linkerd.io/close-wait-timeout (pod): duration"):
         assert text in out
 
 
@@ -148,7 +151,7 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
         ("kind: Pod\nmetadata: {name: x\n", [], "in.yaml:3: document 1: not valid YAML"),
         (CRONJOB, ["--mode", "consul"], "--mode 'consul' is not an installed mode; accepted: "),
         (CRONJOB, ["--namespace-labels", "meshswitch.io/mode=consul"], "cronjob/report: denied: namespace label meshswitch.io/mode='consul'"),
-        (CRONJOB.replace('"true"}', '"true", dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a port number"),
+        (CRONJOB.replace("app-id: report}", 'app-id: report, dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a whole number"),
         (CRONJOB.replace(", dapr.io/app-id: report}", "}"), [], "cronjob/report: denied: pod annotation dapr.io/app-id"),
         (CRONJOB, ["--namespace-labels", "novalue"], "--namespace-labels: 'novalue' is not key=value"),
     ],
@@ -168,3 +171,42 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "meshswitch"
     result = subprocess.run([str(script), "plugins"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0 and "istio" in result.stdout
+
+
+LINKERD_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, annotations: {linkerd.io/inject: enabled}}
+spec:
+  containers: [{name: app, image: nginx, ports: [{containerPort: 8080}]}]
+"""
+
+
+def test_set_pins_the_release_and_reads_trust_anchors_from_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    anchors = tmp_path / "ca.crt"
+    anchors.write_text("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n")
+    code, out, err = run(
+        capsys, "inject", "-f", write(tmp_path, LINKERD_POD),
+        "--set", "linkerd.version=edge-25.10.7", "--set", f"linkerd.identityTrustAnchorsPEM=@{anchors}",
+    )  # fmt: skip
+    assert code == 0 and "trust anchors" not in err
+    pod = yaml.safe_load(out)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["linkerd-proxy", "app"]
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"] == anchors.read_text()
+    code, _, err = run(capsys, "inject", "-f", write(tmp_path, LINKERD_POD))
+    assert code == 0 and "linkerd: no identity trust anchors" in err
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("linkerd.bogus=1", "linkerd: unknown value 'bogus'"),
+        ("linkerd", "accepted: plugin.key=value or plugin.key=@file"),
+        ("linkerd.identityTrustAnchorsPEM=@/nonexistent/ca.crt", "cannot read /nonexistent/ca.crt"),
+        ("linkerd.proxyUID=abc", "linkerd.proxyUID='abc' is not a whole number"),
+    ],
+)
+def test_bad_set_is_a_clear_error(assignment: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "inject", "-f", write(tmp_path, LINKERD_POD), "--set", assignment)
+    assert code != 0 and message in err

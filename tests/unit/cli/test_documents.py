@@ -72,7 +72,7 @@ items:
   metadata: {name: b}
   spec:
     template:
-      metadata: {annotations: {dapr.io/enabled: "true"}}
+      metadata: {annotations: {dapr.io/enabled: "true", dapr.io/app-id: anchored}}
       spec:
         containers: *app
 """
@@ -81,4 +81,4 @@ items:
     assert main(["inject", "-q", "-f", str(path)]) == 0
     a, b = yaml.safe_load(capsys.readouterr().out)["items"]
     assert "env" not in a["spec"]["template"]["spec"]["containers"][0], "b's Dapr env must not leak into a through the alias"
-    assert [e["name"] for e in b["spec"]["template"]["spec"]["containers"][0]["env"]] == ["DAPR_HTTP_PORT", "DAPR_GRPC_PORT"]
+    assert [e["name"] for e in b["spec"]["template"]["spec"]["containers"][0]["env"]] == ["DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_PROTOCOL"]

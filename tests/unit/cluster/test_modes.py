@@ -64,7 +64,7 @@ def kube() -> RecordingKube:
             "/apis/apps/v1/namespaces/shop/deployments": [workload("Deployment", "web"), workload("Deployment", "held", paused=True)],
             "/apis/apps/v1/namespaces/shop/statefulsets": [workload("StatefulSet", "db")],
             "/apis/apps/v1/namespaces/shop/replicasets": [workload("ReplicaSet", "web-7d9f", owned=True)],
-            "/apis/batch/v1/namespaces/shop/cronjobs": [workload("CronJob", "report", annotations={"dapr.io/enabled": "true"})],
+            "/apis/batch/v1/namespaces/shop/cronjobs": [workload("CronJob", "report", annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "report"})],
             "/api/v1/namespaces/shop/pods": [workload("Pod", "web-7d9f-x", owned=True), workload("Pod", "debug")],
         },
     )  # fmt: skip

@@ -33,6 +33,9 @@ EXPECTED = {
     "envoy": (["envoy-init"], ["envoy"], ["envoy-bootstrap"], [], []),
     "dapr": ([], ["daprd"], ["dapr-identity-token"], ["dapr.io/sidecar-injected", "dapr.io/app-id"], []),
 }
+# Classic style: these meshes' proxies go before the app's containers (Linkerd's linkerd-await holds
+# the app until the proxy is ready); the others' are appended.
+CLASSIC_FIRST = frozenset({"linkerd"})
 INJECTOR = make_injector()
 CLASSIC = make_injector(sidecar_style="classic")
 
@@ -77,7 +80,8 @@ def test_plugin_on_corpus_workload(plugin: str, injector, workload: str, pod: di
         assert container_names == [c["name"] for c in request["spec"]["containers"]]
     else:
         assert init_names == app_inits + inits
-        assert container_names == [c["name"] for c in request["spec"]["containers"]] + proxies
+        apps = [c["name"] for c in request["spec"]["containers"]]
+        assert container_names == (proxies + apps if plugin in CLASSIC_FIRST else apps + proxies)
     volume_names = [v["name"] for v in injected["spec"].get("volumes", [])]
     assert volume_names == [v["name"] for v in request["spec"].get("volumes", [])] + volumes
     for key in labels_added:

@@ -313,3 +313,69 @@ def test_rule8_port_takes_ascii_digits_only(value: str) -> None:
         with pytest.raises(PodDenied) as caught:
             decide(pod)
         assert "dapr.io/metrics-port" in caught.value.message and "port number" in caught.value.message
+
+
+# Rule 7: another mesh's proxy.
+@pytest.mark.parametrize("where", ["containers", "initContainers"])
+def test_rule7_other_mesh_proxy_is_never_stacked_on(where: str) -> None:
+    pod = make_pod()
+    pod["spec"].setdefault(where, []).append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.27.3"})
+    decision = decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})
+    assert decision.plugins == () and decision.reason.code == reasons.OTHER_MESH_PRESENT
+    assert any("istio-proxy" in w and "linkerd" in w for w in decision.warnings)
+    result = INJECTOR.inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"}))
+    assert result.patch == [] and result.warnings == decision.warnings
+
+
+def test_rule7_own_proxy_present_is_skipped_as_linkerd_does() -> None:
+    pod = make_pod()
+    pod["spec"]["containers"].append({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:edge-26.8.3"})
+    decision = decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})
+    assert decision.reason.code == reasons.SIDECAR_PRESENT and decision.warnings == ()
+
+
+# Namespace-level settings: the namespace's value is the default; some keys are read on the pod only.
+def test_namespace_setting_defaults_and_pod_only_keys() -> None:
+    ns = {"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-cpu-request": "200m",
+          "config.linkerd.io/enable-gateway": "true", "config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}
+    settings = decide(make_pod(), ns_annotations=ns).settings["linkerd"]
+    assert settings["proxyCPURequest"] == "200m"
+    assert settings["gateway"] is False  # pod only: the namespace's value is not read
+    assert settings["nativeSidecarBeta"] is None  # the beta key is read on the pod only
+    pod = make_pod(annotations={"config.linkerd.io/enable-gateway": "true", "config.linkerd.io/proxy-cpu-request": "1"})
+    settings = decide(pod, ns_annotations=ns).settings["linkerd"]
+    assert settings["gateway"] is True and settings["proxyCPURequest"] == "1"
+
+
+def test_selector_keys_that_match_any_value() -> None:
+    # Linkerd's webhook objectSelector: a pod labelled linkerd.io/control-plane-component is never sent.
+    pod = make_pod(labels={"linkerd.io/control-plane-component": "destination"})
+    assert decide(pod, ns_annotations={"linkerd.io/inject": "enabled"}).reason.code == reasons.PLUGIN_DISABLED
+    ns_labels = {"config.linkerd.io/admission-webhooks": "disabled"}
+    assert decide(make_pod(), ns_labels, {"linkerd.io/inject": "enabled"}).reason.code == reasons.PLUGIN_DISABLED
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("config.linkerd.io/proxy-outbound-connect-timeout", "soon", "not a duration"),
+        ("config.linkerd.io/proxy-cpu-ratio-limit", "1", "not strictly between 0 and 1"),
+        ("config.linkerd.io/proxy-additional-env", '{"name": "A"}', "not a list of env vars"),
+        ("config.linkerd.io/proxy-additional-env", '[{"name": "A", "value": 1}]', "takes only name, value (a string)"),
+        ("config.linkerd.io/opaque-ports", "80,Not_A_Name", "is not a port or port range"),
+        ("config.linkerd.io/close-wait-timeout", "90s", "needs linkerd-init to run as root"),
+    ],
+)
+def test_linkerd_values_that_do_not_parse_are_denied(key: str, value: str, message: str) -> None:
+    pod = make_pod(annotations={key: value})
+    with pytest.raises(PodDenied) as caught:
+        INJECTOR.inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"}))
+    assert message in caught.value.message and caught.value.code == reasons.INVALID_SETTING
+
+
+def test_rule7_a_users_own_envoy_container_is_not_another_mesh() -> None:
+    pod = make_pod()
+    pod["spec"]["containers"].append({"name": "envoy", "image": "docker.io/envoyproxy/envoy:v1.35.3"})
+    assert names(decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})) == ["linkerd"]
+    pod["spec"].setdefault("initContainers", []).append({"name": "envoy-init", "image": "docker.io/istio/proxyv2:1.27.3"})
+    assert decide(pod, ns_annotations={"linkerd.io/inject": "enabled"}).reason.code == reasons.OTHER_MESH_PRESENT

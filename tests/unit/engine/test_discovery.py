@@ -42,16 +42,56 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3" and warnings
 
 
+def _linkerd_pod(injector: Injector) -> tuple[dict, tuple[str, ...]]:
+    pod = make_pod()
+    result = injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "linkerd"}))
+    return apply(pod, result.patch), result.warnings
+
+
+def _container(pod: dict, name: str) -> tuple[str, dict]:
+    for section in ("initContainers", "containers"):
+        for container in pod["spec"].get(section) or ():
+            if container["name"] == name:
+                return section, container
+    raise AssertionError(f"no {name}")
+
+
 def test_linkerd_config_gives_anchors_and_version() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
     discovery.observe("ConfigMap", "linkerd", "linkerd-config", LINKERD_CONFIG)
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
-    proxy, warnings = proxy_of(injector, "linkerd")
+    pod, warnings = _linkerd_pod(injector)
+    section, proxy = _container(pod, "linkerd-proxy")
     env = {e["name"]: e.get("value") for e in proxy["env"]}
     assert proxy["image"].endswith(":edge-25.9.1")
+    # edge-25.9 predates native sidecars by default and proxy-init's move into the proxy image.
+    assert section == "containers" and pod["spec"]["containers"][0]["name"] == "linkerd-proxy"
+    assert _container(pod, "linkerd-init")[1]["image"] == "cr.l5d.io/linkerd/proxy-init:v2.4.3"
     assert env["LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"].startswith("-----BEGIN CERTIFICATE-----")
+    assert pod["metadata"]["annotations"]["linkerd.io/proxy-version"] == "edge-25.9.1"
     assert any("Deployment linkerd/linkerd-destination" in w for w in warnings)
+    assert not any("trust anchors" in w for w in warnings)
+
+
+def test_linkerd_rendering_follows_linkerd_config_without_restart() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    newer = {**LINKERD_CONFIG, "data": {"values": LINKERD_CONFIG["data"]["values"].replace("edge-25.9.1", "edge-26.8.3")}}
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", newer)
+    pod, _ = _linkerd_pod(injector)
+    section, init = _container(pod, "linkerd-init")
+    assert (init["image"], init["command"]) == ("cr.l5d.io/linkerd/proxy:edge-26.8.3", ["/usr/lib/linkerd/linkerd2-proxy-init"])
+    assert _container(pod, "linkerd-proxy")[0] == "initContainers"
+    assert init["args"][:5] == ["--firewall-bin-path", "iptables-nft", "--firewall-save-bin-path", "iptables-nft-save", "--ipv6=false"]
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", LINKERD_CONFIG)
+    pod, _ = _linkerd_pod(injector)
+    assert _container(pod, "linkerd-proxy")[0] == "containers"
+    assert "command" not in _container(pod, "linkerd-init")[1]
+    discovery.forget("ConfigMap", "linkerd", "linkerd-config")
+    pod, warnings = _linkerd_pod(injector)
+    assert any("linkerd: no identity trust anchors" in w for w in warnings)
 
 
 def test_values_file_pins_what_discovery_would_change(tmp_path: Path) -> None:

@@ -112,9 +112,30 @@ def test_classic_mode_appends_proxy_and_puts_redirect_last() -> None:
 
 
 def test_pod_annotation_chooses_classic_sidecar() -> None:
+    # Linkerd's classic proxy goes first, held by linkerd-await, so the app starts behind a ready proxy.
     pod = make_pod(annotations={"meshswitch.io/sidecar": "classic"})
     injected, _ = inject(pod, {"meshswitch.io/mode": "linkerd"})
+    assert [c["name"] for c in injected["spec"]["containers"]] == ["linkerd-proxy", "app"]
+    assert injected["spec"]["containers"][0]["lifecycle"]["postStart"]["exec"]["command"][0] == "/usr/lib/linkerd/linkerd-await"
+    assert uninject(injected) == pod
+
+
+def test_classic_linkerd_without_await_is_appended() -> None:
+    pod = make_pod(annotations={"meshswitch.io/sidecar": "classic", "config.linkerd.io/proxy-await": "disabled"})
+    injected, _ = inject(pod, {"meshswitch.io/mode": "linkerd"})
     assert [c["name"] for c in injected["spec"]["containers"]] == ["app", "linkerd-proxy"]
+    assert "lifecycle" not in injected["spec"]["containers"][1]
+
+
+def test_app_changes_follow_a_proxy_inserted_first() -> None:
+    # Dapr's env goes into the app containers, whose indices moved when Linkerd's proxy went first.
+    pod = make_pod(annotations={"meshswitch.io/sidecar": "classic", "dapr.io/enabled": "true", "dapr.io/app-id": "a"})
+    injected, _ = inject(pod, {"meshswitch.io/mode": "linkerd"})
+    names = [c["name"] for c in injected["spec"]["containers"]]
+    assert names == ["linkerd-proxy", "app", "daprd"]
+    assert {"DAPR_HTTP_PORT", "DAPR_GRPC_PORT"} <= {e["name"] for e in injected["spec"]["containers"][1]["env"]}
+    assert not any(e["name"].startswith("DAPR_") for e in injected["spec"]["containers"][0]["env"])
+    assert uninject(injected) == pod
 
 
 def test_existing_volume_of_the_same_name_is_kept() -> None:

@@ -97,7 +97,7 @@ def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (("kind: runtime", "kind: sidecar"), "kind 'sidecar'; accepted: mesh, runtime, native"),
-        (("type: cpu", "type: float"), "type 'float' is not one of"),
+        (("type: cpu", "type: decimal"), "type 'decimal' is not one of"),
         (("default: 10m", "default: lots"), "default 'lots' is not a CPU quantity"),
         (("sidecars:", "extras:"), "fragment section 'extras'"),
         (("pod-annotation", "pod-spec"), "in='pod-spec'"),
@@ -254,3 +254,116 @@ def test_mapping_setting_checks_its_typed_fields(tmp_path: Path) -> None:
         with pytest.raises(PodDenied) as caught:
             injector.inject(make_pod(annotations={"example.com/inject": "1", "example.com/extra": bad}), namespace("demo"))
         assert "example.com/extra" in caught.value.message and why in caught.value.message
+def _linkerd(pod: dict, injector: Injector | None = None) -> dict:
+    injector = injector or Injector(plugins=load_plugins(), config=Config())
+    injected = apply(pod, injector.inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"})).patch)
+    validate_pod(injected)
+    return injected
+
+
+def _proxy(pod: dict) -> dict:
+    return next(c for s in ("initContainers", "containers") for c in pod["spec"].get(s, []) if c["name"] == "linkerd-proxy")
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("cr.l5d.io/linkerd/proxy", "cr.l5d.io/linkerd/proxy:edge-26.8.3"),
+        ("cr.l5d.io/linkerd/proxy:edge-26.7.1", "cr.l5d.io/linkerd/proxy:edge-26.7.1"),
+        ("cr.l5d.io/linkerd/proxy@sha256:" + "a" * 64, "cr.l5d.io/linkerd/proxy@sha256:" + "a" * 64),
+        ("localhost:5000/linkerd/proxy", "localhost:5000/linkerd/proxy:edge-26.8.3"),
+    ],
+)
+def test_linkerd_proxy_image_with_a_tag_or_digest_is_kept_as_given(image: str, expected: str) -> None:
+    config = Config(allowed_registries=(*Config().allowed_registries, "localhost:5000"))
+    pod = _linkerd(make_pod(annotations={"config.linkerd.io/proxy-image": image}), Injector(plugins=load_plugins(), config=config))
+    assert _proxy(pod)["image"] == expected
+    init = next(c for c in pod["spec"]["initContainers"] if c["name"] == "linkerd-init")
+    assert init["image"] == expected  # edge-26.8: proxy-init runs from the proxy image
+
+
+def test_linkerd_official_registry_is_allowed_and_others_are_not() -> None:
+    _linkerd(make_pod(annotations={"config.linkerd.io/proxy-image": "cr.l5d.io/linkerd/proxy"}))
+    from webhook.engine.errors import PodDenied
+
+    with pytest.raises(PodDenied) as caught:
+        _linkerd(make_pod(annotations={"config.linkerd.io/proxy-image": "registry.example.com/proxy"}))
+    assert caught.value.code == "image-not-allowed"
+
+
+def test_linkerd_defaults_are_the_releases() -> None:
+    pod = _linkerd(make_pod())
+    proxy, env = _proxy(pod), {e["name"]: e.get("value") for e in _proxy(pod)["env"]}
+    init = pod["spec"]["initContainers"][0]
+    assert init["args"][:5] == ["--firewall-bin-path", "iptables-nft", "--firewall-save-bin-path", "iptables-nft-save", "--ipv6=false"]
+    assert init["args"][init["args"].index("--inbound-ports-to-ignore") + 1] == "4190,4191,4567,4568"
+    assert init["args"][init["args"].index("--outbound-ports-to-ignore") + 1] == "4567,4568"
+    assert "resources" not in proxy and "resources" not in init  # Linkerd's defaults set none
+    assert env["LINKERD2_PROXY_INBOUND_LISTEN_ADDR"] == "0.0.0.0:4143"
+    assert env["LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS"] == "127.0.0.1:4140"
+    assert env["LINKERD2_PROXY_LOG"].endswith(",[{headers}]=off,[{request}]=off")
+    assert {"_pod_containerName", "LINKERD2_PROXY_CORES", "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED"} <= set(env)
+    assert "linkerd.io/identity-mode" not in pod["metadata"]["annotations"]
+
+
+def test_linkerd_capabilities_of_the_first_container_are_copied() -> None:
+    pod = make_pod()
+    pod["spec"]["containers"][0]["securityContext"] = {"capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL", "NET_RAW"]}}
+    injected = _linkerd(pod)
+    assert _proxy(injected)["securityContext"]["capabilities"] == {"add": ["NET_BIND_SERVICE"], "drop": ["ALL", "NET_RAW"]}
+    init = injected["spec"]["initContainers"][0]["securityContext"]["capabilities"]
+    assert init == {"add": ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"], "drop": ["ALL"]}
+
+
+@pytest.mark.parametrize(
+    ("annotations", "native"),
+    [
+        ({}, True),  # edge-26.8 defaults to native sidecars
+        ({"config.linkerd.io/proxy-enable-native-sidecar": "false"}, False),
+        ({"config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}, False),
+        ({"config.alpha.linkerd.io/proxy-enable-native-sidecar": "false"}, False),
+        ({"config.linkerd.io/proxy-enable-native-sidecar": "true", "config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}, True),
+        ({"meshswitch.io/sidecar": "native", "config.linkerd.io/proxy-enable-native-sidecar": "false"}, True),
+    ],
+)
+def test_linkerd_sidecar_style_precedence(annotations: dict, native: bool) -> None:
+    pod = _linkerd(make_pod(annotations=annotations))
+    assert (_proxy(pod) in pod["spec"].get("initContainers", [])) is native
+
+
+def test_linkerd_release_pinned_in_values_sets_the_default_style_and_init_image(tmp_path: Path) -> None:
+    from webhook.engine.values import load_values
+
+    (tmp_path / "values.yaml").write_text("linkerd: {version: edge-25.10.7}\n")
+    injector = Injector(plugins=load_values(tmp_path / "values.yaml", load_plugins()), config=Config())
+    pod = _linkerd(make_pod(), injector)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["linkerd-proxy", "app"]
+    assert pod["spec"]["initContainers"][0]["image"] == "cr.l5d.io/linkerd/proxy-init:v2.4.3"
+    # The operator's --sidecar-style beats the release default; Linkerd's own annotation beats both.
+    injector = Injector(plugins=load_values(tmp_path / "values.yaml", load_plugins()), config=Config(sidecar_style="native"))
+    assert _proxy(_linkerd(make_pod(), injector)).get("restartPolicy") == "Always"
+    pod = _linkerd(make_pod(annotations={"config.alpha.linkerd.io/proxy-enable-native-sidecar": "false"}), injector)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["linkerd-proxy", "app"]
+
+
+def test_linkerd_without_trust_anchors_warns() -> None:
+    pod = make_pod()
+    result = Injector(plugins=load_plugins(), config=Config()).inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"}))
+    assert any("no identity trust anchors" in w for w in result.warnings)
+
+
+def test_splice_inserts_the_items_of_a_list(tmp_path: Path) -> None:
+    (tmp_path / "agent.yaml").write_text(
+        MINIMAL.format(name="agent", kind="runtime").replace(
+            '      image: "example.com/agent:1"',
+            '      image: "example.com/agent:1"\n'
+            '      args: [first, {$splice: "{{ [\'a\', \'b\'] if settings.cpu == \'10m\' else [] }}"}, last]\n'
+            '      env: [{$splice: "{{ [{\'name\': labels.get(\'app\', \'x\'), \'value\': \'1\'}] }}"}]',
+        )
+    )
+    plugins = load_plugins([tmp_path])
+    pod = make_pod(labels={"app": "shop"}, annotations={"example.com/inject": "true"})
+    injected = apply(pod, Injector(plugins=plugins, config=Config()).inject(pod, namespace()).patch)
+    agent = next(c for c in injected["spec"]["initContainers"] if c["name"] == "agent-agent")
+    assert agent["args"] == ["first", "a", "b", "last"]
+    assert agent["env"] == [{"name": "shop", "value": "1"}]  # a per-pod splice

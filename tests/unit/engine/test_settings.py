@@ -1,0 +1,84 @@
+"""Setting types that parse the meshes' own value formats, and the filters templates compare releases with."""
+
+from __future__ import annotations
+
+import pytest
+
+from webhook.engine.errors import ConfigError
+from webhook.engine.fragment import _whole_cores, version_at_least
+from webhook.engine.settings import SettingError, load_setting
+
+
+def setting(**spec: object):  # type: ignore[no-untyped-def]
+    return load_setting("x", {"key": "example.com/x", **spec}, where="test.yaml")
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("300ms", 0.3), ("1m30s", 90.0), ("0", 0.0), ("1.5h", 5400.0), ("2s500ms", 2.5), ("100us", 0.0001), ("-1s", -1.0)],
+)
+def test_duration_is_a_go_duration(raw: str, seconds: float) -> None:
+    assert setting(type="duration").parse(raw) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("raw", ["", "5", "s", "1x", "1.s5", "ms", "1 s"])
+def test_duration_that_go_rejects_is_refused(raw: str) -> None:
+    with pytest.raises(SettingError, match="not a duration"):
+        setting(type="duration").parse(raw)
+
+
+def test_duration_minimum() -> None:
+    with pytest.raises(SettingError, match="below the minimum"):
+        setting(type="duration", min=0).parse("-1s")
+
+
+def test_float_with_exclusive_bounds() -> None:
+    ratio = setting(type="float", min=0, max=1, exclusive=True)
+    assert ratio.parse("0.25") == 0.25
+    for raw in ("0", "1", "1.5", "abc"):
+        with pytest.raises(SettingError):
+            ratio.parse(raw)
+    assert "strictly between 0 and 1" in ratio.accepts()
+
+
+def test_env_list() -> None:
+    env = setting(type="env")
+    assert env.parse('[{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]')[1]["name"] == "B"
+    for raw in ("{}", "[1]", '[{"value": "1"}]', '[{"name": "A", "image": "x"}]', "not json"):
+        with pytest.raises(SettingError):
+            env.parse(raw)
+
+
+def test_ports_with_names() -> None:
+    assert setting(type="ports", names=True).parse("http,9090,7000-7002") == ["http", "9090", "7000-7002"]
+    with pytest.raises(SettingError):
+        setting(type="ports").parse("http")
+
+
+def test_namespace_keys_must_be_the_settings_own() -> None:
+    assert setting(type="bool", namespace=False).on_namespace("example.com/x") is False
+    assert setting(type="bool", keys=["a/b", "c/d"], namespace=["c/d"]).on_namespace("a/b") is False
+    with pytest.raises(ConfigError, match="namespace is true, false or a list of its keys"):
+        setting(type="bool", namespace=["other/key"])
+
+
+@pytest.mark.parametrize(
+    ("version", "minimum", "expected"),
+    [
+        ("edge-26.8.3", "edge-25.11.3", True),
+        ("edge-25.10.7", "edge-25.11.3", False),
+        ("edge-25.11.3", "edge-25.11.3", True),
+        ("edge-25.8.10", "edge-25.8.2", True),  # numbers, not text
+        ("1.27.3", "1.28.0", False),
+        ("v2.4.3", "v2.4.1", True),
+        ("dev-abc123", "edge-25.11.3", True),  # a development build counts as newest
+        ("stable-2.14.10", "edge-25.11.3", True),  # another channel: not comparable, newest
+    ],
+)
+def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
+    assert version_at_least(version, minimum) is expected
+
+
+@pytest.mark.parametrize(("quantity", "cores"), [("100m", 1), ("1", 1), ("1500m", 2), ("2.1", 3), ("0", 0), ("1000m", 1)])
+def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
+    assert _whole_cores(quantity) == cores
