@@ -81,22 +81,22 @@ def _exists(core: Any, name: str) -> bool:
     return True
 
 
-def istiod(tag: str) -> dict[str, Any]:
+def istiod(tag: str, name: str = "istiod") -> dict[str, Any]:
     labels = {"app": "istiod"}
     return {
-        "metadata": {"name": "istiod", "labels": labels},
+        "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": 0,  # it never runs: only its image tag matters
-            "selector": {"matchLabels": labels},
+            "selector": {"matchLabels": {"app": "istiod", "meshswitch-e2e": name}},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": {**labels, "meshswitch-e2e": name}},
                 "spec": {"containers": [{"name": "discovery", "image": f"docker.io/istio/pilot:{tag}"}]},
             },
         },
     }
 
 
-def test_istiod_tag_is_followed_with_no_restart_and_its_absence_warned(
+def test_istiod_release_is_followed_with_no_restart_and_its_absence_warned(
     kube_client: Any, webhook: Any, namespace_factory: Callable[..., str], system_namespace: Callable[[str], str]
 ) -> None:
     from kubernetes import client as k8s
@@ -104,26 +104,69 @@ def test_istiod_tag_is_followed_with_no_restart_and_its_absence_warned(
     apps: Any = k8s.AppsV1Api(kube_client)
     namespace = namespace_factory({"meshswitch.io/mode": "istio"})
     pod, warnings = dry_run(kube_client, namespace)
-    assert container(pod, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.27.3"
+    assert container(pod, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.30.3"
     assert any(ISTIO_WARNING in w for w in warnings), warnings
 
-    apps.create_namespaced_deployment(system_namespace("istio-system"), istiod("1.26.4"))
+    # Istio 1.28 found: its tag, and its own template (no resourceFieldRef divisor, stored as "0").
+    apps.create_namespaced_deployment(system_namespace("istio-system"), istiod("1.28.10"))
     pod, warnings = until(
-        "the proxy to follow istiod 1.26.4",
-        lambda: (r := dry_run(kube_client, namespace)) and container(r[0], "istio-proxy")["image"].endswith(":1.26.4") and r,
+        "the proxy to follow istiod 1.28.10",
+        lambda: (r := dry_run(kube_client, namespace)) and container(r[0], "istio-proxy")["image"].endswith(":1.28.10") and r,
     )
-    assert container(pod, "istio-init")["image"] == "docker.io/istio/proxyv2:1.26.4"
+    assert container(pod, "istio-init")["image"] == "docker.io/istio/proxyv2:1.28.10"
+    divisor = next(e for e in container(pod, "istio-proxy")["env"] if e["name"] == "ISTIO_CPU_LIMIT")["valueFrom"]["resourceFieldRef"]["divisor"]
+    assert divisor == "0"
     assert not any(ISTIO_WARNING in w for w in warnings), warnings
 
+    # Upgraded to 1.30 in place: the next pod follows, with no restart of meshswitch.
     apps.patch_namespaced_deployment("istiod", "istio-system", {"spec": {"template": {"spec": {"containers": [
-        {"name": "discovery", "image": "docker.io/istio/pilot:1.28.1"}]}}}})  # fmt: skip
-    until("the proxy to follow istiod 1.28.1", lambda: container(dry_run(kube_client, namespace)[0], "istio-proxy")["image"].endswith(":1.28.1"))
+        {"name": "discovery", "image": "docker.io/istio/pilot:1.30.3"}]}}}})  # fmt: skip
+    pod = until("the proxy to follow istiod 1.30.3", lambda: (p := dry_run(kube_client, namespace)[0]) and container(p, "istio-proxy")["image"].endswith(":1.30.3") and p)
+    divisor = next(e for e in container(pod, "istio-proxy")["env"] if e["name"] == "ISTIO_CPU_LIMIT")["valueFrom"]["resourceFieldRef"]["divisor"]
+    assert divisor == "1"
 
     apps.delete_namespaced_deployment("istiod", "istio-system")
     pod, warnings = until(
         "the warning to come back", lambda: (r := dry_run(kube_client, namespace)) and any(ISTIO_WARNING in w for w in r[1]) and r
     )
-    assert container(pod, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.27.3", "back to the configured values"
+    assert container(pod, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.30.3", "back to the configured values"
+
+
+def test_revision_labelled_namespace_uses_that_revisions_istiod(
+    kube_client: Any, webhook: Any, namespace_factory: Callable[..., str], system_namespace: Callable[[str], str]
+) -> None:
+    from kubernetes import client as k8s
+
+    apps: Any = k8s.AppsV1Api(kube_client)
+    namespace = namespace_factory({"istio.io/rev": "canary"})
+    pod, warnings = dry_run(kube_client, namespace)
+    proxy = container(pod, "istio-proxy")
+    assert {"name": "CA_ADDR", "value": "istiod-canary.istio-system.svc:15012"} in proxy["env"]
+    assert pod["metadata"]["annotations"]["istio.io/rev"] == "canary"
+    assert any("istiod-canary" in w for w in warnings), warnings
+
+    apps.create_namespaced_deployment(system_namespace("istio-system"), istiod("1.29.6", name="istiod-canary"))
+    pod, warnings = until(
+        "the canary revision to follow istiod-canary 1.29.6",
+        lambda: (r := dry_run(kube_client, namespace)) and container(r[0], "istio-proxy")["image"].endswith(":1.29.6") and r,
+    )
+    assert not any("istiod-canary" in w for w in warnings), warnings
+
+    # A revision tag (istioctl tag set prod --revision canary): pods asking for prod get canary.
+    admission: Any = k8s.AdmissionregistrationV1Api(kube_client)
+    tag = {"metadata": {"name": "istio-revision-tag-prod", "labels": {"istio.io/tag": "prod", "istio.io/rev": "canary"}}, "webhooks": []}
+    admission.create_mutating_webhook_configuration(tag)
+    try:
+        tagged = namespace_factory({"istio.io/rev": "prod"})
+        pod = until(
+            "the prod tag to resolve to canary",
+            lambda: (p := dry_run(kube_client, tagged)[0]) and p["metadata"]["annotations"].get("istio.io/rev") == "canary" and p,
+        )
+        assert {"name": "CA_ADDR", "value": "istiod-canary.istio-system.svc:15012"} in container(pod, "istio-proxy")["env"]
+        assert container(pod, "istio-proxy")["image"].endswith(":1.29.6")
+    finally:
+        admission.delete_mutating_webhook_configuration("istio-revision-tag-prod")
+        apps.delete_namespaced_deployment("istiod-canary", "istio-system")
 
 
 LINKERD_VALUES = """\

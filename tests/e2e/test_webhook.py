@@ -205,6 +205,40 @@ def test_istio_injection_enabled_namespace(
     assert_injected(create_pod(kube_client, ns, pod_body()), "istio")
 
 
+def test_gateway_pod_declaring_istio_proxy_gets_istios_merge(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    # What Istio's gateway Helm chart writes: istio-proxy with image auto and the gateway template.
+    ns = namespace_factory(labels={"istio-injection": "enabled"})
+    body = pod_body("gateway", labels={"istio": "ingressgateway"}, annotations={"inject.istio.io/templates": "gateway"})
+    body["spec"]["containers"] = [{"name": "istio-proxy", "image": "auto", "ports": [{"containerPort": 8080, "name": "http"}]}]
+    pod = create_pod(kube_client, ns, body, dry_run=True)
+    proxies = [c for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"] if c["name"] == "istio-proxy"]
+    assert len(proxies) == 1, "merged, never duplicated"
+    proxy = proxies[0]
+    assert proxy["image"].startswith("docker.io/istio/proxyv2:") and proxy["args"][:2] == ["proxy", "router"]
+    assert {"containerPort": 8080, "name": "http", "protocol": "TCP"} in proxy["ports"], "the chart's own fields are kept"
+    assert "istio-init" not in init_names(pod)
+    assert pod["metadata"]["annotations"]["proxy.istio.io/overrides"]
+
+
+def test_interception_mode_none_is_accepted_without_istio_init(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={"istio-injection": "enabled"})
+    pod = create_pod(kube_client, ns, pod_body(annotations={"sidecar.istio.io/interceptionMode": "NONE"}), dry_run=True)
+    assert init_names(pod) == ["istio-proxy"]
+    proxy = pod["spec"]["initContainers"][0]
+    assert {"name": "ISTIO_META_INTERCEPTION_MODE", "value": "NONE"} in proxy["env"]
+
+
+def test_ambient_namespace_gets_no_sidecar(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    ns = namespace_factory(labels={"istio-injection": "enabled", "istio.io/dataplane-mode": "ambient"})
+    assert_untouched(create_pod(kube_client, ns, pod_body(), dry_run=True))
+
+
 @pytest.mark.parametrize("where", ["label", "annotation"])
 def test_sidecar_istio_io_inject_false_is_left_alone(
     kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory, where: str

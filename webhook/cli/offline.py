@@ -408,6 +408,14 @@ def _format_plugins(plugins: PluginSet, *, with_values: bool = False) -> str:
             rows.append(f"    on:  {match.describe()}")
         for match in plugin.off:
             rows.append(f"    off: {match.describe()}")
+        if plugin.revisions is not None:
+            rows.append(f"    {plugin.revisions.key}: revision; pod label, else namespace label (default {plugin.revisions.default!r})")
+        if plugin.sidecar_style_setting:
+            rows.append(f"    sidecar style: from setting {plugin.sidecar_style_setting} (true native, false classic)")
+        if plugin.declared == "merge":
+            rows.append(f"    declared {', '.join(sorted(plugin.container_names))}: merged over the injected container")
+        if plugin.releases is not None:
+            rows.append(f"    releases: {', '.join(plugin.releases.lines)} (from value {plugin.releases.value})")
         for setting in plugin.settings:
             default = "" if setting.default in (None, [], "") else f" (default {setting.default!r})"
             for key in setting.keys:  # one row per key, so that every key the mesh reads is listed

@@ -11,24 +11,41 @@ from webhook.cluster.listwatch import ListWatch, RawObject
 PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
+    "MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
 }
 
 
 class ControlPlaneWatch(ListWatch):
-    """Watches one object by name (a field selector), so RBAC can grant exactly that object."""
+    """Watches one object by name (a field selector), so RBAC can grant exactly that object; or,
+    where a plugin gives a label selector (Istio's revisions: istiod, istiod-canary, ...), every
+    object it finds, each under its own name."""
 
     def __init__(self, discovery: Discovery, target: ControlPlaneObject, api: KubeApi) -> None:
         path = PATHS[target.kind].format(namespace=target.namespace)
-        query = [("fieldSelector", f"metadata.name={target.name}")]
+        if target.selector:
+            query = [("labelSelector", target.selector)]
+        else:
+            query = [("fieldSelector", f"metadata.name={target.name}")]
         super().__init__(
             list_objects=lambda: api.list_items(path, query=query),
             watch_objects=lambda version: api.watch(path, version, query=query),
         )
-        self.what = target.describe()
+        self.what = target.describe_watch()
         self.discovery = discovery
         self.target = target
 
+    def _name(self, obj: RawObject) -> str:
+        return str((obj.get("metadata") or {}).get("name") or "") if self.target.selector else self.target.name
+
     def replace(self, items: Iterable[RawObject], resource_version: str) -> None:
+        if self.target.selector:
+            listed = {self._name(obj): obj for obj in items}
+            # The named watch of the default object keeps it; a relist forgets only revisions gone.
+            for name in set(self.discovery.seen(self.target.kind, self.target.namespace)) - set(listed) - {self.target.name}:
+                self.discovery.forget(self.target.kind, self.target.namespace, name)
+            for name, obj in listed.items():
+                self.discovery.observe(self.target.kind, self.target.namespace, name, obj)
+            return
         found = next(iter(items), None)
         if found is None:
             self.discovery.forget(*self.target.key)
@@ -36,10 +53,13 @@ class ControlPlaneWatch(ListWatch):
             self.discovery.observe(*self.target.key, found)
 
     def on_object(self, kind: str, obj: RawObject) -> None:
+        key = (self.target.kind, self.target.namespace, self._name(obj))
+        if kind == "DELETED" and self.target.selector and key[2] == self.target.name:
+            return  # the named watch owns the default object
         if kind == "DELETED":
-            self.discovery.forget(*self.target.key)
+            self.discovery.forget(*key)
         else:
-            self.discovery.observe(*self.target.key, obj)
+            self.discovery.observe(*key, obj)
 
 
 def control_plane_watches(discovery: Discovery, api: KubeApi) -> list[ControlPlaneWatch]:

@@ -21,6 +21,7 @@ class Config:
     allowed_registries: tuple[str, ...] = (
         "docker.io/istio",
         "gcr.io/istio-release",
+        "registry.istio.io/release",
         "cr.l5d.io/linkerd",
         "ghcr.io/dapr",
         "docker.io/daprio",

@@ -7,7 +7,7 @@ operation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -40,6 +40,7 @@ class Decision:
     mode: str
     sidecar_style: str
     settings: Mapping[str, Mapping[str, Any]]
+    revisions: Mapping[str, str] = field(default_factory=dict)  # plugin -> control-plane revision
     warnings: tuple[str, ...] = ()
     sidecar_chosen: bool = False  # the pod's own meshswitch.io/sidecar chose the style
 
@@ -77,7 +78,7 @@ class _View:
         for match in matches:
             if match.on_pod is on_pod and (installed is None or match.read_by(installed)):
                 value = self.read(match)
-                if value is not None and (value.lower() in match.values or "*" in match.values):
+                if value is not None and (value.lower() in match.values or ("*" in match.values and value.strip())):
                     return match
         return None
 
@@ -281,6 +282,11 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
     return parsed
 
 
+def _container_names(pod: Pod, section: str) -> frozenset[str]:
+    items = (pod.get("spec") or {}).get(section) or ()
+    return frozenset(c["name"] for c in items if isinstance(c, dict) and isinstance(c.get("name"), str))
+
+
 def _existing_container_names(pod: Pod) -> frozenset[str]:
     spec = pod.get("spec") or {}
     names = set()
@@ -409,7 +415,8 @@ def decide(
             message = f"the pod already carries {name} ({owner}); {chosen[0].name} is not stacked on another mesh"
             return _skip(reasons.OTHER_MESH_PRESENT, message, mode, style, (f"{chosen[0].name}: {message}",))
     if present and chosen:
-        remaining = [p for p in chosen if not (p.container_names & present)]
+        # A plugin that merges a declared container (Istio) injects; others skip (Linkerd).
+        remaining = [p for p in chosen if p.declared == "merge" or not (p.container_names & present)]
         if not remaining:
             names = sorted(frozenset().union(*(p.container_names for p in chosen)) & present)
             return _skip(reasons.SIDECAR_PRESENT, f"the pod already has {', '.join(names)}", mode, style)
@@ -427,11 +434,28 @@ def decide(
         if plugin.fallbacks:
             _check_fallbacks(plugin, pod, own)
     style = _sidecar_style(view, config, chosen, settings)
+    mesh_proxy_only = [
+        p for p in chosen if p.declared == "merge" and _container_names(pod, "containers") and _container_names(pod, "containers") <= p.container_names
+    ]
+    if mesh_proxy_only:
+        style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
+    revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
     return Decision(
         plugins=tuple(chosen),
         reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),
         mode=mode,
         sidecar_style=style,
         settings=settings,
+        revisions=revisions,
         sidecar_chosen=SIDECAR_KEY in view.pod_annotations,
     )
+
+
+def revision_of(plugin: Plugin, view: _View) -> str:
+    """The control-plane revision a pod asks for: its own label, else its namespace's, else the default."""
+    assert plugin.revisions is not None
+    key = plugin.revisions.key
+    for value in (view.pod_labels.get(key), view.ns_labels.get(key)):
+        if value is not None and value.strip():
+            return value.strip()
+    return plugin.revisions.default

@@ -15,6 +15,7 @@ from webhook.engine.fragment import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
 
 KINDS = ("Deployment", "ConfigMap")
+TAG_KIND = "MutatingWebhookConfiguration"  # cluster-scoped: namespace ""
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,30 @@ class ControlPlaneObject:
     namespace: str
     name: str
     takes: tuple[Take, ...] = ()
+    revision_name: str | None = None  # the name a non-default revision's object has ({revision})
+    selector: str | None = None  # a label selector that finds every revision's object
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.kind, self.namespace, self.name)
 
+    @property
+    def watch_key(self) -> tuple[str, str, str]:
+        """What one watch covers: the named object, or every object the selector finds."""
+        return (self.kind, self.namespace, f"selector:{self.selector}" if self.selector else self.name)
+
+    def for_revision(self, plugin: Plugin, revision: str | None) -> ControlPlaneObject:
+        """This object as a given revision has it (istiod-canary for canary)."""
+        if revision is None or self.revision_name is None or plugin.revisions is None or revision == plugin.revisions.default:
+            return self
+        return ControlPlaneObject(self.kind, self.namespace, self.revision_name.replace("{revision}", revision), self.takes)
+
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
+
+    def describe_watch(self) -> str:
+        where = f" in {self.namespace}" if self.namespace else ""
+        return f"{self.kind}s{where} with {self.selector}" if self.selector else self.describe()
 
 
 def _image_tag(obj: Mapping[str, Any], container: str) -> str | None:
@@ -102,7 +120,16 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
                     paths=(paths,) if isinstance(paths, str) else tuple(paths),
                 )
             )
-        objects.append(ControlPlaneObject(str(entry["kind"]), _namespace(str(entry["namespace"]), plugin), str(entry["name"]), tuple(takes)))
+        revision_name = entry.get("revisionName")
+        selector = entry.get("selector")
+        if (revision_name is not None and not isinstance(revision_name, str)) or (selector is not None and not isinstance(selector, str)):
+            raise ConfigError(f"{plugin.path}: controlPlane revisionName and selector are strings")
+        objects.append(
+            ControlPlaneObject(
+                str(entry["kind"]), _namespace(str(entry["namespace"]), plugin), str(entry["name"]), tuple(takes),
+                revision_name=revision_name, selector=selector,
+            )  # fmt: skip
+        )
     return tuple(objects)
 
 
@@ -122,11 +149,28 @@ class Discovery:
         self.generation = 0
         self._values: dict[str, Attrs] = {p.name: p.values for p in plugins}  # type: ignore[misc]
         self._missing: dict[str, tuple[str, ...]] = {p.name: tuple(o.describe() for o in self.objects[p.name]) for p in plugins}
+        self._by_revision: dict[tuple[str, str], tuple[Attrs, tuple[str, ...]]] = {}
 
     def watched(self) -> tuple[ControlPlaneObject, ...]:
-        """Every object any plugin looks for, once."""
-        unique = {o.key: o for objects in self.objects.values() for o in objects}
+        """Every object (and selector) any plugin looks for, once. An object with a selector is also
+        watched by name, so the default revision is found where RBAC grants only named objects."""
+        unique: dict[tuple[str, str, str], ControlPlaneObject] = {}
+        for plugin in self.plugins:
+            revisions = plugin.revisions
+            if revisions is not None and revisions.tag_object and revisions.tag_selector:
+                tags = ControlPlaneObject(TAG_KIND, "", revisions.tag_object, selector=revisions.tag_selector)
+                unique.setdefault(tags.watch_key, tags)
+        for objects in self.objects.values():
+            for obj in objects:
+                named = ControlPlaneObject(obj.kind, obj.namespace, obj.name, obj.takes)
+                unique.setdefault(named.watch_key, named)
+                unique.setdefault(obj.watch_key, obj)
         return tuple(unique.values())
+
+    def seen(self, kind: str, namespace: str) -> list[str]:
+        """Names of the objects of a kind seen in a namespace (a selector watch's relist forgets the rest)."""
+        with self._lock:
+            return [name for (k, ns, name) in self._seen if k == kind and ns == namespace]
 
     def observe(self, kind: str, namespace: str, name: str, obj: Mapping[str, Any]) -> None:
         with self._lock:
@@ -138,30 +182,61 @@ class Discovery:
             self._seen.pop((kind, namespace, name), None)
             self._recompute()
 
+    def _compute(self, plugin: Plugin, revision: str | None) -> tuple[Attrs, tuple[str, ...]]:
+        base: Mapping[str, Any] = plugin.values
+        if revision is not None and plugin.revisions is not None:
+            base = plugin.revisions.values_of(plugin.values, revision)
+        found: dict[str, Any] = {}
+        absent = []
+        for obj in (o.for_revision(plugin, revision) for o in self.objects[plugin.name]):
+            seen = self._seen.get(obj.key)
+            if seen is None:
+                absent.append(obj.describe())
+                continue
+            for take in obj.takes:
+                if take.value in plugin.pinned:
+                    continue  # the values file pins it
+                extracted = take.extract(seen)
+                if extracted is not None:
+                    found[take.value] = extracted
+        values = Attrs({**base, **found}) if found else base
+        return values, tuple(absent)  # type: ignore[return-value]
+
     def _recompute(self) -> None:
         values: dict[str, Attrs] = {}
         missing: dict[str, tuple[str, ...]] = {}
         for plugin in self.plugins:
-            found: dict[str, Any] = {}
-            absent = []
-            for obj in self.objects[plugin.name]:
-                seen = self._seen.get(obj.key)
-                if seen is None:
-                    absent.append(obj.describe())
-                    continue
-                for take in obj.takes:
-                    if take.value in plugin.pinned:
-                        continue  # the values file pins it
-                    extracted = take.extract(seen)
-                    if extracted is not None:
-                        found[take.value] = extracted
-            values[plugin.name] = Attrs({**plugin.values, **found}) if found else plugin.values  # type: ignore[assignment]
-            missing[plugin.name] = tuple(absent)
-        self._values, self._missing = values, missing
+            values[plugin.name], missing[plugin.name] = self._compute(plugin, None)
+        self._values, self._missing, self._by_revision = values, missing, {}
         self.generation += 1
 
-    def values_for(self, plugin: Plugin) -> Attrs:
-        return self._values.get(plugin.name, plugin.values)  # type: ignore[arg-type]
+    def resolve(self, plugin: Plugin, revision: str | None) -> str | None:
+        """The revision a tag points to (the tag's webhook configuration's label), else the name itself."""
+        revisions = plugin.revisions
+        if revision is None or revisions is None or not revisions.tag_object or not revisions.tag_label:
+            return revision
+        tag = self._seen.get((TAG_KIND, "", revisions.tag_object.replace("{revision}", revision)))
+        labels = ((tag or {}).get("metadata") or {}).get("labels") or {}
+        target = labels.get(revisions.tag_label)
+        return str(target) if isinstance(target, str) and target else revision
 
-    def missing_for(self, plugin: Plugin) -> tuple[str, ...]:
-        return self._missing.get(plugin.name, ())
+    def _revision(self, plugin: Plugin, revision: str | None) -> tuple[Attrs, tuple[str, ...]] | None:
+        """Values for a non-default revision, computed on first use after each change (a few per cluster)."""
+        revision = self.resolve(plugin, revision)
+        if revision is None or plugin.revisions is None or revision == plugin.revisions.default:
+            return None
+        cached = self._by_revision.get((plugin.name, revision))
+        if cached is None:
+            with self._lock:
+                cached = self._compute(plugin, revision)
+                if len(self._by_revision) < 256:  # revisions come from labels: bounded whatever pods say
+                    self._by_revision[(plugin.name, revision)] = cached
+        return cached
+
+    def values_for(self, plugin: Plugin, revision: str | None = None) -> Attrs:
+        found = self._revision(plugin, revision)
+        return found[0] if found else self._values.get(plugin.name, plugin.values)  # type: ignore[arg-type]
+
+    def missing_for(self, plugin: Plugin, revision: str | None = None) -> tuple[str, ...]:
+        found = self._revision(plugin, revision)
+        return found[1] if found else self._missing.get(plugin.name, ())

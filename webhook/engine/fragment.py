@@ -39,16 +39,26 @@ _CONDITION_KEY = "$if"
 _SPLICE_KEY = "$splice"
 STATIC_NAMES = frozenset({"settings", "values", "native"})
 # Globals that read nothing of the pod; any other name (`namespace`, `pod`, ...) makes a leaf per-pod.
-_PURE_GLOBALS = frozenset({"json", "compact", "range", "dict", "version_at_least"})
+_PURE_GLOBALS = frozenset({"json", "compact", "named", "range", "dict", "version_at_least"})
 # The specialised trees are cached by settings, bounded in bytes (estimated, see _entry_bytes).
 CACHE_BYTES = 8 * 1024 * 1024
 _BUILTIN_METHOD: Any = type({}.get)
 _SCALARS = yaml.SafeLoader("")
 
 
-def _to_json(value: Any) -> str:
+def _to_json(value: Any, sort_keys: bool = False) -> str:
     # Compact and without Jinja's HTML escaping, as the meshes' own injectors write JSON.
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+
+
+def _from_json(value: Any) -> Any:
+    """Parsed JSON, or None when the text is not JSON (a mesh that ignores a bad value does the same)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _sha256(value: str) -> str:
@@ -113,6 +123,16 @@ def _compact(value: Any) -> Any:
         kept = {k: _compact(v) for k, v in value.items()}
         return {k: v for k, v in kept.items() if v is not None and v != {} and v != []}
     return value
+
+
+def _named(value: Any, field: str | None = None) -> list[dict[str, Any]]:
+    """`{name: spec}` as a list of named items: `{name, **spec}`, or `{name, <field>: spec}` (env
+    from a map). Anything but a mapping gives an empty list, as a mesh ignores a malformed value."""
+    if not isinstance(value, Mapping):
+        return []
+    if field is not None:
+        return [{"name": str(k), field: v if isinstance(v, str) else _to_json(v) if isinstance(v, dict | list) else str(v).lower() if isinstance(v, bool) else str(v)} for k, v in value.items()]
+    return [{"name": str(k), **v} for k, v in value.items() if isinstance(v, Mapping)]
 
 
 class Attrs(dict[str, Any]):
@@ -218,11 +238,13 @@ class _PerPodEnvironment(Environment):
 def _configure(env: Environment) -> Environment:
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
+    env.filters["fromjson"] = _from_json
     env.filters["whole_cores"] = _whole_cores
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
+    env.globals["named"] = _named
     env.globals["version_at_least"] = version_at_least
     return env
 

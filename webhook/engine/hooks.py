@@ -1,7 +1,14 @@
-"""Named transforms a template may ask for, where a mesh needs more than a fragment (pure)."""
+"""Named transforms a template may ask for, where a mesh needs more than a fragment (pure).
+
+A hook sees the pod, the plugin's parsed settings and its values, and returns names the fragment
+reads (``hook.<name>``) plus changes to what the pod already has: fields of app containers and of
+the app's native-sidecar init containers, and annotations to set or remove. The patch records the
+originals of whatever a hook replaces, so `uninject` gives the pod back.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,16 +19,44 @@ from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
+LIFECYCLE_FIELDS = (("postStart", "poststartz"), ("preStop", "prestopz"))
+# Go's field order for the objects Istio serialises into env values (its agent reads them back).
+_PORT_ORDER = ("name", "hostPort", "containerPort", "protocol", "hostIP")
+_HTTP_ORDER = ("path", "port", "host", "scheme", "httpHeaders")
 
 
 @dataclass(frozen=True)
 class HookResult:
-    """Names a template can read (``hook.<name>``), replacements for fields of app containers, and
-    named items to append to their list fields (env, volumeMounts), so a patch never resends a list."""
+    """Names a template can read (``hook.<name>``) and changes to what the pod already has."""
 
     context: Mapping[str, Any] = field(default_factory=dict)
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    # Named items to append to list fields of app containers (env, volumeMounts): a patch never resends a list.
     container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    annotation_changes: Mapping[str, str | None] = field(default_factory=dict)  # None removes the key
+    # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
+    reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def _go_bool(value: Any, *, default: bool) -> bool:
+    """A bool as Go's strconv.ParseBool reads it; text it does not take leaves the default."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip() if value is not None else ""
+    return True if text in _GO_TRUE else False if text in _GO_FALSE else default
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _ordered(value: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    return {k: value[k] for k in order if k in value and value[k] not in (None, "", [])}
 
 
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
@@ -38,52 +73,149 @@ def _named_port(container: Mapping[str, Any], port: Any) -> Any:
     return int(port) if isinstance(port, str) else port
 
 
+def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the agent replays for one probe or lifecycle handler, named ports resolved."""
+    original: dict[str, Any]
+    if isinstance(handler.get("httpGet"), dict):
+        http = {**handler["httpGet"], "port": _named_port(container, handler["httpGet"].get("port"))}
+        if http["port"] is None:
+            return None
+        original = {"httpGet": _ordered(http, _HTTP_ORDER)}
+    elif isinstance(handler.get("tcpSocket"), dict):
+        tcp = {**handler["tcpSocket"], "port": _named_port(container, handler["tcpSocket"].get("port"))}
+        if tcp["port"] is None:
+            return None
+        original = {"tcpSocket": _ordered(tcp, ("port", "host"))}
+    elif isinstance(handler.get("grpc"), dict):
+        original = {"grpc": {"port": handler["grpc"].get("port"), "service": handler["grpc"].get("service")}}
+    else:
+        return None  # exec probes and hooks run inside the container and need no rewrite
+    if handler.get("timeoutSeconds"):
+        original["timeoutSeconds"] = handler["timeoutSeconds"]
+    return original
+
+
+def _through_agent(handler: Mapping[str, Any], path: str, port: int, *, probe: bool) -> dict[str, Any]:
+    rewritten = {k: v for k, v in handler.items() if k not in ("httpGet", "tcpSocket", "grpc")}
+    http: dict[str, Any] = {"path": path, "port": port}
+    if probe and isinstance(handler.get("httpGet"), dict):
+        # The headers travel with the kubelet's request; the agent talks plain HTTP.
+        http = {**handler["httpGet"], "path": path, "port": port}
+        http.pop("host", None)
+        if str(http.get("scheme", "HTTP")).upper() == "HTTPS":
+            http["scheme"] = "HTTP"
+    rewritten["httpGet"] = http
+    return rewritten
+
+
+def _rewrite_container(
+    container: Mapping[str, Any], status_port: int, probers: dict[str, Any], *, lifecycle: bool
+) -> dict[str, Any]:
+    name = container.get("name")
+    changes: dict[str, Any] = {}
+    for probe_field, suffix in PROBE_FIELDS:
+        probe = container.get(probe_field)
+        original = _original(container, probe) if isinstance(probe, dict) else None
+        if original is None or not isinstance(probe, dict):
+            continue
+        path = f"/app-health/{name}/{suffix}"
+        probers[path] = original
+        changes[probe_field] = _through_agent(probe, path, status_port, probe=True)
+    hooks = container.get("lifecycle")
+    if lifecycle and isinstance(hooks, dict):
+        rewritten_hooks = dict(hooks)
+        for hook_field, suffix in LIFECYCLE_FIELDS:
+            handler = hooks.get(hook_field)
+            original = _original(container, handler) if isinstance(handler, dict) else None
+            if original is None or not isinstance(handler, dict):
+                continue
+            path = f"/app-lifecycle/{name}/{suffix}"
+            probers[path] = original
+            rewritten_hooks[hook_field] = _through_agent(handler, path, status_port, probe=False)
+        if rewritten_hooks != hooks:
+            changes["lifecycle"] = rewritten_hooks
+    return changes
+
+
 def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """Istio's app-probe rewrite: HTTP, TCP and gRPC probes go through the agent's status port.
+    """Istio's app-probe rewrite: HTTP, TCP and gRPC probes (and HTTP lifecycle hooks) of app
+    containers and of the app's native-sidecar init containers go through the agent's status port.
 
     The kubelet cannot reach the app through mTLS, so the probe targets
-    ``/app-health/<container>/<kind>`` on the status port and the agent replays the original probe,
+    ``/app-health/<container>/<kind>`` on the status port and the agent replays the original,
     which it reads from ``ISTIO_KUBE_APP_PROBERS``.
     """
     status_port = settings.get("statusPort", values.get("statusPort", 15020))
-    if not settings.get("rewriteAppProbers", True) or not status_port:
+    templates = str(settings.get("templates") or "sidecar").split(",")
+    gateway = "gateway" in templates and "sidecar" not in templates  # a gateway has no app to probe
+    enabled = _go_bool(settings.get("rewriteAppProbers"), default=values.get("rewriteAppProbers", True)) and status_port and not gateway
+    if not enabled:
         return HookResult(context={"app_probers": None})
+    spec = pod.get("spec") or {}
     probers: dict[str, Any] = {}
     changes: dict[int, dict[str, Any]] = {}
-    for index, container in enumerate(((pod.get("spec") or {}).get("containers")) or ()):
-        if not isinstance(container, dict):
+    init_changes: dict[int, dict[str, Any]] = {}
+    for index, container in enumerate(spec.get("initContainers") or ()):
+        if isinstance(container, dict) and container.get("restartPolicy") == "Always":
+            if found := _rewrite_container(container, status_port, probers, lifecycle=False):
+                init_changes[index] = found
+    for index, container in enumerate(spec.get("containers") or ()):
+        if isinstance(container, dict) and container.get("name") != "istio-proxy":
+            if found := _rewrite_container(container, status_port, probers, lifecycle=True):
+                changes[index] = found
+    # Go writes a map's keys sorted and each probe's fields in struct order.
+    app_probers = "{" + ",".join(f"{_dumps(k)}:{_dumps(probers[k])}" for k in sorted(probers)) + "}" if probers else None
+    return HookResult(context={"app_probers": app_probers}, container_changes=changes, init_container_changes=init_changes)
+
+
+def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """The app containers' ports and names as Istio's agent reads them (ISTIO_META_POD_PORTS is
+    Istio's own layout: one port per line, each in Go's field order)."""
+    ports: list[str] = []
+    names: list[str] = []
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        if not isinstance(container, dict) or container.get("name") == "istio-proxy":
             continue
-        name = container.get("name")
-        for probe_field, suffix in PROBE_FIELDS:
-            probe = container.get(probe_field)
-            if not isinstance(probe, dict):
-                continue
-            original: dict[str, Any]
-            if isinstance(probe.get("httpGet"), dict):
-                http = dict(probe["httpGet"])
-                http["port"] = _named_port(container, http.get("port"))
-                if http["port"] is None:
-                    continue
-                http.setdefault("scheme", "HTTP")
-                original = {"httpGet": http}
-            elif isinstance(probe.get("tcpSocket"), dict):
-                port = _named_port(container, probe["tcpSocket"].get("port"))
-                if port is None:
-                    continue
-                original = {"tcpSocket": {**probe["tcpSocket"], "port": port}}
-            elif isinstance(probe.get("grpc"), dict):
-                original = {"grpc": dict(probe["grpc"])}
-            else:
-                continue  # exec probes run inside the container and need no rewrite
-            if "timeoutSeconds" in probe:
-                original["timeoutSeconds"] = probe["timeoutSeconds"]
-            path = f"/app-health/{name}/{suffix}"
-            probers[path] = original
-            rewritten = {k: v for k, v in probe.items() if k not in ("httpGet", "tcpSocket", "grpc")}
-            rewritten["httpGet"] = {"path": path, "port": status_port, "scheme": "HTTP"}
-            changes.setdefault(index, {})[probe_field] = rewritten
-    app_probers = orjson.dumps(probers).decode() if probers else None
-    return HookResult(context={"app_probers": app_probers}, container_changes=changes)
+        names.append(str(container.get("name")))
+        ports.extend(_dumps(_ordered(p, _PORT_ORDER)) for p in container.get("ports") or () if isinstance(p, dict))
+    text = "[\n    " + "\n    ,".join(ports) + "\n]" if ports else "[\n]"
+    return HookResult(context={"pod_ports": text, "app_containers": ",".join(names), "first_app": names[0] if names else None})
+
+
+_SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
+_PROMETHEUS = ("scrape", "path", "port")
+
+
+def merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """Istio's metrics merge: the agent serves the app's metrics with its own on the status port, so
+    the pod's prometheus.io annotations point there and the originals go to the agent's env."""
+    if not settings.get("mergeMetrics", True):
+        return HookResult(context={"prometheus_annotations": None})
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    found: dict[str, tuple[str, str]] = {}  # scrape|path|port -> (key as spelled, value)
+    for key, value in annotations.items():
+        sanitized = _SANITIZE.sub("_", str(key))
+        for part in _PROMETHEUS:
+            if sanitized == f"prometheus_io_{part}":
+                found.setdefault(part, (key, str(value)))
+    scrape = found.get("scrape", ("", ""))[1].strip().lower()
+    if scrape in ("false", "0", "f"):
+        return HookResult(context={"prometheus_annotations": None})
+    agent_port = str(values.get("statusPort", 15020))
+    if found.get("port", ("", ""))[1] == agent_port:
+        return HookResult(context={"prometheus_annotations": None})
+    changes: dict[str, str | None] = {key: None for key, _ in found.values()}
+    changes.update({"prometheus.io/scrape": "true", "prometheus.io/port": agent_port, "prometheus.io/path": "/stats/prometheus"})
+    originals = {part: found[part][1] if part in found else "" for part in _PROMETHEUS}
+    return HookResult(context={"prometheus_annotations": _dumps(originals) if found else None}, annotation_changes=changes)
+
+
+def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """holdApplicationUntilProxyStarts (proxy.istio.io/config, else the install's): the classic proxy
+    waits for itself in postStart (the template's `sidecar.classicFirst` puts it first)."""
+    config = settings.get("proxyConfig") or {}
+    hold = config.get("holdApplicationUntilProxyStarts", values.get("holdApplicationUntilProxyStarts", False))
+    return HookResult(context={"hold_application": hold is True})
 
 
 _SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -253,8 +385,48 @@ def _daprd_mounts(pod: Pod, settings: Mapping[str, Any]) -> list[dict[str, Any]]
     return mounts
 
 
+# Go's field order for a container, as Istio records a declared one in proxy.istio.io/overrides.
+_CONTAINER_ORDER = (
+    "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
+    "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+    "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty",
+)  # fmt: skip
+
+
+def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """Istio records the pod's own istio-proxy (what it merges over its template) in
+    proxy.istio.io/overrides, so that a later re-injection applies it again."""
+    spec = pod.get("spec") or {}
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if "proxy.istio.io/overrides" in annotations:
+        # A re-injection: Istio applies the recorded fields again over its fresh containers
+        # (all but resources, which the annotations and the install decide).
+        try:
+            recorded = orjson.loads(str(annotations["proxy.istio.io/overrides"])).get("containers") or []
+        except (orjson.JSONDecodeError, AttributeError):
+            recorded = []
+        again = {
+            str(c["name"]): {k: v for k, v in c.items() if k not in ("name", "resources")}
+            for c in recorded if isinstance(c, dict) and isinstance(c.get("name"), str)
+        }  # fmt: skip
+        return HookResult(context={"overrides": None}, reapplied=again)
+    declared = [c for c in spec.get("containers") or () if isinstance(c, dict) and c.get("name") == "istio-proxy"]
+    if not declared:
+        return HookResult(context={"overrides": None})
+    container = {k: v for k, v in declared[0].items() if not (k == "image" and v == "auto")}
+    resources = container.get("resources") or {}
+    container["resources"] = {k: resources[k] for k in ("limits", "requests", "claims") if k in resources}
+    ordered = {k: container[k] for k in _CONTAINER_ORDER if k in container}
+    ordered.update({k: v for k, v in container.items() if k not in ordered})
+    return HookResult(context={"overrides": _dumps({"containers": [ordered]})})
+
+
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {
     "istio-probe-rewrite": rewrite_probes_through_agent,
+    "istio-pod-ports": describe_pod_ports,
+    "istio-prometheus-merge": merge_prometheus,
+    "istio-hold-application": hold_application,
+    "istio-declared-proxy": record_declared_proxy,
     "linkerd-pod": linkerd_pod_facts,
     "dapr-app-containers": dapr_app_containers,
 }

@@ -60,6 +60,7 @@ class Injector:
         self.plugins = plugins
         self.config = config
         self.discovery = discovery
+        self._revision_values: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._check_templates()
 
     def _check_templates(self) -> None:
@@ -88,12 +89,22 @@ class Injector:
         return [
             f"{plugin.name}: control plane not found ({', '.join(missing)}); injected with the configured values"
             for plugin in decision.plugins
-            if (missing := self.discovery.missing_for(plugin))
+            if (missing := self.discovery.missing_for(plugin, decision.revisions.get(plugin.name)))
         ]
 
-    def values_for(self, plugin: Plugin) -> Mapping[str, Any]:
-        """The plugin's values: the values file's, updated by what discovery found in the cluster."""
-        return self.discovery.values_for(plugin) if self.discovery is not None else plugin.values
+    def values_for(self, plugin: Plugin, revision: str | None = None) -> Mapping[str, Any]:
+        """The plugin's values for this pod: discovered where a cluster is watched, for its revision."""
+        if self.discovery is not None:
+            return self.discovery.values_for(plugin, revision)
+        if revision is not None and plugin.revisions is not None:
+            key = (plugin.name, revision)
+            cached = self._revision_values.get(key)
+            if cached is None:
+                cached = plugin.revisions.values_of(plugin.values, revision)
+                if len(self._revision_values) < 256:
+                    self._revision_values[key] = cached
+            return cached
+        return plugin.values
 
     _values_for = values_for
 
@@ -139,24 +150,22 @@ class Injector:
                 if rule.when(settings=decision.settings[plugin.name], values=self.values_for(plugin), native=native):
                     raise PodDenied(reasons.INVALID_SETTING, f"{plugin.name}: {rule.message}")
         owner = workload or find_workload(pod)
-        discovery = self.discovery
+        values = {p.name: self.values_for(p, decision.revisions.get(p.name)) for p in decision.plugins}
         additions = [
             render(
                 plugin, pod=pod, namespace=namespace, settings=decision.settings[plugin.name],
-                workload=owner, native_sidecar=native,
-                values=discovery.values_for(plugin) if discovery else None,
+                workload=owner, native_sidecar=native, values=values[plugin.name],
             )  # fmt: skip
             for plugin in decision.plugins
         ]
         patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
         warnings = list(decision.warnings) + warnings
         for plugin in decision.plugins:
-            values = self.values_for(plugin)
-            warnings += [f"{plugin.name}: {rule.message}" for rule in plugin.warn if rule.when(values=values)]
-        if discovery:
+            warnings += [f"{plugin.name}: {rule.message}" for rule in plugin.warn if rule.when(values=values[plugin.name])]
+        if self.discovery:
             warnings += self.control_plane_warnings(decision)
         for plugin in decision.plugins:
-            if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, self._values_for(plugin))):
+            if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, values[plugin.name])):
                 warnings.append(warning)
         warnings += typos
         return Injection(

@@ -107,22 +107,31 @@ def build_patch(
     plain = [c for a in additions for c in a.containers]
     if native_sidecar:
         proxies = [_as_native_sidecar(c) for c in proxies]
+    status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
+    status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
+    previous = _previously_injected(annotations, additions)
+    reapplied = {name: fields for a in additions for name, fields in a.reapplied.items()}
+    redirects, proxies, removals = _merge_declared(
+        builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied
+    )
+    if native_sidecar:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
         builder.add_list_items("/spec/containers", spec.get("containers"), plain, front=False)
         status["containers"] += [c["name"] for c in plain]
     else:
         builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects, front=False)
-        # A mesh whose proxy must start before the app (Linkerd's linkerd-await) goes first.
-        first = [c for a in additions if a.sidecars_first for c in a.sidecars]
-        last = [c for a in additions if not a.sidecars_first for c in a.sidecars] + plain
+        # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
+        # holdApplicationUntilProxyStarts) goes first; a declared container merged in place stays put.
+        firsts = {c["name"] for a in additions if a.sidecars_first for c in a.sidecars}
+        first = [c for c in proxies if c["name"] in firsts]
+        last = [c for c in proxies if c["name"] not in firsts] + plain
         if first and isinstance(spec.get("containers"), list):
             builder.add_list_items("/spec/containers", spec.get("containers"), first, front=True)
             builder.app_offset = len(first)
         else:
             first, last = [], first + last
         builder.add_list_items("/spec/containers", spec.get("containers"), last, front=False)
-        status["containers"] += [c["name"] for c in first + last]
-    status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
+        status["containers"] += [c["name"] for c in plain]
 
     taken = _names(spec.get("volumes"))
     volumes = []
@@ -143,12 +152,20 @@ def build_patch(
     status["labels"] += builder.add_map_entries("/metadata/labels", builder.metadata.get("labels"), labels)
 
     _add_app_env(builder, [e for a in additions for e in a.app_env])
-    _replace_app_fields(builder, additions)
+    front = len(redirects + proxies) if native_sidecar and isinstance(spec.get("initContainers"), list) else 0
+    front -= sum(1 for section, _ in removals if section == "initContainers")
+    _replace_app_fields(builder, additions, init_offset=front)
+    changed = _change_annotations(builder, annotations, additions)
+    for key in changed:
+        extra_annotations.pop(key, None)
     _append_app_items(builder, additions)
 
+    builder.ops.extend({"op": "remove", "path": f"/spec/{section}/{index}"} for section, index in sorted(removals, key=lambda r: -r[1]))
     status["plugins"] += [a.plugin.name for a in additions]
     status["digest"] = {**status.get("digest", {}), **{a.plugin.name: a.plugin.digest for a in additions}}
     status["reason"] = reason
+    for addition in additions:
+        extra_annotations.update({k: v for k, v in addition.annotation_changes.items() if v is not None and k not in annotations})
     extra_annotations.pop(STATUS_KEY, None)
     fresh = {k: v for k, v in extra_annotations.items() if k not in annotations}
     status["annotations"] += list(fresh)
@@ -162,6 +179,93 @@ def build_patch(
         path = f"/metadata/annotations/{escape(STATUS_KEY)}"
         builder.ops.append({"op": op, "path": path, "value": orjson.dumps(status).decode()})
     return builder.ops, warnings
+
+
+_MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPort"}
+
+
+def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod's own container over ours, as a strategic merge does: every field it sets wins, maps
+    merge, env, mounts and ports merge by key; `image: auto` keeps our image."""
+    merged = dict(ours)
+    for key, value in declared.items():
+        if key == "image" and value == "auto":
+            continue
+        mine = merged.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict):
+            merged[key] = merge_container(mine, value)
+        elif key in _MERGE_KEYS and isinstance(value, list) and isinstance(mine, list):
+            field = _MERGE_KEYS[key]
+            theirs = {i.get(field): i for i in value if isinstance(i, dict)}
+            kept = [{**i, **theirs.pop(i.get(field))} if i.get(field) in theirs else i for i in mine]
+            merged[key] = kept + [i for i in value if isinstance(i, dict) and i.get(field) in theirs]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _previously_injected(annotations: Mapping[str, Any], additions: Sequence[Addition]) -> frozenset[str]:
+    """Containers the mesh's own injector lists as its own (Istio's sidecar.istio.io/status): a
+    re-injection replaces them with fresh ones instead of merging them as the pod's."""
+    names: set[str] = set()
+    for addition in additions:
+        key = addition.plugin.own_status
+        raw = annotations.get(key) if key else None
+        try:
+            status = orjson.loads(raw) if isinstance(raw, str) else None
+        except orjson.JSONDecodeError:
+            status = None
+        if isinstance(status, dict):
+            for section in ("initContainers", "containers"):
+                listed = status.get(section)
+                names.update(n for n in listed if isinstance(n, str)) if isinstance(listed, list) else None
+    return frozenset(names)
+
+
+def _merge_declared(
+    builder: _PatchBuilder,
+    redirects: list[Any],
+    proxies: list[Any],
+    *,
+    native_sidecar: bool,
+    previous: frozenset[str] = frozenset(),
+    reapplied: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
+    """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
+    `image: auto`): ours merged under theirs, in their place when the section is the same, else
+    moved (their entry removed at the end). The original is kept in the status for uninject."""
+    declared: dict[str, tuple[str, int, Mapping[str, Any]]] = {}
+    for section in ("initContainers", "containers"):
+        for index, container in enumerate(builder.spec.get(section) or ()):
+            if isinstance(container, dict) and isinstance(container.get("name"), str):
+                declared.setdefault(container["name"], (section, index, container))
+    removals: list[tuple[str, int]] = []
+    if not declared:
+        return redirects, proxies, removals
+
+    def place(items: list[Any], target: str) -> list[Any]:
+        left = []
+        for item in items:
+            found = declared.get(item["name"])
+            if found is None:
+                left.append(item)
+                continue
+            section, index, original = found
+            if item["name"] in previous:  # left by an earlier injection: fresh, plus what the pod had asked for
+                merged = merge_container(item, (reapplied or {}).get(item["name"], {}))
+            else:
+                merged = merge_container(item, original)
+            builder.status.setdefault("declared", {})[item["name"]] = {"section": section, "index": index, "container": original}
+            if section == target:
+                builder.ops.append({"op": "replace", "path": f"/spec/{section}/{index}", "value": merged})
+            else:
+                removals.append((section, index))
+                left.append(merged)
+        return left
+
+    redirects = place(redirects, "initContainers")
+    proxies = place(proxies, "initContainers" if native_sidecar else "containers")
+    return redirects, proxies, removals
 
 
 def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> None:
@@ -209,17 +313,37 @@ def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> 
                 entry["created"] = True
 
 
-def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition]) -> None:
-    """Hook changes to app containers (Istio's probe rewrite); originals kept for uninject."""
-    containers = builder.spec.get("containers") or ()
+def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int) -> None:
+    """Hook changes to app containers and init containers (Istio's probe rewrite); originals kept
+    for uninject. `init_offset`: how many injected init containers now sit before the app's."""
+    sections = (("containers", builder.app_offset, "container_changes"), ("initContainers", init_offset, "init_container_changes"))
+    for section, offset, attribute in sections:
+        containers = builder.spec.get(section) or ()
+        for addition in additions:
+            for index, fields in getattr(addition, attribute).items():
+                container = containers[index]
+                saved = builder.status["probes"].setdefault(str(container.get("name")), {})
+                for name, value in fields.items():
+                    op = "replace" if name in container else "add"
+                    builder.ops.append({"op": op, "path": f"/spec/{section}/{index + offset}/{name}", "value": value})
+                    saved.setdefault(name, container.get(name))
+
+
+def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> list[str]:
+    """Annotations a hook sets or removes although the pod has them (Istio's metrics merge); the
+    originals are kept for uninject. Returns the keys handled here."""
+    changes: dict[str, str | None] = {}
     for addition in additions:
-        for index, fields in addition.container_changes.items():
-            container = containers[index]
-            saved = builder.status["probes"].setdefault(str(container.get("name")), {})
-            for name, value in fields.items():
-                path = f"/spec/containers/{index + builder.app_offset}/{name}"
-                builder.ops.append({"op": "replace", "path": path, "value": value})
-                saved.setdefault(name, container.get(name))
+        changes.update(addition.annotation_changes)
+        changes.update({k: v for k, v in addition.annotations.items() if k in addition.plugin.overwrite})
+    replaced = builder.status.setdefault("replaced", {}) if any(k in annotations for k in changes) else {}
+    for key, value in changes.items():
+        if key not in annotations:
+            continue
+        path = f"/metadata/annotations/{escape(key)}"
+        replaced.setdefault(key, annotations[key])
+        builder.ops.append({"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": value})
+    return [k for k in changes if k in annotations or changes[k] is None]
 
 
 def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,6 +359,8 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
         drop = set(status.get(section) or ())
         if isinstance(spec.get(section), list):
             spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name") in drop)]
+    for record in sorted((status.get("declared") or {}).values(), key=lambda r: r["index"]):
+        spec.setdefault(record["section"], []).insert(record["index"], record["container"])
     for container in spec.get("containers") or ():
         name = str(container.get("name"))
         record = (status.get("env") or {}).get(name)
@@ -248,12 +374,18 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
             container[field] = [i for i in container.get(field) or () if i.get("name") not in drop]
             if entry.get("created") and not container[field]:
                 del container[field]
-        for field, original in ((status.get("probes") or {}).get(name) or {}).items():
-            container[field] = original
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for field, original in ((status.get("probes") or {}).get(str(container.get("name"))) or {}).items():
+            if original is None:
+                container.pop(field, None)
+            else:
+                container[field] = original
     for key in status.get("labels") or ():
         (metadata.get("labels") or {}).pop(key, None)
     for key in list(status.get("annotations") or ()) + [STATUS_KEY]:
         annotations.pop(key, None)
+    for key, original in (status.get("replaced") or {}).items():
+        annotations[key] = original
     # Innermost first: /metadata/annotations empties /metadata, which then goes too.
     for path in sorted(set(status.get("created") or ()), key=lambda p: -str(p).count("/")):
         _drop_if_empty(result, str(path))

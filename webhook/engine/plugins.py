@@ -23,10 +23,14 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
 SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "labels", "annotations", "appEnv")
-HOOKS = ("istio-probe-rewrite", "dapr-app-containers", "linkerd-pod")
+HOOKS = (
+    "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy",
+    "dapr-app-containers", "linkerd-pod",
+)  # fmt: skip
 _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
-     "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present"}
+     "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
+     "declared", "overwrite", "revisions", "ownStatus"}
 )
 
 
@@ -105,7 +109,30 @@ class KeyMatch:
 
     def describe(self) -> str:
         lines = (f" since {self.since}" if self.since else "") + (f" until {self.until}" if self.until else "")
+        if self.values == {"*"}:
+            return f"{self.place} {self.key} set to any value{lines}"
         return f"{self.place} {self.key} in ({', '.join(sorted(self.values))}){lines}"
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """A mesh that runs several control planes side by side (Istio's revisions): the key that names
+    one, the name that means the default one, and the values a named one changes ({revision} in a
+    value is the revision's name)."""
+
+    key: str
+    default: str
+    values: Mapping[str, str]
+    # A tag is another name for a revision (Istio's `istio-revision-tag-<tag>` webhook configuration,
+    # whose label `istio.io/rev` names the revision): found by `tagSelector`, read from `tagLabel`.
+    tag_object: str | None = None
+    tag_selector: str | None = None
+    tag_label: str | None = None
+
+    def values_of(self, base: Mapping[str, Any], revision: str) -> Attrs:
+        if revision == self.default:
+            return base if isinstance(base, Attrs) else Attrs(base)
+        return Attrs({**base, **{k: v.replace("{revision}", revision) for k, v in self.values.items()}})
 
 
 @dataclass(frozen=True)
@@ -127,6 +154,10 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
+    declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
+    overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
+    revisions: Revisions | None = None
+    own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
     sidecar: SidecarRule | None = None
     warn: tuple[WarnRule, ...] = ()
     refuse: tuple[WarnRule, ...] = ()
@@ -245,6 +276,8 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
         for item in value_node.value:
             name = None
             if isinstance(item, yaml.MappingNode):
+                if key_node.value == "volumes" and [k.value for k, _ in item.value] == ["$splice"]:
+                    continue  # volumes named by the pod's own data (Istio's userVolume); the status records them
                 name = next((v for k, v in item.value if k.value == "name"), None)
             if not isinstance(name, yaml.ScalarNode) or "{" in name.value or not name.value:
                 raise ConfigError(f"{where}:{item.start_mark.line + 1}: each of {key_node.value} needs a literal name")
@@ -318,6 +351,16 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     env = env or make_environment()
     fragment = compile_fragment(fragment_node, path=where, env=env)
     control_plane = fields.get("controlPlane") or []
+    declared = fields.get("declared", "skip")
+    if declared not in ("skip", "merge"):
+        raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge")
+    overwrite = fields.get("overwrite") or []
+    if not isinstance(overwrite, list) or not all(isinstance(k, str) and k for k in overwrite):
+        raise ConfigError(f"{where}: overwrite must be a list of annotation names")
+    revisions = _revisions(fields.get("revisions"), where=where)
+    own_status = fields.get("ownStatus")
+    if own_status is not None and (not isinstance(own_status, str) or not own_status):
+        raise ConfigError(f"{where}: ownStatus must be an annotation name")
     releases = load_releases(fields.get("releases"), values, where=where)
     for setting in settings:
         if (setting.since or setting.until) and releases is None:
@@ -343,6 +386,10 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         control_plane=tuple(control_plane),
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", []) + names.get("containers", [])),
+        declared=declared,
+        overwrite=frozenset(overwrite),
+        revisions=revisions,
+        own_status=own_status,
         written_keys=_written_keys(fragment_node),
         releases=releases,
         sidecar_style_setting=None if style is None else str(style),
@@ -353,6 +400,22 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         refuse=_warn_rules(fields.get("refuse"), env=env, where=f"{where}: refuse"),
         present=_present(fields.get("present"), names, where=where),
     )
+
+
+def _revisions(raw: Any, *, where: str) -> Revisions | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("key"), str) or not isinstance(raw.get("default"), str):
+        raise ConfigError(f"{where}: revisions needs key (a label) and default (the default revision's name)")
+    values = raw.get("values") or {}
+    if not isinstance(values, Mapping) or not all(isinstance(v, str) for v in values.values()):
+        raise ConfigError(f"{where}: revisions.values must map value names to strings")
+    tags = raw.get("tags")
+    if tags is None:
+        return Revisions(raw["key"], raw["default"], dict(values))
+    if not isinstance(tags, Mapping) or not all(isinstance(tags.get(k), str) for k in ("object", "selector", "label")):
+        raise ConfigError(f"{where}: revisions.tags needs object (a name with {{revision}}), selector and label")
+    return Revisions(raw["key"], raw["default"], dict(values), tags["object"], tags["selector"], tags["label"])
 
 
 def _sidecar_rule(raw: Any, *, env: Any, where: str) -> SidecarRule | None:

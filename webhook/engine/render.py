@@ -77,6 +77,9 @@ class Addition:
     annotations: Mapping[str, str]
     app_env: list[Any]
     container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    annotation_changes: Mapping[str, str | None] = field(default_factory=dict)
+    reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     containers: list[Any] = field(default_factory=list)  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
@@ -125,12 +128,19 @@ def render(
     plugin_values = plugin.values if values is None else values
     hook_context: dict[str, Any] = {}
     changes: dict[int, Mapping[str, Any]] = {}
+    init_changes: dict[int, Mapping[str, Any]] = {}
+    annotation_changes: dict[str, str | None] = {}
+    reapplied: dict[str, Mapping[str, Any]] = {}
     appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
         hook_context.update(result.context)
         for index, fields in result.container_changes.items():
             changes[index] = {**changes.get(index, {}), **fields}
+        for index, fields in result.init_container_changes.items():
+            init_changes[index] = {**init_changes.get(index, {}), **fields}
+        annotation_changes.update(result.annotation_changes)
+        reapplied.update(result.reapplied)
         for index, lists in result.container_appends.items():
             for name, items in lists.items():
                 appends.setdefault(index, {}).setdefault(name, []).extend(items)
@@ -159,6 +169,9 @@ def render(
         annotations=_check_strings(plugin, "annotations", rendered.get("annotations", {})),
         app_env=_check_list(plugin, "appEnv", rendered.get("appEnv", [])),
         container_changes=changes,
+        init_container_changes=init_changes,
+        annotation_changes=annotation_changes,
+        reapplied=reapplied,
         containers=_check_list(plugin, "containers", rendered.get("containers", [])),
         sidecars_first=bool(
             not native_sidecar

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+
+import yaml
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -190,6 +192,29 @@ def _parse_image(raw: str, setting: Setting) -> str:
     return text
 
 
+def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
+    # YAML is a superset of JSON, so both spellings a mesh accepts parse here; the result is data.
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise SettingError("not YAML or JSON") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise SettingError("not a mapping")
+    for name, kind in setting.fields.items():
+        if name in value and not _FIELD_TYPES[kind](value[name]):
+            raise SettingError(f"a mapping whose {name} is not {kind}")
+    return value
+
+
+_FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "mapping": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+}
 def _parse_duration(raw: str, setting: Setting) -> float:
     """Seconds, from a Go duration (`300ms`, `1m30s`, `0`)."""
     text = raw.strip()
@@ -290,6 +315,7 @@ TYPES: Mapping[str, SettingType] = {
     ),
     "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]', 32 * 1024),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),
+    "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping", 32 * 1024),
     # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
     "string": SettingType(
         _parse_string,
@@ -318,6 +344,7 @@ class Setting:
     maximum: int | None = None
     wildcard: bool = False
     description: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)  # a mapping's typed fields
     names: bool = False  # ports: container port names are accepted too
     exclusive: bool = False  # float: the bounds themselves are out of range
     namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
@@ -363,7 +390,7 @@ class Setting:
 
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
-     "separator", "since", "until", "fallback", "names", "exclusive", "namespace"}
+     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields"}
 )  # fmt: skip
 
 
@@ -390,6 +417,9 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
     if type_name not in TYPES:
         raise ConfigError(f"{where}: setting {name!r}: type {type_name!r} is not one of {', '.join(TYPES)}")
     pattern = spec.get("pattern")
+    fields = spec.get("fields") or {}
+    if not isinstance(fields, Mapping) or not all(v in _FIELD_TYPES for v in fields.values()):
+        raise ConfigError(f"{where}: setting {name!r}: fields map names to one of {', '.join(_FIELD_TYPES)}")
     max_length = spec.get("maxLength")
     if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
         raise ConfigError(f"{where}: setting {name!r}: maxLength must be a positive whole number of characters")
@@ -403,6 +433,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         maximum=spec.get("max"),
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
+        fields=dict(fields),
         names=bool(spec.get("names", False)),
         exclusive=bool(spec.get("exclusive", False)),
         namespace=_namespace_keys(spec.get("namespace", True), keys, name=name, where=where),

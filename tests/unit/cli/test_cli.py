@@ -138,7 +138,7 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     for text in ("istio  (mesh)", "linkerd  (mesh)", "dapr  (runtime)", "envoy  (mesh)", "native  (native)",
-                 "sidecar.istio.io/proxyCPU (pod and namespace): cpu", "dapr.io/app-port (pod): int",
+                 "sidecar.istio.io/proxyCPU (pod): cpu", "dapr.io/app-port (pod): int",  # Istio reads its keys on pods only
                  "dapr.io/enable-native-sidecar (pod): truthy",
                  "config.beta.linkerd.io/proxy-enable-native-sidecar (pod): bool",
                  "config.linkerd.io/close-wait-timeout (pod): duration"):

@@ -19,7 +19,7 @@ EXPECTED = {
     "istio": (
         ["istio-init"],
         ["istio-proxy"],
-        ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data", "istio-podinfo", "istio-token", "istiod-ca-cert"],
+        ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data", "istio-podinfo", "istio-token", "istiod-ca-cert", "istio-ca-crl"],
         ["security.istio.io/tlsMode", "service.istio.io/canonical-name", "service.istio.io/canonical-revision"],
         ["sidecar.istio.io/status", "istio.io/rev"],
     ),
@@ -115,7 +115,10 @@ def test_istio_probe_rewrite_keeps_headers_and_resolves_named_ports() -> None:
     result = INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
     injected = apply(pod, result.patch)
     api = injected["spec"]["containers"][0]
-    assert api["livenessProbe"]["httpGet"] == {"path": "/app-health/api/livez", "port": 15020, "scheme": "HTTP"}
+    # As Istio does: the kubelet's headers stay on the rewritten probe (the golden of this workload).
+    assert api["livenessProbe"]["httpGet"] == {
+        "path": "/app-health/api/livez", "port": 15020, "httpHeaders": [{"name": "X-Probe", "value": "kubelet"}]
+    }  # fmt: skip
     assert api["livenessProbe"]["periodSeconds"] == 10
     proxy = next(c for c in injected["spec"]["initContainers"] if c["name"] == "istio-proxy")
     probers = orjson.loads(next(e["value"] for e in proxy["env"] if e["name"] == "ISTIO_KUBE_APP_PROBERS"))

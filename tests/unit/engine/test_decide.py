@@ -190,9 +190,23 @@ def test_rule7_only_the_missing_plugin_is_added() -> None:
 
 
 def test_rule7_existing_sidecar_of_the_same_name_is_not_duplicated() -> None:
-    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "istio-proxy", "image": "b"}])
-    decision = decide(pod, {"meshswitch.io/mode": "istio"})
+    # Linkerd's webhook skips a pod that already has linkerd-proxy.
+    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "linkerd-proxy", "image": "b"}])
+    decision = decide(pod, {"meshswitch.io/mode": "linkerd"})
     assert decision.plugins == () and decision.reason.code == reasons.SIDECAR_PRESENT
+
+
+def test_rule7_declared_istio_proxy_is_merged_not_skipped() -> None:
+    # Istio merges a declared istio-proxy (gateway charts: image auto) over its template.
+    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "istio-proxy", "image": "auto"}])
+    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["istio"]
+
+
+def test_rule7_another_meshs_proxy_is_never_stacked() -> None:
+    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "linkerd-proxy", "image": "b"}])
+    decision = decide(pod, {"meshswitch.io/mode": "istio"})
+    assert decision.plugins == () and decision.reason.code == reasons.OTHER_MESH_PRESENT
+    assert "linkerd-proxy" in decision.reason.message
 
 
 # Rule 8: denials.
@@ -242,8 +256,8 @@ def test_rule8_explicit_mode_settles_a_conflict() -> None:
         ("traffic.sidecar.istio.io/excludeOutboundPorts", "80,http", "ports"),
         ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "10.0.0.0/33", "CIDRs"),
         ("status.sidecar.istio.io/port", "-1", "from 0 to 65535"),
-        ("sidecar.istio.io/interceptionMode", "NONE", "REDIRECT, TPROXY"),
-        ("sidecar.istio.io/rewriteAppHTTPProbers", "sometimes", "true or false"),
+        ("sidecar.istio.io/interceptionMode", "BOGUS", "REDIRECT, TPROXY, NONE"),
+        ("prometheus.istio.io/merge-metrics", "maybe", "true or false"),
     ],
 )
 def test_rule8_bad_setting_is_denied_naming_key_value_and_accepted(key: str, value: str, accepted: str) -> None:

@@ -13,7 +13,7 @@ from webhook.engine.values import load_values
 
 ISTIOD = {
     "metadata": {"name": "istiod", "namespace": "istio-system"},
-    "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.26.4"}]}}},
+    "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.29.6"}]}}},
 }
 LINKERD_CONFIG = {
     "metadata": {"name": "linkerd-config", "namespace": "linkerd"},
@@ -32,14 +32,14 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     discovery = Discovery(plugins)
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
     proxy, warnings = proxy_of(injector, "istio")
-    assert proxy["image"] == "docker.io/istio/proxyv2:1.27.3"
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3"
     assert any("istio: control plane not found (Deployment istio-system/istiod)" in w for w in warnings)
     discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
     proxy, warnings = proxy_of(injector, "istio")
-    assert proxy["image"] == "docker.io/istio/proxyv2:1.26.4" and warnings == ()
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.29.6" and warnings == ()
     discovery.forget("Deployment", "istio-system", "istiod")
     proxy, warnings = proxy_of(injector, "istio")
-    assert proxy["image"] == "docker.io/istio/proxyv2:1.27.3" and warnings
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3" and warnings
 
 
 def _linkerd_pod(injector: Injector) -> tuple[dict, tuple[str, ...]]:
@@ -103,14 +103,17 @@ def test_values_file_pins_what_discovery_would_change(tmp_path: Path) -> None:
     assert proxy["image"] == "docker.io/istio/proxyv2:1.25.0"
 
 
-def test_watched_objects_are_only_the_named_ones() -> None:
-    watched = {o.describe() for o in Discovery(load_plugins()).watched()}
+def test_watched_objects_are_the_named_ones_and_istios_revisions() -> None:
+    watched = {o.describe_watch() for o in Discovery(load_plugins()).watched()}
     assert watched == {
         "Deployment istio-system/istiod",
         "ConfigMap linkerd/linkerd-config",
         "Deployment linkerd/linkerd-destination",
         "Deployment dapr-system/dapr-sidecar-injector",
         "Deployment dapr-system/dapr-sentry",
+        # Istio's other revisions and its revision tags: found by label, as their names are not known.
+        "Deployments in istio-system with app=istiod",
+        "MutatingWebhookConfigurations with istio.io/tag",
     }
 
 

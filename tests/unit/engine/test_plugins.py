@@ -103,6 +103,10 @@ def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
         (("pod-annotation", "pod-spec"), "in='pod-spec'"),
         (("name: agent-agent", "name: \"{{ workload.name }}\""), "needs a literal name"),
         (("description: test plugin", "descripton: typo"), "unknown fields ['descripton']"),
+        (("description: test plugin", "description: t\ndeclared: adopt"), "declared 'adopt'; accepted: skip, merge"),
+        (("description: test plugin", "description: t\nrevisions: {key: 1}"), "revisions needs key"),
+        (("type: cpu, default: 10m", "type: mapping, fields: {a: float}"), "fields map names to one of"),
+        (("    - name: agent-agent", "    - $splice: \"{{ [] }}\"\n    - name: agent-agent"), "needs a literal name"),
     ],
 )
 def test_bad_plugin_file_fails_start_up_with_a_clear_message(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -160,7 +164,7 @@ def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> N
     pod = make_pod(annotations={"sidecar.istio.io/proxyCPU": "300m"})
     injected = apply(pod, injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"})).patch)
     assert injected["spec"]["initContainers"][1]["resources"] == {"requests": {"cpu": "300m"}}
-    assert load_plugins()["istio"].values["tag"] == "1.27.3", "shipped defaults are not changed"
+    assert load_plugins()["istio"].values["tag"] == "1.30.3", "shipped defaults are not changed"
 
 
 @pytest.mark.parametrize(
@@ -207,6 +211,49 @@ def test_bad_control_plane_section_fails_start_up(tmp_path: Path) -> None:
         Injector(plugins=load_plugins([tmp_path]), config=Config())
 
 
+SPLICING = """\
+name: agent
+kind: runtime
+on:
+  - {in: pod-annotation, key: example.com/inject, values: ["*"]}
+settings:
+  extra: {key: example.com/extra, type: mapping, fields: {count: int}}
+fragment:
+  sidecars:
+    - name: agent
+      image: example.com/agent:1
+      env:
+        - {name: FIRST, value: "1"}
+        - $splice: "{{ named((settings.extra or {}).get('env'), 'value') }}"
+        - {name: LAST, value: "{{ annotations.get('example.com/inject') }}"}
+  volumes:
+    - {name: fixed, emptyDir: {}}
+    - $splice: "{{ named((settings.extra or {}).get('volumes')) }}"
+"""
+
+
+def test_splice_spreads_a_list_and_any_value_matches_star(tmp_path: Path) -> None:
+    write(tmp_path, "agent.yaml", SPLICING)
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config(default_mode="native"))
+    extra = "env: {A: x, B: 2}\nvolumes: {data: {emptyDir: {}}}\n"
+    pod = make_pod(annotations={"example.com/inject": "anything", "example.com/extra": extra})
+    result = injector.inject(pod, namespace("demo"))
+    injected = apply(pod, result.patch)
+    agent = next(c for c in injected["spec"]["initContainers"] if c["name"] == "agent")
+    assert [e["name"] for e in agent["env"]] == ["FIRST", "A", "B", "LAST"] and agent["env"][2]["value"] == "2"
+    assert [v["name"] for v in injected["spec"]["volumes"]] == ["fixed", "data"]
+    validate_pod(injected)
+
+
+def test_mapping_setting_checks_its_typed_fields(tmp_path: Path) -> None:
+    from webhook.engine.errors import PodDenied
+
+    write(tmp_path, "agent.yaml", SPLICING)
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config(default_mode="native"))
+    for bad, why in (("count: lots", "count is not int"), ("[1, 2]", "not a mapping"), ("a: [", "not YAML or JSON")):
+        with pytest.raises(PodDenied) as caught:
+            injector.inject(make_pod(annotations={"example.com/inject": "1", "example.com/extra": bad}), namespace("demo"))
+        assert "example.com/extra" in caught.value.message and why in caught.value.message
 def _linkerd(pod: dict, injector: Injector | None = None) -> dict:
     injector = injector or Injector(plugins=load_plugins(), config=Config())
     injected = apply(pod, injector.inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"})).patch)

@@ -1,0 +1,133 @@
+"""meshswitch's istio plugin against Istio's own injector, for every committed release.
+
+Each golden case (tests/reference/istio/golden/<version>/) is rendered with meshswitch configured as
+the reference was (meta.yaml: hub, tag, revision, classic sidecars, Istio's ignored namespaces),
+Istio selected the way `istioctl kube-inject` selects it (inject unless the pod opts out: here the
+namespace's `istio-injection=enabled`, or the pod's `istio.io/rev` where it names a revision), and
+compared field by field after normalisation. Every difference left must be listed in
+tests/fidelity/intended/istio.yaml, with its reason; every entry there must still be needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tests.fidelity import reference
+from tests.fidelity.compare import Difference
+from tests.fidelity.harness import Intended, compare, pod_of, render
+from tests.fidelity.reference import GoldenCase
+from webhook.engine.config import Config
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
+from webhook.engine.values import apply_values, check_values
+
+MESH = "istio"
+CASES = list(reference.cases(MESH))
+PROXY_CONTAINERS = ("istio-proxy", "istio-init")
+
+
+@cache
+def injector(version: str) -> Injector:
+    """meshswitch configured with the values the reference program gave Istio's injector."""
+    meta = reference.meta(MESH, version)
+    chart = meta["chart"]["injectorConfigMap"]["values"]
+    proxy = chart["global"]["proxy"]
+    plugins = load_plugins()
+    values = {
+        MESH: {
+            "hub": chart["global"]["hub"],
+            "tag": str(chart["global"]["tag"]),
+            "clusterId": "Kubernetes",
+            "trustDomain": meta["meshConfig"]["trustDomain"],
+            "meshId": meta["meshConfig"]["trustDomain"],
+            "caAddress": meta["meshConfig"]["defaultConfig"]["discoveryAddress"],
+            "resources": proxy["resources"],
+        }
+    }
+    pinned = apply_values(plugins, check_values(plugins, values, source=f"{version}/meta.yaml"))
+    # kube-inject without a cluster renders classic sidecars (meta.yaml injector.nativeSidecarDefault),
+    # and skips Istio's own ignored namespaces.
+    config = Config(
+        default_mode="native",
+        sidecar_style="classic",
+        extra_ignored_namespaces=frozenset(meta["injector"]["ignoredNamespaces"]),
+    )
+    return Injector(plugins=pinned, config=config)
+
+
+def namespace_of(case: GoldenCase) -> dict[str, Any]:
+    """kube-inject injects every pod that does not opt out: the namespace turns Istio on, unless the
+    pod names a revision itself (`istio.io/rev`), as a pod in a revisioned rollout does."""
+    name = (case.given.get("metadata") or {}).get("namespace") or "default"
+    labels = {"kubernetes.io/metadata.name": name}
+    if "istio.io/rev" not in (_template_metadata(case.given).get("labels") or {}):
+        labels["istio-injection"] = "enabled"
+    return {"labels": labels, "annotations": {}}
+
+
+def _template_metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (pod_of(obj).get("metadata") or {}) if obj.get("kind") != "List" else {}
+
+
+def _injected(obj: Mapping[str, Any]) -> bool:
+    if obj.get("kind") == "List":
+        return any(_injected(item) for _, item in _items(obj))
+    spec = pod_of(obj).get("spec") or {}
+    names = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or ()}
+    annotations = (pod_of(obj).get("metadata") or {}).get("annotations") or {}
+    return "sidecar.istio.io/status" in annotations or bool(names & set(PROXY_CONTAINERS))
+
+
+def _items(obj: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The objects a document holds: itself, or each item of a List."""
+    if obj.get("kind") == "List":
+        return [(f"items[{i}].", item) for i, item in enumerate(obj.get("items") or ())]
+    return [("", obj)]
+
+
+def differences_of(case: GoldenCase) -> list[Difference]:
+    """Every difference between meshswitch's rendering and Istio's, the outcome included."""
+    ours = render(case, injector(case.version), namespace_of(case))
+    found = []
+    for (prefix, mine), (_, their) in zip(_items(ours.obj), _items(case.expected), strict=True):
+        found += [Difference(prefix + d.path, d.ours, d.theirs) for d in compare(mine, their)]
+    theirs = ("injected" if _injected(case.expected) else "skipped") if case.reason is None else "skipped" if case.reason.startswith("===> Skipping") else "refused"
+    mine = "refused" if ours.denied is not None else "injected" if _injected(ours.obj) else "skipped"
+    if mine != theirs:
+        found.append(Difference("outcome", f"{mine}: {ours.denied}" if ours.denied else mine, f"{theirs}: {case.reason}"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def intended() -> Intended:
+    return Intended.load(MESH)
+
+
+def test_cases_cover_every_version() -> None:
+    assert {c.version for c in CASES} == set(reference.versions(MESH))
+    assert all(any(c.version == v and c.source.startswith("cases/") for c in CASES) for v in reference.versions(MESH))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rendering_matches_istio(case: GoldenCase, intended: Intended) -> None:
+    left = intended.unexplained(case, differences_of(case))
+    assert not left, "unexplained differences:\n" + "\n".join(f"  {d}" for d in left)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)
+def test_skipped_or_refused_by_istio_is_not_injected(case: GoldenCase) -> None:
+    ours = render(case, injector(case.version), namespace_of(case))
+    assert ours.denied is not None or not _injected(ours.obj), f"Istio: {case.reason}"
+
+
+def test_every_intended_difference_is_used() -> None:
+    fresh = Intended.load(MESH)
+    assert fresh.entries, "intended/istio.yaml is empty"
+    for case in CASES:
+        fresh.unexplained(case, differences_of(case))
+    unused = [f"{e.path} ({e.reason})" for i, e in enumerate(fresh.entries) if i not in fresh.used]
+    assert not unused, "entries that no case needs any more:\n" + "\n".join(unused)

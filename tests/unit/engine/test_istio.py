@@ -1,0 +1,244 @@
+"""The istio plugin's Istio-specific behaviour, beyond the goldens (tests/fidelity/test_istio.py):
+revisions, ambient, release lines, declared containers, the metrics merge, and uninject after each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
+from webhook.engine import reasons
+from webhook.engine.config import Config
+from webhook.engine.discovery import Discovery
+from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector
+from webhook.engine.patch import uninject
+from webhook.engine.plugins import load_plugins
+
+INJECTOR = make_injector()
+CLASSIC = make_injector(sidecar_style="classic")
+
+
+def istiod(name: str, tag: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "istio-system", "labels": {"app": "istiod"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": f"docker.io/istio/pilot:{tag}"}]}}},
+    }
+
+
+def container(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    spec = pod["spec"]
+    return next(c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == name)
+
+
+def env(proxy: dict[str, Any], name: str) -> str | None:
+    return next((e.get("value") for e in proxy.get("env", []) if e["name"] == name), None)
+
+
+def injected(pod: dict[str, Any], injector: Injector = INJECTOR, **labels: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    result = injector.inject(pod, namespace("demo", labels))
+    out = apply(pod, result.patch)
+    if result.patch:
+        validate_pod(out)
+        assert uninject(out) == pod
+    return out, result.warnings
+
+
+@pytest.mark.parametrize("where", ["pod", "namespace"])
+def test_a_revision_label_turns_istio_on_with_that_revisions_control_plane(where: str) -> None:
+    pod = make_pod(labels={"istio.io/rev": "canary"} if where == "pod" else None)
+    out, _ = injected(pod, **({"istio.io/rev": "canary"} if where == "namespace" else {}))
+    proxy = container(out, "istio-proxy")
+    assert env(proxy, "CA_ADDR") == "istiod-canary.istio-system.svc:15012"
+    assert out["metadata"]["annotations"]["istio.io/rev"] == "canary"
+    assert orjson.loads(out["metadata"]["annotations"]["sidecar.istio.io/status"])["revision"] == "canary"
+
+
+def test_the_default_revision_is_istiod() -> None:
+    out, _ = injected(make_pod(labels={"istio.io/rev": "default"}))
+    assert env(container(out, "istio-proxy"), "CA_ADDR") == "istiod.istio-system.svc:15012"
+    assert out["metadata"]["annotations"]["istio.io/rev"] == "default"
+
+
+def test_each_revision_follows_its_own_istiod() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    discovery.observe("Deployment", "istio-system", "istiod", istiod("istiod", "1.29.6"))
+    discovery.observe("Deployment", "istio-system", "istiod-canary", istiod("istiod-canary", "1.30.3"))
+    stable, warnings = injected(make_pod(), injector, **{"istio.io/rev": "default"})
+    canary, _ = injected(make_pod(), injector, **{"istio.io/rev": "canary"})
+    assert container(stable, "istio-proxy")["image"].endswith(":1.29.6") and not warnings
+    assert container(canary, "istio-proxy")["image"].endswith(":1.30.3")
+    _, warnings = injected(make_pod(), injector, **{"istio.io/rev": "gone"})
+    assert any("istiod-gone" in w for w in warnings)
+
+
+def test_a_revision_tag_resolves_to_its_revision() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    discovery.observe("Deployment", "istio-system", "istiod-1-30", istiod("istiod-1-30", "1.30.3"))
+    tag = {"metadata": {"name": "istio-revision-tag-prod", "labels": {"istio.io/tag": "prod", "istio.io/rev": "1-30"}}}
+    discovery.observe("MutatingWebhookConfiguration", "", "istio-revision-tag-prod", tag)
+    out, warnings = injected(make_pod(labels={"istio.io/rev": "prod"}), injector)
+    assert env(container(out, "istio-proxy"), "CA_ADDR") == "istiod-1-30.istio-system.svc:15012" and not warnings
+    assert out["metadata"]["annotations"]["istio.io/rev"] == "1-30"
+    # Moving the tag moves the next pod, with no restart.
+    discovery.observe("MutatingWebhookConfiguration", "", "istio-revision-tag-prod", {"metadata": {"name": "x", "labels": {"istio.io/rev": "default"}}})
+    out, _ = injected(make_pod(labels={"istio.io/rev": "prod"}), injector)
+    assert env(container(out, "istio-proxy"), "CA_ADDR") == "istiod.istio-system.svc:15012"
+
+
+def test_discovered_release_changes_the_rendering_without_a_restart() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    discovery.observe("Deployment", "istio-system", "istiod", istiod("istiod", "1.28.10"))
+    first, _ = injected(make_pod(), injector, **{"istio-injection": "enabled"})
+    discovery.observe("Deployment", "istio-system", "istiod", istiod("istiod", "1.30.3"))
+    second, warnings = injected(make_pod(), injector, **{"istio-injection": "enabled"})
+    assert container(first, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.28.10"
+    assert container(second, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.30.3"
+    assert not warnings
+
+
+def test_a_newer_release_renders_as_the_newest_known_with_a_warning() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    discovery.observe("Deployment", "istio-system", "istiod", istiod("istiod", "1.31.0"))
+    out, warnings = injected(make_pod(), injector, **{"istio-injection": "enabled"})
+    assert container(out, "istio-proxy")["image"] == "docker.io/istio/proxyv2:1.31.0"
+    assert any("1.31.0 is newer than the newest known release line 1.30; rendered as 1.30" in w for w in warnings)
+
+
+@pytest.mark.parametrize("where", ["pod", "namespace"])
+def test_ambient_pods_get_no_sidecar(where: str) -> None:
+    ambient = {"istio.io/dataplane-mode": "ambient"}
+    pod = make_pod(labels=ambient if where == "pod" else None)
+    result = INJECTOR.inject(pod, namespace("demo", {"istio-injection": "enabled", **(ambient if where == "namespace" else {})}))
+    assert result.patch == [] and result.reason.code == reasons.PLUGIN_DISABLED
+
+
+@pytest.mark.parametrize("injector", [INJECTOR, CLASSIC], ids=["native-default", "classic"])
+def test_gateway_pod_declaring_istio_proxy_gets_istios_merge(injector: Injector) -> None:
+    pod = make_pod(
+        labels={"sidecar.istio.io/inject": "true"},
+        annotations={"inject.istio.io/templates": "gateway"},
+        containers=[{"name": "istio-proxy", "image": "auto"}],
+    )
+    out, _ = injected(pod, injector)
+    # The pod is the proxy: it stays an ordinary container whatever the default sidecar style.
+    assert [c["name"] for c in out["spec"]["containers"]] == ["istio-proxy"]
+    assert "initContainers" not in out["spec"]
+    proxy = out["spec"]["containers"][0]
+    assert proxy["image"].startswith("docker.io/istio/proxyv2:") and proxy["args"][:2] == ["proxy", "router"]
+    assert out["metadata"]["annotations"]["proxy.istio.io/overrides"] == '{"containers":[{"name":"istio-proxy","resources":{}}]}'
+
+
+def test_declared_fields_win_and_env_merges_by_name() -> None:
+    declared = {
+        "name": "istio-proxy", "image": "auto",
+        "resources": {"requests": {"cpu": "300m"}, "limits": {"memory": "2Gi"}},
+        "env": [{"name": "EXTRA_FLAG", "value": "on"}, {"name": "CA_ADDR", "value": "elsewhere:15012"}],
+    }  # fmt: skip
+    pod = make_pod(containers=[{"name": "app", "image": "app"}, declared])
+    for injector in (INJECTOR, CLASSIC):
+        out, _ = injected(pod, injector, **{"istio-injection": "enabled"})
+        proxy = container(out, "istio-proxy")
+        assert proxy["resources"] == {"requests": {"cpu": "300m", "memory": "128Mi"}, "limits": {"cpu": "2000m", "memory": "2Gi"}}
+        assert env(proxy, "CA_ADDR") == "elsewhere:15012" and proxy["env"][-1] == {"name": "EXTRA_FLAG", "value": "on"}
+        assert sum(c["name"] == "istio-proxy" for c in out["spec"]["containers"] + out["spec"].get("initContainers", [])) == 1
+
+
+def test_another_meshs_proxy_is_never_stacked_and_warned() -> None:
+    pod = make_pod(containers=[{"name": "app", "image": "app"}, {"name": "linkerd-proxy", "image": "l5d"}])
+    result = INJECTOR.inject(pod, namespace("demo", {"istio-injection": "enabled"}))
+    assert result.patch == [] and result.reason.code == reasons.OTHER_MESH_PRESENT
+    assert any("linkerd-proxy" in w for w in result.warnings)
+
+
+def test_interception_mode_none_has_no_redirect_init_container() -> None:
+    out, _ = injected(make_pod(annotations={"sidecar.istio.io/interceptionMode": "NONE"}), CLASSIC, **{"istio-injection": "enabled"})
+    assert [c["name"] for c in out["spec"].get("initContainers", [])] == []
+    assert env(container(out, "istio-proxy"), "ISTIO_META_INTERCEPTION_MODE") == "NONE"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sidecar.istio.io/proxyImage", "gcr.io/istio-release/proxyv2:1.30.3"),
+        ("sidecar.istio.io/proxyImage", "registry.istio.io/release/proxyv2:1.30.3"),
+        ("sidecar.istio.io/proxyImage", "docker.io/istio/proxyv2:1.30.3-distroless"),
+        ("sidecar.istio.io/componentLogLevel", "http2:debug"),
+        ("sidecar.istio.io/logLevel", "debug"),
+    ],
+)
+def test_values_istio_accepts_are_accepted(key: str, value: str) -> None:
+    out, _ = injected(make_pod(annotations={key: value}), **{"istio-injection": "enabled"})
+    assert "istio-proxy" in {c["name"] for c in out["spec"]["initContainers"]}
+
+
+def test_proxy_config_reaches_proxy_config_env_and_proxy_metadata() -> None:
+    config = "concurrency: 2\nproxyMetadata:\n  ISTIO_META_DNS_CAPTURE: 'true'\n"
+    out, _ = injected(make_pod(annotations={"proxy.istio.io/config": config}), CLASSIC, **{"istio-injection": "enabled"})
+    proxy = container(out, "istio-proxy")
+    assert env(proxy, "PROXY_CONFIG") == '{"concurrency":2,"proxyMetadata":{"ISTIO_META_DNS_CAPTURE":"true"}}\n'
+    assert env(proxy, "ISTIO_META_DNS_CAPTURE") == "true"
+    assert env(container(out, "istio-init"), "ISTIO_META_DNS_CAPTURE") == "true"
+
+
+def test_proxy_config_that_istio_refuses_is_refused_naming_the_key() -> None:
+    with pytest.raises(PodDenied) as caught:
+        INJECTOR.inject(make_pod(annotations={"proxy.istio.io/config": "concurrency: lots"}), namespace("demo", {"istio-injection": "enabled"}))
+    assert "proxy.istio.io/config" in caught.value.message and "concurrency" in caught.value.message
+
+
+def test_prometheus_merge_keeps_the_apps_port_and_path_for_the_agent() -> None:
+    pod = make_pod(annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"})
+    out, _ = injected(pod, CLASSIC, **{"istio-injection": "enabled"})
+    annotations = out["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == ("15020", "/stats/prometheus")
+    assert env(container(out, "istio-proxy"), "ISTIO_PROMETHEUS_ANNOTATIONS") == '{"scrape":"true","path":"/metrics","port":"9090"}'
+
+
+def test_prometheus_scrape_false_is_left_alone() -> None:
+    pod = make_pod(annotations={"prometheus.io/scrape": "false"})
+    out, _ = injected(pod, CLASSIC, **{"istio-injection": "enabled"})
+    assert out["metadata"]["annotations"]["prometheus.io/scrape"] == "false"
+    assert "prometheus.io/port" not in out["metadata"]["annotations"]
+    assert env(container(out, "istio-proxy"), "ISTIO_PROMETHEUS_ANNOTATIONS") is None
+
+
+def test_native_proxy_drains_on_the_status_port_the_pod_names() -> None:
+    out, _ = injected(make_pod(annotations={"status.sidecar.istio.io/port": "15030"}), **{"istio-injection": "enabled"})
+    command = container(out, "istio-proxy")["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == ["pilot-agent", "request", "--debug-port=15030", "POST", "drain"]
+
+
+def test_app_lifecycle_and_native_init_probes_go_through_the_agent() -> None:
+    pod = make_pod(containers=[{"name": "app", "image": "app", "lifecycle": {"preStop": {"httpGet": {"path": "/stop", "port": 8080}}}}])
+    pod["spec"]["initContainers"] = [
+        {"name": "shipper", "image": "s", "restartPolicy": "Always", "startupProbe": {"tcpSocket": {"port": 2020}}}
+    ]
+    out, _ = injected(pod, **{"istio-injection": "enabled"})
+    assert container(out, "app")["lifecycle"]["preStop"]["httpGet"] == {"path": "/app-lifecycle/app/prestopz", "port": 15020}
+    assert container(out, "shipper")["startupProbe"]["httpGet"]["path"] == "/app-health/shipper/startupz"
+    probers = orjson.loads(env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") or "{}")
+    assert probers == {
+        "/app-health/shipper/startupz": {"tcpSocket": {"port": 2020}},
+        "/app-lifecycle/app/prestopz": {"httpGet": {"path": "/stop", "port": 8080}},
+    }
+
+
+@pytest.mark.parametrize(("value", "rewritten"), [("false", False), ("F", False), ("true", True), ("sometimes", True)])
+def test_rewrite_app_probers_is_read_as_istio_reads_it(value: str, rewritten: bool) -> None:
+    # Go's ParseBool spellings; text it does not take is ignored (the default applies), not refused.
+    pod = make_pod(annotations={"sidecar.istio.io/rewriteAppHTTPProbers": value})
+    pod["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}}
+    out, _ = injected(pod, **{"istio-injection": "enabled"})
+    path = container(out, pod["spec"]["containers"][0]["name"])["readinessProbe"]["httpGet"]["path"]
+    assert path.startswith("/app-health/") is rewritten
