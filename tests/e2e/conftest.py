@@ -147,24 +147,34 @@ def stopped_webhook(kube_client: Any, webhook: dc.WebhookServer) -> Iterator[dc.
         dc.wait_until_called(kube_client)
 
 
+def _refuses_a_made_up_mode(kube: KubeApi) -> bool:
+    """Whether the API server, right now, refuses a (dry-run) namespace labelled with a mode that cannot exist."""
+    from webhook.cluster.client import ApiError
+
+    body = {"metadata": {"generateName": "e2e-validation-", "labels": {dc.MODE_LABEL: "no-such-mode"}}}
+    try:
+        kube.call("POST", "/api/v1/namespaces", body=body, query=[("dryRun", "All")])
+    except ApiError:
+        return True
+    return False
+
+
 @contextmanager
 def namespace_validation_paused(client: Any) -> Iterator[None]:
     """Without the dev cluster's ValidatingWebhookConfiguration for a moment: a namespace label that
-    /validate refuses can still exist (written before the install, or while the webhook was down)."""
-    from kubernetes.client.exceptions import ApiException
-
+    /validate refuses can still exist (written before the install, or while the webhook was down).
+    The API server sees a configuration change a moment later: both ways are waited for."""
     path = f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{dc.CONFIG_NAME}"
     kube = KubeApi(client)
     found = kube.get(path)
     if found is not None:
         kube.call("DELETE", path)
+        cp.wait_until("the validating webhook to be gone", lambda: not _refuses_a_made_up_mode(kube) or None, 30.0)
     try:
         yield
     finally:
         if found is not None:
             body = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
                     "metadata": {"name": dc.CONFIG_NAME, "labels": found["metadata"].get("labels") or {}}, "webhooks": found["webhooks"]}  # fmt: skip
-            try:
-                dc.apply_validating_webhook(client, body)
-            except ApiException:
-                pass
+            dc.apply_validating_webhook(client, body)
+            cp.wait_until("the validating webhook to be back", lambda: _refuses_a_made_up_mode(kube) or None, 30.0)
