@@ -200,7 +200,8 @@ def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> 
         record = builder.status.setdefault("appended", {}).setdefault(str(container.get("name")), {})
         for field, items in lists.items():
             created_before = len(builder.status["created"])
-            builder.add_list_items(f"/spec/containers/{index}/{field}", container.get(field), items, front=False)
+            path = f"/spec/containers/{index + builder.app_offset}/{field}"
+            builder.add_list_items(path, container.get(field), items, front=False)
             entry = record.setdefault(field, {"names": [], "created": False})
             entry["names"] += [item["name"] for item in items]
             if len(builder.status["created"]) > created_before:

@@ -225,8 +225,12 @@ def test_the_summary_on_stderr_and_quiet(tmp_path: Path, capsys: pytest.CaptureF
 def test_dapr_on_a_mesh_in_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dapr = DEPLOYMENT.replace("metadata: {labels: {app: web}}", "metadata: {labels: {app: web}, annotations: {dapr.io/enabled: 'true', dapr.io/app-id: web}}")
     _, _, err = run(capsys, "inject", "-f", write(tmp_path, "in.yaml", dapr), "--mode", "linkerd")
-    summary = [line for line in err.splitlines() if not line.startswith("warning: ")]  # e.g. no trust anchors here
-    assert summary == ["deployment/web (shop) injected: linkerd, dapr"]
+    # Offline, without linkerd-config or --set linkerd.identityTrustAnchorsPEM, Linkerd's proxy cannot start: said first.
+    assert err.splitlines() == [
+        "warning: deployment/web (shop): linkerd: no identity trust anchors (linkerd-config was not found and the values "
+        "set no identityTrustAnchorsPEM): the proxy cannot start without them",
+        "deployment/web (shop) injected: linkerd, dapr",
+    ]
 
 
 def test_unknown_keys_warn_in_explain_and_inject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,7 +72,7 @@ def test_namespace_keys_must_be_the_settings_own() -> None:
         ("1.27.3", "1.28.0", False),
         ("v2.4.3", "v2.4.1", True),
         ("dev-abc123", "edge-25.11.3", True),  # a development build counts as newest
-        ("stable-2.14.10", "edge-25.11.3", True),  # another channel: not comparable, newest
+        ("stable-2.14.10", "edge-25.11.3", False),  # numbers only: the old stable line is older
     ],
 )
 def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
