@@ -15,6 +15,7 @@ import jsonpatch
 import yaml
 
 from tests.fidelity import normalize
+from tests.fidelity import reference
 from tests.fidelity.compare import Difference, differences
 from tests.fidelity.reference import GoldenCase
 from webhook.engine.errors import PodDenied
@@ -109,3 +110,16 @@ class Intended:
         ]  # fmt: skip
         self.used.update(covering)
         return bool(covering)
+
+
+def assert_explained(intended: Intended, case: GoldenCase, found: list[Difference]) -> None:
+    """Fail with every difference no intended entry covers."""
+    left = intended.unexplained(case, found)
+    assert not left, "unexplained differences:\n" + "\n".join(f"  {d}" for d in left)
+
+
+def assert_every_version_has_cases(mesh: str, cases: list[GoldenCase]) -> None:
+    """Each committed golden version is compared, with per-key cases as well as the corpus."""
+    versions = reference.versions(mesh)
+    assert {c.version for c in cases} == set(versions)
+    assert all(any(c.version == v and c.source.startswith("cases/") for c in cases) for v in versions)

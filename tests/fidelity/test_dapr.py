@@ -117,8 +117,7 @@ def test_dapr_renders_as_dapr(case: reference.GoldenCase) -> None:
         assert rendering.denied is None or INTENDED.denial_listed(case), f"denied: {rendering.denied}"
     if rendering.denied is not None:
         return
-    left = INTENDED.unexplained(case, _differences(rendering.obj, case.expected))
-    assert not left, "unexplained differences:\n" + "\n".join(map(str, left))
+    harness.assert_explained(INTENDED, case, _differences(rendering.obj, case.expected))
 
 
 def test_every_intended_difference_is_used() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.fidelity import reference
 from tests.fidelity.compare import Difference
-from tests.fidelity.harness import Intended, compare, pod_of, render
+from tests.fidelity.harness import Intended, assert_every_version_has_cases, assert_explained, compare, pod_of, render
 from tests.fidelity.reference import GoldenCase
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
@@ -108,14 +108,12 @@ def intended() -> Intended:
 
 
 def test_cases_cover_every_version() -> None:
-    assert {c.version for c in CASES} == set(reference.versions(MESH))
-    assert all(any(c.version == v and c.source.startswith("cases/") for c in CASES) for v in reference.versions(MESH))
+    assert_every_version_has_cases(MESH, CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_rendering_matches_istio(case: GoldenCase, intended: Intended) -> None:
-    left = intended.unexplained(case, differences_of(case))
-    assert not left, "unexplained differences:\n" + "\n".join(f"  {d}" for d in left)
+    assert_explained(intended, case, differences_of(case))
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)

@@ -19,7 +19,7 @@ import pytest
 from tests.corpora import documents
 from tests.fidelity import reference
 from tests.fidelity.compare import Difference
-from tests.fidelity.harness import Intended, Rendering, compare, pod_of, render
+from tests.fidelity.harness import Intended, Rendering, assert_every_version_has_cases, assert_explained, compare, pod_of, render
 from tests.fidelity.reference import REFERENCE, GoldenCase
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
@@ -118,14 +118,12 @@ def intended() -> Intended:
 
 
 def test_cases_cover_every_version() -> None:
-    assert {c.version for c in CASES} == set(reference.versions(MESH))
-    assert all(any(c.version == v and c.source.startswith("cases/") for c in CASES) for v in reference.versions(MESH))
+    assert_every_version_has_cases(MESH, CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_rendering_matches_linkerd(case: GoldenCase, intended: Intended) -> None:
-    left = intended.unexplained(case, differences_of(case))
-    assert not left, "unexplained differences:\n" + "\n".join(f"  {d}" for d in left)
+    assert_explained(intended, case, differences_of(case))
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)
