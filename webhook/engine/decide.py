@@ -51,14 +51,19 @@ def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: s
     return value if value is not None else annotations.get(key)
 
 
-@dataclass(frozen=True)
 class _View:
-    """The four maps a key can be read from."""
+    """The four maps a key can be read from (a plain class: made for every pod)."""
 
-    pod_labels: Mapping[str, str]
-    pod_annotations: Mapping[str, str]
-    ns_labels: Mapping[str, str]
-    ns_annotations: Mapping[str, str]
+    __slots__ = ("pod_labels", "pod_annotations", "ns_labels", "ns_annotations")
+
+    def __init__(
+        self, pod_labels: Mapping[str, str], pod_annotations: Mapping[str, str],
+        ns_labels: Mapping[str, str], ns_annotations: Mapping[str, str],
+    ) -> None:  # fmt: skip
+        self.pod_labels = pod_labels
+        self.pod_annotations = pod_annotations
+        self.ns_labels = ns_labels
+        self.ns_annotations = ns_annotations
 
     def read(self, match: KeyMatch) -> str | None:
         place = match.place
@@ -434,10 +439,9 @@ def decide(
         if plugin.fallbacks:
             _check_fallbacks(plugin, pod, own)
     style = _sidecar_style(view, config, chosen, settings)
-    mesh_proxy_only = [
-        p for p in chosen if p.declared == "merge" and _container_names(pod, "containers") and _container_names(pod, "containers") <= p.container_names
-    ]
-    if mesh_proxy_only:
+    mergers = [p for p in chosen if p.declared == "merge"]
+    app_names = _container_names(pod, "containers") if mergers else frozenset()
+    if app_names and any(app_names <= p.container_names for p in mergers):
         style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
     revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
     return Decision(

@@ -164,7 +164,7 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
             if found := _rewrite_container(container, status_port, probers, lifecycle=True):
                 changes[index] = found
     # Go writes a map's keys sorted and each probe's fields in struct order.
-    app_probers = "{" + ",".join(f"{_dumps(k)}:{_dumps(probers[k])}" for k in sorted(probers)) + "}" if probers else None
+    app_probers = _dumps({k: probers[k] for k in sorted(probers)}) if probers else None
     return HookResult(context={"app_probers": app_probers}, container_changes=changes, init_container_changes=init_changes)
 
 

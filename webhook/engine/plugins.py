@@ -100,7 +100,7 @@ class KeyMatch:
     since: str | None = None  # release lines that read the key (see releases.py)
     until: str | None = None
 
-    @property
+    @cached_property
     def on_pod(self) -> bool:
         return self.place.startswith("pod")
 
@@ -209,15 +209,16 @@ class PluginSet:
     def __getitem__(self, name: str) -> Plugin:
         return self.by_name[name]
 
-    @property
+    # Computed once: the set never changes after loading, and decide() reads these per pod.
+    @cached_property
     def meshes(self) -> tuple[Plugin, ...]:
         return tuple(p for p in self if p.kind == "mesh")
 
-    @property
+    @cached_property
     def runtimes(self) -> tuple[Plugin, ...]:
         return tuple(p for p in self if p.kind == "runtime")
 
-    @property
+    @cached_property
     def modes(self) -> tuple[str, ...]:
         """Names accepted as `meshswitch.io/mode`: mesh plugins and the native mode."""
         return tuple(p.name for p in self if p.kind in ("mesh", "native"))

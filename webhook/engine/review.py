@@ -223,11 +223,17 @@ def _check_container(container: dict[str, Any], where: str) -> None:
             raise BadRequest(f"{where}.{field} must be an object, got {_json_type(value)}")
 
 
+_DICT_ONLY = frozenset({dict})
+_STR_ONLY = frozenset({str})
+
+
 def _check_objects(value: Any, where: str) -> None:
     if value is None:
         return
     if not isinstance(value, list):
         raise BadRequest(f"{where} must be a list, got {_json_type(value)}")
+    if set(map(type, value)) <= _DICT_ONLY:  # decoded JSON has no dict subclasses; a C-speed pass
+        return
     for index, item in enumerate(value):
         if not isinstance(item, dict):
             raise BadRequest(f"{where}[{index}] must be an object, got {_json_type(item)}")
@@ -238,6 +244,8 @@ def _check_string_map(value: Any, where: str) -> None:
         return
     if not isinstance(value, dict):
         raise BadRequest(f"{where} must be an object of strings, got {_json_type(value)}")
+    if set(map(type, value.values())) <= _STR_ONLY:
+        return
     for key, item in value.items():
         if not isinstance(item, str):
             raise BadRequest(f"{where}[{_show(key)}] must be a string, got {_json_type(item)}")
