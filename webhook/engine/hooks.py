@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -25,18 +25,23 @@ _PORT_ORDER = ("name", "hostPort", "containerPort", "protocol", "hostIP")
 _HTTP_ORDER = ("path", "port", "host", "scheme", "httpHeaders")
 
 
-@dataclass(frozen=True)
-class HookResult:
-    """Names a template can read (``hook.<name>``) and changes to what the pod already has."""
+_NOTHING: Mapping[Any, Any] = MappingProxyType({})
 
-    context: Mapping[str, Any] = field(default_factory=dict)
-    container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+class HookResult(NamedTuple):
+    """Names a template can read (``hook.<name>``) and changes to what the pod already has.
+
+    A named tuple with shared empty defaults: several hooks run per pod, and most change nothing.
+    """
+
+    context: Mapping[str, Any] = _NOTHING
+    container_changes: Mapping[int, Mapping[str, Any]] = _NOTHING
     # Named items to append to list fields of app containers (env, volumeMounts): a patch never resends a list.
-    container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
-    annotation_changes: Mapping[str, str | None] = field(default_factory=dict)  # None removes the key
+    container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = _NOTHING
+    init_container_changes: Mapping[int, Mapping[str, Any]] = _NOTHING
+    annotation_changes: Mapping[str, str | None] = _NOTHING  # None removes the key
     # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
-    reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reapplied: Mapping[str, Mapping[str, Any]] = _NOTHING
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})

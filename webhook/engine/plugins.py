@@ -34,6 +34,9 @@ _TOP_FIELDS = frozenset(
 )
 
 
+_ABSENT: Any = object()  # an Expression called without settings
+
+
 class Expression:
     """One `{{ expression }}` of a plugin file outside its fragment, compiled once, sandboxed."""
 
@@ -49,22 +52,22 @@ class Expression:
 
     def __call__(self, **context: Any) -> Any:
         """Evaluate over `settings`, `values` and `native`; cached like the fragment's static half,
-        per distinct settings (their cache key), values (by identity, kept alive) and the rest."""
-        key = tuple(
-            (name, ("id", id(value)) if name == "values" else getattr(value, "cache_key", None) if name == "settings" else value)
-            for name, value in sorted(context.items())
-        )
-        cached = self._cache.get(key) if all(part[1] is not None for part in key) else None
-        if cached is not None and cached[0] is context.get("values"):
+        per distinct settings (their cache key), values (by identity, kept alive) and style."""
+        values = context.get("values")
+        settings = context.get("settings", _ABSENT)
+        settings_key = settings if settings is _ABSENT else getattr(settings, "cache_key", None)
+        key = (tuple(context), id(values), settings_key, context.get("native"))
+        cached = self._cache.get(key) if settings_key is not None else None
+        if cached is not None and cached[0] is values:
             return cached[1]
         try:
             result = self._compiled(**context)
         except Exception as err:  # noqa: BLE001 - a template bug, reported with where it is
             raise ConfigError(f"{self.where}: template error: {err}") from err
-        if all(part[1] is not None for part in key):
+        if settings_key is not None:
             if len(self._cache) >= 256:
                 self._cache.clear()
-            self._cache[key] = (context.get("values"), result)
+            self._cache[key] = (values, result)
         return result
 
 
