@@ -93,14 +93,21 @@ def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
     return ports
 
 
+# The checks below run on every section of every rendering: a set of types is built at C speed.
+_STR_ONLY = frozenset({str})
+_DICT_ONLY = frozenset({dict})
+
+
 def _check_strings(plugin: Plugin, section: str, mapping: Any) -> Mapping[str, str]:
-    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+    if not isinstance(mapping, dict) or not (
+        set(map(type, mapping.values())) <= _STR_ONLY or all(isinstance(v, str) for v in mapping.values())
+    ):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a mapping of strings")
     return mapping
 
 
 def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+    if not isinstance(items, list) or not (set(map(type, items)) <= _DICT_ONLY or all(isinstance(i, dict) for i in items)):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of mappings")
     return items
 
