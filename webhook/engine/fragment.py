@@ -1,19 +1,21 @@
 """A plugin's fragment compiled once: YAML structure fixed at load, Jinja2 expressions only in leaves.
 
-Each leaf becomes one `{% set %}` in a sandboxed Jinja2 template; the structure is assembled in
-Python from the values the template assigned. Values therefore reach the pod as data: an annotation
-holding YAML or template text can never add a field.
+Each leaf is evaluated on its own and its value assigned to a slot; the structure is assembled in
+Python from those values. Values therefore reach the pod as data: an annotation holding YAML or
+template text can never add a field.
 
-Leaves that read only `settings`, `values` and `native` are "static": they go into a second
-template, evaluated once per distinct (settings, values, style) and folded into a specialised tree
-of constants, so that per pod only the leaves that read the pod are evaluated.
+Leaves that read only `settings`, `values` and `native` are "static": they go into one sandboxed
+Jinja2 template of `{% set %}` lines, evaluated once per distinct (settings, values, style) and
+folded into a specialised tree of constants, so that per pod only the leaves that read the pod are
+evaluated.
 
-The per-pod template runs without the sandbox's per-call checks, which cost more than the lookups
-they guard: every leaf is checked once, at load, instead (`check_expression`): attributes and
-methods only from an allow-list, no name starting with `_`, filters only with constant attribute
-names. At run time a subscript never falls back to an attribute, so a key taken from the pod
-(`labels[annotations.x]`) can only ever read an item. Pod data stays data either way: it is never
-compiled.
+The per-pod leaves are compiled at load into one plain Python function per plugin
+(`webhook/engine/leaves.py`), generated from each leaf's Jinja2 AST: no template context, and no
+sandbox, whose per-call checks cost more than the lookups they guard. Every leaf is checked once, at
+load, instead (`check_expression`): attributes and methods only from an allow-list, no name
+starting with `_`, filters only with constant attribute names. At run time a subscript never falls
+back to an attribute, so a key taken from the pod (`labels[annotations.x]`) can only ever read an
+item. Pod data stays data either way: it is never compiled.
 """
 
 from __future__ import annotations
@@ -405,7 +407,8 @@ class _Leaf:
 
 @dataclass
 class _Compiler:
-    """Walks YAML nodes into the Node tree, and generates the static and per-pod templates."""
+    """Walks YAML nodes into the Node tree and the leaves that the static template and the per-pod
+    function are generated from."""
 
     path: str
     env: SandboxedEnvironment
@@ -530,7 +533,7 @@ def per_pod_steps(items: list[Any]) -> list[Step]:
 
 @dataclass
 class _Program:
-    """One generated template and the plugin-file line of each of its lines."""
+    """The static leaves' generated template and the plugin-file line of each of its lines."""
 
     path: str
     template: Any

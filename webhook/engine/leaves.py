@@ -101,7 +101,7 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
     general_getattr = env.getattr
     undefined = env.undefined
 
-    def field(obj: Any, name: str) -> Any:
+    def read_field(obj: Any, name: str) -> Any:
         """`obj.name` for a name that is no method of a dict: on our maps and the pod's, an item."""
         kind = type(obj)
         if kind is dict or kind is Attrs:
@@ -109,7 +109,7 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
             return undefined(obj=obj, name=name) if value is _MISSING else value
         return general_getattr(obj, name)
 
-    def method(obj: Any, name: str) -> Any:
+    def read_method(obj: Any, name: str) -> Any:
         """`obj.name` for a name that is a method of a dict (`get`, `items`): ours read items first."""
         kind = type(obj)
         if kind is dict:
@@ -120,8 +120,8 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
 
     return {
         "__builtins__": {},  # nothing but the helpers below
-        "_field": field,
-        "_method": method,
+        "_field": read_field,
+        "_method": read_method,
         "_item": env.getitem,
         "_str": str,
         "_str_join": str_join,
