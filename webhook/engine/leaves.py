@@ -100,13 +100,17 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
     """What generated code may call, bound to the environment (Jinja's getattr and getitem)."""
     general_getattr = env.getattr
     undefined = env.undefined
+    dict_get = dict.get
 
     def read_field(obj: Any, name: str) -> Any:
         """`obj.name` for a name that is no method of a dict: on our maps and the pod's, an item."""
         kind = type(obj)
         if kind is dict or kind is Attrs:
-            value = dict.get(obj, name, _MISSING)
-            return undefined(obj=obj, name=name) if value is _MISSING else value
+            value = dict_get(obj, name, _MISSING)
+            if value is not _MISSING:
+                return value
+            if kind is dict:  # a plain dict has no other attributes; ours may (settings.cache_key)
+                return undefined(obj=obj, name=name)
         return general_getattr(obj, name)
 
     def read_method(obj: Any, name: str) -> Any:

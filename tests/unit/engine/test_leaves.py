@@ -309,3 +309,13 @@ def _items(node: yaml.Node) -> list[Any]:
     items: list[Any] = []
     _Compiler(path=PATH, env=make_environment()).compile(node, True, items)
     return items
+
+
+def test_an_attribute_of_our_own_map_that_is_not_a_key_reads_as_in_jinja() -> None:
+    # decide.py sets `cache_key` on the settings it parses: Jinja's getattr finds it after the items.
+    node = yaml.compose("labels:\n  a: \"{{ [labels.app, settings.cache_key] }}\"\n")
+    compiled = compile_fragment(node, path=PATH, env=make_environment())
+    context = hand_context()
+    context["settings"].cache_key = ("cpu", "100m")
+    assert outcome(compiled.per_pod.run, context) == outcome(jinja_reference(node, PATH).run, context)
+    assert compiled.per_pod.run(context)["_s1"] == ["web", ("cpu", "100m")]
