@@ -1,14 +1,16 @@
 """A plugin's per-pod leaves compiled, once at load, into one plain Python function.
 
 The function is generated from the Jinja2 AST of each leaf and does what Jinja's own (unsandboxed)
-code generator would, without its per-pod machinery: no template context, no name resolution per
-lookup, no `Context.call`. Every leaf passed `check_expression` at load; this module only changes
-how the checked expression runs.
+code generator would, with the same values, undefined values and errors, without its per-pod
+machinery: no template context, no name resolution per lookup, no `Context.call`. Every leaf passed
+`check_expression` at load; this module only changes how the checked expression runs. Where it is
+stricter, it is so at load: a per-pod leaf holds expressions only (no `{% %}` statements) and names
+only tests that exist. The hint of an inline `if` without `else` names the plugin file's line.
 
-What the generated source may contain: identifiers generated here, the helpers of `_HELPERS` and
-constants `kN` taken from a table. Names, attribute names, keys and strings a template wrote reach
-the function as constants, never as source text, and pod data is only ever an argument: it is never
-compiled.
+What the generated source may contain: identifiers generated here, the helpers `_helpers` gives
+and constants `kN` taken from a table. Names, attribute names, keys and strings a template wrote
+reach the function as constants, never as source text, and pod data is only ever an argument: it
+is never compiled.
 """
 
 from __future__ import annotations
