@@ -1,19 +1,21 @@
 """A plugin's fragment compiled once: YAML structure fixed at load, Jinja2 expressions only in leaves.
 
-Each leaf becomes one `{% set %}` in a sandboxed Jinja2 template; the structure is assembled in
-Python from the values the template assigned. Values therefore reach the pod as data: an annotation
-holding YAML or template text can never add a field.
+Each leaf is evaluated on its own and its value assigned to a slot; the structure is assembled in
+Python from those values. Values therefore reach the pod as data: an annotation holding YAML or
+template text can never add a field.
 
-Leaves that read only `settings`, `values` and `native` are "static": they go into a second
-template, evaluated once per distinct (settings, values, style) and folded into a specialised tree
-of constants, so that per pod only the leaves that read the pod are evaluated.
+Leaves that read only `settings`, `values` and `native` are "static": they go into one sandboxed
+Jinja2 template of `{% set %}` lines, evaluated once per distinct (settings, values, style) and
+folded into a specialised tree of constants, so that per pod only the leaves that read the pod are
+evaluated.
 
-The per-pod template runs without the sandbox's per-call checks, which cost more than the lookups
-they guard: every leaf is checked once, at load, instead (`check_expression`): attributes and
-methods only from an allow-list, no name starting with `_`, filters only with constant attribute
-names. At run time a subscript never falls back to an attribute, so a key taken from the pod
-(`labels[annotations.x]`) can only ever read an item. Pod data stays data either way: it is never
-compiled.
+The per-pod leaves are compiled at load into one plain Python function per plugin
+(`webhook/engine/leaves.py`), generated from each leaf's Jinja2 AST: no template context, and no
+sandbox, whose per-call checks cost more than the lookups they guard. Every leaf is checked once, at
+load, instead (`check_expression`): attributes and methods only from an allow-list, no name
+starting with `_`, filters only with constant attribute names. At run time a subscript never falls
+back to an attribute, so a key taken from the pod (`labels[annotations.x]`) can only ever read an
+item. Pod data stays data either way: it is never compiled.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxEr
 from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.engine.errors import ConfigError
+from webhook.engine.leaves import Assignment, Condition, PerPodEnvironment, PerPodLeaves, Step, compile_leaves
+from webhook.engine.leaves import Attrs as Attrs  # re-exported: the engine's modules import it from here
 from webhook.engine.releases import version_at_least
 
 _CONDITION_KEY = "$if"
@@ -135,12 +139,6 @@ def _named(value: Any, field: str | None = None) -> list[dict[str, Any]]:
     return [{"name": str(k), **v} for k, v in value.items() if isinstance(v, Mapping)]
 
 
-class Attrs(dict[str, Any]):
-    """A mapping meshswitch builds itself (settings, values, workload): templates read its keys as
-    attributes, item-first. User data (the pod, its labels) stays a plain dict, so a label named
-    `get` can never shadow a method a template calls."""
-
-
 class _Environment(SandboxedEnvironment):
     """The sandbox, with fast paths for the two things templates do most: read our own maps, and
     call `.get` on the pod's labels and annotations (a read that the sandbox would allow anyway)."""
@@ -176,8 +174,11 @@ _UNSAFE_FILTERS = frozenset({"attr", "format", "xmlattr"})
 
 def check_expression(ast: nodes.Node, env: Environment) -> str | None:
     """Why a parsed leaf may not run outside the sandbox, or None when it may."""
-    for node in ast.find_all((nodes.Getattr, nodes.Call, nodes.Filter, nodes.Test, nodes.Getitem)):
-        if isinstance(node, nodes.Getattr):
+    for node in ast.find_all((nodes.Getattr, nodes.Call, nodes.Filter, nodes.Test, nodes.Getitem, nodes.Name)):
+        if isinstance(node, nodes.Name):
+            if node.name.startswith("_"):
+                return f"name {node.name!r} is not allowed (names starting with '_' are private)"
+        elif isinstance(node, nodes.Getattr):
             if node.attr.startswith("_") or (node.attr not in SAFE_ATTRIBUTES and _is_called(ast, node)):
                 return f"method or attribute {node.attr!r} is not allowed; accepted methods: {', '.join(sorted(SAFE_ATTRIBUTES))}"
         elif isinstance(node, nodes.Getitem):
@@ -216,25 +217,6 @@ def _is_called(ast: nodes.Node, attribute: nodes.Getattr) -> bool:
     return any(call.node is attribute for call in ast.find_all(nodes.Call))
 
 
-class _PerPodEnvironment(Environment):
-    """The per-pod leaves' environment: no sandbox at run time (every leaf passed check_expression
-    at load), our own maps read item-first, and a subscript that never falls back to an attribute."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is Attrs:
-            try:
-                return dict.__getitem__(obj, attribute)
-            except KeyError:
-                pass
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        try:
-            return obj[argument]
-        except (AttributeError, TypeError, LookupError):
-            return self.undefined(obj=obj, name=argument)
-
-
 def _configure(env: Environment) -> Environment:
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
@@ -257,9 +239,11 @@ def make_environment() -> SandboxedEnvironment:
     return env
 
 
-def per_pod_environment() -> Environment:
-    """The environment the per-pod leaves run in (see the module's docstring)."""
-    return _configure(_PerPodEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True))
+def per_pod_environment() -> PerPodEnvironment:
+    """The environment whose filters, tests and lookups the per-pod leaves use (see the module's docstring)."""
+    env = PerPodEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    _configure(env)
+    return env
 
 
 _PER_POD_ENV = per_pod_environment()
@@ -411,24 +395,27 @@ class ListNode(Node):
 
 @dataclass
 class _Leaf:
-    """What the compiler learned about one leaf or condition, to emit it into a template later."""
+    """What the compiler learned about one leaf or condition, to emit it into a program later."""
 
     key: str
-    source: str  # the Jinja statement(s) that assign ``key``
+    source: str  # the Jinja statement(s) that assign ``key``, for the static template
     line: int
     static: bool
+    ast: nodes.Template  # the leaf (a condition: its `{{ expression }}`) as parsed, for the per-pod function
+    single: bool = True  # one expression (its value kept), not text with interpolations
 
 
 @dataclass
 class _Compiler:
-    """Walks YAML nodes into the Node tree, and generates the static and per-pod templates."""
+    """Walks YAML nodes into the Node tree and the leaves that the static template and the per-pod
+    function are generated from."""
 
     path: str
     env: SandboxedEnvironment
     count: int = 0
 
-    def check(self, source: str, yaml_line: int) -> set[str]:
-        """Parse a leaf alone, for errors with its line; returns the names it reads."""
+    def check(self, source: str, yaml_line: int) -> tuple[nodes.Template, set[str]]:
+        """Parse a leaf alone, for errors with its line; returns it and the names it reads."""
         try:
             ast = self.env.parse(source)
         except TemplateSyntaxError as err:
@@ -437,7 +424,7 @@ class _Compiler:
         if problem is not None:
             raise ConfigError(f"{self.path}:{yaml_line}: template error: {problem}")
         # Globals count too: `namespace` is both Jinja's global and the pod's namespace here.
-        return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - _PURE_GLOBALS
+        return ast, {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - _PURE_GLOBALS
 
     def next_key(self) -> str:
         self.count += 1
@@ -472,12 +459,12 @@ class _Compiler:
         value = _SCALARS.construct_object(node)
         if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
             return Const(value)
-        names = self.check(value, line)
+        ast, names = self.check(value, line)
         key = self.next_key()
         expr = single_expression(self.env, value)
         source = f"{{% set {key} = ({expr}) %}}" if expr is not None else f"{{% set {key} %}}{value}{{% endset %}}"
         static = static_scope and names <= STATIC_NAMES
-        out.append(_Leaf(key, source, line, static))
+        out.append(_Leaf(key, source, line, static, ast, expr is not None))
         return Slot(key, f"{self.path}:{line}", static)
 
     def compile_mapping(self, node: yaml.MappingNode, static_scope: bool, out: list[Any]) -> Node:
@@ -495,8 +482,8 @@ class _Compiler:
             raw = value_node.value.strip()
             expr = single_expression(self.env, raw) or raw
             line = value_node.start_mark.line + 1
-            names = self.check("{{ " + expr + " }}", line)
-            condition = _Leaf(self.next_key(), f"{{% if ({expr}) %}}", line, static_scope and names <= STATIC_NAMES)
+            ast, names = self.check("{{ " + expr + " }}", line)
+            condition = _Leaf(self.next_key(), f"{{% if ({expr}) %}}", line, static_scope and names <= STATIC_NAMES, ast)
         if condition is None:
             compiled = tuple((key, self.compile(value, static_scope, out)) for key, value in entries)
             if all(isinstance(n, Const) for _, n in compiled):
@@ -508,33 +495,45 @@ class _Compiler:
         return MapNode(compiled, condition.key, condition.static)
 
 
-def _generate(items: list[Any], *, static: bool, lines: list[str], source_lines: list[int]) -> None:
-    """Emit the leaves of one kind; a condition wraps its children and sets its own key."""
+def _generate(items: list[Any], *, lines: list[str], source_lines: list[int]) -> None:
+    """Emit the static leaves; a static condition wraps its children and sets its own key."""
     for item in items:
         if isinstance(item, _Leaf):
-            if item.static == static:
+            if item.static:
                 lines.append(item.source)
                 source_lines.extend([item.line] * (item.source.count("\n") + 1))
             continue
         _, condition, children = item
-        if static and not condition.static:
+        if not condition.static:
             continue  # everything under a per-pod condition is per-pod
-        inner_lines: list[str] = []
-        inner_sources: list[int] = []
-        _generate(children, static=static, lines=inner_lines, source_lines=inner_sources)
-        if not static and condition.static and not inner_lines:
-            continue
         lines.append(f"{condition.source}{{% set {condition.key} = true %}}")
         source_lines.append(condition.line)
-        lines.extend(inner_lines)
-        source_lines.extend(inner_sources)
+        _generate(children, lines=lines, source_lines=source_lines)
         lines.append("{% endif %}")
         source_lines.append(condition.line)
 
 
+def per_pod_steps(items: list[Any]) -> list[Step]:
+    """The per-pod leaves, each under the conditions it sits under. A static condition is tested
+    again per pod, but only when something per-pod sits under it (the static tree has its value)."""
+    steps: list[Step] = []
+    for item in items:
+        if isinstance(item, _Leaf):
+            if not item.static:
+                steps.append(Assignment(item.key, item.line, item.ast, item.single))
+            continue
+        _, condition, children = item
+        body = per_pod_steps(children)
+        if condition.static and not body:
+            continue
+        test = condition.ast.body[0].nodes[0]  # the `{{ expression }}` check parsed
+        steps.append(Condition(condition.key, condition.line, test, tuple(body)))
+    return steps
+
+
 @dataclass
 class _Program:
-    """One generated template and the plugin-file line of each of its lines."""
+    """The static leaves' generated template and the plugin-file line of each of its lines."""
 
     path: str
     template: Any
@@ -569,14 +568,14 @@ class _Program:
         return "?"
 
 
-def _program(env: Environment, path: str, items: list[Any], *, static: bool) -> _Program:
+def _static_program(env: Environment, path: str, items: list[Any]) -> _Program:
     lines: list[str] = []
     source_lines: list[int] = []
-    _generate(items, static=static, lines=lines, source_lines=source_lines)
+    _generate(items, lines=lines, source_lines=source_lines)
     if not lines:
         return _Program(path, None, ())
     source = "\n".join(lines)
-    name = f"{path}#{'static' if static else 'pod'}"
+    name = f"{path}#static"
     try:
         # Compiled with the plugin's path as filename, so runtime errors can be traced to a line.
         code = env.compile(source, name=name, filename=path)
@@ -603,7 +602,7 @@ class Fragment:
     path: str
     root: Node
     static: _Program
-    per_pod: _Program
+    per_pod: PerPodLeaves
     _specialized: dict[tuple[Any, ...], tuple[Any, Node, int]] = field(default_factory=dict)
     _cached_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -662,6 +661,6 @@ def compile_fragment(node: yaml.Node, *, path: str, env: SandboxedEnvironment) -
     return Fragment(
         path=path,
         root=root,
-        static=_program(env, path, items, static=True),
-        per_pod=_program(_PER_POD_ENV, path, items, static=False),
+        static=_static_program(env, path, items),
+        per_pod=compile_leaves(per_pod_steps(items), path=path, env=_PER_POD_ENV),
     )

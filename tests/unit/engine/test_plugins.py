@@ -135,6 +135,8 @@ def test_unknown_default_mode_fails_start_up() -> None:
 
 def test_templates_compile_once_not_per_pod(monkeypatch: pytest.MonkeyPatch) -> None:
     injector = Injector(plugins=load_plugins(), config=Config())
+    import builtins
+
     import jinja2
 
     def forbidden(*args: object, **kwargs: object) -> None:
@@ -142,7 +144,14 @@ def test_templates_compile_once_not_per_pod(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(jinja2.Environment, "compile", forbidden)
     monkeypatch.setattr(jinja2.Environment, "parse", forbidden)
-    assert injector.inject(make_pod(), namespace("demo", {"meshswitch.io/mode": "istio"})).plugins == ("istio",)
+    # Nor does Python compile anything per pod: the per-pod leaves are a function made at load.
+    monkeypatch.setattr(builtins, "compile", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    for mode in ("istio", "linkerd"):
+        assert injector.inject(make_pod(), namespace("demo", {"meshswitch.io/mode": mode})).plugins == (mode,)
+    dapr = make_pod(annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "web"})
+    assert injector.inject(dapr, namespace("demo")).plugins == ("dapr",)
 
 
 def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> None:
