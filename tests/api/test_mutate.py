@@ -252,3 +252,21 @@ def test_ops_one_json_log_line_per_review(webhook: Webhook) -> None:
     assert line["outcome"] == "injected"
     assert line["plugins"] == ["linkerd"]
     assert line["reason"] and line["duration_ms"] >= 0
+
+
+def answer_cache_hits(webhook: Webhook) -> float:
+    text = webhook.request("GET", "/metrics").body.decode()
+    (line,) = [line for line in text.splitlines() if line.startswith("meshswitch_answer_cache_hits_total ")]
+    return float(line.split()[1])
+
+
+def test_wire_a_rollouts_identical_pods_are_answered_from_the_cache(webhook: Webhook) -> None:
+    # A label of its own, so the first of these pods is new to the session's server.
+    pod = make_pod(namespace="istio-demo", labels={"rollout": "cache-test"}, containers=2)
+    hits = answer_cache_hits(webhook)
+    reviews = [make_review(pod) for _ in range(3)]
+    answers = [webhook.post(review).json()["response"] for review in reviews]
+    assert answer_cache_hits(webhook) == hits + 2
+    for review, response in zip(reviews, answers):
+        assert response.pop("uid") == review["request"]["uid"]
+    assert answers[0] == answers[1] == answers[2] and "istio-proxy" in sidecar_names(patched(reviews[0], answers[0]))

@@ -6,6 +6,8 @@ Each scenario runs in a namespace of its own. Pods never run (there is no kubele
 from __future__ import annotations
 
 import json
+import ssl
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -68,6 +70,15 @@ def create_pod(client: Any, namespace: str, body: Mapping[str, Any], *, dry_run:
     )
     pod: dict[str, Any] = json.loads(response.data)
     return pod
+
+
+def answer_cache_hits(server: dc.WebhookServer) -> float:
+    """The webhook's meshswitch_answer_cache_hits, from its /metrics."""
+    context = ssl.create_default_context(cadata=server.ca_pem.decode())
+    with urllib.request.urlopen(f"{server.url}/metrics", context=context, timeout=10) as response:
+        text = response.read().decode()
+    (line,) = [line for line in text.splitlines() if line.startswith("meshswitch_answer_cache_hits_total ")]
+    return float(line.split()[1])
 
 
 def list_pods(client: Any, namespace: str, selector: str = "") -> list[dict[str, Any]]:
@@ -297,6 +308,27 @@ def test_corpus_deployments_are_injected(
         app_inits = [c["name"] for c in template.get("initContainers", [])]
         assert init_names(pod) == ["istio-init", "istio-proxy", *app_inits]
     assert seen == set(deployments)
+
+
+def test_a_rollouts_pods_are_answered_from_the_cache(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    """The real API server's reviews take the answer cache's raw-body path: a ReplicaSet's pods
+    are byte-identical apart from the uid and managedFields' time (to the second)."""
+    ns = namespace_factory(labels={MODE: "istio"})
+    apps: Any = k8s.AppsV1Api(kube_client)
+    labels = {"app": "rollout"}
+    hits = answer_cache_hits(webhook)
+    # Six replicas: the ReplicaSet controller creates them in bursts of 1, 2 and 3. Without the
+    # token's automount: the ServiceAccount admission plugin names each pod's token volume
+    # kube-api-access-<random>, which makes every pod's body unique.
+    template = {"metadata": {"labels": labels}, "spec": {**pod_body()["spec"], "automountServiceAccountToken": False}}
+    deployment = {"metadata": {"name": "rollout"}, "spec": {"replicas": 6, "selector": {"matchLabels": labels}, "template": template}}
+    apps.create_namespaced_deployment(ns, {"apiVersion": "apps/v1", "kind": "Deployment", **deployment})
+    pods = eventually("the Deployment's 6 pods", lambda: found if len(found := list_pods(kube_client, ns, "app=rollout")) >= 6 else None)
+    for pod in pods:
+        assert_injected(pod, "istio")
+    assert answer_cache_hits(webhook) > hits
 
 
 def test_job_pod_is_injected(kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory) -> None:

@@ -1,34 +1,70 @@
-"""One answer for identical reviews: a rollout's pods reach the webhook byte-identical (apart from
-fields that do not exist yet at CREATE), so the finished answer of the first is the answer of the
-rest, with only the request's uid replaced.
+"""One answer for identical reviews: a rollout's pods can reach the webhook byte-identical apart
+from the request's uid, so the finished answer of the first is the answer of the rest, with only
+the uid replaced (docs/server.md says when they differ).
 
-The key is a digest of everything the decision and the rendering read: the pod, the review's
-apiVersion, the namespace's name, labels and annotations, and the generation of the discovered
-control-plane values (the plugins and the config are fixed for the process). The cache is bounded
-in bytes and forgets the least recently used answers first.
+The key is a SHA-256 of the raw body without its uid, taken before anything is parsed: a hit costs
+a digest and a dictionary lookup. The kube-apiserver serialises an AdmissionReview from its Go
+struct, so the body always begins with kind, apiVersion and the request's uid, in that order; only
+a body that begins exactly so (`digest_body`) is cached, any other is parsed and answered fresh.
+
+What the answer reads outside the body is kept beside it (the namespace's labels and annotations,
+the generation of the discovered control-plane values) and compared on every hit. The plugins and
+the config are fixed for the process. The cache is bounded in bytes and forgets the least recently
+used answers first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import orjson
 
-from webhook.engine.kube import NamespaceMeta, Pod
+from webhook.engine.kube import NamespaceMeta
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _UID_KEY = b'"uid":'
-_ENTRY_OVERHEAD = 200  # the entry's objects, beside its payload bytes
+
+# Anchored at the body's first byte, so the uid is the top-level request's, never a string inside
+# the pod. Go's TypeMeta writes kind before apiVersion; the other order is accepted too. The uid's
+# characters need no JSON escape, so its raw bytes are exactly orjson.dumps(uid). The four
+# prefixes before the uid differ within their common length, so the bytes around the uid name
+# their split point and hashing them back to back is unambiguous.
+_VERSION = rb'"admission\.k8s\.io/v1(?:beta1)?"'
+_ENVELOPE = re.compile(
+    rb'\{(?:"kind":"AdmissionReview","apiVersion":' + _VERSION + rb'|"apiVersion":' + _VERSION + rb',"kind":"AdmissionReview")'
+    rb',"request":\{"uid":"([A-Za-z0-9-]{1,128})",'
+)
 
 V = TypeVar("V")
 
 
-@dataclass(frozen=True)
+class BodyKey(NamedTuple):
+    """A cacheable body's key and the request's uid it left out."""
+
+    key: bytes
+    uid: str
+
+
+def digest_body(body: bytes) -> BodyKey | None:
+    """The key of a body laid out as the apiserver writes it; None for any other layout."""
+    match = _ENVELOPE.match(body)
+    if match is None:
+        return None
+    start, end = match.span(1)
+    raw = memoryview(body)
+    digest = hashlib.sha256(raw[:start])
+    digest.update(raw[end:])
+    return BodyKey(digest.digest(), match[1].decode("ascii"))
+
+
+@dataclass(frozen=True, slots=True)
 class Answer(Generic[V]):
     """An encoded answer cut around its uid, and what it said (for logs and metrics)."""
 
@@ -38,10 +74,6 @@ class Answer(Generic[V]):
 
     def payload(self, uid: str) -> bytes:
         return self.prefix + orjson.dumps(uid) + self.suffix
-
-    @property
-    def size(self) -> int:
-        return len(self.prefix) + len(self.suffix) + _ENTRY_OVERHEAD
 
 
 def split(payload: bytes, uid: str, verdict: V) -> Answer[V] | None:
@@ -53,47 +85,75 @@ def split(payload: bytes, uid: str, verdict: V) -> Answer[V] | None:
     return Answer(parts[0] + _UID_KEY, parts[1], verdict)
 
 
-def review_key(*, pod: Pod, api_version: str, namespace: NamespaceMeta, generation: int) -> bytes:
-    """The digest of what deciding and rendering this pod read."""
-    digest = hashlib.blake2b(orjson.dumps(pod), digest_size=20)
-    context = (api_version, namespace.name, namespace.labels, namespace.annotations, generation)
-    digest.update(orjson.dumps(context, option=orjson.OPT_SORT_KEYS))
-    return digest.digest()
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[V]):
+    """An answer and what it was computed with from outside the body."""
+
+    answer: Answer[V]
+    namespace_name: str
+    namespace: NamespaceMeta
+    generation: int
+    size: int  # the bytes it holds, as counted against the budget
+
+    def holds_for(self, namespace: NamespaceMeta | None, generation: int) -> bool:
+        """Whether the answer is still the one this namespace and these discovered values give."""
+        if namespace is None or generation != self.generation:
+            return False
+        # The namespace cache hands out the same object until the namespace changes.
+        return namespace is self.namespace or namespace == self.namespace
+
+
+# What every entry holds beside its payload and verdict: the Entry object, its key's bytes, and
+# the OrderedDict's slot and link (105 bytes, measured with tracemalloc on CPython 3.11).
+_ENTRY_OVERHEAD = (
+    sys.getsizeof(Entry(Answer(b"", b"", None), "", NamespaceMeta("", {}, {}), 0, 0))
+    + sys.getsizeof(bytes(hashlib.sha256().digest_size))
+    + 105
+)
+
+
+def make_entry(answer: Answer[V], *, namespace_name: str, namespace: NamespaceMeta, generation: int, extra: int = 0) -> Entry[V]:
+    """An entry sized as the memory it keeps alive: its payload bytes and objects, plus ``extra``
+    (what the verdict holds). The NamespaceMeta is the namespace cache's own and is not counted."""
+    size = sys.getsizeof(answer) + sys.getsizeof(answer.prefix) + sys.getsizeof(answer.suffix) + _ENTRY_OVERHEAD + extra
+    return Entry(answer, namespace_name, namespace, generation, size)
 
 
 class AnswerCache(Generic[V]):
-    """Answers by review key, least recently used first out, at most ``max_bytes`` in all."""
+    """Entries by body key, least recently used first out, at most ``max_bytes`` in all."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, *, on_evict: Callable[[], None] | None = None) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._answers: OrderedDict[bytes, Answer[V]] = OrderedDict()
+        self._entries: OrderedDict[bytes, Entry[V]] = OrderedDict()
         self._on_evict = on_evict
         # Large reviews are answered on a side thread (see MutateHandler), small ones on the loop.
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._answers)
+        return len(self._entries)
 
-    def get(self, key: bytes) -> Answer[V] | None:
+    def get(self, key: bytes) -> Entry[V] | None:
         with self._lock:
-            answer = self._answers.get(key)
-            if answer is not None:
-                self._answers.move_to_end(key)
-            return answer
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
 
-    def put(self, key: bytes, answer: Answer[V]) -> None:
+    def put(self, key: bytes, entry: Entry[V]) -> None:
+        """Store ``entry``, replacing one whose namespace or discovered values went stale."""
         # One answer may take at most an eighth of the budget, so a few large pods never
         # flush the answers of a whole rollout.
-        if answer.size > self.max_bytes // 8:
+        if entry.size > self.max_bytes // 8:
             return
         with self._lock:
-            if key in self._answers:
-                return
-            self._answers[key] = answer
-            self.bytes += answer.size
+            replaced = self._entries.pop(key, None)
+            if replaced is not None:
+                self.bytes -= replaced.size
+            self._entries[key] = entry
+            self.bytes += entry.size
             while self.bytes > self.max_bytes:
-                _, evicted = self._answers.popitem(last=False)
+                _, evicted = self._entries.popitem(last=False)
                 self.bytes -= evicted.size
                 if self._on_evict is not None:
                     self._on_evict()

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import gc
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
 from webhook.engine.errors import BadRequest, ConfigError, MeshswitchError, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
-from webhook.server.answers import AnswerCache, review_key, split
+from webhook.server.answers import AnswerCache, BodyKey, Entry, digest_body, make_entry, split
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.server.metrics import Metrics
 from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
@@ -50,6 +51,37 @@ class Verdict:
     plugins: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewFacts:
+    """What the review's log line names, beside its uid and verdict."""
+
+    namespace: str
+    pod: str
+    operation: str
+    kind: str
+    dry_run: bool
+
+    @classmethod
+    def of(cls, review: wire.Review) -> ReviewFacts:
+        return cls(review.namespace, review.pod_name, review.operation, review.kind, review.dry_run)
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """What a cached answer replays without parsing: the verdict and the log line's facts."""
+
+    verdict: Verdict
+    facts: ReviewFacts
+
+    @property
+    def size(self) -> int:
+        """The bytes of the objects it keeps alive (shared strings counted too: an upper bound)."""
+        facts, verdict = self.facts, self.verdict
+        strings = (facts.namespace, facts.pod, facts.operation, facts.kind, verdict.outcome, verdict.reason, *verdict.plugins)
+        objects = (self, facts, verdict, verdict.plugins)
+        return sum(map(sys.getsizeof, objects)) + sum(map(sys.getsizeof, strings))
+
+
 class Admission:
     """Answers a parsed review: the engine's decision, mapped onto the wire, failing closed."""
 
@@ -60,7 +92,7 @@ class Admission:
         namespaces: NamespaceSource,
         metrics: Metrics,
         fail_open: bool = False,
-        answers: AnswerCache[Verdict] | None = None,
+        answers: AnswerCache[Remembered] | None = None,
     ) -> None:
         self.injector = injector
         self.namespaces = namespaces
@@ -70,11 +102,30 @@ class Admission:
         if answers is not None:
             metrics.answer_cache_bytes.set_function(lambda: answers.bytes)
 
+    def key_body(self, body: bytes) -> BodyKey | None:
+        """The cache key of a body the apiserver laid out; None without a cache or for another layout."""
+        return digest_body(body) if self.answers is not None else None
+
+    def recall(self, key: bytes) -> Entry[Remembered] | None:
+        """The cached answer for this key, if the namespace and the discovered values are unchanged."""
+        assert self.answers is not None
+        entry = self.answers.get(key)
+        if entry is None or not entry.holds_for(self.namespaces.lookup(entry.namespace_name), self._generation()):
+            return None
+        self.metrics.answer_cache_hits.inc()
+        return entry
+
     async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:
         """The encoded answer; never raises: whatever goes wrong with one review is that review's answer.
 
         With a ``lane``, the engine's work runs on that thread instead of the event loop.
         """
+        return await self.answer_and_remember(review, None, lane=lane)
+
+    async def answer_and_remember(
+        self, review: wire.Review, key: BodyKey | None, *, lane: ThreadPoolExecutor | None = None
+    ) -> tuple[bytes, Verdict]:
+        """As ``answer``, and a pod's answer is cached under ``key`` (its body's)."""
         if review.pod is None:
             return wire.encode(wire.allow(review)), Verdict("skipped", wire.NOT_POD_CREATE)
         try:
@@ -83,35 +134,40 @@ class Admission:
                 self.metrics.namespace_misses.inc()
                 namespace = await asyncio.to_thread(self.namespaces.fetch, review.namespace)
             if lane is not None:
-                return await asyncio.get_running_loop().run_in_executor(lane, self._answer_pod, review, namespace)
-            return self._answer_pod(review, namespace)
+                return await asyncio.get_running_loop().run_in_executor(lane, self._answer_pod, review, namespace, key)
+            return self._answer_pod(review, namespace, key)
         except Exception as exc:
             answer, verdict = self.internal_error(review, exc)
             return wire.encode(answer), verdict
 
-    def _answer_pod(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[bytes, Verdict]:
-        """From the cache when an identical pod was answered before, else from the engine."""
-        assert review.pod is not None
-        if self.answers is None:
-            answer, verdict = self._inject(review, namespace)
-            return wire.encode(answer), verdict
-        discovery = self.injector.discovery
-        key = review_key(
-            pod=review.pod,
-            api_version=review.api_version,
-            namespace=namespace,
-            generation=discovery.generation if discovery is not None else 0,
-        )
-        cached = self.answers.get(key)
-        if cached is not None:
-            self.metrics.answer_cache_hits.inc()
-            return cached.payload(review.uid), cached.verdict
+    def _answer_pod(self, review: wire.Review, namespace: NamespaceMeta, key: BodyKey | None) -> tuple[bytes, Verdict]:
+        """From the engine; cached under ``key`` (errors raise, so they never are)."""
+        # Read before injecting: values discovered meanwhile make the entry stale, never wrong.
+        generation = self._generation()
         answer, verdict = self._inject(review, namespace)
         payload = wire.encode(answer)
-        entry = split(payload, review.uid, verdict)
-        if entry is not None:
-            self.answers.put(key, entry)
+        if key is not None:
+            self._remember(key, review, namespace, generation, payload, verdict)
         return payload, verdict
+
+    def _remember(
+        self, key: BodyKey, review: wire.Review, namespace: NamespaceMeta, generation: int, payload: bytes, verdict: Verdict
+    ) -> None:
+        # A body whose parsed uid is not its first one (a duplicated key, which the apiserver never
+        # writes) would answer hits with the wrong uid.
+        if self.answers is None or review.uid != key.uid:
+            return
+        answer = split(payload, review.uid, Remembered(verdict, ReviewFacts.of(review)))
+        if answer is None:
+            return
+        entry = make_entry(
+            answer, namespace_name=review.namespace, namespace=namespace, generation=generation, extra=answer.verdict.size
+        )
+        self.answers.put(key.key, entry)
+
+    def _generation(self) -> int:
+        discovery = self.injector.discovery
+        return discovery.generation if discovery is not None else 0
 
     def _inject(self, review: wire.Review, namespace: NamespaceMeta) -> tuple[wire.AdmissionReview, Verdict]:
         assert review.pod is not None
@@ -166,7 +222,7 @@ def create_app(
     """The ASGI app; it starts the namespace cache and the certificate poller in its lifespan."""
     metrics = metrics or Metrics()
     drain = drain or Drain()
-    answers: AnswerCache[Verdict] | None = AnswerCache(answer_cache_bytes) if answer_cache_bytes > 0 else None
+    answers: AnswerCache[Remembered] | None = AnswerCache(answer_cache_bytes) if answer_cache_bytes > 0 else None
     admission = Admission(injector=injector, namespaces=namespaces, metrics=metrics, fail_open=fail_open, answers=answers)
     metrics.track_namespace_cache(namespaces.__len__)
     if discovery is not None:
@@ -376,6 +432,14 @@ class MutateHandler:
             await self._refuse(send, 413, f"body is over the limit of {self.max_body_bytes} bytes")
             return
         large = len(body) > self.lane_bytes
+        key = None if large else self.admission.key_body(body)
+        if key is not None:
+            entry = self.admission.recall(key.key)
+            if entry is not None:
+                remembered = entry.answer.verdict
+                payload = entry.answer.payload(key.uid)
+                await self._finish(send, started, key.uid, remembered.facts, remembered.verdict, payload)
+                return
         try:
             if large:
                 review = await asyncio.get_running_loop().run_in_executor(self.lane, self.parse, body)
@@ -386,25 +450,34 @@ class MutateHandler:
             return
         lane = self.lane if large or _annotation_chars(review.pod) > LANE_ANNOTATION_CHARS else None
         try:
-            payload, verdict = await self.admission.answer(review, lane=lane)
+            if key is None:
+                payload, verdict = await self.admission.answer(review, lane=lane)
+            else:
+                payload, verdict = await self.admission.answer_and_remember(review, key, lane=lane)
         except Exception as exc:  # an answer that does not encode is still one review's failure
             answer, verdict = self.admission.internal_error(review, exc)
             payload = wire.encode(answer)
+        await self._finish(send, started, review.uid, ReviewFacts.of(review), verdict, payload)
+
+    async def _finish(
+        self, send: Send, started: float, uid: str, facts: ReviewFacts, verdict: Verdict, payload: bytes
+    ) -> None:
+        """Count the review, write its log line and send its answer."""
         elapsed = time.perf_counter() - started
         self.metrics.count_review(
             plugins=verdict.plugins, outcome=verdict.outcome, reason=verdict.reason, seconds=elapsed
         )
         self.log.write(
             {
-                "uid": review.uid,
-                "namespace": review.namespace,
-                "pod": review.pod_name,
-                "operation": review.operation,
-                "kind": review.kind,
+                "uid": uid,
+                "namespace": facts.namespace,
+                "pod": facts.pod,
+                "operation": facts.operation,
+                "kind": facts.kind,
                 "outcome": verdict.outcome,
                 "reason": verdict.reason,
                 "plugins": verdict.plugins,
-                "dry_run": review.dry_run,
+                "dry_run": facts.dry_run,
                 "duration_ms": round(elapsed * 1000, 3),
             }
         )
