@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_CPU, CLIENT_CPU = 0, 1
 TARGETS = {"distinct_share": 0.30, "rollout_share": 0.50, "p99_ms": 5.0, "idle_rss_mb": 80.0}
@@ -50,7 +52,7 @@ def bench_review() -> dict[str, Any]:
     pod = make_pod(namespace="istio-demo", containers=3, env=90)
     # The marker the distinct-pods runs replace with a serial number (see Load).
     pod["metadata"]["labels"]["bench-serial"] = SERIAL_MARKER.decode()
-    review: dict[str, Any] = make_review(pod, uid="bench-0001")
+    review: dict[str, Any] = make_review(pod, uid=UID_MARKER.decode())
     return review
 
 
@@ -107,6 +109,8 @@ CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
 
 
 SERIAL_MARKER = b"SERIAL0000000000"
+# Every request gets its own uid, as every review from the API server does (see Load).
+UID_MARKER = b"UID0000000000000"
 
 
 class Connection(asyncio.Protocol):
@@ -146,8 +150,9 @@ class Connection(asyncio.Protocol):
 class Load:
     """Requests in flight over a pool of connections; waiting requests queue for a free one.
 
-    With ``vary``, each request replaces that marker (a label value in the pod) with a serial
-    number of the same width, so every pod is distinct, as across many ReplicaSets."""
+    Each request replaces the uid marker with a serial number of the same width, as the API
+    server sends a fresh uid per review. With ``vary``, it also replaces that marker (a label
+    value in the pod), so every pod is distinct, as across many ReplicaSets."""
 
     def __init__(self, request: bytes, vary: bytes | None = None) -> None:
         self.template = request
@@ -165,11 +170,11 @@ class Load:
         self.expected = 0
 
     def next_request(self) -> bytes:
-        if self.vary is None:
-            return self.template
         self.serial += 1
-        serial = b"S%0*d" % (len(self.vary) - 1, self.serial)
-        return self.template.replace(self.vary, serial, 1)
+        request = self.template.replace(UID_MARKER, b"U%0*d" % (len(UID_MARKER) - 1, self.serial), 1)
+        if self.vary is None:
+            return request
+        return request.replace(self.vary, b"S%0*d" % (len(self.vary) - 1, self.serial), 1)
 
     async def connect(self, port: int, context: ssl.SSLContext, count: int) -> None:
         loop = asyncio.get_running_loop()
@@ -632,7 +637,8 @@ def run(args: argparse.Namespace) -> int:
     certs.generate(work / "certs")
     (work / "namespaces.yaml").write_text(NAMESPACES)
     review = bench_review()
-    body = json.dumps(review).encode()
+    # Compact, in the API server's key order (make_review): the answer cache reads the body raw.
+    body = orjson.dumps(review)
     body_file = work / "review.json"
     body_file.write_bytes(body)
     context = ssl.create_default_context(cafile=str(work / "certs" / "ca.crt"))
