@@ -78,36 +78,59 @@ def _named_port(container: Mapping[str, Any], port: Any) -> Any:
     return int(port) if isinstance(port, str) else port
 
 
+# What `_ordered` leaves out; compared with `in`, as Go's omitempty sees it.
+_EMPTY: tuple[Any, ...] = (None, "", [])
+_HANDLER_KINDS = frozenset({"httpGet", "tcpSocket", "grpc"})
+
+
 def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[str, Any] | None:
     """What the agent replays for one probe or lifecycle handler, named ports resolved."""
+    # Runs for every probe of every app container: the fields are read once each, in Go's order,
+    # without the intermediate copies a merge-then-filter would make.
     original: dict[str, Any]
-    if isinstance(handler.get("httpGet"), dict):
-        http = {**handler["httpGet"], "port": _named_port(container, handler["httpGet"].get("port"))}
-        if http["port"] is None:
+    http = handler.get("httpGet")
+    if isinstance(http, dict):
+        port = http.get("port")
+        if isinstance(port, str):
+            port = _named_port(container, port)
+        if port is None:
             return None
-        original = {"httpGet": _ordered(http, _HTTP_ORDER)}
-    elif isinstance(handler.get("tcpSocket"), dict):
-        tcp = {**handler["tcpSocket"], "port": _named_port(container, handler["tcpSocket"].get("port"))}
-        if tcp["port"] is None:
+        fields: dict[str, Any] = {}
+        for key in _HTTP_ORDER:
+            value = port if key == "port" else http.get(key)
+            if value not in _EMPTY:
+                fields[key] = value
+        original = {"httpGet": fields}
+    elif isinstance(tcp := handler.get("tcpSocket"), dict):
+        port = tcp.get("port")
+        if isinstance(port, str):
+            port = _named_port(container, port)
+        if port is None:
             return None
-        original = {"tcpSocket": _ordered(tcp, ("port", "host"))}
-    elif isinstance(handler.get("grpc"), dict):
-        original = {"grpc": {"port": handler["grpc"].get("port"), "service": handler["grpc"].get("service")}}
+        fields = {"port": port} if port not in _EMPTY else {}
+        host = tcp.get("host")
+        if host not in _EMPTY:
+            fields["host"] = host
+        original = {"tcpSocket": fields}
+    elif isinstance(grpc := handler.get("grpc"), dict):
+        original = {"grpc": {"port": grpc.get("port"), "service": grpc.get("service")}}
     else:
         return None  # exec probes and hooks run inside the container and need no rewrite
-    if handler.get("timeoutSeconds"):
-        original["timeoutSeconds"] = handler["timeoutSeconds"]
+    timeout = handler.get("timeoutSeconds")
+    if timeout:
+        original["timeoutSeconds"] = timeout
     return original
 
 
 def _through_agent(handler: Mapping[str, Any], path: str, port: int, *, probe: bool) -> dict[str, Any]:
-    rewritten = {k: v for k, v in handler.items() if k not in ("httpGet", "tcpSocket", "grpc")}
+    rewritten = {k: v for k, v in handler.items() if k not in _HANDLER_KINDS}
     http: dict[str, Any] = {"path": path, "port": port}
-    if probe and isinstance(handler.get("httpGet"), dict):
+    original = handler.get("httpGet")
+    if probe and isinstance(original, dict):
         # The headers travel with the kubelet's request; the agent talks plain HTTP.
-        http = {**handler["httpGet"], "path": path, "port": port}
+        http = {**original, "path": path, "port": port}
         http.pop("host", None)
-        if str(http.get("scheme", "HTTP")).upper() == "HTTPS":
+        if "scheme" in http and str(http["scheme"]).upper() == "HTTPS":
             http["scheme"] = "HTTP"
     rewritten["httpGet"] = http
     return rewritten
@@ -120,14 +143,16 @@ def _rewrite_container(
     changes: dict[str, Any] = {}
     for probe_field, suffix in PROBE_FIELDS:
         probe = container.get(probe_field)
-        original = _original(container, probe) if isinstance(probe, dict) else None
-        if original is None or not isinstance(probe, dict):
+        if not isinstance(probe, dict):
+            continue
+        original = _original(container, probe)
+        if original is None:
             continue
         path = f"/app-health/{name}/{suffix}"
         probers[path] = original
         changes[probe_field] = _through_agent(probe, path, status_port, probe=True)
-    hooks = container.get("lifecycle")
-    if lifecycle and isinstance(hooks, dict):
+    hooks = container.get("lifecycle") if lifecycle else None
+    if isinstance(hooks, dict):
         rewritten_hooks = dict(hooks)
         for hook_field, suffix in LIFECYCLE_FIELDS:
             handler = hooks.get(hook_field)
