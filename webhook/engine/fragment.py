@@ -297,24 +297,49 @@ class Slot(Node):
         return Const(self.build(results)) if self.static else self
 
 
+# How a map or list builds each of its children, decided once per (specialised) tree: constants
+# and slots are read inline, not through a method call each (the build runs for every pod).
+_CONST = 0  # payload: the value (in a list: a tuple of values, a run of constants flattened)
+_SLOT = 1  # payload: the slot's key in the results
+_NODE = 2  # payload: the child's bound build method
+
+
 class MapNode(Node):
     """A mapping, perhaps under ``$if``; entries whose value is null are left out."""
 
-    __slots__ = ("entries", "condition", "condition_static")
+    __slots__ = ("entries", "condition", "condition_static", "plan")
 
     def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None, condition_static: bool = False) -> None:
         self.entries = entries
         self.condition = condition
         self.condition_static = condition_static
+        plan: list[tuple[int, str, Any, Node]] = []
+        for key, node in entries:
+            if type(node) is Const:
+                if node.value is not None and node.value is not _DROPPED:  # left out by every build
+                    plan.append((_CONST, key, node.value, node))
+            elif type(node) is Slot:
+                plan.append((_SLOT, key, node.key, node))
+            else:
+                plan.append((_NODE, key, node.build, node))
+        self.plan = tuple(plan)
 
     def build(self, results: Mapping[str, Any]) -> Any:
         if self.condition is not None and self.condition not in results:
             return _DROPPED
         out = {}
-        for key, node in self.entries:
-            value = node.build(results)
-            if value is not None and value is not _DROPPED:
-                out[key] = value
+        for kind, key, payload, node in self.plan:
+            if kind == _CONST:
+                out[key] = payload
+            elif kind == _SLOT:
+                value = results[payload]
+                if value is not None:
+                    # An undefined value: the slot's own build raises with the leaf's line.
+                    out[key] = node.build(results) if isinstance(value, Undefined) else value
+            else:
+                value = payload(results)
+                if value is not None and value is not _DROPPED:
+                    out[key] = value
         return out
 
     def specialize(self, results: Mapping[str, Any]) -> Node:
@@ -368,19 +393,41 @@ def _append(out: list[Any], value: Any) -> None:
 class ListNode(Node):
     """A sequence; items whose ``$if`` was false are left out, ``$splice`` items are flattened."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "plan")
 
     def __init__(self, items: tuple[Node, ...]) -> None:
         self.items = items
+        plan: list[tuple[int, Any, Node]] = []
+        run: list[Any] = []  # consecutive constant items, appended with one extend
+        for node in items:
+            if type(node) is Const:
+                _append(run, node.value)
+                continue
+            if run:
+                plan.append((_CONST, tuple(run), Const(run)))
+                run = []
+            if type(node) is Slot:
+                plan.append((_SLOT, node.key, node))
+            else:
+                plan.append((_NODE, node.build, node))
+        if run:
+            plan.append((_CONST, tuple(run), Const(run)))
+        self.plan = tuple(plan)
 
     def build(self, results: Mapping[str, Any]) -> Any:
         out: list[Any] = []
-        for node in self.items:
-            value = node.build(results)
-            if type(value) is _Spliced:
-                out.extend(value)
-            elif value is not _DROPPED:
-                out.append(value)
+        for kind, payload, node in self.plan:
+            if kind == _CONST:
+                out.extend(payload)
+            elif kind == _SLOT:
+                value = results[payload]
+                out.append(node.build(results) if isinstance(value, Undefined) else value)
+            else:
+                value = payload(results)
+                if type(value) is _Spliced:
+                    out.extend(value)
+                elif value is not _DROPPED:
+                    out.append(value)
         return out
 
     def specialize(self, results: Mapping[str, Any]) -> Node:
@@ -635,6 +682,11 @@ class Fragment:
             self._specialized[key] = (values, tree, cost)  # values kept alive, so its id stays its own
             self._cached_bytes += cost
         return tree
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The names of the render context the per-pod leaves read; the others need not be built."""
+        return self.per_pod.reads
 
     @property
     def cached_bytes(self) -> int:

@@ -86,6 +86,7 @@ class PerPodLeaves:
 
     path: str
     function: Callable[[Mapping[str, Any]], Results]
+    reads: frozenset[str] = frozenset()  # the context names the function looks up
 
     def run(self, context: Mapping[str, Any]) -> Results:
         return self.function(context)
@@ -359,4 +360,4 @@ def compile_leaves(steps: list[Step], *, path: str, env: PerPodEnvironment) -> P
     # The plugin's path as filename, so a traceback through the generated code names the plugin.
     exec(compile(source, path, "exec"), namespace)  # noqa: S102 - source built only from our own tokens, see the docstring
     function: Callable[[Mapping[str, Any]], Results] = namespace["make"](tuple(writer.constants))
-    return PerPodLeaves(path, function)
+    return PerPodLeaves(path, function, frozenset(writer.names))
