@@ -121,6 +121,12 @@ def inherited_settings(plugin: Plugin, pod_annotations: Mapping[str, Any], names
     return {k: v for k, v in namespace.annotations.items() if k in readable and k not in pod_annotations}
 
 
+def _merge_changes(into: dict[int, Mapping[str, Any]], fields_by_index: Mapping[int, Mapping[str, Any]]) -> None:
+    """Container fields from one more hook; a hook's own mapping is kept as it is (never mutated)."""
+    for index, fields in fields_by_index.items():
+        into[index] = {**into[index], **fields} if index in into else fields
+
+
 def render(
     plugin: Plugin,
     *,
@@ -141,13 +147,16 @@ def render(
     appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
+        # Most hooks change nothing but their context: the empty parts are skipped, not merged.
         hook_context.update(result.context)
-        for index, fields in result.container_changes.items():
-            changes[index] = {**changes.get(index, {}), **fields}
-        for index, fields in result.init_container_changes.items():
-            init_changes[index] = {**init_changes.get(index, {}), **fields}
-        annotation_changes.update(result.annotation_changes)
-        reapplied.update(result.reapplied)
+        if result.container_changes:
+            _merge_changes(changes, result.container_changes)
+        if result.init_container_changes:
+            _merge_changes(init_changes, result.init_container_changes)
+        if result.annotation_changes:
+            annotation_changes.update(result.annotation_changes)
+        if result.reapplied:
+            reapplied.update(result.reapplied)
         for index, lists in result.container_appends.items():
             for name, items in lists.items():
                 appends.setdefault(index, {}).setdefault(name, []).extend(items)
@@ -157,15 +166,23 @@ def render(
         "pod": pod,
         "labels": metadata.get("labels") or {},
         "annotations": annotations,
-        "namespace": Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations),
-        "inherited": inherited_settings(plugin, annotations, namespace),
-        "workload": workload.as_context(),
         "settings": settings,
         "values": plugin_values,
         "native": native_sidecar,
-        "app_ports": _app_ports(pod),
-        "hook": Attrs(hook_context),
     }
+    # The rest costs something to build: only the names the fragment's per-pod leaves read (an
+    # absent name would fall back to a global, so every name they read is there).
+    reads = plugin.fragment.reads
+    if "namespace" in reads:
+        context["namespace"] = Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations)
+    if "inherited" in reads:
+        context["inherited"] = inherited_settings(plugin, annotations, namespace)
+    if "workload" in reads:
+        context["workload"] = workload.as_context()
+    if "app_ports" in reads:
+        context["app_ports"] = _app_ports(pod)
+    if "hook" in reads:
+        context["hook"] = Attrs(hook_context)
     rendered = plugin.fragment.render(context)
     return Addition(
         plugin=plugin,
