@@ -97,6 +97,7 @@ _MAP_ATTRIBUTES = frozenset(dir(Attrs))
 _MISSING = object()
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _KEY = re.compile(r"_s[0-9]+")  # the compiler's own result keys, the only strings written as source
+_NO_ITEMS: Mapping[str, Any] = {}  # the items of a context value that is not a map (never written to)
 
 
 def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
@@ -128,6 +129,7 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
     return {
         "__builtins__": {},  # nothing but the helpers below
         "_field": read_field,
+        "_items_of": _items_of,
         "_method": read_method,
         "_item": env.getitem,
         "_str": str,
@@ -135,6 +137,12 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
         "_Exception": Exception,
         "_fail": _fail,
     }
+
+
+def _items_of(obj: Any) -> Mapping[str, Any]:
+    """The items read_field reads first: those of a plain dict or of one of our maps; else none."""
+    kind = type(obj)
+    return obj if kind is dict or kind is Attrs else _NO_ITEMS
 
 
 def _fail(path: str, line: int, err: Exception) -> None:
@@ -153,6 +161,7 @@ class _Writer:
     constants: list[Any] = field(default_factory=list)
     constant_index: dict[tuple[type, Any], str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    items: dict[str, str] = field(default_factory=dict)  # context name local -> local of its map's items
     lines: list[str] = field(default_factory=list)
     context: Context | None = None
     line: int = 0  # the plugin file's line of the leaf being written, for load errors
@@ -219,7 +228,13 @@ class _Writer:
 
     def visit_Getattr(self, node: nodes.Getattr) -> str:
         helper = "_method" if node.attr in _MAP_ATTRIBUTES else "_field"
-        return f"{helper}({self.expression(node.node)}, {self.constant(node.attr)})"
+        target, attribute = self.expression(node.node), self.constant(node.attr)
+        if helper == "_field" and isinstance(node.node, nodes.Name):
+            # `settings.x` and the like, read dozens of times per pod: a present item of a context
+            # map is read inline; anything else goes through _field as before.
+            items = self.items.setdefault(target, f"m{len(self.items)}")
+            return f"({items}[{attribute}] if {attribute} in {items} else _field({target}, {attribute}))"
+        return f"{helper}({target}, {attribute})"
 
     def visit_Getitem(self, node: nodes.Getitem) -> str:
         if isinstance(node.arg, nodes.Slice):  # as in Jinja, a slice bypasses getitem
@@ -334,6 +349,9 @@ class _Writer:
             # As Jinja: the context's value, else the environment's global, else an undefined.
             fallback = self.env.globals[name] if name in self.env.globals else self.env.undefined(name=name)
             resolve.append(f"        {local} = get({self.constant(name)}, {self.constant(fallback)})")
+            if local in self.items:  # read_field's items: those of a plain dict or one of ours
+                items = self.items[local]
+                resolve.append(f"        {items} = _items_of({local})")
         unpack = f"    ({''.join(f'k{i}, ' for i in range(len(self.constants)))}) = constants" if self.constants else ""
         return "\n".join([
             "def make(constants):",
