@@ -80,7 +80,7 @@ def _named_port(container: Mapping[str, Any], port: Any) -> Any:
 
 # What `_ordered` leaves out; compared with `in`, as Go's omitempty sees it.
 _EMPTY: tuple[Any, ...] = (None, "", [])
-_HANDLER_KINDS = frozenset({"httpGet", "tcpSocket", "grpc"})
+_HANDLER_KINDS = ("httpGet", "tcpSocket", "grpc")
 
 
 def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -123,7 +123,10 @@ def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[
 
 
 def _through_agent(handler: Mapping[str, Any], path: str, port: int, *, probe: bool) -> dict[str, Any]:
-    rewritten = {k: v for k, v in handler.items() if k not in _HANDLER_KINDS}
+    rewritten = dict(handler)
+    for kind in _HANDLER_KINDS:  # removed, so that httpGet goes last, as Istio writes it
+        if kind in rewritten:
+            del rewritten[kind]
     http: dict[str, Any] = {"path": path, "port": port}
     original = handler.get("httpGet")
     if probe and isinstance(original, dict):
@@ -194,7 +197,7 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
             if found := _rewrite_container(container, status_port, probers, lifecycle=True):
                 changes[index] = found
     # Go writes a map's keys sorted and each probe's fields in struct order.
-    app_probers = _dumps({k: probers[k] for k in sorted(probers)}) if probers else None
+    app_probers = _dumps(dict(sorted(probers.items()))) if probers else None  # the paths are unique
     return HookResult(context={"app_probers": app_probers}, container_changes=changes, init_container_changes=init_changes)
 
 
@@ -322,9 +325,13 @@ def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]
     """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
     if not fresh:
         return []
-    current = existing if isinstance(existing, list) else ()
-    taken = {(f, i.get(f)) for i in current if isinstance(i, dict) for f in fields}
-    return [item for item in fresh if not any((f, item[f]) in taken for f in fields)]
+    current = [i for i in existing if isinstance(i, dict)] if isinstance(existing, list) else []
+    if len(fields) == 1:  # env by name: one set, no per-item generator (runs per app container)
+        field = fields[0]
+        names = {i.get(field) for i in current}
+        return [item for item in fresh if item[field] not in names]
+    taken = [{i.get(f) for i in current} for f in fields]
+    return [item for item in fresh if not any(item[f] in seen for f, seen in zip(fields, taken))]
 
 
 def _app_protocol(settings: Mapping[str, Any]) -> str | None:
