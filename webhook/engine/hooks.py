@@ -210,13 +210,16 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
         if not isinstance(container, dict) or container.get("name") == "istio-proxy":
             continue
         names.append(str(container.get("name")))
-        ports.extend(_dumps(_ordered(p, _PORT_ORDER)) for p in container.get("ports") or () if isinstance(p, dict))
+        for port in container.get("ports") or ():
+            if isinstance(port, dict):
+                ports.append(orjson.dumps(_ordered(port, _PORT_ORDER)).decode())
     text = "[\n    " + "\n    ,".join(ports) + "\n]" if ports else "[\n]"
     return HookResult(context={"pod_ports": text, "app_containers": ",".join(names), "first_app": names[0] if names else None})
 
 
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
 _PROMETHEUS = ("scrape", "path", "port")
+_SANITIZED_PARTS = {f"prometheus_io_{part}": part for part in _PROMETHEUS}
 
 
 def merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
@@ -227,10 +230,13 @@ def merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str,
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     found: dict[str, tuple[str, str]] = {}  # scrape|path|port -> (key as spelled, value)
     for key, value in annotations.items():
-        sanitized = _SANITIZE.sub("_", str(key))
-        for part in _PROMETHEUS:
-            if sanitized == f"prometheus_io_{part}":
-                found.setdefault(part, (key, str(value)))
+        text = str(key)
+        # Sanitising only rewrites what is no letter, digit or `_`: the key must start as written.
+        if not text.startswith("prometheus"):
+            continue
+        part = _SANITIZED_PARTS.get(_SANITIZE.sub("_", text))
+        if part is not None:
+            found.setdefault(part, (key, str(value)))
     scrape = found.get("scrape", ("", ""))[1].strip().lower()
     if scrape in ("false", "0", "f"):
         return HookResult(context={"prometheus_annotations": None})
@@ -283,9 +289,9 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     # Native-sidecar servers among the init containers count from edge-25.12.2 on.
     with_inits = version_at_least(values.get("version", ""), "edge-25.12.2")
     everything = _containers(spec, "initContainers", "containers") if with_inits else _containers(spec, "containers")
-    ports: set[str] = set()
+    declared = _declared_ports(everything)  # read once, for the inbound and the opaque ports
+    ports = {str(p) for _, p in declared if isinstance(p, int)}
     for container in everything:
-        ports.update(str(p) for _, p in _declared_ports([container]) if isinstance(p, int))
         for kind in ("readinessProbe", "livenessProbe"):
             probe = container.get(kind)
             port = (probe.get("httpGet") or {}).get("port") if isinstance(probe, dict) and isinstance(probe.get("httpGet"), dict) else None
@@ -294,11 +300,11 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     wanted = settings.get("opaquePorts")
     opaque_annotation = None
     if wanted is not None:
-        named = {n: p for n, p in _declared_ports(everything) if n}
+        named = {n: p for n, p in declared if n}
         opaque = _resolve_ports(list(wanted), named)
     else:
         default = str(values.get("opaquePorts", "")).split(",")
-        filtered = [str(p) for _, p in _declared_ports(everything) if str(p) in default]
+        filtered = [str(p) for _, p in declared if str(p) in default]
         opaque_annotation = ",".join(filtered) if filtered else None
         opaque = opaque_annotation or ",".join(default)
     first = _containers(spec, "containers")[:1]
