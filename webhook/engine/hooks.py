@@ -96,10 +96,16 @@ def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[
         if port is None:
             return None
         fields: dict[str, Any] = {}
-        for key in _HTTP_ORDER:
-            value = port if key == "port" else http.get(key)
-            if value not in _EMPTY:
-                fields[key] = value
+        path = http.get("path")
+        if path not in _EMPTY:
+            fields["path"] = path
+        if port not in _EMPTY:
+            fields["port"] = port
+        if len(http) > 2 or "path" not in http:  # http has more than path and port (the usual two)
+            for key in _HTTP_ORDER[2:]:
+                value = http.get(key)
+                if value not in _EMPTY:
+                    fields[key] = value
         original = {"httpGet": fields}
     elif isinstance(tcp := handler.get("tcpSocket"), dict):
         port = tcp.get("port")
