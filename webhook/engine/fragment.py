@@ -123,10 +123,15 @@ def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
 
 def _compact(value: Any) -> Any:
     """Drop null and empty entries, so `{'cpu': settings.cpu}` stays valid when cpu is unset."""
-    if isinstance(value, Mapping):
-        kept = {k: _compact(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v is not None and v != {} and v != []}
-    return value
+    if not isinstance(value, Mapping):
+        return value
+    kept = {}
+    for k, v in value.items():  # one pass (it runs per pod); a plain dict is the usual mapping
+        if type(v) is dict or isinstance(v, Mapping):
+            v = _compact(v)
+        if v is not None and v != {} and v != []:
+            kept[k] = v
+    return kept
 
 
 def _named(value: Any, field: str | None = None) -> list[dict[str, Any]]:
