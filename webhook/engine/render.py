@@ -41,7 +41,8 @@ class Workload:
         return _KIND_API.get(self.kind, ("v1", self.kind.lower() + "s"))[1]
 
     def as_context(self) -> Attrs:
-        return Attrs(kind=self.kind, name=self.name, apiVersion=self.api_version, plural=self.plural)
+        api_version, plural = _KIND_API.get(self.kind) or ("v1", self.kind.lower() + "s")  # one lookup, per pod
+        return Attrs(kind=self.kind, name=self.name, apiVersion=api_version, plural=plural)
 
 
 def find_workload(pod: Pod) -> Workload:
