@@ -337,12 +337,12 @@ def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]
     """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
     if not fresh:
         return []
-    current = [i for i in existing if isinstance(i, dict)] if isinstance(existing, list) else []
+    current = existing if isinstance(existing, list) else ()
     if len(fields) == 1:  # env by name: one set, no per-item generator (runs per app container)
         field = fields[0]
-        names = {i.get(field) for i in current}
+        names = {i.get(field) for i in current if isinstance(i, dict)}
         return [item for item in fresh if item[field] not in names]
-    taken = [{i.get(f) for i in current} for f in fields]
+    taken = [{i.get(f) for i in current if isinstance(i, dict)} for f in fields]
     return [item for item in fresh if not any(item[f] in seen for f, seen in zip(fields, taken))]
 
 
