@@ -1,0 +1,59 @@
+"""render() builds only the context names a plugin's per-pod leaves read: a template that reads
+any of them still gets each one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import make_pod, namespace
+from webhook.engine.config import Config
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
+from webhook.engine.render import Workload, render
+
+EVERY_NAME = """\
+name: agent
+kind: runtime
+description: reads every name of the render context
+on:
+  - {in: pod-annotation, key: example.com/inject, values: ["true"]}
+settings:
+  cpu: {key: example.com/cpu, type: cpu, default: 10m}
+fragment:
+  sidecars:
+    - name: agent
+      image: "example.com/agent:1"
+      args:
+        - "{{ app_ports | map(attribute='containerPort') | join(',') }}"
+        - "{{ workload.kind }}/{{ workload.name }} {{ workload.apiVersion }} {{ workload.plural }}"
+        - "{{ namespace.name }} {{ namespace.labels.get('team') }} {{ namespace.annotations.get('note') }}"
+        - "{{ inherited | dictsort }}"
+        - "{{ labels.get('app') }} {{ annotations.get('example.com/inject') }} {{ pod.metadata.name }}"
+        - "{{ settings.cpu }} {{ native }} {{ hook }}"
+"""
+
+
+def test_every_context_name_reaches_a_template_that_reads_it(tmp_path: Path) -> None:
+    (tmp_path / "agent.yaml").write_text(EVERY_NAME)
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config())
+    plugin = next(p for p in injector.plugins if p.name == "agent")
+    assert {"app_ports", "workload", "namespace", "inherited", "hook"} <= plugin.fragment.reads
+    pod = make_pod(
+        labels={"app": "web"},
+        annotations={"example.com/inject": "true"},
+        containers=[{"name": "web", "image": "web:1", "ports": [{"containerPort": 8080}, {"containerPort": 9090}]}],
+    )
+    ns = namespace("shop", {"team": "blue"}, {"note": "hi", "example.com/cpu": "20m"})
+    addition = render(
+        plugin, pod=pod, namespace=ns, settings={"cpu": "10m"}, workload=Workload("Deployment", "web"), native_sidecar=True
+    )
+    assert addition.sidecars[0]["args"] == [
+        "8080,9090",
+        "Deployment/web apps/v1 deployments",
+        "shop blue hi",
+        [("example.com/cpu", "20m")],  # the namespace's value of a key the pod does not set
+        "web true web",
+        "10m True {}",
+    ]
+    unknown = render(plugin, pod=pod, namespace=ns, settings={"cpu": "10m"}, workload=Workload("Widget", "w"), native_sidecar=False)
+    assert unknown.sidecars[0]["args"][1] == "Widget/w v1 widgets"
