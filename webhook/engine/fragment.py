@@ -304,6 +304,8 @@ class Slot(Node):
 
 # How a map or list builds each of its children, decided once per (specialised) tree: constants
 # and slots are read inline, not through a method call each (the build runs for every pod).
+# A plan holds the children themselves only where a build needs them (a slot, for its error): a
+# cached tree's memory is bounded, and `entries`/`items` are rebuilt from the plan when asked for.
 _CONST = 0  # payload: the value (in a list: a tuple of values, a run of constants flattened)
 _SLOT = 1  # payload: the slot's key in the results
 _NODE = 2  # payload: the child's bound build method
@@ -312,22 +314,26 @@ _NODE = 2  # payload: the child's bound build method
 class MapNode(Node):
     """A mapping, perhaps under ``$if``; entries whose value is null are left out."""
 
-    __slots__ = ("entries", "condition", "condition_static", "plan")
+    __slots__ = ("condition", "condition_static", "plan")
 
     def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None, condition_static: bool = False) -> None:
-        self.entries = entries
         self.condition = condition
         self.condition_static = condition_static
         plan: list[tuple[int, str, Any, Node]] = []
         for key, node in entries:
             if type(node) is Const:
                 if node.value is not None and node.value is not _DROPPED:  # left out by every build
-                    plan.append((_CONST, key, node.value, node))
+                    plan.append((_CONST, key, node.value, _NO_NODE))
             elif type(node) is Slot:
                 plan.append((_SLOT, key, node.key, node))
             else:
-                plan.append((_NODE, key, node.build, node))
+                plan.append((_NODE, key, node.build, _NO_NODE))
         self.plan = tuple(plan)
+
+    @property
+    def entries(self) -> tuple[tuple[str, Node], ...]:
+        """The entries a build can give (a constant null is left out by every build anyway)."""
+        return tuple((key, _child(kind, payload, node)) for kind, key, payload, node in self.plan)
 
     def build(self, results: Mapping[str, Any]) -> Any:
         if self.condition is not None and self.condition not in results:
@@ -384,6 +390,16 @@ class Splice(Node):
         return Const(self.build(results)) if self.slot.static else self
 
 
+_NO_NODE = Const(None)  # in a plan, where the child itself is not kept
+
+
+def _child(kind: int, payload: Any, node: Node) -> Node:
+    """A child node again, from its step in a plan."""
+    if kind == _CONST:
+        return Const(payload)
+    return payload.__self__ if kind == _NODE else node
+
+
 class _Spliced(tuple[Any, ...]):
     """Items a Splice gives, flattened into the enclosing list."""
 
@@ -398,10 +414,9 @@ def _append(out: list[Any], value: Any) -> None:
 class ListNode(Node):
     """A sequence; items whose ``$if`` was false are left out, ``$splice`` items are flattened."""
 
-    __slots__ = ("items", "plan")
+    __slots__ = ("plan",)
 
     def __init__(self, items: tuple[Node, ...]) -> None:
-        self.items = items
         plan: list[tuple[int, Any, Node]] = []
         run: list[Any] = []  # consecutive constant items, appended with one extend
         for node in items:
@@ -409,15 +424,20 @@ class ListNode(Node):
                 _append(run, node.value)
                 continue
             if run:
-                plan.append((_CONST, tuple(run), Const(run)))
+                plan.append((_CONST, tuple(run), _NO_NODE))
                 run = []
             if type(node) is Slot:
                 plan.append((_SLOT, node.key, node))
             else:
-                plan.append((_NODE, node.build, node))
+                plan.append((_NODE, node.build, _NO_NODE))
         if run:
-            plan.append((_CONST, tuple(run), Const(run)))
+            plan.append((_CONST, tuple(run), _NO_NODE))
         self.plan = tuple(plan)
+
+    @property
+    def items(self) -> tuple[Node, ...]:
+        """The items, each run of constants as one spliced constant (what it builds to)."""
+        return tuple(_child(kind, _Spliced(payload) if kind == _CONST else payload, node) for kind, payload, node in self.plan)
 
     def build(self, results: Mapping[str, Any]) -> Any:
         out: list[Any] = []
@@ -699,7 +719,7 @@ class Fragment:
         return self._cached_bytes
 
 
-# Measured with tracemalloc on the shipped templates: a specialised tree costs about 9 KiB, plus
+# Measured with tracemalloc on the shipped templates: a specialised tree costs about 12-14 KiB, plus
 # about 3.3 bytes per character of the settings it was built from (lists of ports, CIDRs).
 _TREE_BYTES = 16 * 1024
 _BYTES_PER_CHAR = 6
