@@ -7,7 +7,7 @@ operation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.releases import Version, applies
-from webhook.engine.settings import SettingError, show
+from webhook.engine.settings import Setting, SettingError, show
 
 MODE_KEY = "meshswitch.io/mode"
 INJECT_KEY = "meshswitch.io/inject"
@@ -43,6 +43,25 @@ class Decision:
     revisions: Mapping[str, str] = field(default_factory=dict)  # plugin -> control-plane revision
     warnings: tuple[str, ...] = ()
     sidecar_chosen: bool = False  # the pod's own meshswitch.io/sidecar chose the style
+
+
+_DECISION_FIELDS = ("plugins", "reason", "mode", "sidecar_style", "settings", "revisions", "warnings", "sidecar_chosen")
+if tuple(f.name for f in fields(Decision)) != _DECISION_FIELDS:
+    raise AssertionError("_decision must set every field of Decision")
+
+
+def _decision(
+    plugins: tuple[Plugin, ...], reason: Reason, mode: str, sidecar_style: str, settings: Mapping[str, Mapping[str, Any]],
+    revisions: Mapping[str, str] | None = None, warnings: tuple[str, ...] = (), sidecar_chosen: bool = False,
+) -> Decision:  # fmt: skip
+    """Decision(...) as its __init__ makes it, less the frozen dataclass's object.__setattr__ per
+    field (a microsecond of every pod's decision)."""
+    decision = object.__new__(Decision)
+    decision.__dict__.update(
+        plugins=plugins, reason=reason, mode=mode, sidecar_style=sidecar_style, settings=settings,
+        revisions={} if revisions is None else revisions, warnings=warnings, sidecar_chosen=sidecar_chosen,
+    )  # fmt: skip
+    return decision
 
 
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
@@ -80,12 +99,33 @@ class _View:
         return self.ns_annotations.get(match.key)
 
     def first_match(self, matches: tuple[KeyMatch, ...], *, on_pod: bool, installed: Version | None = None) -> KeyMatch | None:
-        for match in matches:
-            if match.on_pod is on_pod and (installed is None or match.read_by(installed)):
+        for match in _side(matches, on_pod):
+            if (installed is None or not (match.since or match.until) or match.read_by(installed)):
                 value = self.read(match)
                 if value is not None and (value.lower() in match.values or ("*" in match.values and value.strip())):
                     return match
         return None
+
+    def either_match(self, matches: tuple[KeyMatch, ...], installed: Version | None = None) -> KeyMatch | None:
+        """The first match on the pod, else on the namespace; None at once when no key is set anywhere."""
+        if not matches:
+            return None
+        return self.first_match(matches, on_pod=True, installed=installed) or self.first_match(matches, on_pod=False, installed=installed)
+
+
+# Each plugin's on/off tuple split by side, once: rules ask for one side at a time, ~8 times a pod.
+# Keyed by identity (the tuple itself is kept in the entry, so an id is never reused while cached).
+_SIDES: dict[int, tuple[tuple[KeyMatch, ...], tuple[KeyMatch, ...], tuple[KeyMatch, ...]]] = {}
+
+
+def _side(matches: tuple[KeyMatch, ...], on_pod: bool) -> tuple[KeyMatch, ...]:
+    entry = _SIDES.get(id(matches))
+    if entry is None or entry[0] is not matches:
+        entry = (matches, tuple(m for m in matches if m.on_pod), tuple(m for m in matches if not m.on_pod))
+        if len(_SIDES) >= 1024:  # plugins reloaded many times over: start afresh
+            _SIDES.clear()
+        _SIDES[id(matches)] = entry
+    return entry[1] if on_pod else entry[2]
 
 
 def _mapping(obj: Any) -> Mapping[str, str]:
@@ -238,6 +278,26 @@ def _cut(raw: str) -> str:
     return raw if len(raw) <= 80 else raw[:77] + "..."
 
 
+# Each plugin's settings indexed by key, once: a pod sets a few of Dapr's ~60 keys.
+_SETTING_INDEX: dict[int, tuple[tuple[Setting, ...], Mapping[str, tuple[int, ...]]]] = {}
+
+
+def _settings_reading(settings: tuple[Setting, ...], present: frozenset[str]) -> list[Setting]:
+    """The settings that read one of the `present` keys, in their order."""
+    entry = _SETTING_INDEX.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        index: dict[str, list[int]] = {}
+        for number, setting in enumerate(settings):
+            for key in setting.keys:
+                index.setdefault(key, []).append(number)
+        entry = (settings, {k: tuple(v) for k, v in index.items()})
+        if len(_SETTING_INDEX) >= 1024:  # plugins reloaded many times over: start afresh
+            _SETTING_INDEX.clear()
+        _SETTING_INDEX[id(settings)] = entry
+    by_key = entry[1]
+    return [settings[number] for number in sorted({n for key in present for n in by_key.get(key, ())})]
+
+
 def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Version | None = None) -> Mapping[str, Any]:
     """Rule 8: the plugin's settings from pod annotations, then namespace annotations, then defaults."""
     keys = plugin.setting_keys
@@ -246,9 +306,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
     parsed: dict[str, Any] | None = None
     raws: list[tuple[str, str]] = []
     present = keys & (view.pod_annotations.keys() | view.ns_annotations.keys())
-    for setting in plugin.settings:
-        if present.isdisjoint(setting.keys):
-            continue
+    for setting in _settings_reading(plugin.settings, present):
         if (setting.since or setting.until) and not applies(setting.since, setting.until, installed or plugin.installed()):
             continue  # a key this release of the mesh does not read
         if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
@@ -287,19 +345,40 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
     return parsed
 
 
-def _container_names(pod: Pod, section: str) -> frozenset[str]:
-    items = (pod.get("spec") or {}).get(section) or ()
-    return frozenset(c["name"] for c in items if isinstance(c, dict) and isinstance(c.get("name"), str))
-
-
-def _existing_container_names(pod: Pod) -> frozenset[str]:
+def _scan_containers(pod: Pod) -> tuple[frozenset[str], frozenset[str], bool]:
+    """One walk over the pod's containers: the names of all of them (rule 7) and of the app's own
+    (a gateway), and whether `_check_containers` is sure to pass (rule 8; False when in doubt,
+    and that check then names what is wrong)."""
     spec = pod.get("spec") or {}
-    names = set()
+    names: set[str] = set()
+    app: set[str] = set()
+    valid = bool(spec.get("containers"))
     for section in ("initContainers", "containers"):
-        for container in spec.get(section) or ():
-            if isinstance(container, dict) and isinstance(container.get("name"), str):
-                names.add(container["name"])
-    return frozenset(names)
+        items = spec.get(section) or ()
+        if items and not isinstance(items, list):
+            valid = False
+        for container in items:
+            if not isinstance(container, dict):
+                valid = False
+                continue
+            name = container.get("name")
+            if isinstance(name, str):
+                names.add(name)
+                if section == "containers":
+                    app.add(name)
+            if not name:
+                valid = False
+            ports = container.get("ports")
+            if not ports:
+                continue
+            if not isinstance(ports, list):
+                valid = False
+                continue
+            for port in ports:
+                value = port.get("containerPort") if isinstance(port, dict) else None
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+                    valid = False
+    return frozenset(names), frozenset(app), valid
 
 
 def _check_containers(pod: Pod) -> None:
@@ -313,17 +392,17 @@ def _check_containers(pod: Pod) -> None:
         raise PodDenied(reasons.INVALID_POD, "spec.containers: Required value: a pod needs at least one container")
     for section in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(section) or ()):
-            where = f"spec.{section}[{index}]"
+            # The field's name is formatted only for a refusal: this runs for every container of every pod.
             if not isinstance(container, dict):
-                raise PodDenied(reasons.INVALID_POD, f"{where}: must be an object")
+                raise PodDenied(reasons.INVALID_POD, f"spec.{section}[{index}]: must be an object")
             if not container.get("name"):
-                raise PodDenied(reasons.INVALID_POD, f"{where}.name: Required value: every container needs a name")
+                raise PodDenied(reasons.INVALID_POD, f"spec.{section}[{index}].name: Required value: every container needs a name")
             for number, port in enumerate(container.get("ports") or ()):
                 value = port.get("containerPort") if isinstance(port, dict) else None
                 if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
                     raise PodDenied(
                         reasons.INVALID_POD,
-                        f"{where}.ports[{number}].containerPort: Required value: a port number from 1 to 65535",
+                        f"spec.{section}[{index}].ports[{number}].containerPort: Required value: a port number from 1 to 65535",
                     )
 
 
@@ -338,7 +417,7 @@ def _mesh_free_owner(name: str, plugins: PluginSet, values_for: ValuesFor | None
 
 
 def _skip(code: str, message: str, mode: str, style: str, warnings: tuple[str, ...] = ()) -> Decision:
-    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={}, warnings=warnings)
+    return _decision((), Reason(code, message), mode, style, {}, warnings=warnings)
 
 
 def decide(
@@ -378,7 +457,7 @@ def decide(
     skipped: Reason | None = None
     if mode in plugins and plugins[mode].is_mesh:
         mesh = plugins[mode]
-        off = view.first_match(mesh.off, on_pod=True) or view.first_match(mesh.off, on_pod=False)  # rule 5
+        off = view.either_match(mesh.off)  # rule 5
         if off is not None:
             skipped = Reason(reasons.PLUGIN_DISABLED, f"{mesh.name} is turned off by {off.place} {off.key}={view.read(off)}")
         elif (owner := _mesh_free_owner(namespace.name, plugins, values_for)) is not None:
@@ -397,11 +476,9 @@ def decide(
 
     for runtime in plugins.runtimes:  # rule 6
         release = installed(runtime)
-        on = view.first_match(runtime.on, on_pod=True, installed=release) or view.first_match(runtime.on, on_pod=False, installed=release)
-        if on is None:
+        if view.either_match(runtime.on, release) is None:
             continue
-        off = view.first_match(runtime.off, on_pod=True, installed=release) or view.first_match(runtime.off, on_pod=False, installed=release)
-        if off is None:
+        if view.either_match(runtime.off, release) is None:
             chosen.append(runtime)
 
     done = injected_plugins(view.pod_annotations)  # rule 7
@@ -410,8 +487,8 @@ def decide(
         if not remaining:
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
-    present = _existing_container_names(pod)
-    if present and chosen and chosen[0].is_mesh:
+    present, app_containers, containers_valid = _scan_containers(pod)
+    if present and chosen and chosen[0].is_mesh and any(p is not chosen[0] and not p.present.isdisjoint(present) for p in plugins.meshes):
         others = sorted(
             (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.present & present
         )
@@ -429,8 +506,9 @@ def decide(
 
     if not chosen:
         assert skipped is not None
-        return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
-    _check_containers(pod)  # rule 8
+        return _decision((), skipped, mode, style, {})
+    if not containers_valid:
+        _check_containers(pod)  # rule 8
     pod_only = _View(view.pod_labels, view.pod_annotations, view.ns_labels, _EMPTY)
     settings = {}
     for plugin in chosen:  # rule 8
@@ -440,11 +518,11 @@ def decide(
             _check_fallbacks(plugin, pod, own)
     style = _sidecar_style(view, config, chosen, settings)
     mergers = [p for p in chosen if p.declared == "merge"]
-    app_names = _container_names(pod, "containers") if mergers else frozenset()
+    app_names = app_containers if mergers else frozenset()
     if app_names and any(app_names <= p.container_names for p in mergers):
         style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
     revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
-    return Decision(
+    return _decision(
         plugins=tuple(chosen),
         reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),
         mode=mode,
