@@ -26,7 +26,7 @@ _LIST_FIELDS = ("plugins", "initContainers", "containers", "volumes", "labels", 
 # Keys escaped, and whole annotation/label paths: a handful of template-written keys, asked for on
 # every pod. Bounded, since some keys (a hook's) could come from pods.
 _ESCAPED: dict[str, str] = {}
-_PATHS: dict[tuple[str, str], str] = {}
+_PATHS: dict[str, dict[str, str]] = {}
 _CACHE_MAX = 4096
 
 
@@ -42,11 +42,14 @@ def escape(key: str) -> str:
 
 def _key_path(base: str, key: str) -> str:
     """`base/escaped key`, cached (built per op otherwise)."""
-    path = _PATHS.get((base, key))
+    paths = _PATHS.get(base)
+    if paths is None:
+        paths = _PATHS.setdefault(base, {})
+    path = paths.get(key)
     if path is None:
         path = f"{base}/{escape(key)}"
-        if len(_PATHS) < _CACHE_MAX:
-            _PATHS[(base, key)] = path
+        if len(paths) < _CACHE_MAX:
+            paths[key] = path
     return path
 
 
@@ -124,6 +127,16 @@ class _PatchBuilder:
         return list(fresh)
 
 
+def _add_missing(into: dict[str, str], entries: Mapping[str, str]) -> None:
+    """Keys `into` lacks, in order: an earlier addition's value wins."""
+    if not into:
+        into.update(entries)
+        return
+    for k, v in entries.items():
+        if k not in into:
+            into[k] = v
+
+
 def build_patch(
     pod: Pod, additions: Sequence[Addition], *, native_sidecar: bool, reason: str = "injected"
 ) -> tuple[JsonPatch, list[str]]:
@@ -165,12 +178,8 @@ def build_patch(
             firsts.update(c["name"] for c in a.sidecars)
         if a.reapplied:
             reapplied.update(a.reapplied)
-        for k, v in a.labels.items():
-            if k not in labels:
-                labels[k] = v
-        for k, v in a.annotations.items():
-            if k not in extra_annotations:
-                extra_annotations[k] = v
+        _add_missing(labels, a.labels)
+        _add_missing(extra_annotations, a.annotations)
     if native_sidecar:
         proxies = [{**c, "restartPolicy": "Always"} for c in proxies]
         status["initContainers"] += [c["name"] for c in redirects]
