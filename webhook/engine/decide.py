@@ -64,6 +64,13 @@ def _decision(
     return decision
 
 
+def restyled(decision: Decision, sidecar_style: str) -> Decision:
+    """`dataclasses.replace(decision, sidecar_style=...)`, as `_decision` makes one."""
+    copy = object.__new__(Decision)
+    copy.__dict__.update(decision.__dict__, sidecar_style=sidecar_style)
+    return copy
+
+
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
     """A key that may sit on the pod as label or annotation: the label wins."""
     value = labels.get(key)

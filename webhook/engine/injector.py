@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from webhook.engine import reasons
 from webhook.engine.config import Config
-from webhook.engine.decide import Decision, decide
+from webhook.engine.decide import Decision, decide, restyled
 from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.keys import unknown_keys
@@ -123,7 +122,7 @@ class Injector:
             native = rule.default(values=values)
         if native is None:
             return decision
-        return dataclasses.replace(decision, sidecar_style="native" if native else "classic")
+        return restyled(decision, "native" if native else "classic")
 
     def unknown_keys(self, pod: Pod) -> list[str]:
         """Warnings for the pod's annotations under a plugin's prefix that no plugin reads (typos)."""
