@@ -189,7 +189,7 @@ def _well_typed(obj: Any) -> bool:
         if value is not None and (type(value) is not dict or not set(map(type, value.values())) <= _STR_ONLY):
             return False
     value = metadata.get("ownerReferences")
-    if value is not None and (type(value) is not list or not set(map(type, value)) <= _DICT_ONLY):
+    if value is not None and (type(value) is not list or list(map(type, value)).count(dict) != len(value)):
         return False
     spec = obj.get("spec")
     if type(spec) is not dict or type(spec.get("containers")) is not list:
@@ -198,7 +198,7 @@ def _well_typed(obj: Any) -> bool:
         items = spec.get(field)
         if items is None:
             continue
-        if type(items) is not list or not set(map(type, items)) <= _DICT_ONLY:
+        if type(items) is not list or list(map(type, items)).count(dict) != len(items):
             return False
         for item in items:
             name = item.get("name")
@@ -208,7 +208,8 @@ def _well_typed(obj: Any) -> bool:
                 continue
             for key in _CONTAINER_LISTS:
                 value = item.get(key)
-                if value is not None and (type(value) is not list or not set(map(type, value)) <= _DICT_ONLY):
+                # All dicts, counted at C speed (faster than a set of the types for a long env list).
+                if value is not None and (type(value) is not list or list(map(type, value)).count(dict) != len(value)):
                     return False
             for key in _CONTAINER_OBJECTS:
                 value = item.get(key)
