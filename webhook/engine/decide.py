@@ -106,11 +106,17 @@ class _View:
         return self.ns_annotations.get(match.key)
 
     def first_match(self, matches: tuple[KeyMatch, ...], *, on_pod: bool, installed: Version | None = None) -> KeyMatch | None:
-        for match in _side(matches, on_pod):
-            if (installed is None or not (match.since or match.until) or match.read_by(installed)):
-                value = self.read(match)
-                if value is not None and (value.lower() in match.values or ("*" in match.values and value.strip())):
-                    return match
+        labels, annotations = (self.pod_labels, self.pod_annotations) if on_pod else (self.ns_labels, self.ns_annotations)
+        if not labels and not annotations:
+            return None
+        for match, key, values, star, versioned, in_labels, in_annotations in _side(matches, on_pod):
+            if versioned and installed is not None and not match.read_by(installed):
+                continue
+            value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
+            if value is None and in_annotations:
+                value = annotations.get(key)
+            if value is not None and (value.lower() in values or (star and value.strip())):
+                return match
         return None
 
     def either_match(self, matches: tuple[KeyMatch, ...], installed: Version | None = None) -> KeyMatch | None:
@@ -120,15 +126,26 @@ class _View:
         return self.first_match(matches, on_pod=True, installed=installed) or self.first_match(matches, on_pod=False, installed=installed)
 
 
-# Each plugin's on/off tuple split by side, once: rules ask for one side at a time, ~8 times a pod.
+# A key as first_match reads it: the match, its key and values, whether any value counts, whether
+# it has release lines, and whether it is read from the labels and from the annotations.
+_Key = tuple[KeyMatch, str, frozenset[str], bool, bool, bool, bool]
+
+# Each plugin's on/off tuple split by side and unpacked, once: rules ask ~8 times a pod.
 # Keyed by identity (the tuple itself is kept in the entry, so an id is never reused while cached).
-_SIDES: dict[int, tuple[tuple[KeyMatch, ...], tuple[KeyMatch, ...], tuple[KeyMatch, ...]]] = {}
+_SIDES: dict[int, tuple[tuple[KeyMatch, ...], tuple[_Key, ...], tuple[_Key, ...]]] = {}
 
 
-def _side(matches: tuple[KeyMatch, ...], on_pod: bool) -> tuple[KeyMatch, ...]:
+def _side(matches: tuple[KeyMatch, ...], on_pod: bool) -> tuple[_Key, ...]:
     entry = _SIDES.get(id(matches))
     if entry is None or entry[0] is not matches:
-        entry = (matches, tuple(m for m in matches if m.on_pod), tuple(m for m in matches if not m.on_pod))
+        keys = [
+            (
+                m, m.key, m.values, "*" in m.values, bool(m.since or m.until),
+                not m.place.endswith("-annotation"), not m.place.endswith("-label"),
+            )  # fmt: skip
+            for m in matches
+        ]
+        entry = (matches, tuple(k for k in keys if k[0].on_pod), tuple(k for k in keys if not k[0].on_pod))
         if len(_SIDES) >= 1024:  # plugins reloaded many times over: start afresh
             _SIDES.clear()
         _SIDES[id(matches)] = entry
