@@ -447,7 +447,9 @@ def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], 
     changes: dict[str, str | None] = {}
     for addition in additions:
         changes.update(addition.annotation_changes)
-        changes.update({k: v for k, v in addition.annotations.items() if k in addition.plugin.overwrite})
+        overwrite = addition.plugin.overwrite
+        if overwrite and not overwrite.isdisjoint(addition.annotations):
+            changes.update({k: v for k, v in addition.annotations.items() if k in overwrite})
     if not changes:
         return []
     replaced: dict[str, Any] | None = None
