@@ -42,14 +42,14 @@ def escape(key: str) -> str:
 
 def _key_path(base: str, key: str) -> str:
     """`base/escaped key`, cached (built per op otherwise)."""
-    paths = _PATHS.get(base)
-    if paths is None:
-        paths = _PATHS.setdefault(base, {})
-    path = paths.get(key)
-    if path is None:
-        path = f"{base}/{escape(key)}"
-        if len(paths) < _CACHE_MAX:
-            paths[key] = path
+    return _PATHS.setdefault(base, {}).get(key) or _new_key_path(base, key)
+
+
+def _new_key_path(base: str, key: str) -> str:
+    path = f"{base}/{escape(key)}"
+    paths = _PATHS.setdefault(base, {})
+    if len(paths) < _CACHE_MAX:
+        paths[key] = path
     return path
 
 
@@ -121,9 +121,9 @@ class _PatchBuilder:
             self.ops.append({"op": "add", "path": base, "value": fresh})
             self.created.append(base)
         else:
-            append = self.ops.append
+            append, paths = self.ops.append, _PATHS.setdefault(base, {})
             for k, v in fresh.items():
-                append({"op": "add", "path": _key_path(base, k), "value": v})
+                append({"op": "add", "path": paths.get(k) or _new_key_path(base, k), "value": v})
         return list(fresh)
 
 
@@ -257,9 +257,9 @@ def build_patch(
         fresh[STATUS_KEY] = orjson.dumps(status).decode()
         builder.ops.append({"op": "add", "path": "/metadata/annotations", "value": fresh})
     else:
-        append = builder.ops.append
+        append, paths = builder.ops.append, _PATHS.setdefault("/metadata/annotations", {})
         for k, v in fresh.items():
-            append({"op": "add", "path": _key_path("/metadata/annotations", k), "value": v})
+            append({"op": "add", "path": paths.get(k) or _new_key_path("/metadata/annotations", k), "value": v})
         op = "replace" if had_status else "add"
         append({"op": op, "path": _STATUS_PATH, "value": orjson.dumps(status).decode()})
     return builder.ops, warnings
@@ -382,19 +382,27 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
 def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> None:
     """Hook items appended to app containers' lists (Dapr's env and socket mounts), by name, so
     that uninject removes exactly them."""
-    merged: dict[int, dict[str, list[Any]]] = {}  # one list per field, so an absent list is created once
-    for addition in additions:
-        for index, lists in addition.container_appends.items():
-            if not lists:
-                continue
-            into = merged.setdefault(index, {})
-            for field, items in lists.items():
-                into.setdefault(field, []).extend(items)
-    if not merged:
+    appends = [a.container_appends for a in additions if a.container_appends]
+    merged: Mapping[int, Mapping[str, Sequence[Any]]]
+    if len(appends) == 1:
+        merged = appends[0]  # one plugin's lists, read as they are (never mutated)
+    else:
+        merging: dict[int, dict[str, list[Any]]] = {}  # one list per field, so an absent list is created once
+        for appended_by in appends:
+            for index, lists in appended_by.items():
+                if not lists:
+                    continue
+                into = merging.setdefault(index, {})
+                for field, items in lists.items():
+                    into.setdefault(field, []).extend(items)
+        merged = merging
+    if not any(merged.values()):
         return
     containers = builder.spec.get("containers") or ()
     appended = builder.status.setdefault("appended", {})
     for index, lists in merged.items():
+        if not lists:
+            continue
         container = containers[index]
         record = appended.setdefault(str(container.get("name")), {})
         base = f"/spec/containers/{index + builder.app_offset}/"
