@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -29,6 +29,8 @@ STATUS_KEY = "meshswitch.io/status"
 
 _EMPTY: Mapping[str, str] = {}
 ValuesFor = Callable[[Plugin], Mapping[str, Any]]
+_S = TypeVar("_S")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -106,50 +108,72 @@ class _View:
         return self.ns_annotations.get(match.key)
 
     def first_match(self, matches: tuple[KeyMatch, ...], *, on_pod: bool, installed: Version | None = None) -> KeyMatch | None:
-        labels, annotations = (self.pod_labels, self.pod_annotations) if on_pod else (self.ns_labels, self.ns_annotations)
-        if not labels and not annotations:
-            return None
-        for match, key, values, star, versioned, in_labels, in_annotations in _side(matches, on_pod):
-            if versioned and installed is not None and not match.read_by(installed):
-                continue
-            value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
-            if value is None and in_annotations:
-                value = annotations.get(key)
-            if value is not None and (value.lower() in values or (star and value.strip())):
-                return match
-        return None
+        side = _derived(_SIDES, matches, _sides)[0 if on_pod else 1]
+        if on_pod:
+            return _first(side, self.pod_labels, self.pod_annotations, installed)
+        return _first(side, self.ns_labels, self.ns_annotations, installed)
 
     def either_match(self, matches: tuple[KeyMatch, ...], installed: Version | None = None) -> KeyMatch | None:
-        """The first match on the pod, else on the namespace; None at once when no key is set anywhere."""
+        """The first match on the pod, else on the namespace."""
         if not matches:
             return None
-        return self.first_match(matches, on_pod=True, installed=installed) or self.first_match(matches, on_pod=False, installed=installed)
+        pod_side, namespace_side = _derived(_SIDES, matches, _sides)
+        return _first(pod_side, self.pod_labels, self.pod_annotations, installed) or _first(
+            namespace_side, self.ns_labels, self.ns_annotations, installed
+        )
+
+
+def _first(
+    side: tuple[_Key, ...], labels: Mapping[str, str], annotations: Mapping[str, str], installed: Version | None
+) -> KeyMatch | None:
+    """The first of a side's keys that is set to one of its values."""
+    if not labels and not annotations:
+        return None
+    for match, key, values, star, versioned, in_labels, in_annotations in side:
+        if versioned and installed is not None and not match.read_by(installed):
+            continue
+        value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
+        if value is None and in_annotations:
+            value = annotations.get(key)
+        if value is not None and (value.lower() in values or (star and value.strip())):
+            return match
+    return None
+
+
+# What decide derives from a plugin's (immutable) compiled parts, made on first use and then
+# reused for every pod: one cache per kind of thing derived. Keyed by identity; the entry keeps its
+# source alive, so an id cannot be reused while cached.
+_Cache = dict[int, tuple[object, object]]
+_SIDES: _Cache = {}
+_SETTING_INDEX: _Cache = {}
+_MESH_NAMES: _Cache = {}
+
+
+def _derived(cache: _Cache, source: _S, build: Callable[[_S], _T]) -> _T:
+    entry = cache.get(id(source))
+    if entry is None or entry[0] is not source:
+        entry = (source, build(source))
+        if len(cache) >= 1024:  # plugins reloaded many times over: start afresh
+            cache.clear()
+        cache[id(source)] = entry
+    return cast(_T, entry[1])
 
 
 # A key as first_match reads it: the match, its key and values, whether any value counts, whether
 # it has release lines, and whether it is read from the labels and from the annotations.
 _Key = tuple[KeyMatch, str, frozenset[str], bool, bool, bool, bool]
 
-# Each plugin's on/off tuple split by side and unpacked, once: rules ask ~8 times a pod.
-# Keyed by identity (the tuple itself is kept in the entry, so an id is never reused while cached).
-_SIDES: dict[int, tuple[tuple[KeyMatch, ...], tuple[_Key, ...], tuple[_Key, ...]]] = {}
 
-
-def _side(matches: tuple[KeyMatch, ...], on_pod: bool) -> tuple[_Key, ...]:
-    entry = _SIDES.get(id(matches))
-    if entry is None or entry[0] is not matches:
-        keys = [
-            (
-                m, m.key, m.values, "*" in m.values, bool(m.since or m.until),
-                not m.place.endswith("-annotation"), not m.place.endswith("-label"),
-            )  # fmt: skip
-            for m in matches
-        ]
-        entry = (matches, tuple(k for k in keys if k[0].on_pod), tuple(k for k in keys if not k[0].on_pod))
-        if len(_SIDES) >= 1024:  # plugins reloaded many times over: start afresh
-            _SIDES.clear()
-        _SIDES[id(matches)] = entry
-    return entry[1] if on_pod else entry[2]
+def _sides(matches: tuple[KeyMatch, ...]) -> tuple[tuple[_Key, ...], tuple[_Key, ...]]:
+    """An on/off tuple split by side and unpacked: rules ask ~8 times a pod."""
+    keys = [
+        (
+            m, m.key, m.values, "*" in m.values, bool(m.since or m.until),
+            not m.place.endswith("-annotation"), not m.place.endswith("-label"),
+        )  # fmt: skip
+        for m in matches
+    ]
+    return tuple(k for k in keys if k[0].on_pod), tuple(k for k in keys if not k[0].on_pod)
 
 
 def _mapping(obj: Any) -> Mapping[str, str]:
@@ -302,24 +326,24 @@ def _cut(raw: str) -> str:
     return raw if len(raw) <= 80 else raw[:77] + "..."
 
 
-# Each plugin's settings indexed by key, once: a pod sets a few of Dapr's ~60 keys.
-_SETTING_INDEX: dict[int, tuple[tuple[Setting, ...], Mapping[str, tuple[int, ...]]]] = {}
+def _settings_index(settings: tuple[Setting, ...]) -> Mapping[str, tuple[int, ...]]:
+    """Key -> the settings that read it (a pod sets a few of Dapr's ~60 keys)."""
+    index: dict[str, list[int]] = {}
+    for number, setting in enumerate(settings):
+        for key in setting.keys:
+            index.setdefault(key, []).append(number)
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def _settings_reading(settings: tuple[Setting, ...], present: frozenset[str]) -> list[Setting]:
     """The settings that read one of the `present` keys, in their order."""
-    entry = _SETTING_INDEX.get(id(settings))
-    if entry is None or entry[0] is not settings:
-        index: dict[str, list[int]] = {}
-        for number, setting in enumerate(settings):
-            for key in setting.keys:
-                index.setdefault(key, []).append(number)
-        entry = (settings, {k: tuple(v) for k, v in index.items()})
-        if len(_SETTING_INDEX) >= 1024:  # plugins reloaded many times over: start afresh
-            _SETTING_INDEX.clear()
-        _SETTING_INDEX[id(settings)] = entry
-    by_key = entry[1]
+    by_key = _derived(_SETTING_INDEX, settings, _settings_index)
     return [settings[number] for number in sorted({n for key in present for n in by_key.get(key, ())})]
+
+
+def _mesh_names(meshes: tuple[Plugin, ...]) -> frozenset[str]:
+    """Every container name that shows some mesh is in a pod (rule 7)."""
+    return frozenset().union(*(p.present for p in meshes))
 
 
 def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Version | None = None) -> Mapping[str, Any]:
@@ -512,7 +536,10 @@ def decide(
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
     present, app_containers, containers_valid = _scan_containers(pod)
-    if present and chosen and chosen[0].is_mesh and any(p is not chosen[0] and not p.present.isdisjoint(present) for p in plugins.meshes):
+    if (
+        present and chosen and chosen[0].is_mesh and not present.isdisjoint(_derived(_MESH_NAMES, plugins.meshes, _mesh_names))
+        and any(p is not chosen[0] and not p.present.isdisjoint(present) for p in plugins.meshes)
+    ):  # fmt: skip
         others = sorted(
             (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.present & present
         )
