@@ -181,7 +181,7 @@ def build_patch(
         _add_missing(labels, a.labels)
         _add_missing(extra_annotations, a.annotations)
     if native_sidecar:
-        proxies = [{**c, "restartPolicy": "Always"} for c in proxies]
+        proxies = [_as_native_sidecar(c) for c in proxies]
         status["initContainers"] += [c["name"] for c in redirects]
         status["initContainers"] += [c["name"] for c in proxies]
     else:
