@@ -7,8 +7,8 @@ operation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -20,7 +20,7 @@ from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.releases import Version, applies
-from webhook.engine.settings import SettingError, show
+from webhook.engine.settings import Setting, SettingError, show
 
 MODE_KEY = "meshswitch.io/mode"
 INJECT_KEY = "meshswitch.io/inject"
@@ -29,6 +29,8 @@ STATUS_KEY = "meshswitch.io/status"
 
 _EMPTY: Mapping[str, str] = {}
 ValuesFor = Callable[[Plugin], Mapping[str, Any]]
+_S = TypeVar("_S")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,32 @@ class Decision:
     revisions: Mapping[str, str] = field(default_factory=dict)  # plugin -> control-plane revision
     warnings: tuple[str, ...] = ()
     sidecar_chosen: bool = False  # the pod's own meshswitch.io/sidecar chose the style
+
+
+_DECISION_FIELDS = ("plugins", "reason", "mode", "sidecar_style", "settings", "revisions", "warnings", "sidecar_chosen")
+if tuple(f.name for f in fields(Decision)) != _DECISION_FIELDS:
+    raise AssertionError("_decision must set every field of Decision")
+
+
+def _decision(
+    plugins: tuple[Plugin, ...], reason: Reason, mode: str, sidecar_style: str, settings: Mapping[str, Mapping[str, Any]],
+    revisions: Mapping[str, str] | None = None, warnings: tuple[str, ...] = (), sidecar_chosen: bool = False,
+) -> Decision:  # fmt: skip
+    """Decision(...) as its __init__ makes it, less the frozen dataclass's object.__setattr__ per
+    field (a microsecond of every pod's decision)."""
+    decision = object.__new__(Decision)
+    decision.__dict__.update(
+        plugins=plugins, reason=reason, mode=mode, sidecar_style=sidecar_style, settings=settings,
+        revisions={} if revisions is None else revisions, warnings=warnings, sidecar_chosen=sidecar_chosen,
+    )  # fmt: skip
+    return decision
+
+
+def restyled(decision: Decision, sidecar_style: str) -> Decision:
+    """`dataclasses.replace(decision, sidecar_style=...)`, as `_decision` makes one."""
+    copy = object.__new__(Decision)
+    copy.__dict__.update(decision.__dict__, sidecar_style=sidecar_style)
+    return copy
 
 
 def _pod_value(labels: Mapping[str, str], annotations: Mapping[str, str], key: str) -> str | None:
@@ -80,12 +108,72 @@ class _View:
         return self.ns_annotations.get(match.key)
 
     def first_match(self, matches: tuple[KeyMatch, ...], *, on_pod: bool, installed: Version | None = None) -> KeyMatch | None:
-        for match in matches:
-            if match.on_pod is on_pod and (installed is None or match.read_by(installed)):
-                value = self.read(match)
-                if value is not None and (value.lower() in match.values or ("*" in match.values and value.strip())):
-                    return match
+        side = _derived(_SIDES, matches, _sides)[0 if on_pod else 1]
+        if on_pod:
+            return _first(side, self.pod_labels, self.pod_annotations, installed)
+        return _first(side, self.ns_labels, self.ns_annotations, installed)
+
+    def either_match(self, matches: tuple[KeyMatch, ...], installed: Version | None = None) -> KeyMatch | None:
+        """The first match on the pod, else on the namespace."""
+        if not matches:
+            return None
+        pod_side, namespace_side = _derived(_SIDES, matches, _sides)
+        return _first(pod_side, self.pod_labels, self.pod_annotations, installed) or _first(
+            namespace_side, self.ns_labels, self.ns_annotations, installed
+        )
+
+
+def _first(
+    side: tuple[_Key, ...], labels: Mapping[str, str], annotations: Mapping[str, str], installed: Version | None
+) -> KeyMatch | None:
+    """The first of a side's keys that is set to one of its values."""
+    if not labels and not annotations:
         return None
+    for match, key, values, star, versioned, in_labels, in_annotations in side:
+        if versioned and installed is not None and not match.read_by(installed):
+            continue
+        value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
+        if value is None and in_annotations:
+            value = annotations.get(key)
+        if value is not None and (value.lower() in values or (star and value.strip())):
+            return match
+    return None
+
+
+# What decide derives from a plugin's (immutable) compiled parts, made on first use and then
+# reused for every pod: one cache per kind of thing derived. Keyed by identity; the entry keeps its
+# source alive, so an id cannot be reused while cached.
+_Cache = dict[int, tuple[object, object]]
+_SIDES: _Cache = {}
+_SETTING_INDEX: _Cache = {}
+_MESH_NAMES: _Cache = {}
+
+
+def _derived(cache: _Cache, source: _S, build: Callable[[_S], _T]) -> _T:
+    entry = cache.get(id(source))
+    if entry is None or entry[0] is not source:
+        entry = (source, build(source))
+        if len(cache) >= 1024:  # plugins reloaded many times over: start afresh
+            cache.clear()
+        cache[id(source)] = entry
+    return cast(_T, entry[1])
+
+
+# A key as first_match reads it: the match, its key and values, whether any value counts, whether
+# it has release lines, and whether it is read from the labels and from the annotations.
+_Key = tuple[KeyMatch, str, frozenset[str], bool, bool, bool, bool]
+
+
+def _sides(matches: tuple[KeyMatch, ...]) -> tuple[tuple[_Key, ...], tuple[_Key, ...]]:
+    """An on/off tuple split by side and unpacked: rules ask ~8 times a pod."""
+    keys = [
+        (
+            m, m.key, m.values, "*" in m.values, bool(m.since or m.until),
+            not m.place.endswith("-annotation"), not m.place.endswith("-label"),
+        )  # fmt: skip
+        for m in matches
+    ]
+    return tuple(k for k in keys if k[0].on_pod), tuple(k for k in keys if not k[0].on_pod)
 
 
 def _mapping(obj: Any) -> Mapping[str, str]:
@@ -238,6 +326,26 @@ def _cut(raw: str) -> str:
     return raw if len(raw) <= 80 else raw[:77] + "..."
 
 
+def _settings_index(settings: tuple[Setting, ...]) -> Mapping[str, tuple[int, ...]]:
+    """Key -> the settings that read it (a pod sets a few of Dapr's ~60 keys)."""
+    index: dict[str, list[int]] = {}
+    for number, setting in enumerate(settings):
+        for key in setting.keys:
+            index.setdefault(key, []).append(number)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def _settings_reading(settings: tuple[Setting, ...], present: frozenset[str]) -> list[Setting]:
+    """The settings that read one of the `present` keys, in their order."""
+    by_key = _derived(_SETTING_INDEX, settings, _settings_index)
+    return [settings[number] for number in sorted({n for key in present for n in by_key.get(key, ())})]
+
+
+def _mesh_names(meshes: tuple[Plugin, ...]) -> frozenset[str]:
+    """Every container name that shows some mesh is in a pod (rule 7)."""
+    return frozenset().union(*(p.present for p in meshes))
+
+
 def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Version | None = None) -> Mapping[str, Any]:
     """Rule 8: the plugin's settings from pod annotations, then namespace annotations, then defaults."""
     keys = plugin.setting_keys
@@ -246,9 +354,7 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
     parsed: dict[str, Any] | None = None
     raws: list[tuple[str, str]] = []
     present = keys & (view.pod_annotations.keys() | view.ns_annotations.keys())
-    for setting in plugin.settings:
-        if present.isdisjoint(setting.keys):
-            continue
+    for setting in _settings_reading(plugin.settings, present):
         if (setting.since or setting.until) and not applies(setting.since, setting.until, installed or plugin.installed()):
             continue  # a key this release of the mesh does not read
         if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
@@ -287,19 +393,40 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
     return parsed
 
 
-def _container_names(pod: Pod, section: str) -> frozenset[str]:
-    items = (pod.get("spec") or {}).get(section) or ()
-    return frozenset(c["name"] for c in items if isinstance(c, dict) and isinstance(c.get("name"), str))
-
-
-def _existing_container_names(pod: Pod) -> frozenset[str]:
+def _scan_containers(pod: Pod) -> tuple[frozenset[str], frozenset[str], bool]:
+    """One walk over the pod's containers: the names of all of them (rule 7) and of the app's own
+    (a gateway), and whether `_check_containers` is sure to pass (rule 8; False when in doubt,
+    and that check then names what is wrong)."""
     spec = pod.get("spec") or {}
-    names = set()
+    names: set[str] = set()
+    app: set[str] = set()
+    valid = bool(spec.get("containers"))
     for section in ("initContainers", "containers"):
-        for container in spec.get(section) or ():
-            if isinstance(container, dict) and isinstance(container.get("name"), str):
-                names.add(container["name"])
-    return frozenset(names)
+        items = spec.get(section) or ()
+        if items and not isinstance(items, list):
+            valid = False
+        for container in items:
+            if not isinstance(container, dict):
+                valid = False
+                continue
+            name = container.get("name")
+            if isinstance(name, str):
+                names.add(name)
+                if section == "containers":
+                    app.add(name)
+            if not name:
+                valid = False
+            ports = container.get("ports")
+            if not ports:
+                continue
+            if not isinstance(ports, list):
+                valid = False
+                continue
+            for port in ports:
+                value = port.get("containerPort") if isinstance(port, dict) else None
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+                    valid = False
+    return frozenset(names), frozenset(app), valid
 
 
 def _check_containers(pod: Pod) -> None:
@@ -313,17 +440,17 @@ def _check_containers(pod: Pod) -> None:
         raise PodDenied(reasons.INVALID_POD, "spec.containers: Required value: a pod needs at least one container")
     for section in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(section) or ()):
-            where = f"spec.{section}[{index}]"
+            # The field's name is formatted only for a refusal: this runs for every container of every pod.
             if not isinstance(container, dict):
-                raise PodDenied(reasons.INVALID_POD, f"{where}: must be an object")
+                raise PodDenied(reasons.INVALID_POD, f"spec.{section}[{index}]: must be an object")
             if not container.get("name"):
-                raise PodDenied(reasons.INVALID_POD, f"{where}.name: Required value: every container needs a name")
+                raise PodDenied(reasons.INVALID_POD, f"spec.{section}[{index}].name: Required value: every container needs a name")
             for number, port in enumerate(container.get("ports") or ()):
                 value = port.get("containerPort") if isinstance(port, dict) else None
                 if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
                     raise PodDenied(
                         reasons.INVALID_POD,
-                        f"{where}.ports[{number}].containerPort: Required value: a port number from 1 to 65535",
+                        f"spec.{section}[{index}].ports[{number}].containerPort: Required value: a port number from 1 to 65535",
                     )
 
 
@@ -338,7 +465,7 @@ def _mesh_free_owner(name: str, plugins: PluginSet, values_for: ValuesFor | None
 
 
 def _skip(code: str, message: str, mode: str, style: str, warnings: tuple[str, ...] = ()) -> Decision:
-    return Decision(plugins=(), reason=Reason(code, message), mode=mode, sidecar_style=style, settings={}, warnings=warnings)
+    return _decision((), Reason(code, message), mode, style, {}, warnings=warnings)
 
 
 def decide(
@@ -378,7 +505,7 @@ def decide(
     skipped: Reason | None = None
     if mode in plugins and plugins[mode].is_mesh:
         mesh = plugins[mode]
-        off = view.first_match(mesh.off, on_pod=True) or view.first_match(mesh.off, on_pod=False)  # rule 5
+        off = view.either_match(mesh.off)  # rule 5
         if off is not None:
             skipped = Reason(reasons.PLUGIN_DISABLED, f"{mesh.name} is turned off by {off.place} {off.key}={view.read(off)}")
         elif (owner := _mesh_free_owner(namespace.name, plugins, values_for)) is not None:
@@ -397,11 +524,9 @@ def decide(
 
     for runtime in plugins.runtimes:  # rule 6
         release = installed(runtime)
-        on = view.first_match(runtime.on, on_pod=True, installed=release) or view.first_match(runtime.on, on_pod=False, installed=release)
-        if on is None:
+        if view.either_match(runtime.on, release) is None:
             continue
-        off = view.first_match(runtime.off, on_pod=True, installed=release) or view.first_match(runtime.off, on_pod=False, installed=release)
-        if off is None:
+        if view.either_match(runtime.off, release) is None:
             chosen.append(runtime)
 
     done = injected_plugins(view.pod_annotations)  # rule 7
@@ -410,8 +535,11 @@ def decide(
         if not remaining:
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
-    present = _existing_container_names(pod)
-    if present and chosen and chosen[0].is_mesh:
+    present, app_containers, containers_valid = _scan_containers(pod)
+    if (
+        present and chosen and chosen[0].is_mesh and not present.isdisjoint(_derived(_MESH_NAMES, plugins.meshes, _mesh_names))
+        and any(p is not chosen[0] and not p.present.isdisjoint(present) for p in plugins.meshes)
+    ):  # fmt: skip
         others = sorted(
             (name, p.name) for p in plugins.meshes if p is not chosen[0] for name in p.present & present
         )
@@ -429,8 +557,9 @@ def decide(
 
     if not chosen:
         assert skipped is not None
-        return Decision(plugins=(), reason=skipped, mode=mode, sidecar_style=style, settings={})
-    _check_containers(pod)  # rule 8
+        return _decision((), skipped, mode, style, {})
+    if not containers_valid:
+        _check_containers(pod)  # rule 8
     pod_only = _View(view.pod_labels, view.pod_annotations, view.ns_labels, _EMPTY)
     settings = {}
     for plugin in chosen:  # rule 8
@@ -440,11 +569,11 @@ def decide(
             _check_fallbacks(plugin, pod, own)
     style = _sidecar_style(view, config, chosen, settings)
     mergers = [p for p in chosen if p.declared == "merge"]
-    app_names = _container_names(pod, "containers") if mergers else frozenset()
+    app_names = app_containers if mergers else frozenset()
     if app_names and any(app_names <= p.container_names for p in mergers):
         style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
     revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
-    return Decision(
+    return _decision(
         plugins=tuple(chosen),
         reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),
         mode=mode,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from webhook.engine import reasons
 from webhook.engine.config import Config
-from webhook.engine.decide import Decision, decide
+from webhook.engine.decide import Decision, decide, restyled
 from webhook.engine.discovery import Discovery, control_plane_of
 from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.keys import unknown_keys
@@ -61,6 +60,7 @@ class Injector:
         self.config = config
         self.discovery = discovery
         self._revision_values: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._release_warnings: dict[tuple[str, str], str | None] = {}
         self._check_templates()
 
     def _check_templates(self) -> None:
@@ -123,7 +123,21 @@ class Injector:
             native = rule.default(values=values)
         if native is None:
             return decision
-        return dataclasses.replace(decision, sidecar_style="native" if native else "classic")
+        return restyled(decision, "native" if native else "classic")
+
+    def _release_warning(self, plugin: Plugin, values: Mapping[str, Any]) -> str | None:
+        """The plugin's release warning, remembered per installed version (it depends on nothing else)."""
+        assert plugin.releases is not None
+        raw = values.get(plugin.releases.value)
+        if not isinstance(raw, str):
+            return plugin.releases.warning(plugin.name, values)
+        key = (plugin.name, raw)
+        if key in self._release_warnings:
+            return self._release_warnings[key]
+        warning = plugin.releases.warning(plugin.name, values)
+        if len(self._release_warnings) < 256:
+            self._release_warnings[key] = warning
+        return warning
 
     def unknown_keys(self, pod: Pod) -> list[str]:
         """Warnings for the pod's annotations under a plugin's prefix that no plugin reads (typos)."""
@@ -165,7 +179,7 @@ class Injector:
         if self.discovery:
             warnings += self.control_plane_warnings(decision)
         for plugin in decision.plugins:
-            if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, values[plugin.name])):
+            if plugin.releases is not None and (warning := self._release_warning(plugin, values[plugin.name])):
                 warnings.append(warning)
         warnings += typos
         return Injection(

@@ -10,7 +10,7 @@ was added, so that `uninject` can take exactly that away.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -23,10 +23,34 @@ from webhook.engine.render import Addition
 _EMPTY: Mapping[str, Any] = {}
 _LIST_FIELDS = ("plugins", "initContainers", "containers", "volumes", "labels", "annotations")
 
+# Keys escaped, and whole annotation/label paths: a handful of template-written keys, asked for on
+# every pod. Bounded, since some keys (a hook's) could come from pods.
+_ESCAPED: dict[str, str] = {}
+_PATHS: dict[str, dict[str, str]] = {}
+_CACHE_MAX = 4096
+
 
 def escape(key: str) -> str:
     """RFC 6901: `~` and `/` inside a key become `~0` and `~1`."""
-    return key.replace("~", "~0").replace("/", "~1")
+    done = _ESCAPED.get(key)
+    if done is None:
+        done = key.replace("~", "~0").replace("/", "~1")
+        if len(_ESCAPED) < _CACHE_MAX:
+            _ESCAPED[key] = done
+    return done
+
+
+def _key_path(base: str, key: str) -> str:
+    """`base/escaped key`, cached (built per op otherwise)."""
+    return _PATHS.setdefault(base, {}).get(key) or _new_key_path(base, key)
+
+
+def _new_key_path(base: str, key: str) -> str:
+    path = f"{base}/{escape(key)}"
+    paths = _PATHS.setdefault(base, {})
+    if len(paths) < _CACHE_MAX:
+        paths[key] = path
+    return path
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -49,16 +73,25 @@ def read_status(annotations: Mapping[str, Any]) -> dict[str, Any]:
 class _PatchBuilder:
     """Collects ops and the status record for one pod."""
 
+    __slots__ = ("ops", "spec", "metadata", "status", "created", "app_offset")
+
     def __init__(self, pod: Pod, status: dict[str, Any]) -> None:
         self.ops: JsonPatch = []
         self.spec = _mapping(pod.get("spec"))
         self.metadata = _mapping(pod.get("metadata"))
+        if status:
+            for name in _LIST_FIELDS:
+                status.setdefault(name, [])
+            status.setdefault("env", {})
+            status.setdefault("probes", {})
+            status.setdefault("created", [])
+        else:  # the common case (a pod never injected): the same keys, in the same order, at once
+            status = {
+                "plugins": [], "initContainers": [], "containers": [], "volumes": [], "labels": [],
+                "annotations": [], "env": {}, "probes": {}, "created": [],
+            }  # fmt: skip
         self.status = status
-        for name in _LIST_FIELDS:
-            status.setdefault(name, [])
-        status.setdefault("env", {})
-        status.setdefault("probes", {})
-        status.setdefault("created", [])
+        self.created: list[str] = status["created"]
         self.app_offset = 0  # containers inserted before the app's own, which shifts their indices
 
     def add_list_items(self, base: str, existing: Any, items: Sequence[Any], *, front: bool) -> None:
@@ -67,118 +100,172 @@ class _PatchBuilder:
             return
         if not isinstance(existing, list):
             self.ops.append({"op": "add", "path": base, "value": list(items)})
-            self.status["created"].append(base)
+            self.created.append(base)
             return
-        for offset, item in enumerate(items):
-            self.ops.append({"op": "add", "path": f"{base}/{offset}" if front else f"{base}/-", "value": item})
+        append = self.ops.append
+        if front:
+            for offset, item in enumerate(items):
+                append({"op": "add", "path": f"{base}/{offset}", "value": item})
+        else:
+            path = base + "/-"
+            for item in items:
+                append({"op": "add", "path": path, "value": item})
 
     def add_map_entries(self, base: str, existing: Any, entries: Mapping[str, str]) -> list[str]:
         """Add keys the map lacks (an existing value is the user's and is kept); returns keys added."""
         current = _mapping(existing)
-        fresh = {k: v for k, v in entries.items() if k not in current}
+        fresh = {k: v for k, v in entries.items() if k not in current} if current else dict(entries)
         if not fresh:
             return []
         if not isinstance(existing, dict):
             self.ops.append({"op": "add", "path": base, "value": fresh})
-            self.status["created"].append(base)
+            self.created.append(base)
         else:
-            self.ops.extend({"op": "add", "path": f"{base}/{escape(k)}", "value": v} for k, v in fresh.items())
+            append, paths = self.ops.append, _PATHS.setdefault(base, {})
+            for k, v in fresh.items():
+                append({"op": "add", "path": paths.get(k) or _new_key_path(base, k), "value": v})
         return list(fresh)
+
+
+def _add_missing(into: dict[str, str], entries: Mapping[str, str]) -> None:
+    """Keys `into` lacks, in order: an earlier addition's value wins."""
+    if not into:
+        into.update(entries)
+        return
+    for k, v in entries.items():
+        if k not in into:
+            into[k] = v
 
 
 def build_patch(
     pod: Pod, additions: Sequence[Addition], *, native_sidecar: bool, reason: str = "injected"
 ) -> tuple[JsonPatch, list[str]]:
     """The ops that add every addition to the pod, and warnings (e.g. a volume the pod already has)."""
-    annotations = _mapping(_mapping(pod.get("metadata")).get("annotations"))
+    metadata = pod.get("metadata")
+    annotations = _mapping(metadata.get("annotations")) if isinstance(metadata, dict) else _EMPTY
     had_status = STATUS_KEY in annotations
-    status = read_status(annotations)
+    warnings: list[str] = []
+    status: dict[str, Any] = {}
+    if had_status:
+        parsed = _read_status(annotations)
+        if parsed is None:
+            warnings.append(malformed_status_warning(annotations) or "")
+        else:
+            status = parsed
     builder = _PatchBuilder(pod, status)
-    spec, warnings = builder.spec, []
-    malformed = malformed_status_warning(annotations) if had_status else None
-    if malformed is not None:
-        warnings.append(malformed)
-    if not isinstance(pod.get("metadata"), dict):
+    spec, status, created = builder.spec, builder.status, builder.created
+    if not isinstance(metadata, dict):
         builder.ops.append({"op": "add", "path": "/metadata", "value": {}})
-        status["created"].append("/metadata")  # a template without metadata gets it back without
+        created.append("/metadata")  # a template without metadata gets it back without
 
-    redirects = [c for a in additions for c in a.init_containers]
-    proxies = [c for a in additions for c in a.sidecars]
-    plain = [c for a in additions for c in a.containers]
+    # One pass over the additions gathers everything the steps below take from them.
+    redirects: list[Any] = []
+    proxies: list[Any] = []
+    plain: list[Any] = []
+    added_volumes: list[Any] = []
+    app_env: list[Any] = []
+    firsts: set[str] = set()
+    reapplied: dict[str, Mapping[str, Any]] = {}
+    labels: dict[str, str] = {}
+    extra_annotations: dict[str, str] = {}
+    for a in additions:
+        redirects += a.init_containers
+        proxies += a.sidecars
+        plain += a.containers
+        added_volumes += a.volumes
+        app_env += a.app_env
+        if a.sidecars_first:
+            firsts.update(c["name"] for c in a.sidecars)
+        if a.reapplied:
+            reapplied.update(a.reapplied)
+        _add_missing(labels, a.labels)
+        _add_missing(extra_annotations, a.annotations)
     if native_sidecar:
         proxies = [_as_native_sidecar(c) for c in proxies]
-    status["initContainers"] += [c["name"] for c in redirects + (proxies if native_sidecar else [])]
-    status["containers"] += [] if native_sidecar else [c["name"] for c in proxies]
+        status["initContainers"] += [c["name"] for c in redirects]
+        status["initContainers"] += [c["name"] for c in proxies]
+    else:
+        status["initContainers"] += [c["name"] for c in redirects]
+        status["containers"] += [c["name"] for c in proxies]
     previous = _previously_injected(annotations, additions)
-    reapplied = {name: fields for a in additions for name, fields in a.reapplied.items()}
     redirects, proxies, removals = _merge_declared(
         builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied
     )
+    init_containers, containers = spec.get("initContainers"), spec.get("containers")
     if native_sidecar:
-        builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects + proxies, front=True)
-        builder.add_list_items("/spec/containers", spec.get("containers"), plain, front=False)
-        status["containers"] += [c["name"] for c in plain]
+        builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies, front=True)
+        builder.add_list_items("/spec/containers", containers, plain, front=False)
     else:
-        builder.add_list_items("/spec/initContainers", spec.get("initContainers"), redirects, front=False)
+        builder.add_list_items("/spec/initContainers", init_containers, redirects, front=False)
         # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
         # holdApplicationUntilProxyStarts) goes first; a declared container merged in place stays put.
-        firsts = {c["name"] for a in additions if a.sidecars_first for c in a.sidecars}
-        first = [c for c in proxies if c["name"] in firsts]
-        last = [c for c in proxies if c["name"] not in firsts] + plain
-        if first and isinstance(spec.get("containers"), list):
-            builder.add_list_items("/spec/containers", spec.get("containers"), first, front=True)
+        if firsts:
+            first = [c for c in proxies if c["name"] in firsts]
+            last = [c for c in proxies if c["name"] not in firsts] + plain
+        else:
+            first, last = [], proxies + plain
+        if first and isinstance(containers, list):
+            builder.add_list_items("/spec/containers", containers, first, front=True)
             builder.app_offset = len(first)
         else:
             first, last = [], first + last
-        builder.add_list_items("/spec/containers", spec.get("containers"), last, front=False)
+        builder.add_list_items("/spec/containers", containers, last, front=False)
+    if plain:
         status["containers"] += [c["name"] for c in plain]
 
-    taken = _names(spec.get("volumes"))
     volumes = []
-    for volume in (v for a in additions for v in a.volumes):
-        if volume["name"] in taken:
-            warnings.append(f"the pod already has a volume named {volume['name']}; it is kept and not replaced")
-            continue
-        taken.add(volume["name"])
-        volumes.append(volume)
-    builder.add_list_items("/spec/volumes", spec.get("volumes"), volumes, front=False)
-    status["volumes"] += [v["name"] for v in volumes]
+    if added_volumes:
+        taken = _names(spec.get("volumes"))
+        for volume in added_volumes:
+            if volume["name"] in taken:
+                warnings.append(f"the pod already has a volume named {volume['name']}; it is kept and not replaced")
+                continue
+            taken.add(volume["name"])
+            volumes.append(volume)
+        builder.add_list_items("/spec/volumes", spec.get("volumes"), volumes, front=False)
+        status["volumes"] += [v["name"] for v in volumes]
 
-    labels: dict[str, str] = {}
-    extra_annotations: dict[str, str] = {}
-    for addition in additions:
-        labels.update({k: v for k, v in addition.labels.items() if k not in labels})
-        extra_annotations.update({k: v for k, v in addition.annotations.items() if k not in extra_annotations})
-    status["labels"] += builder.add_map_entries("/metadata/labels", builder.metadata.get("labels"), labels)
+    if labels:
+        status["labels"] += builder.add_map_entries("/metadata/labels", builder.metadata.get("labels"), labels)
 
-    _add_app_env(builder, [e for a in additions for e in a.app_env])
-    front = len(redirects + proxies) if native_sidecar and isinstance(spec.get("initContainers"), list) else 0
-    front -= sum(1 for section, _ in removals if section == "initContainers")
+    _add_app_env(builder, app_env)
+    front = len(redirects) + len(proxies) if native_sidecar and isinstance(init_containers, list) else 0
+    if removals:
+        front -= sum(1 for section, _ in removals if section == "initContainers")
     _replace_app_fields(builder, additions, init_offset=front)
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:
         extra_annotations.pop(key, None)
     _append_app_items(builder, additions)
 
-    builder.ops.extend({"op": "remove", "path": f"/spec/{section}/{index}"} for section, index in sorted(removals, key=lambda r: -r[1]))
+    if removals:
+        builder.ops.extend({"op": "remove", "path": f"/spec/{section}/{index}"} for section, index in sorted(removals, key=lambda r: -r[1]))
     status["plugins"] += [a.plugin.name for a in additions]
-    status["digest"] = {**status.get("digest", {}), **{a.plugin.name: a.plugin.digest for a in additions}}
+    digest = dict(status.get("digest", ()))
+    for a in additions:
+        digest[a.plugin.name] = a.plugin.digest
+    status["digest"] = digest
     status["reason"] = reason
     for addition in additions:
-        extra_annotations.update({k: v for k, v in addition.annotation_changes.items() if v is not None and k not in annotations})
+        if addition.annotation_changes:
+            extra_annotations.update({k: v for k, v in addition.annotation_changes.items() if v is not None and k not in annotations})
     extra_annotations.pop(STATUS_KEY, None)
-    fresh = {k: v for k, v in extra_annotations.items() if k not in annotations}
-    status["annotations"] += list(fresh)
+    fresh = {k: v for k, v in extra_annotations.items() if k not in annotations} if annotations else extra_annotations
+    status["annotations"] += fresh
     if not isinstance(builder.metadata.get("annotations"), dict):
-        status["created"].append("/metadata/annotations")
+        created.append("/metadata/annotations")
         fresh[STATUS_KEY] = orjson.dumps(status).decode()
         builder.ops.append({"op": "add", "path": "/metadata/annotations", "value": fresh})
     else:
-        builder.ops.extend({"op": "add", "path": f"/metadata/annotations/{escape(k)}", "value": v} for k, v in fresh.items())
+        append, paths = builder.ops.append, _PATHS.setdefault("/metadata/annotations", {})
+        for k, v in fresh.items():
+            append({"op": "add", "path": paths.get(k) or _new_key_path("/metadata/annotations", k), "value": v})
         op = "replace" if had_status else "add"
-        path = f"/metadata/annotations/{escape(STATUS_KEY)}"
-        builder.ops.append({"op": op, "path": path, "value": orjson.dumps(status).decode()})
+        append({"op": op, "path": _STATUS_PATH, "value": orjson.dumps(status).decode()})
     return builder.ops, warnings
+
+
+_STATUS_PATH = f"/metadata/annotations/{escape(STATUS_KEY)}"
 
 
 _MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPort"}
@@ -234,11 +321,14 @@ def _merge_declared(
     """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
     `image: auto`): ours merged under theirs, in their place when the section is the same, else
     moved (their entry removed at the end). The original is kept in the status for uninject."""
+    ours = {item["name"] for item in redirects}
+    ours.update(item["name"] for item in proxies)
     declared: dict[str, tuple[str, int, Mapping[str, Any]]] = {}
     for section in ("initContainers", "containers"):
         for index, container in enumerate(builder.spec.get(section) or ()):
-            if isinstance(container, dict) and isinstance(container.get("name"), str):
-                declared.setdefault(container["name"], (section, index, container))
+            # Only our names are looked up: the app's own containers are never entered.
+            if isinstance(container, dict) and isinstance(name := container.get("name"), str) and name in ours:
+                declared.setdefault(name, (section, index, container))
     removals: list[tuple[str, int]] = []
     if not declared:
         return redirects, proxies, removals
@@ -272,61 +362,91 @@ def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> No
     """Env for app containers (Dapr's DAPR_HTTP_PORT...): only names the container does not define."""
     if not env:
         return
+    records = builder.status["env"]
     for index, container in enumerate(builder.spec.get("containers") or ()):
         if not isinstance(container, dict):
             continue
         existing = container.get("env")
         defined = _names(existing)
-        fresh = [e for e in env if e["name"] not in defined]
+        fresh = [e for e in env if e["name"] not in defined] if defined else list(env)
         if not fresh:
             continue
-        base = f"/spec/containers/{index + builder.app_offset}/env"
-        created_before = len(builder.status["created"])
-        builder.add_list_items(base, existing, fresh, front=False)
-        record = builder.status["env"].setdefault(str(container.get("name")), {"names": [], "created": False})
+        builder.add_list_items(f"/spec/containers/{index + builder.app_offset}/env", existing, fresh, front=False)
+        record = records.setdefault(str(container.get("name")), {"names": [], "created": False})
         record["names"] += [e["name"] for e in fresh]
-        if len(builder.status["created"]) > created_before:
-            builder.status["created"].pop()  # the env list is recorded per container name, not by index
+        if not isinstance(existing, list):
+            builder.created.pop()  # the env list is recorded per container name, not by index
             record["created"] = True
 
 
 def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> None:
     """Hook items appended to app containers' lists (Dapr's env and socket mounts), by name, so
     that uninject removes exactly them."""
+    appends = [a.container_appends for a in additions if a.container_appends]
+    merged: Mapping[int, Mapping[str, Sequence[Any]]]
+    if len(appends) == 1:
+        merged = appends[0]  # one plugin's lists, read as they are (never mutated)
+    else:
+        merging: dict[int, dict[str, list[Any]]] = {}  # one list per field, so an absent list is created once
+        for appended_by in appends:
+            for index, lists in appended_by.items():
+                if not lists:
+                    continue
+                into = merging.setdefault(index, {})
+                for field, items in lists.items():
+                    into.setdefault(field, []).extend(items)
+        merged = merging
+    if not any(merged.values()):
+        return
     containers = builder.spec.get("containers") or ()
-    merged: dict[int, dict[str, list[Any]]] = {}  # one list per field, so an absent list is created once
-    for addition in additions:
-        for index, lists in addition.container_appends.items():
-            for field, items in lists.items():
-                merged.setdefault(index, {}).setdefault(field, []).extend(items)
+    appended = builder.status.setdefault("appended", {})
     for index, lists in merged.items():
+        if not lists:
+            continue
         container = containers[index]
-        record = builder.status.setdefault("appended", {}).setdefault(str(container.get("name")), {})
+        record = appended.setdefault(str(container.get("name")), {})
+        base = f"/spec/containers/{index + builder.app_offset}/"
         for field, items in lists.items():
-            created_before = len(builder.status["created"])
-            path = f"/spec/containers/{index + builder.app_offset}/{field}"
-            builder.add_list_items(path, container.get(field), items, front=False)
+            existing = container.get(field)
+            builder.add_list_items(base + field, existing, items, front=False)
             entry = record.setdefault(field, {"names": [], "created": False})
             entry["names"] += [item["name"] for item in items]
-            if len(builder.status["created"]) > created_before:
-                builder.status["created"].pop()  # recorded per container name, not by index
+            if items and not isinstance(existing, list):
+                builder.created.pop()  # recorded per container name, not by index
                 entry["created"] = True
 
 
 def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int) -> None:
     """Hook changes to app containers and init containers (Istio's probe rewrite); originals kept
     for uninject. `init_offset`: how many injected init containers now sit before the app's."""
-    sections = (("containers", builder.app_offset, "container_changes"), ("initContainers", init_offset, "init_container_changes"))
-    for section, offset, attribute in sections:
-        containers = builder.spec.get(section) or ()
-        for addition in additions:
-            for index, fields in getattr(addition, attribute).items():
-                container = containers[index]
-                saved = builder.status["probes"].setdefault(str(container.get("name")), {})
-                for name, value in fields.items():
-                    op = "replace" if name in container else "add"
-                    builder.ops.append({"op": op, "path": f"/spec/{section}/{index + offset}/{name}", "value": value})
-                    saved.setdefault(name, container.get(name))
+    probes, append = builder.status["probes"], builder.ops.append
+    for addition in additions:
+        if addition.container_changes:
+            _replace_fields(append, probes, builder.spec.get("containers") or (), "containers", builder.app_offset, addition.container_changes)
+    for addition in additions:
+        if addition.init_container_changes:
+            _replace_fields(append, probes, builder.spec.get("initContainers") or (), "initContainers", init_offset, addition.init_container_changes)
+
+
+def _replace_fields(
+    append: Callable[[dict[str, Any]], None],
+    probes: dict[str, Any],
+    containers: Sequence[Any],
+    section: str,
+    offset: int,
+    changes: Mapping[int, Mapping[str, Any]],
+) -> None:
+    for index, fields in changes.items():
+        container = containers[index]
+        saved = probes.setdefault(str(container.get("name")), {})
+        base = f"/spec/{section}/{index + offset}/"
+        for name, value in fields.items():
+            if name in container:
+                append({"op": "replace", "path": base + name, "value": value})
+                saved.setdefault(name, container[name])
+            else:
+                append({"op": "add", "path": base + name, "value": value})
+                saved.setdefault(name, None)
 
 
 def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> list[str]:
@@ -335,15 +455,25 @@ def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], 
     changes: dict[str, str | None] = {}
     for addition in additions:
         changes.update(addition.annotation_changes)
-        changes.update({k: v for k, v in addition.annotations.items() if k in addition.plugin.overwrite})
-    replaced = builder.status.setdefault("replaced", {}) if any(k in annotations for k in changes) else {}
+        overwrite = addition.plugin.overwrite
+        if overwrite and not overwrite.isdisjoint(addition.annotations):
+            changes.update({k: v for k, v in addition.annotations.items() if k in overwrite})
+    if not changes:
+        return []
+    replaced: dict[str, Any] | None = None
+    handled = []
     for key, value in changes.items():
         if key not in annotations:
+            if value is None:
+                handled.append(key)
             continue
-        path = f"/metadata/annotations/{escape(key)}"
+        if replaced is None:
+            replaced = builder.status.setdefault("replaced", {})
+        handled.append(key)
+        path = _key_path("/metadata/annotations", key)
         replaced.setdefault(key, annotations[key])
         builder.ops.append({"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": value})
-    return [k for k in changes if k in annotations or changes[k] is None]
+    return handled
 
 
 def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
