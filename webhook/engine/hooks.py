@@ -60,8 +60,12 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# What `_ordered` leaves out; compared with `in`, as Go's omitempty sees it.
+_EMPTY: tuple[Any, ...] = (None, "", [])
+
+
 def _ordered(value: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    return {k: value[k] for k in order if k in value and value[k] not in (None, "", [])}
+    return {k: value[k] for k in order if k in value and value[k] not in _EMPTY}
 
 
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
@@ -78,8 +82,6 @@ def _named_port(container: Mapping[str, Any], port: Any) -> Any:
     return int(port) if isinstance(port, str) else port
 
 
-# What `_ordered` leaves out; compared with `in`, as Go's omitempty sees it.
-_EMPTY: tuple[Any, ...] = (None, "", [])
 _HANDLER_KINDS = ("httpGet", "tcpSocket", "grpc")
 
 
@@ -218,7 +220,7 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
         names.append(str(container.get("name")))
         for port in container.get("ports") or ():
             if isinstance(port, dict):
-                ports.append(orjson.dumps(_ordered(port, _PORT_ORDER)).decode())
+                ports.append(_dumps(_ordered(port, _PORT_ORDER)))
     text = "[\n    " + "\n    ,".join(ports) + "\n]" if ports else "[\n]"
     return HookResult(context={"pod_ports": text, "app_containers": ",".join(names), "first_app": names[0] if names else None})
 

@@ -33,15 +33,12 @@ class Workload:
     name: str
 
     @property
-    def api_version(self) -> str:
-        return _KIND_API.get(self.kind, ("v1", self.kind.lower() + "s"))[0]
-
-    @property
-    def plural(self) -> str:
-        return _KIND_API.get(self.kind, ("v1", self.kind.lower() + "s"))[1]
+    def api(self) -> tuple[str, str]:
+        """The API version and plural of its kind, as owner URIs spell them."""
+        return _KIND_API.get(self.kind) or ("v1", self.kind.lower() + "s")
 
     def as_context(self) -> Attrs:
-        api_version, plural = _KIND_API.get(self.kind) or ("v1", self.kind.lower() + "s")  # one lookup, per pod
+        api_version, plural = self.api  # one lookup, per pod
         return Attrs(kind=self.kind, name=self.name, apiVersion=api_version, plural=plural)
 
 
