@@ -319,7 +319,9 @@ def test_a_rollouts_pods_are_answered_from_the_cache(
     apps: Any = k8s.AppsV1Api(kube_client)
     labels = {"app": "rollout"}
     hits = answer_cache_hits(webhook)
-    # Six replicas: the ReplicaSet controller creates them in bursts of 1, 2 and 3. Without the
+    # Six replicas: the ReplicaSet controller creates them in bursts of 1, 2 and 3, so however one
+    # second's boundary splits them, three pods share a second (an answer is stored on the second
+    # sight of its body and replayed from the third). Without the
     # token's automount: the ServiceAccount admission plugin names each pod's token volume
     # kube-api-access-<random>, which makes every pod's body unique.
     template = {"metadata": {"labels": labels}, "spec": {**pod_body()["spec"], "automountServiceAccountToken": False}}

@@ -155,7 +155,7 @@ class Admission:
     ) -> None:
         # A body whose parsed uid is not its first one (a duplicated key, which the apiserver never
         # writes) would answer hits with the wrong uid.
-        if self.answers is None or review.uid != key.uid:
+        if self.answers is None or review.uid != key.uid or not self.answers.admits(key.key):
             return
         answer = split(payload, review.uid, Remembered(verdict, ReviewFacts.of(review)))
         if answer is None:

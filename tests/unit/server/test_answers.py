@@ -1,5 +1,6 @@
 """One answer for identical pods, keyed on the raw body: a cached answer is byte for byte the answer
-a fresh review gets, for every pod of the corpora and every mode; any byte of the body outside the
+a fresh review gets, for every pod of the corpora and every mode; an answer is stored on the second
+sight of its body, not the first; any byte of the body outside the
 uid, the namespace's labels and annotations and the discovered values change what is answered; a
 body in any other layout than the apiserver's is answered fresh and never cached.
 
@@ -28,7 +29,7 @@ from tests.helpers import make_injector
 from webhook.engine.discovery import Discovery
 from webhook.engine.injector import Injector
 from webhook.engine.kube import NamespaceMeta
-from webhook.server.answers import AnswerCache, digest_body, make_entry, split
+from webhook.server.answers import SEEN_KEY_BYTES, SEEN_MAX_BYTES, AnswerCache, digest_body, make_entry, split
 from webhook.server.app import Admission, Drain, MutateHandler, Remembered, ReviewLog
 from webhook.server.metrics import Metrics
 
@@ -95,6 +96,11 @@ class Server:
     def post(self, body: bytes) -> bytes:
         return asyncio.run(call(self.handler, body))
 
+    def store(self, body_for: Callable[[], bytes]) -> None:
+        """Two reviews of one body, fresh uids each: its answer is stored from the second on."""
+        self.post(body_for())
+        self.post(body_for())
+
 
 def server(namespaces: Namespaces, *, cached: bool = True, injector: Injector = INJECTOR, lane_bytes: int | None = None) -> Server:
     metrics, log = Metrics(), RecordedLog()
@@ -151,12 +157,12 @@ def fresh(namespaces: Namespaces, body: bytes, injector: Injector = INJECTOR) ->
 @pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
 def test_cached_answer_equals_a_fresh_one(mode: str, workload: str, pod: dict[str, Any]) -> None:
     cached = server(demo(mode))
-    cached.post(body_of(pod, uid(), mode=mode))
+    cached.store(lambda: body_of(pod, uid(), mode=mode))
     assert cached.cache is not None and len(cached.cache) == 1 and cached.hits == 0
-    second = body_of(pod, uid(), mode=mode)
-    from_cache = cached.post(second)
+    third = body_of(pod, uid(), mode=mode)
+    from_cache = cached.post(third)
     assert cached.hits == 1
-    expected, expected_line = fresh(demo(mode), second)
+    expected, expected_line = fresh(demo(mode), third)
     assert from_cache == expected
     assert cached.log.lines[-1] == expected_line
 
@@ -171,19 +177,19 @@ def test_both_envelope_orders_and_versions_are_cached(api_version: str, kind_fir
         return orjson.dumps(review)
 
     cached = server(demo())
-    cached.post(body(uid()))
-    second = body(uid())
-    assert cached.post(second) == fresh(demo(), second)[0] and cached.hits == 1
+    cached.store(lambda: body(uid()))
+    third = body(uid())
+    assert cached.post(third) == fresh(demo(), third)[0] and cached.hits == 1
 
 
 def test_a_denial_is_cached_and_replayed() -> None:
     pod = make_pod(annotations={"meshswitch.io/mode": "nosuchmesh"})
     cached = server(demo())
-    cached.post(body_of(pod, uid()))
-    second = body_of(pod, uid())
-    answer = cached.post(second)
+    cached.store(lambda: body_of(pod, uid()))
+    third = body_of(pod, uid())
+    answer = cached.post(third)
     assert cached.hits == 1 and orjson.loads(answer)["response"]["allowed"] is False
-    assert (answer, cached.log.lines[-1]) == fresh(demo(), second)
+    assert (answer, cached.log.lines[-1]) == fresh(demo(), third)
 
 
 def test_an_internal_error_is_never_cached(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,7 +200,7 @@ def test_an_internal_error_is_never_cached(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(injector, "inject", fail)
     cached = server(demo(), injector=injector)
-    for _ in range(2):
+    for _ in range(3):
         answer = orjson.loads(cached.post(body_of(make_pod(annotations=ISTIO), uid())))
         assert answer["response"]["status"]["code"] == 500
     assert cached.cache is not None and len(cached.cache) == 0 and cached.hits == 0
@@ -251,7 +257,7 @@ def test_an_entry_is_not_used_after_what_it_read_outside_the_body_changed(change
     injector.discovery = Discovery(injector.plugins)
     cached = server(Namespaces(NamespaceMeta("demo", {"istio-injection": "enabled"}, {})), injector=injector)
     pod = make_pod(annotations={"linkerd.io/inject": "enabled"} if change is annotate else {})
-    cached.post(body_of(pod, uid()))
+    cached.store(lambda: body_of(pod, uid()))
     cached.post(body_of(pod, uid()))
     assert cached.hits == 1
     change(cached)
@@ -259,7 +265,8 @@ def test_an_entry_is_not_used_after_what_it_read_outside_the_body_changed(change
     answer = cached.post(after)
     assert cached.hits == 1, "a stale entry answered"
     assert answer == fresh(cached.namespaces, after, injector)[0]
-    # The stale entry was replaced (not added beside), and the new one serves the next review.
+    # The stale entry was replaced at once (not added beside, nor left for a second sight), and the
+    # new one serves the next review.
     assert cached.cache is not None and len(cached.cache) == 1
     cached.post(body_of(pod, uid()))
     assert cached.hits == 2
@@ -283,7 +290,7 @@ def test_discovered_values_reach_the_answer_after_a_hit() -> None:
 def test_an_equal_namespace_object_still_hits() -> None:
     cached = server(demo())
     pod = make_pod(annotations=ISTIO)
-    cached.post(body_of(pod, uid()))
+    cached.store(lambda: body_of(pod, uid()))
     cached.namespaces.metas["demo"] = NamespaceMeta("demo", {"meshswitch.io/mode": "istio"}, {})  # a watch event, no change
     cached.post(body_of(pod, uid()))
     assert cached.hits == 1
@@ -292,7 +299,8 @@ def test_an_equal_namespace_object_still_hits() -> None:
 def test_a_namespace_gone_from_the_cache_is_a_miss() -> None:
     cached = server(demo())
     pod = make_pod()
-    cached.post(body_of(pod, uid()))
+    cached.store(lambda: body_of(pod, uid()))
+    assert cached.cache is not None and len(cached.cache) == 1
     del cached.namespaces.metas["demo"]
     answer = orjson.loads(cached.post(body_of(pod, uid())))
     assert cached.hits == 0 and cached.namespaces.fetched == ["demo"]
@@ -303,7 +311,7 @@ def test_each_namespace_gets_its_own_answer() -> None:
     namespaces = Namespaces(NamespaceMeta("mesh", {"istio-injection": "enabled"}, {}), NamespaceMeta("plain", {}, {}))
     cached = server(namespaces)
     pod = make_pod()
-    for namespace in ("mesh", "plain", "mesh", "plain"):
+    for namespace in ("mesh", "plain", "mesh", "plain", "mesh", "plain"):
         body = body_of(pod, uid(), namespace=namespace)
         assert cached.post(body) == fresh(namespaces, body)[0]
     assert cached.hits == 2 and cached.cache is not None and len(cached.cache) == 2
@@ -349,7 +357,7 @@ LAYOUTS = [reorder_envelope, with_whitespace, uid_not_first, escaped_uid, long_u
 def test_a_body_in_another_layout_is_answered_fresh_and_not_cached(layout: Callable[[dict[str, Any]], bytes]) -> None:
     cached = server(demo())
     pod = make_pod(annotations=ISTIO)
-    for _ in range(2):
+    for _ in range(3):
         review = make_review(copy.deepcopy(pod), uid=uid(), namespace="demo")
         body = layout(review)
         assert digest_body(body) is None
@@ -362,7 +370,7 @@ def test_a_body_in_another_layout_is_answered_fresh_and_not_cached(layout: Calla
 def test_a_body_for_the_side_lane_is_not_cached() -> None:
     body = body_of(make_pod(annotations=ISTIO), uid())
     cached = server(demo(), lane_bytes=len(body) - 1)
-    for _ in range(2):
+    for _ in range(3):
         body = body_of(make_pod(annotations=ISTIO), uid())
         assert cached.post(body) == fresh(demo(), body)[0]
     assert cached.cache is not None and len(cached.cache) == 0 and cached.hits == 0
@@ -376,12 +384,13 @@ def test_the_uid_also_inside_the_pod_confuses_nothing() -> None:
     owner = pod["metadata"]["ownerReferences"][0]
     shared = owner["uid"]
     cached = server(demo())
-    # The first review's uid is also its pod's owner's; the second's is not; the third changes the owner.
-    bodies = [body_of(pod, shared), body_of(pod, uid())]
+    # The answer stored is the second review's, whose uid is also its pod's owner's; the third's
+    # is not; the fourth changes the owner.
+    bodies = [body_of(pod, uid()), body_of(pod, shared), body_of(pod, uid())]
     owner["uid"] = uid()
     bodies.append(body_of(pod, owner["uid"]))
     answers = [cached.post(body) for body in bodies]
-    assert cached.hits == 1  # the second; the third's body differs (its owner)
+    assert cached.hits == 1  # the third; the fourth's body differs (its owner)
     for body, answer in zip(bodies, answers):
         assert answer == fresh(demo(), body)[0]
         assert orjson.loads(answer)["response"]["uid"] == orjson.loads(body)["request"]["uid"]
@@ -391,7 +400,8 @@ def test_a_duplicated_uid_key_is_not_cached() -> None:
     # orjson keeps the last of duplicated keys, so this review's uid is "second", not the one the key left out.
     body = body_of(make_pod(annotations=ISTIO), "first").replace(b'"uid":"first",', b'"uid":"first","uid":"second",', 1)
     cached = server(demo())
-    answer = cached.post(body)
+    for _ in range(2):  # a second sight would store it
+        answer = cached.post(body)
     assert orjson.loads(answer)["response"]["uid"] == "second" and answer == fresh(demo(), body)[0]
     assert cached.cache is not None and len(cached.cache) == 0
 
@@ -434,6 +444,7 @@ def test_the_counted_bytes_are_the_memory_the_entries_keep() -> None:
     try:
         for body in bodies:
             cached.post(body)
+            cached.post(body)
         cached.log.lines.clear()
         kept = tracemalloc.get_traced_memory()[0]
         assert cached.cache is not None
@@ -455,3 +466,31 @@ def test_split_refuses_an_answer_whose_uid_is_not_found_once() -> None:
 def test_sizes_are_counted_with_their_object_headers() -> None:
     payload = orjson.dumps({"response": {"uid": "u", "patch": "x" * 1000}})
     assert entry("u", payload).size > len(payload) + sys.getsizeof(b"")
+
+
+def test_an_answer_is_stored_on_the_second_sight_of_its_body() -> None:
+    cached = server(demo())
+    pod = make_pod(annotations=ISTIO)
+    cached.post(body_of(pod, uid()))
+    assert cached.cache is not None and len(cached.cache) == 0 and cached.cache.bytes == 0
+    cached.post(body_of(pod, uid()))
+    assert len(cached.cache) == 1 and cached.hits == 0
+    cached.post(body_of(pod, uid()))
+    assert cached.hits == 1
+
+
+def test_bodies_seen_once_leave_only_their_keys_and_the_oldest_are_forgotten() -> None:
+    cache: AnswerCache[str] = AnswerCache(max_bytes=64 * 1024)
+    limit = 64 * 1024 // 16 // SEEN_KEY_BYTES
+    keys = [i.to_bytes(4, "big") for i in range(limit + 1)]
+    assert not any(cache.admits(key) for key in keys)
+    assert len(cache) == 0 and cache.bytes == 0
+    assert not cache.admits(keys[0]), "the oldest key seen once was kept beyond the limit"
+    assert cache.admits(keys[-1]) and not cache.admits(keys[-1]), "a key is admitted once per sighting pair"
+
+
+def test_the_keys_seen_once_are_bounded_by_a_mebibyte() -> None:
+    cache: AnswerCache[str] = AnswerCache()
+    for i in range(SEEN_MAX_BYTES // SEEN_KEY_BYTES + 100):
+        cache.admits(i.to_bytes(4, "big"))
+    assert len(cache._seen) * SEEN_KEY_BYTES <= SEEN_MAX_BYTES
