@@ -10,12 +10,18 @@ answers a fixed AdmissionReview of the same size):
    from the scheduled send time, so a stall is not hidden (no coordinated omission);
 3. the worker's RSS when idle (just started) and after the load.
 The servers are pinned to CPU 0 and the clients to CPU 1 when there are two CPUs.
+
+Beside req/s, each saturated run reads the server's own CPU time (its process and its workers,
+from /proc) over the measured window: how busy the server was, and its CPU µs per request. On a
+shared VM the Python client may be starved of its core, so req/s can be the client's limit; CPU
+per request is the server's cost whoever the bottleneck was, and is what "reviews per core" means.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -147,6 +153,11 @@ class Connection(asyncio.Protocol):
         self.load.lost(self)
 
 
+# One count for every run of the process: the half-load run's distinct pods are not the saturated
+# run's again (the webhook would answer them from its cache on their second sight).
+_SERIALS = itertools.count(1)
+
+
 class Load:
     """Requests in flight over a pool of connections; waiting requests queue for a free one.
 
@@ -157,7 +168,6 @@ class Load:
     def __init__(self, request: bytes, vary: bytes | None = None) -> None:
         self.template = request
         self.vary = vary
-        self.serial = 0
         self.idle: deque[Connection] = deque()
         self.waiting: deque[float] = deque()
         self.latencies: list[float] = []
@@ -170,11 +180,11 @@ class Load:
         self.expected = 0
 
     def next_request(self) -> bytes:
-        self.serial += 1
-        request = self.template.replace(UID_MARKER, b"U%0*d" % (len(UID_MARKER) - 1, self.serial), 1)
+        serial = next(_SERIALS)
+        request = self.template.replace(UID_MARKER, b"U%0*d" % (len(UID_MARKER) - 1, serial), 1)
         if self.vary is None:
             return request
-        return request.replace(self.vary, b"S%0*d" % (len(self.vary) - 1, self.serial), 1)
+        return request.replace(self.vary, b"S%0*d" % (len(self.vary) - 1, serial), 1)
 
     async def connect(self, port: int, context: ssl.SSLContext, count: int) -> None:
         loop = asyncio.get_running_loop()
@@ -224,7 +234,13 @@ def http_request(body: bytes, port: int) -> bytes:
 
 
 async def closed_loop(
-    port: int, context: ssl.SSLContext, body: bytes, seconds: float, warmup: float, vary: bytes | None = None
+    port: int,
+    context: ssl.SSLContext,
+    body: bytes,
+    seconds: float,
+    warmup: float,
+    vary: bytes | None = None,
+    meter: CpuMeter | None = None,
 ) -> float:
     load = Load(http_request(body, port), vary)
     load.closed_loop = True
@@ -235,7 +251,11 @@ async def closed_loop(
         conn.send(time.perf_counter())
     await asyncio.sleep(warmup)
     start_count, start = load.completed, time.perf_counter()
+    if meter is not None:
+        meter.start()
     await asyncio.sleep(seconds)
+    if meter is not None:
+        meter.stop()
     rate = (load.completed - start_count) / (time.perf_counter() - start)
     load.closed_loop = False
     load.expected = 0
@@ -316,7 +336,7 @@ async def _timetable(load: Load, rate: float, requests: int) -> None:
 # wrk, when installed, for the saturated rate (a C client does not compete with the server's CPU).
 
 
-def wrk_rate(port: int, body_file: Path, seconds: float, warmup: float) -> float | None:
+def wrk_rate(port: int, body_file: Path, seconds: float, warmup: float, meter: CpuMeter | None = None) -> float | None:
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
@@ -329,7 +349,11 @@ def wrk_rate(port: int, body_file: Path, seconds: float, warmup: float) -> float
     url = f"https://127.0.0.1:{port}/mutate"
     base = [*pinned(CLIENT_CPU), wrk, "-t1", f"-c{CONNECTIONS}", "-s", str(script)]
     subprocess.run([*base, f"-d{max(1, int(warmup))}s", url], capture_output=True, check=True)
+    if meter is not None:
+        meter.start()
     out = subprocess.run([*base, f"-d{int(seconds)}s", url], capture_output=True, check=True, text=True).stdout
+    if meter is not None:
+        meter.stop()
     match = re.search(r"Requests/sec:\s*([\d.]+)", out)
     if match is None or "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk run failed:\n{out}")
@@ -344,6 +368,35 @@ def pinned(cpu: int) -> list[str]:
     if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
         return ["taskset", "-c", str(cpu)]
     return []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its live children (a supervisor's workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        # After the command's ")": state, ppid, ..., utime (14th field of the line), stime (15th).
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """The server's CPU over a run's measured window: ``busy`` is CPU seconds per second."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu = self.wall = 0.0
+        self.busy = float("nan")
+
+    def start(self) -> None:
+        self.cpu, self.wall = cpu_seconds(self.pid), time.perf_counter()
+
+    def stop(self) -> None:
+        self.busy = (cpu_seconds(self.pid) - self.cpu) / (time.perf_counter() - self.wall)
 
 
 def rss_mb(pid: int) -> float:
@@ -391,6 +444,12 @@ class Row:
     loaded_rss: float
     handler_p50: float | None = None
     handler_p99: float | None = None
+    busy: float = float("nan")  # the server's CPU seconds per second in the saturated run
+
+    @property
+    def cpu_us(self) -> float:
+        """The server's CPU microseconds per request, saturated."""
+        return self.busy / self.saturated * 1e6
 
 
 def measure(
@@ -411,11 +470,12 @@ def measure(
     try:
         wait_ready(port, context, process, "/" if name.startswith("bare") else "/healthz")
         idle = rss_mb(process.pid)
-        saturated = None if vary is not None else wrk_rate(port, body_file, args.seconds, args.warmup)
+        meter = CpuMeter(process.pid)  # taskset execs the server: the pid is the server's
+        saturated = None if vary is not None else wrk_rate(port, body_file, args.seconds, args.warmup, meter)
         client = "wrk"
         if saturated is None:
             client = "python"
-            saturated = asyncio.run(closed_loop(port, context, body, args.seconds, args.warmup, vary))
+            saturated = asyncio.run(closed_loop(port, context, body, args.seconds, args.warmup, vary, meter))
         rate = saturated / 2
         requests = max(args.requests, int(rate * args.seconds))
         latency = asyncio.run(open_loop(port, context, body, rate, requests, vary))
@@ -426,7 +486,7 @@ def measure(
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
-    row = Row(name, saturated, client, latency, idle, loaded)
+    row = Row(name, saturated, client, latency, idle, loaded, busy=meter.busy)
     # The webhook's own view: duration_ms of the reviews of the half-load run, from its log.
     durations = [
         json.loads(line)["duration_ms"] for line in log.read_text().splitlines() if '"msg":"review"' in line
@@ -701,8 +761,8 @@ def args_repeat(rows: list[Row]) -> int:
 def print_table(rows: list[Row], request_size: int, answer_size: int) -> None:
     print(f"\nreview {request_size} B in, {answer_size} B out; server on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}")
     header = (
-        "| target | saturated req/s (client) | half-load rate | requests | p50 ms | p90 ms | p99 ms | p99.9 ms "
-        "| max ms | handler p50/p99 ms | errors | non-200 | idle RSS MB | RSS after MB |"
+        "| target | saturated req/s (client) | server CPU busy | CPU µs/req | half-load rate | requests | p50 ms "
+        "| p90 ms | p99 ms | p99.9 ms | max ms | handler p50/p99 ms | errors | non-200 | idle RSS MB | RSS after MB |"
     )
     print(header)
     print("|" + "|".join(["---"] * (header.count("|") - 1)) + "|")
@@ -710,7 +770,8 @@ def print_table(rows: list[Row], request_size: int, answer_size: int) -> None:
         lat = row.latency
         handler = f"{row.handler_p50:.2f} / {row.handler_p99:.2f}" if row.handler_p99 is not None else "-"
         print(
-            f"| {row.name} | {row.saturated:,.0f} ({row.client}) | {lat.rate:,.0f}/s | {lat.requests:,} | {lat.p50:.2f} "
+            f"| {row.name} | {row.saturated:,.0f} ({row.client}) | {row.busy:.2f} | {row.cpu_us:.0f} "
+            f"| {lat.rate:,.0f}/s | {lat.requests:,} | {lat.p50:.2f} "
             f"| {lat.p90:.2f} | {lat.p99:.2f} | {lat.p999:.2f} | {lat.max:.2f} | {handler} | {lat.errors} "
             f"| {lat.non_200} | {row.idle_rss:.1f} | {row.loaded_rss:.1f} |"
         )
@@ -727,6 +788,11 @@ def print_table(rows: list[Row], request_size: int, answer_size: int) -> None:
         (f"p99 at half load (distinct) <= {TARGETS['p99_ms']} ms", f"{p99:.2f} ms", p99 <= TARGETS["p99_ms"]),
         (f"idle RSS <= {TARGETS['idle_rss_mb']:.0f} MB", f"{rss:.1f} MB", rss <= TARGETS["idle_rss_mb"]),
     ]
+    # The same shares per core: the ceiling's CPU per request over the webhook's.
+    bare_cpu = median(BARE, lambda row: row.cpu_us)
+    for label, name, target in (("distinct pods", DISTINCT, "distinct_share"), ("rollout", ROLLOUT, "rollout_share")):
+        share = bare_cpu / median(name, lambda row: row.cpu_us)
+        checks.append((f"per core: {label} over the ceiling, in server CPU per request >= {TARGETS[target]:.2f}", f"{share:.2f}", share >= TARGETS[target]))
     if any(row.name.startswith("webhook --workers 2") for row in rows):
         gain = median("webhook --workers 2, distinct pods") / median("webhook --workers 1, distinct pods")
         checks.append(("req/s with --workers 2 over --workers 1", f"{gain:.2f}", gain > 1.0))
