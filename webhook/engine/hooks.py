@@ -25,7 +25,8 @@ _PORT_ORDER = ("name", "hostPort", "containerPort", "protocol", "hostIP")
 _HTTP_ORDER = ("path", "port", "host", "scheme", "httpHeaders")
 
 
-_NOTHING: Mapping[Any, Any] = MappingProxyType({})
+# The shared empty default of the engine's result tuples (read-only, so sharing it is safe).
+NOTHING: Mapping[Any, Any] = MappingProxyType({})
 
 
 class HookResult(NamedTuple):
@@ -34,14 +35,14 @@ class HookResult(NamedTuple):
     A named tuple with shared empty defaults: several hooks run per pod, and most change nothing.
     """
 
-    context: Mapping[str, Any] = _NOTHING
-    container_changes: Mapping[int, Mapping[str, Any]] = _NOTHING
+    context: Mapping[str, Any] = NOTHING
+    container_changes: Mapping[int, Mapping[str, Any]] = NOTHING
     # Named items to append to list fields of app containers (env, volumeMounts): a patch never resends a list.
-    container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = _NOTHING
-    init_container_changes: Mapping[int, Mapping[str, Any]] = _NOTHING
-    annotation_changes: Mapping[str, str | None] = _NOTHING  # None removes the key
+    container_appends: Mapping[int, Mapping[str, list[dict[str, Any]]]] = NOTHING
+    init_container_changes: Mapping[int, Mapping[str, Any]] = NOTHING
+    annotation_changes: Mapping[str, str | None] = NOTHING  # None removes the key
     # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
-    reapplied: Mapping[str, Mapping[str, Any]] = _NOTHING
+    reapplied: Mapping[str, Mapping[str, Any]] = NOTHING
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from webhook.engine import reasons
 from webhook.engine.config import Config
@@ -21,9 +20,9 @@ from webhook.engine.patch import build_patch
 __all__ = ["Injection", "Injector", "NamespaceMeta", "Reason"]
 
 
-@dataclass(frozen=True)
-class Injection:
-    """What the engine decided for one pod and the RFC 6902 ops that carry it out."""
+class Injection(NamedTuple):
+    """What the engine decided for one pod and the RFC 6902 ops that carry it out (a named tuple,
+    as Addition is: one is made per pod)."""
 
     reason: Reason
     plugins: tuple[str, ...]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.fragment import Attrs
-from webhook.engine.hooks import HOOKS
+from webhook.engine.hooks import HOOKS, NOTHING
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin
 
@@ -63,9 +63,11 @@ def find_workload(pod: Pod) -> Workload:
     return Workload("Pod", generate)
 
 
-@dataclass(frozen=True)
-class Addition:
-    """What one plugin adds to one pod; values may be shared with the compiled template: never mutate."""
+class Addition(NamedTuple):
+    """What one plugin adds to one pod; values may be shared with the compiled template: never mutate.
+
+    A named tuple, as HookResult is: one is made per plugin per pod, and a frozen dataclass's
+    ``__init__`` (an ``object.__setattr__`` per field) cost three times as much."""
 
     plugin: Plugin
     init_containers: list[Any]
@@ -74,13 +76,13 @@ class Addition:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     app_env: list[Any]
-    container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
-    init_container_changes: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
-    annotation_changes: Mapping[str, str | None] = field(default_factory=dict)
-    reapplied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    containers: list[Any] = field(default_factory=list)  # ordinary containers, whatever the style
+    container_changes: Mapping[int, Mapping[str, Any]] = NOTHING
+    init_container_changes: Mapping[int, Mapping[str, Any]] = NOTHING
+    annotation_changes: Mapping[str, str | None] = NOTHING
+    reapplied: Mapping[str, Mapping[str, Any]] = NOTHING
+    containers: Sequence[Any] = ()  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
-    container_appends: Mapping[int, Mapping[str, list[Any]]] = field(default_factory=dict)
+    container_appends: Mapping[int, Mapping[str, list[Any]]] = NOTHING
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
