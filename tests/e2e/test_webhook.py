@@ -319,15 +319,16 @@ def test_a_rollouts_pods_are_answered_from_the_cache(
     apps: Any = k8s.AppsV1Api(kube_client)
     labels = {"app": "rollout"}
     hits = answer_cache_hits(webhook)
-    # Six replicas: the ReplicaSet controller creates them in bursts of 1, 2 and 3, so however one
-    # second's boundary splits them, three pods share a second (an answer is stored on the second
-    # sight of its body and replayed from the third). Without the
-    # token's automount: the ServiceAccount admission plugin names each pod's token volume
-    # kube-api-access-<random>, which makes every pod's body unique.
+    # Eight replicas, which the ReplicaSet controller creates in bursts of 1, 2, 4 and 1 within a
+    # moment. An answer is stored on the second sight of its body and replayed from the third, and
+    # managedFields' time makes bodies of different seconds differ: even split by two second
+    # boundaries, three of the eight pods share a second. Without the token's automount: the
+    # ServiceAccount admission plugin names each pod's token volume kube-api-access-<random>,
+    # which makes every pod's body unique.
     template = {"metadata": {"labels": labels}, "spec": {**pod_body()["spec"], "automountServiceAccountToken": False}}
-    deployment = {"metadata": {"name": "rollout"}, "spec": {"replicas": 6, "selector": {"matchLabels": labels}, "template": template}}
+    deployment = {"metadata": {"name": "rollout"}, "spec": {"replicas": 8, "selector": {"matchLabels": labels}, "template": template}}
     apps.create_namespaced_deployment(ns, {"apiVersion": "apps/v1", "kind": "Deployment", **deployment})
-    pods = eventually("the Deployment's 6 pods", lambda: found if len(found := list_pods(kube_client, ns, "app=rollout")) >= 6 else None)
+    pods = eventually("the Deployment's 8 pods", lambda: found if len(found := list_pods(kube_client, ns, "app=rollout")) >= 8 else None)
     for pod in pods:
         assert_injected(pod, "istio")
     assert answer_cache_hits(webhook) > hits
