@@ -176,7 +176,9 @@ def _sides(matches: tuple[KeyMatch, ...]) -> tuple[tuple[_Key, ...], tuple[_Key,
     return tuple(k for k in keys if k[0].on_pod), tuple(k for k in keys if not k[0].on_pod)
 
 
-def _mapping(obj: Any) -> Mapping[str, str]:
+def _mapping(obj: Any) -> Mapping[str, Any]:
+    """The object when it is a JSON object, else an empty one (labels are strings once the review
+    was parsed; metadata and spec hold anything)."""
     return obj if isinstance(obj, dict) else _EMPTY
 
 
