@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from webhook.cluster.check import cluster_plugins, observe
 from webhook.cluster.findings import WARN_DAYS, evaluate, exit_code, report

@@ -15,7 +15,7 @@ import orjson
 from webhook.engine import reasons
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import PodDenied
-from webhook.engine.fragment import Attrs
+from webhook.engine.leaves import Attrs
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.fragment import Attrs
+from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
 
 KINDS = ("Deployment", "ConfigMap")

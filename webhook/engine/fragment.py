@@ -12,32 +12,27 @@ evaluated.
 The per-pod leaves are compiled at load into one plain Python function per plugin
 (`webhook/engine/leaves.py`), generated from each leaf's Jinja2 AST: no template context, and no
 sandbox, whose per-call checks cost more than the lookups they guard. Every leaf is checked once, at
-load, instead (`check_expression`): attributes and methods only from an allow-list, no name
-starting with `_`, filters only with constant attribute names. At run time a subscript never falls
+load, instead (`check_expression` in `webhook/engine/sandbox.py`): attributes and methods only from
+an allow-list, no name starting with `_`, filters only with constant attribute names. At run time a subscript never falls
 back to an attribute, so a key taken from the pod (`labels[annotations.x]`) can only ever read an
 item. Pod data stays data either way: it is never compiled.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import yaml
-from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, nodes
+from jinja2 import Environment, TemplateError, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.leaves import Assignment, Condition, PerPodEnvironment, PerPodLeaves, Step, compile_leaves
-from webhook.engine.leaves import Attrs as Attrs  # re-exported: the engine's modules import it from here
-from webhook.engine.releases import version_at_least
+from webhook.engine.leaves import Assignment, Condition, PerPodLeaves, Step, compile_leaves
+from webhook.engine.sandbox import check_expression, per_pod_environment, single_expression
 
 _CONDITION_KEY = "$if"
 _SPLICE_KEY = "$splice"
@@ -46,211 +41,7 @@ STATIC_NAMES = frozenset({"settings", "values", "native"})
 _PURE_GLOBALS = frozenset({"json", "compact", "named", "range", "dict", "version_at_least"})
 # The specialised trees are cached by settings, bounded in bytes (estimated, see _entry_bytes).
 CACHE_BYTES = 8 * 1024 * 1024
-_BUILTIN_METHOD: Any = type({}.get)
 _SCALARS = yaml.SafeLoader("")
-
-
-def _to_json(value: Any, sort_keys: bool = False) -> str:
-    # Compact and without Jinja's HTML escaping, as the meshes' own injectors write JSON.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
-
-
-def _from_json(value: Any) -> Any:
-    """Parsed JSON, or None when the text is not JSON (a mesh that ignores a bad value does the same)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def _env_list(raw: Any) -> list[Any]:
-    """A JSON list of env vars (each a mapping with a name) from an annotation value; [] otherwise."""
-    if isinstance(raw, list):
-        return raw
-    try:
-        value = orjson.loads(raw) if isinstance(raw, str) and raw else []
-    except orjson.JSONDecodeError:
-        return []
-    ok = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in value)
-    return value if ok else []
-
-
-def _merge_named(base: Any, later: Any) -> list[Any]:
-    """`base` with each item of `later` replacing the item of the same name in place, else appended."""
-    out = list(base or ())
-    for item in later or ():
-        index = next((i for i, old in enumerate(out) if old.get("name") == item.get("name")), None)
-        if index is None:
-            out.append(item)
-        else:
-            out[index] = item
-    return out
-
-
-_CPU_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E)?$")
-
-
-def _whole_cores(quantity: Any) -> int:
-    """A CPU quantity rounded up to whole cores (`1500m` -> 2, `0` -> 0)."""
-    match = _CPU_QUANTITY.match(str(quantity).strip())
-    if not match:
-        return 0
-    value = float(match.group(1)) * {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}[match.group(2)]
-    return math.ceil(round(value, 6))
-
-
-def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
-    """The expression inside a leaf that is exactly one `{{ ... }}`, else None (a text leaf)."""
-    stripped = text.strip()
-    if not (stripped.startswith("{{") and stripped.endswith("}}")):
-        return None
-    try:
-        body = env.parse(stripped).body
-    except TemplateSyntaxError:
-        return None
-    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
-        return None
-    if isinstance(body[0].nodes[0], nodes.TemplateData):
-        return None
-    return stripped[2:-2].strip("-+").strip()
-
-
-def _compact(value: Any) -> Any:
-    """Drop null and empty entries, so `{'cpu': settings.cpu}` stays valid when cpu is unset."""
-    if not isinstance(value, Mapping):
-        return value
-    kept = {}
-    for k, v in value.items():  # one pass (it runs per pod); a plain dict is the usual mapping
-        if type(v) is dict or isinstance(v, Mapping):
-            v = _compact(v)
-        if v is not None and v != {} and v != []:
-            kept[k] = v
-    return kept
-
-
-def _named(value: Any, field: str | None = None) -> list[dict[str, Any]]:
-    """`{name: spec}` as a list of named items: `{name, **spec}`, or `{name, <field>: spec}` (env
-    from a map). Anything but a mapping gives an empty list, as a mesh ignores a malformed value."""
-    if not isinstance(value, Mapping):
-        return []
-    if field is not None:
-        return [{"name": str(k), field: v if isinstance(v, str) else _to_json(v) if isinstance(v, dict | list) else str(v).lower() if isinstance(v, bool) else str(v)} for k, v in value.items()]
-    return [{"name": str(k), **v} for k, v in value.items() if isinstance(v, Mapping)]
-
-
-class _Environment(SandboxedEnvironment):
-    """The sandbox, with fast paths for the two things templates do most: read our own maps, and
-    call `.get` on the pod's labels and annotations (a read that the sandbox would allow anyway)."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is Attrs:
-            try:
-                return dict.__getitem__(obj, attribute)
-            except KeyError:
-                pass
-        elif attribute == "get" and type(obj) is dict:
-            return obj.get
-        return super().getattr(obj, attribute)
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's signature
-        if type(__obj) is _BUILTIN_METHOD and __obj.__name__ == "get" and type(getattr(__obj, "__self__", None)) is dict:
-            return __obj(*args, **kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
-
-
-# What a template may call or read by attribute on the data it sees: reads only, no mutation, no
-# string formatting (which reaches attributes by name), nothing private.
-SAFE_ATTRIBUTES = frozenset({
-    "get", "items", "keys", "values", "count", "index",
-    "startswith", "endswith", "split", "rsplit", "splitlines", "partition", "rpartition", "strip", "lstrip",
-    "rstrip", "lower", "upper", "title", "casefold", "replace", "join", "find", "rfind", "removeprefix",
-    "removesuffix", "zfill", "isdigit", "isalnum", "isalpha", "isdecimal", "isnumeric",
-})  # fmt: skip
-# Filters that take an attribute name; it must be a constant a template author wrote.
-_ATTRIBUTE_FILTERS = frozenset({"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"})
-_UNSAFE_FILTERS = frozenset({"attr", "format", "xmlattr"})
-
-
-def check_expression(ast: nodes.Node, env: Environment) -> str | None:
-    """Why a parsed leaf may not run outside the sandbox, or None when it may."""
-    for node in ast.find_all((nodes.Getattr, nodes.Call, nodes.Filter, nodes.Test, nodes.Getitem, nodes.Name)):
-        if isinstance(node, nodes.Name):
-            if node.name.startswith("_"):
-                return f"name {node.name!r} is not allowed (names starting with '_' are private)"
-        elif isinstance(node, nodes.Getattr):
-            if node.attr.startswith("_") or (node.attr not in SAFE_ATTRIBUTES and _is_called(ast, node)):
-                return f"method or attribute {node.attr!r} is not allowed; accepted methods: {', '.join(sorted(SAFE_ATTRIBUTES))}"
-        elif isinstance(node, nodes.Getitem):
-            if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str) and node.arg.value.startswith("_"):
-                return f"item {node.arg.value!r} is not allowed (names starting with '_' are private)"
-        elif isinstance(node, nodes.Call):
-            callee = node.node
-            allowed = callable_globals(env)
-            if isinstance(callee, nodes.Name) and callee.name not in allowed:
-                return f"{callee.name}() is not allowed; accepted functions: {', '.join(sorted(allowed))}"
-            if not isinstance(callee, nodes.Name | nodes.Getattr):
-                return "this call is not allowed (only named functions and methods may be called)"
-        elif isinstance(node, nodes.Filter):
-            if node.name in _UNSAFE_FILTERS or node.name not in env.filters:
-                return f"filter {node.name!r} is not allowed"
-            for keyword in node.kwargs:
-                if keyword.key == "attribute" and not (isinstance(keyword.value, nodes.Const) and not str(keyword.value.value).startswith("_")):
-                    return f"filter {node.name!r}: this attribute= is not allowed (it must be a constant public name)"
-            if node.name in _ATTRIBUTE_FILTERS and node.name == "map" and node.args and not node.kwargs:
-                first = node.args[0]
-                if not (isinstance(first, nodes.Const) and isinstance(first.value, str) and first.value in env.filters and first.value not in _UNSAFE_FILTERS):
-                    return "filter 'map': this mapped filter is not allowed (it must be a constant, allowed filter name)"
-    return None
-
-
-# Jinja's own globals that a fragment has no use for; every other global is one meshswitch added.
-_UNUSED_JINJA_GLOBALS = frozenset({"cycler", "joiner", "lipsum", "namespace"})
-
-
-def callable_globals(env: Environment) -> frozenset[str]:
-    """The functions a leaf may call: Jinja's `range` and `dict`, and the helpers meshswitch adds."""
-    return frozenset(name for name in env.globals if name not in _UNUSED_JINJA_GLOBALS)
-
-
-def _is_called(ast: nodes.Node, attribute: nodes.Getattr) -> bool:
-    return any(call.node is attribute for call in ast.find_all(nodes.Call))
-
-
-def _configure(env: Environment) -> Environment:
-    env.filters["json"] = _to_json
-    env.filters["sha256"] = _sha256
-    env.filters["fromjson"] = _from_json
-    env.filters["whole_cores"] = _whole_cores
-    env.filters["env_list"] = _env_list
-    env.filters["merge_named"] = _merge_named
-    env.globals["json"] = _to_json
-    env.globals["compact"] = _compact
-    env.globals["named"] = _named
-    env.globals["version_at_least"] = version_at_least
-    return env
-
-
-def make_environment() -> SandboxedEnvironment:
-    """The environment every plugin is parsed and checked in, and its static leaves run in:
-    sandboxed, strict about undefined names."""
-    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    _configure(env)
-    return env
-
-
-def per_pod_environment() -> PerPodEnvironment:
-    """The environment whose filters, tests and lookups the per-pod leaves use (see the module's docstring)."""
-    env = PerPodEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    _configure(env)
-    return env
-
-
 _PER_POD_ENV = per_pod_environment()
 
 

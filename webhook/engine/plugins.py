@@ -14,7 +14,9 @@ import yaml
 from jinja2 import TemplateSyntaxError
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.fragment import Attrs, Fragment, compile_fragment, make_environment
+from webhook.engine.fragment import Fragment, compile_fragment
+from webhook.engine.leaves import Attrs
+from webhook.engine.sandbox import make_environment
 from webhook.engine.releases import Releases, Version, applies, line_of, load_releases
 from webhook.engine.settings import Setting, load_setting
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.fragment import Attrs
+from webhook.engine.leaves import Attrs
 from webhook.engine.hooks import HOOKS, NOTHING
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.fragment import Attrs
+from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import PluginSet
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a mapping", list: "a list", float: "a number"}

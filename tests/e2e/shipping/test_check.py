@@ -153,7 +153,7 @@ def test_an_expired_certificate(stack: Stack, scope: str, tmp_path: Path, cleanu
     cleanup.append(("MutatingWebhookConfiguration", name))
     code, out = run_check(capsys, "--kubeconfig", str(stack.kubeconfig), "--namespace", home, "--webhook-config", name, "-l", f"{CHECK_LABEL}={scope}")
     assert code == 1
-    assert f"[FAIL] certificate-expiry" in out and f"Secret {home}/{install.TLS_SECRET} tls.crt: expired on" in out, out
+    assert "[FAIL] certificate-expiry" in out and f"Secret {home}/{install.TLS_SECRET} tls.crt: expired on" in out, out
     assert f"tls.crt verifies against the caBundle for meshswitch.{home}.svc" in out, "only its time is wrong"
 
 

@@ -22,7 +22,9 @@ from tests.helpers import make_injector, make_pod, namespace
 from webhook.engine import fragment as fragment_module
 from webhook.engine import plugins as plugins_module
 from webhook.engine.errors import ConfigError, PodDenied
-from webhook.engine.fragment import Attrs, Fragment, _Compiler, _Leaf, _Program, compile_fragment, make_environment, per_pod_environment
+from webhook.engine.fragment import Fragment, _Compiler, _Leaf, _Program, compile_fragment
+from webhook.engine.leaves import Attrs
+from webhook.engine.sandbox import make_environment, per_pod_environment
 
 PATH = "/plugins/hand.yaml"
 

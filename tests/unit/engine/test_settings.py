@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.fragment import _whole_cores, version_at_least
+from webhook.engine.releases import version_at_least
+from webhook.engine.sandbox import _whole_cores
 from webhook.engine.settings import SettingError, load_setting
 
 

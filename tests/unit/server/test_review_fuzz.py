@@ -139,8 +139,8 @@ def paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
 def base_reviews() -> list[dict[str, Any]]:
     reviews = []
     for api_version in API_VERSIONS:
-        for plugin, annotations in sorted(PLUGIN_ANNOTATIONS.items()):
-            reviews.append(make_review(make_pod(annotations=annotations, containers=2, env=4), api_version=api_version))
+        for _plugin, pod_annotations in sorted(PLUGIN_ANNOTATIONS.items()):
+            reviews.append(make_review(make_pod(annotations=pod_annotations, containers=2, env=4), api_version=api_version))
         reviews.append(make_review(make_pod(namespace="istio-demo"), api_version=api_version))
         reviews.append(make_review(make_pod(namespace="linkerd-demo"), api_version=api_version))
     return reviews
