@@ -92,8 +92,14 @@ def test_tcp_probe_on_an_undeclared_named_port_is_left_alone(hostile: Webhook) -
 
 @pytest.mark.parametrize(
     "status",
-    ['{"plugins":"istio"}', "[1,2]", "not json", '{"plugins":["dapr"],"created":3}', '{"env":{"web":5}}', '{"probes":[]}'],
-)
+    [
+        '{"plugins":"istio"}', "[1,2]", "not json", '{"plugins":["dapr"],"created":3}', '{"env":{"web":5}}', '{"probes":[]}',
+        # Parts that build_patch extends or uninject writes back into the pod.
+        '{"appended":[]}', '{"appended":{"web":{"env":5}}}', '{"replaced":[]}', '{"replaced":{"k":1}}', '{"declared":[]}',
+        '{"declared":{"istio-proxy":{"section":"volumes","index":0,"container":{}}}}', '{"probes":{"web":{"readinessProbe":5}}}',
+        '{"digest":{"istio":[]}}', '{"created":["/x"],"x":' + '{"a":' * 300 + "1" + "}" * 300 + "}",
+    ],
+)  # fmt: skip
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "dapr"])
 def test_malformed_status_is_treated_as_absent_with_a_warning(hostile: Webhook, status: str, mode: str) -> None:
     pod = make_pod(annotations={**PLUGIN_ANNOTATIONS[mode], "meshswitch.io/status": status})

@@ -19,7 +19,8 @@ from typing import Any
 
 from webhook.cluster.findings import namespace_mode, namespace_modes
 from webhook.engine.config import Config
-from webhook.engine.decide import MODE_KEY, STATUS_KEY
+from webhook.engine.decide import MODE_KEY
+from webhook.engine.status import STATUS_KEY
 from webhook.engine.discovery import control_plane_of
 from webhook.cluster.client import ApiError, KubeApi
 from webhook.cluster.install import DEFAULT_NAMESPACE

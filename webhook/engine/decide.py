@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, cast
 
-import orjson
 
 from webhook.engine import reasons
 from webhook.engine.config import SIDECAR_STYLES, Config
@@ -21,11 +20,11 @@ from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.releases import Version, applies
 from webhook.engine.settings import Setting, SettingError, show
+from webhook.engine.status import injected_plugins
 
 MODE_KEY = "meshswitch.io/mode"
 INJECT_KEY = "meshswitch.io/inject"
 SIDECAR_KEY = "meshswitch.io/sidecar"
-STATUS_KEY = "meshswitch.io/status"
 
 _EMPTY: Mapping[str, str] = {}
 ValuesFor = Callable[[Plugin], Mapping[str, Any]]
@@ -183,58 +182,6 @@ def _mapping(obj: Any) -> Mapping[str, Any]:
 
 
 # The shape of each field of `meshswitch.io/status`; a record that differs is treated as absent.
-_STATUS_LISTS = ("plugins", "initContainers", "containers", "volumes", "labels", "annotations", "created")
-_STATUS_MAPS = ("env", "probes", "digest")
-
-
-def read_status(annotations: Mapping[str, str]) -> dict[str, Any] | None:
-    """The parsed `meshswitch.io/status`: {} when absent, None when present but malformed.
-
-    Anyone who may create a pod may write this annotation; a record of the wrong shape is not
-    ours, so it is treated as absent (and the caller warns), never trusted field by field.
-    """
-    raw = annotations.get(STATUS_KEY)
-    if raw is None:
-        return {}
-    try:
-        status = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(status, dict):
-        return None
-    for name in _STATUS_LISTS:
-        items = status.get(name, [])
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            return None
-    for name in _STATUS_MAPS:
-        if not isinstance(status.get(name, {}), dict):
-            return None
-    env = status.get("env", {})
-    for record in env.values():
-        if not (
-            isinstance(record, dict)
-            and isinstance(record.get("names", []), list)
-            and all(isinstance(n, str) for n in record.get("names", []))
-        ):
-            return None
-    if not all(isinstance(saved, dict) for saved in status.get("probes", {}).values()):
-        return None
-    return status
-
-
-def malformed_status_warning(annotations: Mapping[str, str]) -> str | None:
-    """The warning for a `meshswitch.io/status` that is not ours, or None."""
-    if read_status(annotations) is not None:
-        return None
-    return f"annotation {STATUS_KEY}={show(annotations.get(STATUS_KEY, ''))} is not a status record meshswitch wrote; it is treated as absent"
-
-
-def injected_plugins(annotations: Mapping[str, str]) -> frozenset[str]:
-    """Plugins that `meshswitch.io/status` records as already injected (none when it is malformed)."""
-    status = read_status(annotations)
-    return frozenset(status.get("plugins", ())) if status else frozenset()
-
-
 def _choose_mode(view: _View, plugins: PluginSet, config: Config, installed: Callable[[Plugin], Version]) -> tuple[str, str]:
     """Rule 4: the mode and where it came from (pod key, namespace label, a mesh's key, or default)."""
     explicit = _pod_value(view.pod_labels, view.pod_annotations, MODE_KEY)
@@ -364,9 +311,13 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
         for key in setting.keys:
             raw = view.pod_annotations.get(key)
             where = "pod annotation"
+            if setting.empty_is_unset and raw is not None and not raw.strip():
+                raw = None
             if raw is None and setting.on_namespace(key):
                 raw = view.ns_annotations.get(key)
                 where = "namespace annotation"
+                if setting.empty_is_unset and raw is not None and not raw.strip():
+                    raw = None
             if raw is None:
                 continue
             try:
@@ -502,7 +453,10 @@ def decide(
             )
 
     mode, source = _choose_mode(view, plugins, config, installed)  # rule 4
-    style = _sidecar_style(view, config, [], {})
+    # The style a skip reports; the pod's own choice is checked (and may deny) only once something
+    # is to be injected, as every other setting is.
+    raw_style = view.pod_annotations.get(SIDECAR_KEY)
+    style = raw_style if raw_style in SIDECAR_STYLES else config.sidecar_style or "native"
     chosen: list[Plugin] = []
     skipped: Reason | None = None
     if mode in plugins and plugins[mode].is_mesh:

@@ -17,6 +17,7 @@ import orjson
 
 from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod
+from webhook.engine.settings import nesting_problem
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
 LIFECYCLE_FIELDS = (("postStart", "poststartz"), ("preStop", "prestopz"))
@@ -148,9 +149,7 @@ def _through_agent(handler: Mapping[str, Any], path: str, port: int, *, probe: b
     return rewritten
 
 
-def _rewrite_container(
-    container: Mapping[str, Any], status_port: int, probers: dict[str, Any], *, lifecycle: bool
-) -> dict[str, Any]:
+def _rewrite_container(container: Mapping[str, Any], status_port: int, probers: dict[str, Any]) -> dict[str, Any]:
     name = container.get("name")
     changes: dict[str, Any] = {}
     for probe_field, suffix in PROBE_FIELDS:
@@ -163,7 +162,7 @@ def _rewrite_container(
         path = f"/app-health/{name}/{suffix}"
         probers[path] = original
         changes[probe_field] = _through_agent(probe, path, status_port, probe=True)
-    hooks = container.get("lifecycle") if lifecycle else None
+    hooks = container.get("lifecycle")
     if isinstance(hooks, dict):
         rewritten_hooks = dict(hooks)
         for hook_field, suffix in LIFECYCLE_FIELDS:
@@ -198,12 +197,13 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     changes: dict[int, dict[str, Any]] = {}
     init_changes: dict[int, dict[str, Any]] = {}
     for index, container in enumerate(spec.get("initContainers") or ()):
-        if isinstance(container, dict) and container.get("restartPolicy") == "Always":
-            if found := _rewrite_container(container, status_port, probers, lifecycle=False):
+        # The proxy is skipped wherever it is declared (a native-sidecar istio-proxy too), as in Istio.
+        if isinstance(container, dict) and container.get("restartPolicy") == "Always" and container.get("name") != "istio-proxy":
+            if found := _rewrite_container(container, status_port, probers):
                 init_changes[index] = found
     for index, container in enumerate(spec.get("containers") or ()):
         if isinstance(container, dict) and container.get("name") != "istio-proxy":
-            if found := _rewrite_container(container, status_port, probers, lifecycle=True):
+            if found := _rewrite_container(container, status_port, probers):
                 changes[index] = found
     # Go writes a map's keys sorted and each probe's fields in struct order.
     app_probers = _dumps(dict(sorted(probers.items()))) if probers else None  # the paths are unique
@@ -445,32 +445,66 @@ _CONTAINER_ORDER = (
 )  # fmt: skip
 
 
+def _recorded(container: Mapping[str, Any]) -> dict[str, Any]:
+    """A declared container as Istio records it: no `image: auto`, only the resources' own fields,
+    Go's field order."""
+    fields = {k: v for k, v in container.items() if not (k == "image" and v == "auto")}
+    resources = fields.get("resources") or {}
+    fields["resources"] = {k: resources[k] for k in ("limits", "requests", "claims") if k in resources}
+    ordered = {k: fields[k] for k in _CONTAINER_ORDER if k in fields}
+    ordered.update({k: v for k, v in fields.items() if k not in ordered})
+    return ordered
+
+
+def _first_named(name: str, *sections: Any) -> Mapping[str, Any] | None:
+    for section in sections:
+        for container in section or ():
+            if isinstance(container, dict) and container.get("name") == name:
+                return container
+    return None
+
+
+def _overrides(containers: list[Mapping[str, Any] | None], init_containers: list[Mapping[str, Any] | None]) -> str | None:
+    record = {"containers": [_recorded(c) for c in containers if c is not None]}
+    record["initContainers"] = [_recorded(c) for c in init_containers if c is not None]
+    kept = {k: v for k, v in record.items() if v}  # Go's omitempty
+    return _dumps(kept) if kept else None
+
+
 def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """Istio records the pod's own istio-proxy (what it merges over its template) in
-    proxy.istio.io/overrides, so that a later re-injection applies it again."""
+    """Istio records the pod's own containers that carry the names of its template's (what it
+    merges over them) in proxy.istio.io/overrides, so that a later re-injection applies them again.
+
+    As Istio matches them: a template container only with one in the pod's `containers`, a template
+    init container with one in either list. So the record depends on the sidecar style, which the
+    fragment knows: `overrides` for classic sidecars, `overrides_native` for native ones.
+    """
     spec = pod.get("spec") or {}
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     if "proxy.istio.io/overrides" in annotations:
         # A re-injection: Istio applies the recorded fields again over its fresh containers
         # (all but resources, which the annotations and the install decide).
         try:
-            recorded = orjson.loads(str(annotations["proxy.istio.io/overrides"])).get("containers") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            recorded = []
+            parsed = orjson.loads(str(annotations["proxy.istio.io/overrides"]))
+        except orjson.JSONDecodeError:
+            parsed = None
+        recorded = [
+            c for part in ("containers", "initContainers") if isinstance(parsed, dict) and isinstance(parsed.get(part), list)
+            for c in parsed[part]
+        ]  # fmt: skip
         again = {
             str(c["name"]): {k: v for k, v in c.items() if k not in ("name", "resources")}
-            for c in recorded if isinstance(c, dict) and isinstance(c.get("name"), str)
+            for c in recorded if isinstance(c, dict) and isinstance(c.get("name"), str) and nesting_problem(c) is None
         }  # fmt: skip
-        return HookResult(context={"overrides": None}, reapplied=again)
-    declared = [c for c in spec.get("containers") or () if isinstance(c, dict) and c.get("name") == "istio-proxy"]
-    if not declared:
-        return HookResult(context={"overrides": None})
-    container = {k: v for k, v in declared[0].items() if not (k == "image" and v == "auto")}
-    resources = container.get("resources") or {}
-    container["resources"] = {k: resources[k] for k in ("limits", "requests", "claims") if k in resources}
-    ordered = {k: container[k] for k in _CONTAINER_ORDER if k in container}
-    ordered.update({k: v for k, v in container.items() if k not in ordered})
-    return HookResult(context={"overrides": _dumps({"containers": [ordered]})})
+        return HookResult(context={"overrides": None, "overrides_native": None}, reapplied=again)
+    containers, init_containers = spec.get("containers"), spec.get("initContainers")
+    declared_init = _first_named("istio-init", containers, init_containers)
+    return HookResult(
+        context={
+            "overrides": _overrides([_first_named("istio-proxy", containers)], [declared_init]),
+            "overrides_native": _overrides([], [declared_init, _first_named("istio-proxy", containers, init_containers)]),
+        }
+    )
 
 
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {

@@ -6,7 +6,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
-from webhook.engine.decide import INJECT_KEY, MODE_KEY, SIDECAR_KEY, STATUS_KEY
+from webhook.engine.decide import INJECT_KEY, MODE_KEY, SIDECAR_KEY
+from webhook.engine.status import STATUS_KEY
 from webhook.engine.plugins import PluginSet
 
 OWN_PREFIX = "meshswitch.io"

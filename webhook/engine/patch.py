@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from webhook.engine.decide import STATUS_KEY, malformed_status_warning
-from webhook.engine.decide import read_status as _read_status
+from webhook.engine.status import STATUS_KEY, malformed_status_warning
+from webhook.engine.status import read_status as _read_status
 from webhook.engine.kube import JsonPatch, Pod
 from webhook.engine.render import Addition
 
@@ -229,9 +229,9 @@ def build_patch(
         status["labels"] += builder.add_map_entries("/metadata/labels", builder.metadata.get("labels"), labels)
 
     _add_app_env(builder, app_env)
+    # The pod's own init containers sit behind the ones added at the front; the removals of
+    # declared containers come last of all, so they move nothing here.
     front = len(redirects) + len(proxies) if native_sidecar and isinstance(init_containers, list) else 0
-    if removals:
-        front -= sum(1 for section, _ in removals if section == "initContainers")
     _replace_app_fields(builder, additions, init_offset=front)
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:
@@ -349,6 +349,8 @@ def _merge_declared(
             if section == target:
                 builder.ops.append({"op": "replace", "path": f"/spec/{section}/{index}", "value": merged})
             else:
+                if target == "containers":
+                    merged.pop("restartPolicy", None)  # a native sidecar's; an app container takes none
                 removals.append((section, index))
                 left.append(merged)
         return left

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.fragment import Fragment, compile_fragment
@@ -291,12 +291,19 @@ def _literal_names(fragment: yaml.MappingNode, *, where: str) -> dict[str, list[
     return names
 
 
-def _written_keys(fragment: yaml.MappingNode) -> frozenset[str]:
-    """The literal keys of the fragment's labels and annotations sections."""
+def _written_keys(fragment: yaml.MappingNode, env: Any) -> frozenset[str]:
+    """The literal keys of the fragment's labels and annotations sections, and the constant keys of
+    a section written as one expression (a dict literal), so that a pod carrying them back on
+    reinvocation is not warned about keys no plugin reads."""
     keys: set[str] = set()
     for key_node, value_node in fragment.value:
-        if key_node.value in ("labels", "annotations") and isinstance(value_node, yaml.MappingNode):
+        if key_node.value not in ("labels", "annotations"):
+            continue
+        if isinstance(value_node, yaml.MappingNode):
             keys.update(str(k.value) for k, _ in value_node.value if isinstance(k, yaml.ScalarNode))
+        elif isinstance(value_node, yaml.ScalarNode) and "{{" in value_node.value:
+            pairs = env.parse(value_node.value).find_all(nodes.Pair)  # parsed already: it compiled
+            keys.update(p.key.value for p in pairs if isinstance(p.key, nodes.Const) and isinstance(p.key.value, str))
     return frozenset(keys)
 
 
@@ -396,7 +403,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         overwrite=frozenset(overwrite),
         revisions=revisions,
         own_status=own_status,
-        written_keys=_written_keys(fragment_node),
+        written_keys=_written_keys(fragment_node, env),
         releases=releases,
         sidecar_style_setting=None if style is None else str(style),
         mesh_free=tuple(mesh_free),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.engine.leaves import Attrs, PerPodEnvironment
 from webhook.engine.releases import version_at_least
+from webhook.engine.settings import nesting_problem, quantity
 
 _BUILTIN_METHOD: Any = type({}.get)
 
@@ -27,13 +27,15 @@ def _to_json(value: Any, sort_keys: bool = False) -> str:
 
 
 def _from_json(value: Any) -> Any:
-    """Parsed JSON, or None when the text is not JSON (a mesh that ignores a bad value does the same)."""
+    """Parsed JSON, or None when the text is not JSON (a mesh that ignores a bad value does the
+    same) or nests too deep to be written into a pod."""
     if not isinstance(value, str):
         return None
     try:
-        return orjson.loads(value)
+        parsed = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
+    return parsed if nesting_problem(parsed) is None else None
 
 
 def _sha256(value: str) -> str:
@@ -49,7 +51,7 @@ def _env_list(raw: Any) -> list[Any]:
     except orjson.JSONDecodeError:
         return []
     ok = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in value)
-    return value if ok else []
+    return value if ok and nesting_problem(value) is None else []
 
 
 def _merge_named(base: Any, later: Any) -> list[Any]:
@@ -64,16 +66,14 @@ def _merge_named(base: Any, later: Any) -> list[Any]:
     return out
 
 
-_CPU_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E)?$")
-
-
-def _whole_cores(quantity: Any) -> int:
-    """A CPU quantity rounded up to whole cores (`1500m` -> 2, `0` -> 0)."""
-    match = _CPU_QUANTITY.match(str(quantity).strip())
-    if not match:
+def _whole_cores(value: Any) -> int:
+    """A CPU quantity rounded up to whole cores, as Kubernetes rounds it up to millicores first
+    (`1500m` -> 2, `.5` -> 1, `0` -> 0); 0 for anything that is not a finite quantity."""
+    cores = quantity(str(value).strip())
+    if cores is None or not math.isfinite(cores):
         return 0
-    value = float(match.group(1)) * {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}[match.group(2)]
-    return math.ceil(round(value, 6))
+    millis = math.ceil(round(cores * 1000, 6))
+    return -(-millis // 1000)
 
 
 def single_expression(env: SandboxedEnvironment, text: str) -> str | None:

@@ -19,8 +19,14 @@ class SettingError(ValueError):
     """A value did not parse; the message says what is accepted."""
 
 
-_CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]{1,3})?)$")
-_MEMORY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:[eE][0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|m)?$")
+# A Kubernetes quantity (resource.ParseQuantity, which Istio, Linkerd and Dapr all use): a number
+# (`1`, `1.5`, `.5`, `1.`), then a binary or decimal suffix or an exponent. No sign but `+`: the API
+# server refuses a negative request or limit.
+_QUANTITY = re.compile(r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$")
+_QUANTITY_SUFFIXES = {
+    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
 # name[:tag][@digest]: each path component lower-case, as the distribution spec says.
 _IMAGE = re.compile(
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
@@ -57,6 +63,34 @@ def show(value: str) -> str:
     if len(value) <= SHOWN_CHARS:
         return repr(value)
     return f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
+
+
+# A value parsed from an annotation (YAML or JSON) is walked before it reaches a pod. No Kubernetes
+# field nests this deep, and the JSON encoder of the answer stops at 254 levels. A YAML alias is
+# counted at each use: written out, each use is a copy, so a short text could become gigabytes.
+MAX_NESTING = 64
+MAX_VALUES = 20_000
+
+
+def nesting_problem(value: Any) -> str | None:
+    """Why a parsed value is too deep or too large to write into a pod, or None."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    counted = 0
+    while stack:
+        item, depth = stack.pop()
+        counted += 1
+        if counted > MAX_VALUES:
+            return f"more than {MAX_VALUES} values (each use of a YAML alias counted)"
+        if type(item) is dict or isinstance(item, dict):
+            children: Any = item.values()
+        elif type(item) is list or isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= MAX_NESTING and children:
+            return f"nested deeper than {MAX_NESTING} levels"
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _parse_int(raw: str, setting: Setting) -> int:
@@ -120,16 +154,27 @@ def _parse_cidrs(raw: str, setting: Setting) -> list[str]:
     return parts
 
 
+def quantity(text: str) -> float | None:
+    """The value of a Kubernetes quantity (`100m` is 0.1, `1Ki` 1024, `1e3` 1000), or None."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        return None
+    number, exponent, suffix = match.groups()
+    if exponent is not None:
+        return float(number + exponent)  # a huge exponent gives inf, never an error
+    return float(number) * _QUANTITY_SUFFIXES[suffix]
+
+
 def _parse_cpu(raw: str, setting: Setting) -> str:
     text = raw.strip()
-    if not _CPU.match(text):
+    if quantity(text) is None:
         raise SettingError("not a CPU quantity")
     return text
 
 
 def _parse_memory(raw: str, setting: Setting) -> str:
     text = raw.strip()
-    if not _MEMORY.match(text):
+    if quantity(text) is None:
         raise SettingError("not a memory quantity")
     return text
 
@@ -198,10 +243,14 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         raise SettingError("not YAML or JSON") from None
+    except RecursionError:  # building the objects recurses once per level
+        raise SettingError(f"a mapping nested deeper than {MAX_NESTING} levels") from None
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise SettingError("not a mapping")
+    if (problem := nesting_problem(value)) is not None:
+        raise SettingError(f"a mapping of {problem}")
     for name, kind in setting.fields.items():
         if name in value and not _FIELD_TYPES[kind](value[name]):
             raise SettingError(f"a mapping whose {name} is not {kind}")
@@ -259,6 +308,8 @@ def _parse_env(raw: str, setting: Setting) -> list[dict[str, Any]]:
         raise SettingError("not JSON") from None
     if not isinstance(value, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"] for e in value):
         raise SettingError("not a list of env vars, each with a name")
+    if (problem := nesting_problem(value)) is not None:
+        raise SettingError(f"a list of {problem}")
     for entry in value:
         if set(entry) - {"name", "value", "valueFrom"} or not isinstance(entry.get("value", ""), str) or not isinstance(entry.get("valueFrom", {}), dict):
             raise SettingError(f"env var {entry['name']!r} takes only name, value (a string) and valueFrom (a mapping)")
@@ -353,6 +404,7 @@ class Setting:
     until: str | None = None  # the release line that no longer reads it
     fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
     max_length: int | None = None
+    empty_is_unset: bool = False  # an empty value reads as an absent key (the namespace's, else the default)
 
     @property
     def longest(self) -> int:
@@ -390,7 +442,7 @@ class Setting:
 
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
-     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields"}
+     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset"}
 )  # fmt: skip
 
 
@@ -442,6 +494,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         since=None if spec.get("since") is None else str(spec["since"]),
         until=None if spec.get("until") is None else str(spec["until"]),
         fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
+        empty_is_unset=bool(spec.get("emptyIsUnset", False)),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")

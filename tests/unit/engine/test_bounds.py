@@ -117,3 +117,48 @@ def test_the_tree_cache_is_bounded_in_bytes(injector: Injector) -> None:
         tracemalloc.stop()
     assert 0 < kept < 24, "the oldest trees were evicted"
     assert released <= fragment.CACHE_BYTES, f"{released} bytes held by {kept} cached trees"
+
+
+# --- values parsed from annotations: nesting and YAML aliases ------------------------------------
+
+_ALIAS_BOMB = "\n".join(['a0: &a0 ["xxxxxxxxxx","xxxxxxxxxx"]'] + [f"a{i}: &a{i} [*a{i - 1},*a{i - 1},*a{i - 1},*a{i - 1}]" for i in range(1, 11)])
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("a: " + "[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),  # the YAML constructor's recursion
+        ("a: " + "[" * 70 + "]" * 70, "nested deeper than 64 levels"),
+        ("a: " + "{b: " * 100 + "1" + "}" * 100, "nested deeper than 64 levels"),
+        (_ALIAS_BOMB, "more than 20000 values"),  # 320 bytes that write out as 45 MB
+    ],
+    ids=["recursion", "deep-list", "deep-map", "alias-bomb"],
+)
+def test_a_proxy_config_too_deep_or_too_large_is_refused_naming_the_key(injector: Injector, value: str, problem: str) -> None:
+    pod = make_pod(annotations={**PLUGIN_ANNOTATIONS["istio"], "proxy.istio.io/config": value})
+    with pytest.raises(PodDenied) as refused:
+        injector.inject(pod, NAMESPACE)
+    assert "proxy.istio.io/config" in refused.value.message and problem in refused.value.message, refused.value.message
+
+
+def test_aliases_within_the_bound_are_accepted(injector: Injector) -> None:
+    value = "meta: &m {A: '1'}\nproxyMetadata: *m\n"
+    pod = make_pod(annotations={**PLUGIN_ANNOTATIONS["istio"], "proxy.istio.io/config": value})
+    assert injector.inject(pod, NAMESPACE).patch
+
+
+def test_an_env_list_nested_too_deep_is_refused(injector: Injector) -> None:
+    deep = '[{"name":"X","valueFrom":' + '{"a":' * 300 + "1" + "}" * 300 + "}]"
+    pod = make_pod(annotations={"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-additional-env": deep})
+    with pytest.raises(PodDenied, match="config.linkerd.io/proxy-additional-env.*nested deeper than 64 levels"):
+        injector.inject(pod, NamespaceMeta("demo", {"meshswitch.io/mode": "linkerd"}, {}))
+
+
+def test_json_read_by_a_template_too_deep_to_write_is_ignored_as_malformed(injector: Injector) -> None:
+    """As a value that is not JSON at all: Istio ignores a userVolume it cannot read."""
+    deep = '{"v": ' + '{"a":' * 300 + "1" + "}" * 300 + "}"
+    plain = injector.inject(make_pod(annotations=PLUGIN_ANNOTATIONS["istio"]), NAMESPACE).patch
+    pod = make_pod(annotations={**PLUGIN_ANNOTATIONS["istio"], "sidecar.istio.io/userVolume": deep})
+    patch = injector.inject(pod, NAMESPACE).patch
+    volumes = [op for op in patch if op["path"].startswith("/spec/volumes")]
+    assert volumes == [op for op in plain if op["path"].startswith("/spec/volumes")]

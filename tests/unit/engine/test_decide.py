@@ -379,3 +379,66 @@ def test_rule7_a_users_own_envoy_container_is_not_another_mesh() -> None:
     assert names(decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})) == ["linkerd"]
     pod["spec"].setdefault("initContainers", []).append({"name": "envoy-init", "image": "docker.io/istio/proxyv2:1.27.3"})
     assert decide(pod, ns_annotations={"linkerd.io/inject": "enabled"}).reason.code == reasons.OTHER_MESH_PRESENT
+
+
+# Label beats annotation for a mesh's own "on" key too (rule 4), as Istio's injectRequired reads them.
+def test_an_istio_label_false_is_no_request_for_istio_even_with_the_annotation_true() -> None:
+    pod = make_pod(labels={"sidecar.istio.io/inject": "false"}, annotations={"sidecar.istio.io/inject": "true", "linkerd.io/inject": "enabled"})
+    assert names(decide(pod)) == ["linkerd"], "Linkerd is the only mesh asked for: no conflict"
+    pod = make_pod(labels={"sidecar.istio.io/inject": "false"}, annotations={"sidecar.istio.io/inject": "true"})
+    assert names(decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})) == ["linkerd"]
+
+
+# Rule 5 for the delegating modes: the label or annotation they add must not override an opt-out.
+@pytest.mark.parametrize(
+    ("mode", "pod", "ns_labels"),
+    [
+        ("istio-delegate", make_pod(annotations={"sidecar.istio.io/inject": "false"}), {}),
+        ("istio-delegate", make_pod(labels={"sidecar.istio.io/inject": "false"}), {}),
+        ("istio-delegate", make_pod(), {"istio-injection": "disabled"}),
+        ("istio-delegate", make_pod(labels={"istio.io/dataplane-mode": "ambient"}), {}),
+        ("linkerd-delegate", make_pod(annotations={"linkerd.io/inject": "disabled"}), {}),
+    ],
+)
+def test_delegating_modes_honour_the_mesh_opt_outs(mode: str, pod: dict, ns_labels: dict) -> None:
+    decision = decide(pod, {"meshswitch.io/mode": mode, **ns_labels})
+    assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED, decision.reason
+
+
+def test_delegating_mode_still_delegates_without_an_opt_out() -> None:
+    assert names(decide(make_pod(), {"meshswitch.io/mode": "istio-delegate"})) == ["istio-delegate"]
+
+
+# "First rule that decides wins": a pod that gets nothing is not refused for its style annotation.
+@pytest.mark.parametrize(
+    ("pod", "code"),
+    [
+        (make_pod(annotations={"meshswitch.io/sidecar": "Native"}), reasons.NO_MODE),
+        (make_pod(annotations={"meshswitch.io/sidecar": "sidecar", "sidecar.istio.io/inject": "true"}, hostNetwork=True), reasons.HOST_NETWORK),
+        (make_pod(annotations={"meshswitch.io/sidecar": "x", "meshswitch.io/inject": "false"}), reasons.OPTED_OUT),
+    ],
+)
+def test_a_bad_sidecar_style_is_refused_only_when_something_is_injected(pod: dict, code: str) -> None:
+    assert decide(pod).reason.code == code
+    with pytest.raises(PodDenied, match="meshswitch.io/sidecar='Native' is not a sidecar style"):
+        decide(make_pod(annotations={"meshswitch.io/sidecar": "Native", "sidecar.istio.io/inject": "true"}))
+
+
+# Linkerd's truth table reads an empty linkerd.io/inject as no annotation: the namespace decides.
+@pytest.mark.parametrize("ns_value", ["enabled", "ingress"])
+def test_an_empty_linkerd_inject_annotation_counts_as_absent(ns_value: str) -> None:
+    decision = decide(make_pod(annotations={"linkerd.io/inject": ""}), ns_annotations={"linkerd.io/inject": ns_value})
+    assert names(decision) == ["linkerd"]
+    assert decision.settings["linkerd"]["inject"] == ns_value, "the namespace's value is in force"
+
+
+# Keys a plugin writes itself are no typos when the pod carries them back (reinvocation, a
+# re-applied manifest), even where the fragment writes them from an expression.
+@pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy"])
+def test_a_reinjected_pod_draws_no_unknown_key_warning(mode: str) -> None:
+    import jsonpatch
+
+    pod = make_pod(annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "web"})
+    injected = jsonpatch.apply_patch(pod, INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": mode})).patch)
+    assert not [w for w in INJECTOR.unknown_keys(injected) if "is not a key" in w]
+    assert "linkerd.io/created-by" in INJECTOR.plugins["linkerd"].written_keys

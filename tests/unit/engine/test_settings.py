@@ -80,6 +80,25 @@ def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
     assert version_at_least(version, minimum) is expected
 
 
-@pytest.mark.parametrize(("quantity", "cores"), [("100m", 1), ("1", 1), ("1500m", 2), ("2.1", 3), ("0", 0), ("1000m", 1)])
+@pytest.mark.parametrize(
+    ("quantity", "cores"),
+    [("100m", 1), ("1", 1), ("1500m", 2), ("2.1", 3), ("0", 0), ("1000m", 1), (".5", 1), ("1e1", 10), ("2.5m", 1), ("lots", 0)],
+)
 def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
     assert _whole_cores(quantity) == cores
+
+
+# Every spelling resource.ParseQuantity takes (Istio validates proxyCPU with it; Linkerd and Dapr
+# parse theirs with it), and nothing it refuses.
+QUANTITIES_ACCEPTED = ["100m", "2", ".5", "1.", "1.5", "1e3", "1E-3", "2.5m", "+1", "0.0001", "128Mi", "1Ki", "1.5Gi", "64M", "3k", "1e+2"]
+QUANTITIES_REFUSED = ["lots", "", "128K", "1KiB", "-1", "1.2.3", "1 Gi", "0x10", "e3", "1e", "Mi"]
+
+
+@pytest.mark.parametrize("kind", ["cpu", "memory"])
+def test_quantities_follow_kubernetes_grammar(kind: str) -> None:
+    setting = load_setting("q", {"key": "k", "type": kind}, where="test")
+    for raw in QUANTITIES_ACCEPTED:
+        assert setting.parse(raw) == raw, raw
+    for raw in QUANTITIES_REFUSED:
+        with pytest.raises(SettingError, match=f"not a {'CPU' if kind == 'cpu' else 'memory'} quantity"):
+            setting.parse(raw)
