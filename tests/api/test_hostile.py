@@ -8,6 +8,7 @@ connections cost bounded time and memory.
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import ssl
 import struct
@@ -368,6 +369,71 @@ def test_keep_alive_request_after_an_answer_has_its_own_deadline(hostile: Webhoo
 def test_unparsable_requests_get_a_json_400(hostile: Webhook, garbage: bytes) -> None:
     status, body = status_of(raw(hostile, garbage)[0])
     assert status == 400 and body["reason"] == "BadRequest", body
+
+
+def raw_in_two_reads(webhook: Webhook, first: bytes, then: bytes) -> tuple[bytes, float]:
+    """Like ``raw``, with ``then`` sent after a pause, so that the server gets it in a later read."""
+    tls = webhook.context.wrap_socket(socket.create_connection(("127.0.0.1", webhook.port)), server_hostname="localhost")
+    tls.settimeout(10)
+    started = time.monotonic()
+    out = b""
+    try:
+        tls.sendall(first)
+        time.sleep(0.3)
+        try:
+            tls.sendall(then)
+        except OSError:
+            pass  # the server may already have closed
+        while chunk := tls.recv(65536):
+            out += chunk
+    except (ssl.SSLError, OSError):
+        pass
+    finally:
+        tls.close()
+    return out, time.monotonic() - started
+
+
+def smuggling_upgrade() -> tuple[bytes, bytes]:
+    """Headers asking for ``Upgrade: h2c``, and a body that is itself a whole review request."""
+    inner = orjson.dumps(make_review(make_pod(annotations=PLUGIN_ANNOTATIONS["istio"]), uid="inner-smuggled"))
+    body = POST + b"Content-Length: %d\r\n\r\n" % len(inner) + inner
+    head = POST + b"Upgrade: h2c\r\nConnection: Upgrade\r\nContent-Length: %d\r\n\r\n" % len(body)
+    return head, body
+
+
+@pytest.mark.parametrize("body_read", ["same-read", "later-read"])
+def test_an_upgrade_request_gets_a_json_400_and_the_connection_closes(hostile: Webhook, body_read: str) -> None:
+    """httptools stops at the headers of an upgrade request: the app got an empty body, and the
+    body's bytes were read as the next request (a review smuggled inside it was answered 200), or,
+    in the same read, dropped with whatever was pipelined after them, left unanswered."""
+    head, body = smuggling_upgrade()
+    healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    if body_read == "same-read":
+        answer, elapsed = raw(hostile, head + body + healthz)
+    else:
+        answer, elapsed = raw_in_two_reads(hostile, head, body + healthz)
+    assert len(re.findall(rb"HTTP/1\.1 \d{3} ", answer)) == 1, answer  # one answer, nothing after it
+    assert b"inner-smuggled" not in answer, answer
+    status, status_body = status_of(answer)
+    assert status == 400 and status_body["reason"] == "BadRequest", status_body
+    assert "Upgrade header" in status_body["message"], status_body
+    assert elapsed < READ_TIMEOUT, f"closed after {elapsed:.2f} s: not at once"
+
+
+def test_a_connect_request_gets_a_json_400(hostile: Webhook) -> None:
+    status, body = status_of(raw(hostile, b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")[0])
+    assert status == 400 and "CONNECT" in body["message"], body
+
+
+def test_an_upgrade_header_without_connection_upgrade_is_a_normal_request(hostile: Webhook) -> None:
+    """Without ``Connection: upgrade`` the header asks for nothing (RFC 9110 7.8): the body is read by
+    its Content-Length and the connection stays open for the next request."""
+    review = orjson.dumps(make_review(make_pod(annotations=PLUGIN_ANNOTATIONS["istio"]), uid="with-upgrade-header"))
+    request = POST + b"Upgrade: h2c\r\nContent-Length: %d\r\n\r\n" % len(review) + review
+    healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    answer, _ = raw(hostile, request + healthz)
+    assert answer.startswith(b"HTTP/1.1 200") and b"with-upgrade-header" in answer, answer[:300]
+    assert answer.count(b"HTTP/1.1 200") == 2 and answer.endswith(b'{"status":"ok"}'), answer[-300:]
 
 
 @pytest.mark.parametrize("method, path, status", [("GET", "/nope", 404), ("POST", "/healthz", 405), ("GET", "/mutate", 405)])

@@ -6,7 +6,8 @@ client. What it gets is decided here, below the ASGI app, where the bytes arrive
 - headers over ``max_header_bytes`` in total, or one line over ``max_header_line_bytes``: 431;
 - a request whose headers and body are not all in by ``read_timeout_seconds`` after its first byte
   (or after the handshake, for a connection that sends nothing): 408;
-- a request httptools cannot parse: 400.
+- a request httptools cannot parse, or one asking for a protocol upgrade (``Upgrade`` with
+  ``Connection: upgrade``, or CONNECT): 400.
 
 Each answer is a JSON ``Status`` with ``Connection: close``; the connection is then closed, and
 aborted if the peer does not finish the TLS goodbye within a second.
@@ -97,6 +98,18 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
+        if self.parser.should_upgrade():
+            # ``Upgrade`` with ``Connection: upgrade`` (or CONNECT): httptools skips the body and
+            # stops at the headers, leaving the rest of the read unparsed. uvicorn then ran the app
+            # on an empty body and parsed the body's bytes, when they came in a later read, as the
+            # next request (a review smuggled in a body was answered). We speak HTTP/1.1 only and
+            # the API server never upgrades, so refuse and close. Not "ignore the header and read
+            # the body": httptools offers no way to keep reading it (it sets the skip itself), so
+            # we would be parsing the body ourselves; after a close there is no stream to desync.
+            method = self.parser.get_method()
+            what = "the CONNECT method is" if method == b"CONNECT" else "the Upgrade header is"
+            self.refuse(400, f"{what} not supported: this server speaks HTTP/1.1 only")
+            raise httptools.HttpParserError("upgrade refused")  # stops this feed
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
