@@ -529,9 +529,12 @@ def decide(
     if app_names and any(app_names <= p.container_names for p in mergers):
         style = "classic"  # the pod is the proxy (a gateway): it stays an ordinary container, as in Istio
     revisions = {p.name: revision_of(p, view) for p in chosen if p.revisions is not None}
+    message = f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"
+    if skipped is not None and skipped.code in (reasons.PLUGIN_DISABLED, reasons.HOST_NETWORK):
+        message += f"; {skipped.message}"  # the selected mesh was not: say why
     return _decision(
         plugins=tuple(chosen),
-        reason=Reason(reasons.INJECTED, f"injected {', '.join(p.name for p in chosen)} ({source} selects {mode})"),
+        reason=Reason(reasons.INJECTED, message),
         mode=mode,
         sidecar_style=style,
         settings=settings,

@@ -151,7 +151,9 @@ def test_rule5_mesh_skips_host_network_pods() -> None:
 
 def test_rule5_host_network_still_gets_runtime() -> None:
     pod = make_pod(annotations={"dapr.io/enabled": "true"}, hostNetwork=True)
-    assert names(decide(pod, {"meshswitch.io/mode": "istio"})) == ["dapr"]
+    decision = decide(pod, {"meshswitch.io/mode": "istio"})
+    assert names(decision) == ["dapr"]
+    assert decision.reason.message.endswith("; istio does not intercept hostNetwork pods"), "the reason says why istio is not there"
 
 
 # Rule 6: runtime plugins.
