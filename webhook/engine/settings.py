@@ -252,13 +252,36 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     if (problem := nesting_problem(value)) is not None:
         raise SettingError(f"a mapping of {problem}")
     for name, kind in setting.fields.items():
-        if name in value and not _FIELD_TYPES[kind](value[name]):
+        if name not in value:
+            continue
+        if value[name] is None:
+            del value[name]  # null leaves the field unset, as Istio's decoder does
+        elif kind == "int":
+            number = _whole_int32(value[name])
+            if number is None:
+                raise SettingError(f"a mapping whose {name} is not int (a whole number from {INT32_MIN} to {INT32_MAX})")
+            value[name] = number  # written as the number Istio writes back (`'2'` and `2.0` are 2)
+        elif not _FIELD_TYPES[kind](value[name]):
             raise SettingError(f"a mapping whose {name} is not {kind}")
     return value
 
 
+def _whole_int32(value: Any) -> int | None:
+    """An int32 field's value as Istio's ProxyConfig decoder takes it: a whole number (`2.0` too),
+    or a string holding one (`'2'`, `' 2'`); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and _INTEGER.match(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and INT32_MIN <= value <= INT32_MAX:
+        return value
+    return None
+
+
 _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "int": lambda v: _whole_int32(v) is not None,
     "bool": lambda v: isinstance(v, bool),
     "string": lambda v: isinstance(v, str),
     "mapping": lambda v: isinstance(v, dict),

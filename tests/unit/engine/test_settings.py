@@ -102,3 +102,22 @@ def test_quantities_follow_kubernetes_grammar(kind: str) -> None:
     for raw in QUANTITIES_REFUSED:
         with pytest.raises(SettingError, match=f"not a {'CPU' if kind == 'cpu' else 'memory'} quantity"):
             setting.parse(raw)
+
+
+# proxy.istio.io/config's int32 field, as Istio's decoder takes it (tests/reference/istio/cases/
+# proxy-config-number-spellings.yaml holds the same values against Istio's own code).
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [("concurrency: '2'", {"concurrency": 2}), ("concurrency: 2.0", {"concurrency": 2}), ("concurrency: null", {}),
+     ("concurrency: ' 2'", {"concurrency": 2}), ("concurrency: -1", {"concurrency": -1})],
+)  # fmt: skip
+def test_mapping_int_fields_take_what_istio_takes(raw: str, parsed: dict) -> None:
+    setting = load_setting("proxyConfig", {"key": "k", "type": "mapping", "fields": {"concurrency": "int"}}, where="test")
+    assert setting.parse(raw) == parsed
+
+
+@pytest.mark.parametrize("raw", ["concurrency: 2.5", "concurrency: '2.5'", "concurrency: 2147483648", "concurrency: true"])
+def test_mapping_int_fields_refuse_what_istio_refuses(raw: str) -> None:
+    setting = load_setting("proxyConfig", {"key": "k", "type": "mapping", "fields": {"concurrency": "int"}}, where="test")
+    with pytest.raises(SettingError, match="concurrency is not int"):
+        setting.parse(raw)
