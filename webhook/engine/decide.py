@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, cast
 
-
 from webhook.engine import reasons
 from webhook.engine.config import SIDECAR_STYLES, Config
 from webhook.engine.errors import PodDenied
@@ -181,7 +180,6 @@ def _mapping(obj: Any) -> Mapping[str, Any]:
     return obj if isinstance(obj, dict) else _EMPTY
 
 
-# The shape of each field of `meshswitch.io/status`; a record that differs is treated as absent.
 def _choose_mode(view: _View, plugins: PluginSet, config: Config, installed: Callable[[Plugin], Version]) -> tuple[str, str]:
     """Rule 4: the mode and where it came from (pod key, namespace label, a mesh's key, or default)."""
     explicit = _pod_value(view.pod_labels, view.pod_annotations, MODE_KEY)
@@ -295,6 +293,11 @@ def _mesh_names(meshes: tuple[Plugin, ...]) -> frozenset[str]:
     return frozenset().union(*(p.present for p in meshes))
 
 
+def _given(raw: str | None, setting: Setting) -> str | None:
+    """The raw value, or None where the setting reads an empty one as no annotation at all."""
+    return None if raw is not None and setting.empty_is_unset and not raw.strip() else raw
+
+
 def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Version | None = None) -> Mapping[str, Any]:
     """Rule 8: the plugin's settings from pod annotations, then namespace annotations, then defaults."""
     keys = plugin.setting_keys
@@ -309,15 +312,11 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
         if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
             continue  # absent or empty: the template takes the pod field
         for key in setting.keys:
-            raw = view.pod_annotations.get(key)
+            raw = _given(view.pod_annotations.get(key), setting)
             where = "pod annotation"
-            if setting.empty_is_unset and raw is not None and not raw.strip():
-                raw = None
             if raw is None and setting.on_namespace(key):
-                raw = view.ns_annotations.get(key)
+                raw = _given(view.ns_annotations.get(key), setting)
                 where = "namespace annotation"
-                if setting.empty_is_unset and raw is not None and not raw.strip():
-                    raw = None
             if raw is None:
                 continue
             try:
