@@ -22,7 +22,7 @@ import yaml
 from webhook.engine.errors import MeshswitchError
 
 SUFFIXES = (".yaml", ".yml", ".json")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _CEmitter: Any = getattr(getattr(yaml, "_yaml", None), "CEmitter", None)
 
@@ -33,6 +33,50 @@ class UsageError(MeshswitchError):
 
 _STR, _INT, _BOOL, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
 _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_FLOAT, _TIMESTAMP, _VALUE = "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"
+
+# Plain scalars as kubectl reads them (sigs.k8s.io/yaml, i.e. go-yaml v2), not as YAML 1.1 does:
+# no base-60 numbers (`12:30` is a string, not 750), timestamps stay strings, `=` is a string;
+# y/Y/n/N are booleans beside yes/no/on/off/true/false; 0x.., 0.. (octal) and 0b.. are ints; a
+# float has a dot or an exponent (`1e3`, whose sign PyYAML requires), or is a number with a leading
+# zero that is no octal (`08`). Anything else is a string.
+_KUBE_BOOL = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")
+_KUBE_INT = re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+_KUBE_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|[-+]?0[0-9_]*[89][0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_KUBE_RESOLVERS = {_BOOL: _KUBE_BOOL, _INT: _KUBE_INT, _FLOAT: _KUBE_FLOAT}
+
+
+def _kube_resolvers(table: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
+    """`table` (a resolver class's implicit resolvers) with kubectl's rules: see _KUBE_RESOLVERS."""
+    kept: dict[str, list[tuple[str, Any]]] = {}
+    for first, entries in table.items():
+        rules = [(tag, _KUBE_RESOLVERS.get(tag, regexp)) for tag, regexp in entries if tag not in (_TIMESTAMP, _VALUE)]
+        if rules:
+            kept[first] = rules
+    return kept
+
+
+class KubeLoader(_CLoader):  # type: ignore[misc]
+    """libyaml's safe loader, resolving plain scalars as kubectl does. libyaml calls back into the
+    Python resolver for every plain scalar, so a class-level table of our own applies to it."""
+
+    yaml_implicit_resolvers = _kube_resolvers(_CLoader.yaml_implicit_resolvers)
+    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
+
+
+_Loader: Any = KubeLoader
+
+
+class OutputResolver(yaml.resolver.Resolver):
+    """YAML 1.1's resolvers plus kubectl's: a string either would read as something else (`12:30`,
+    `2024-05-01T10:00:00Z`, `=`, `y`, `1e3`) is written quoted, so it reads back as a string everywhere."""
+
+
+for _tag, _first in ((_BOOL, "yYnN"), (_FLOAT, "-+0123456789.")):
+    OutputResolver.add_implicit_resolver(_tag, _KUBE_RESOLVERS[_tag], list(_first))
 
 
 class Dumper(_BaseDumper):  # type: ignore[misc]
@@ -49,6 +93,7 @@ def _str_representer(dumper: Any, data: str) -> yaml.Node:
 
 
 Dumper.add_representer(str, _str_representer)
+Dumper.yaml_implicit_resolvers = OutputResolver.yaml_implicit_resolvers
 
 
 class _Events:
@@ -59,7 +104,7 @@ class _Events:
 
     def __init__(self, emitter: Any) -> None:
         self.emit = emitter.emit
-        self.resolver: Any = yaml.resolver.Resolver()
+        self.resolver: Any = OutputResolver()
         # libyaml copies each event as it is emitted, so one event object serves every equal scalar.
         self.strings: dict[str, Any] = {}
         self.map_start = yaml.MappingStartEvent(None, _MAP, True, flow_style=False)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.corpora import corpora
-from webhook.cli.documents import dump_yaml, read_documents
+from webhook.cli.documents import KubeLoader, OutputResolver, dump_yaml, read_documents
 from webhook.cli.main import main
 
 FILES = [path for corpus in corpora() for path in corpus.files()]
@@ -26,10 +26,20 @@ ODD: list[Any] = [
 
 
 class Reference(yaml.SafeDumper):
-    """The pure-Python dumper with the CLI's two choices: no anchors, literal blocks for multi-line strings."""
+    """The pure-Python dumper with the CLI's three choices: no anchors, literal blocks for multi-line
+    strings, and strings kubectl would read as something else (`y`, `1e3`) quoted."""
+
+    yaml_implicit_resolvers = OutputResolver.yaml_implicit_resolvers
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+class PureKubeLoader(yaml.SafeLoader):
+    """The pure-Python loader with the CLI's resolvers: what libyaml must load the same as."""
+
+    yaml_implicit_resolvers = KubeLoader.yaml_implicit_resolvers
+    bool_values = KubeLoader.bool_values
 
 
 Reference.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None))
@@ -42,7 +52,7 @@ def reference(bodies: list[Any]) -> str:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_loaded_and_dumped_as_pure_python_would(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bodies = [d.body for d in read_documents([str(path)])]
-    assert bodies == [d for d in yaml.load_all(path.read_text(), Loader=yaml.SafeLoader) if d is not None]
+    assert bodies == [d for d in yaml.load_all(path.read_text(), Loader=PureKubeLoader) if d is not None]
     assert dump_yaml(bodies) == reference(bodies)
     assert main(["inject", "-q", "-f", str(path), "--mode", "istio", "--namespace-annotations", "dapr.io/enabled=true"]) in (0, 1)
     injected = capsys.readouterr().out
@@ -82,3 +92,43 @@ items:
     a, b = yaml.safe_load(capsys.readouterr().out)["items"]
     assert "env" not in a["spec"]["template"]["spec"]["containers"][0], "b's Dapr env must not leak into a through the alias"
     assert [e["name"] for e in b["spec"]["template"]["spec"]["containers"][0]["env"]] == ["DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_PROTOCOL"]
+
+
+# Plain scalars kubectl (sigs.k8s.io/yaml, go-yaml v2) reads as strings though YAML 1.1 does not,
+# and those it reads as numbers or booleans, each with what it becomes.
+KUBECTL_SCALARS: list[tuple[str, Any]] = [
+    ("12:30", "12:30"), ("1:1", "1:1"), ("1:20.5", "1:20.5"), ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z"),
+    ("2024-05-01", "2024-05-01"), ("=", "="), ("0x1F", 31), ("010", 8), ("0b11", 3), ("1_000", 1000), ("yes", True),
+    ("off", False), ("y", True), ("N", False), ("1e3", 1000.0), (".5", 0.5), ("08", 8.0), ("1.5", 1.5), ("e3", "e3"),
+    ("~", None), (".", "."), ("-1", -1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), KUBECTL_SCALARS, ids=[t for t, _ in KUBECTL_SCALARS])
+def test_plain_scalars_load_as_kubectl_reads_them_and_strings_dump_quoted(text: str, value: Any, tmp_path: Path) -> None:
+    path = tmp_path / "scalar.yaml"
+    path.write_text(f"k: {text}\n")
+    loaded = read_documents([str(path)])[0].body["k"]
+    assert loaded == value and type(loaded) is type(value)
+    assert yaml.load(f"k: {text}", Loader=PureKubeLoader)["k"] == value
+    written = dump_yaml([{"k": text}])  # the same text as a string must read back as that string
+    assert yaml.load(written, Loader=KubeLoader) == {"k": text} == yaml.load(written, Loader=yaml.SafeLoader)
+
+
+def test_inject_keeps_time_like_annotations_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations: {at: 12:30, ratio: 1:1, when: 2024-05-01T10:00:00Z, eq: =}
+spec:
+  containers: [{name: app, image: nginx}]
+"""
+    path = tmp_path / "pod.yaml"
+    path.write_text(text)
+    assert main(["inject", "-q", "-f", str(path), "--mode", "istio"]) == 0
+    out = capsys.readouterr().out
+    annotations = yaml.load(out, Loader=KubeLoader)["metadata"]["annotations"]
+    assert {k: annotations[k] for k in ("at", "ratio", "when", "eq")} == {"at": "12:30", "ratio": "1:1", "when": "2024-05-01T10:00:00Z", "eq": "="}
+    assert yaml.safe_load(out)["metadata"]["annotations"]["at"] == "12:30"  # quoted: any YAML reader agrees
