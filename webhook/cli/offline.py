@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from webhook.cli.documents import Document, UsageError, dump, expand, read_documents
-from webhook.cli.shapes import ShapeError, check_workload
+from webhook.cli.shapes import ShapeError, check_list, check_workload
 
 if TYPE_CHECKING:
     from webhook.cluster.client import KubeApi
@@ -178,16 +178,27 @@ def describe(obj: Any) -> str:
     return f"{str(obj.get('kind')).lower()}/{metadata.get('name') or metadata.get('generateName') or '?'}"
 
 
+def _listed(obj: Mapping[str, Any], where: str, field: str) -> list[tuple[str, Any]]:
+    """(where, object) for `obj` or, in a List (nested ones too), each item; UsageError for a List
+    whose items are not a list of objects."""
+    try:
+        items = check_list(obj)
+    except ShapeError as err:
+        raise UsageError(f"{where}: {field}{err}") from None
+    if items is None:
+        return [(f"{where}: {field[:-1] + ' ' if field else ''}{describe(obj)}", obj)]
+    found: list[tuple[str, Any]] = []
+    for index, item in enumerate(items):
+        found.extend(_listed(item, where, f"{field}items[{index}]."))
+    return found
+
+
 def _objects(document: Document) -> list[tuple[str, Any]]:
     """(where, object) for the document and, in a List, each item."""
-    from webhook.engine.workloads import iter_workloads
-
     body = document.body
     if not isinstance(body, dict):
         return []
-    if isinstance(body.get("items"), list) and str(body.get("kind", "")).endswith("List"):
-        return [(f"{document.where}: items[{i}] {describe(item)}", item) for i, item in enumerate(body["items"]) if isinstance(item, dict)]
-    return [(f"{document.where}: {describe(obj)}", obj) for obj in iter_workloads(body)]
+    return _listed(body, document.where, "")
 
 
 def check_shapes(documents: list[Document]) -> None:

@@ -110,6 +110,22 @@ def check_pod(pod: Any, field: str) -> None:
         raise ShapeError(f"{prefix}.hostNetwork", f"must be true or false, got {_kind_of(spec['hostNetwork'])}")
 
 
+def check_list(obj: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """A List's items (none for `items: null` or no items), or None for an object that is no List;
+    ShapeError for items that are not a list of objects, which kubectl refuses too."""
+    from webhook.engine.workloads import list_items
+
+    items = list_items(obj)
+    if items is None:
+        if obj.get("kind") == "List":
+            raise ShapeError("items", f"must be a list of objects, got {_kind_of(obj.get('items'))}")
+        return None
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ShapeError(f"items[{index}]", f"must be an object (a mapping with apiVersion and kind), got {_kind_of(item)}")
+    return items
+
+
 def check_workload(obj: Mapping[str, Any]) -> None:
     """Raise ShapeError for the first malformed field of a workload whose pod template meshswitch reads."""
     path = TEMPLATE_PATHS.get(str(obj.get("kind")))

@@ -48,10 +48,25 @@ def workload_of(obj: Mapping[str, Any]) -> Workload:
     return Workload(str(obj.get("kind")), str(metadata.get("name") or metadata.get("generateName") or ""))
 
 
+def list_items(obj: Mapping[str, Any]) -> list[Any] | None:
+    """The items of a List (kind `List`, or a kind ending in `List` whose items is a list), else None.
+    A `List` with no or null items has none (kubectl applies it as nothing); one whose items is not a
+    list is no List here (the CLI's shape check refuses it first)."""
+    items = obj.get("items")
+    if isinstance(items, list) and str(obj.get("kind", "")).endswith("List"):
+        return items
+    if obj.get("kind") == "List" and items is None:
+        return []
+    return None
+
+
 def transform(obj: dict[str, Any], fn: PodTransform, *, default_namespace: str) -> dict[str, Any]:
     """Apply ``fn`` to every pod template in the object (Lists recursively); other kinds unchanged."""
-    if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and isinstance(obj.get("items"), list)):
-        return {**obj, "items": [transform(i, fn, default_namespace=default_namespace) if isinstance(i, dict) else i for i in obj["items"]]}
+    items = list_items(obj)
+    if items is not None:
+        if not items:
+            return obj  # `items: null` or none at all stays as written
+        return {**obj, "items": [transform(i, fn, default_namespace=default_namespace) if isinstance(i, dict) else i for i in items]}
     path = TEMPLATE_PATHS.get(str(obj.get("kind")))
     template = pod_template(obj)
     if path is None or template is None:
@@ -69,8 +84,9 @@ def _replace_at(obj: Mapping[str, Any], path: tuple[str, ...], value: Any) -> di
 
 def iter_workloads(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     """Every object in a document, Lists flattened."""
-    if isinstance(obj.get("items"), list) and str(obj.get("kind", "")).endswith("List"):
-        for item in obj["items"]:
+    items = list_items(obj)
+    if items is not None:
+        for item in items:
             if isinstance(item, Mapping):
                 yield from iter_workloads(item)
     else:

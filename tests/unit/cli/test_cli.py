@@ -210,3 +210,28 @@ def test_set_pins_the_release_and_reads_trust_anchors_from_a_file(tmp_path: Path
 def test_bad_set_is_a_clear_error(assignment: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "inject", "-f", write(tmp_path, LINKERD_POD), "--set", assignment)
     assert code != 0 and message in err
+
+
+@pytest.mark.parametrize("command", ["inject", "uninject"])
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ("items: abc", "in.yaml: document 1: items: must be a list of objects, got a string ('abc')"),
+        ("items: {a: 1}", "in.yaml: document 1: items: must be a list of objects, got a mapping"),
+        ("items: [5]", "in.yaml: document 1: items[0]: must be an object (a mapping with apiVersion and kind), got a number (5)"),
+        ("items: [{kind: List, items: [x]}]", "document 1: items[0].items[0]: must be an object"),
+    ],
+)
+def test_list_whose_items_are_not_objects_is_refused(command: str, items: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, command, "-f", write(tmp_path, f"apiVersion: v1\nkind: List\n{items}\n"))
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize("command", ["inject", "uninject", "explain"])
+@pytest.mark.parametrize("items", ["items: null\n", "items: []\n", ""])
+def test_list_without_items_passes_through(command: str, items: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = f"apiVersion: v1\nkind: List\n{items}"
+    code, out, err = run(capsys, command, "-f", write(tmp_path, text))
+    assert code == 0, err
+    assert command == "explain" and out == "" or yaml.safe_load(out) == yaml.safe_load(text)
