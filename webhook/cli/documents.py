@@ -213,13 +213,52 @@ def _text(source: str) -> str:
         ) from None
 
 
-def _unshared(value: Any) -> Any:
-    """A copy in which no dict or list appears twice (the injection edits pods in place)."""
-    if isinstance(value, dict):
-        return {k: _unshared(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unshared(v) for v in value]
-    return value
+def _allowed_alias_ratio(decoded: int) -> float:
+    """go-yaml's bound (kubectl: "yaml: document contains excessive aliasing"): the share of a
+    document's nodes that may come from alias expansion, 99% up to 400,000 nodes, 10% from 4,000,000."""
+    if decoded <= 400_000:
+        return 0.99
+    if decoded >= 4_000_000:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - 400_000) / 3_600_000
+
+
+class _Unsharer:
+    """Copies a loaded document so that no dict or list appears twice (the injection edits pods in
+    place), counting nodes as go-yaml does: an alias bomb (a 10-line file whose nested aliases expand
+    to millions of nodes) is refused after a few thousand copies instead of filling memory."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.decoded = 0
+        self.aliased = 0
+        self.seen: set[int] = set()  # containers met already: meeting one again is an alias
+        self.open: set[int] = set()  # containers being copied: meeting one of those is a cycle
+
+    def copy(self, value: Any, aliased: bool = False) -> Any:
+        container = isinstance(value, (dict, list))
+        if container:
+            if id(value) in self.open:
+                raise UsageError(f"{self.where}: an alias refers to a node that contains it; a recursive structure is no Kubernetes object")
+            aliased = aliased or id(value) in self.seen
+            self.seen.add(id(value))
+        self.decoded += 1
+        if aliased:
+            self.aliased += 1
+            if self.aliased > 100 and self.decoded > 1000 and self.aliased > self.decoded * _allowed_alias_ratio(self.decoded):
+                raise UsageError(
+                    f"{self.where}: excessive aliasing: its aliases expand to over {self.decoded} nodes, {self.aliased} of them "
+                    "copies (kubectl refuses it too); write the repeated parts out or reuse each anchor less"
+                )
+        if not container:
+            return value
+        self.open.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return {self.copy(k, aliased): self.copy(v, aliased) for k, v in value.items()}
+            return [self.copy(v, aliased) for v in value]
+        finally:
+            self.open.discard(id(value))
 
 
 _ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]+")
@@ -235,7 +274,7 @@ def read_documents(sources: Iterable[str]) -> list[Document]:
         try:
             for index, body in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
                 if body is not None:
-                    documents.append(Document(source, index, _unshared(body) if aliased else body))
+                    documents.append(Document(source, index, _Unsharer(f"{source}: document {index}").copy(body) if aliased else body))
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark else source

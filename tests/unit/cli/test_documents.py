@@ -132,3 +132,34 @@ spec:
     annotations = yaml.load(out, Loader=KubeLoader)["metadata"]["annotations"]
     assert {k: annotations[k] for k in ("at", "ratio", "when", "eq")} == {"at": "12:30", "ratio": "1:1", "when": "2024-05-01T10:00:00Z", "eq": "="}
     assert yaml.safe_load(out)["metadata"]["annotations"]["at"] == "12:30"  # quoted: any YAML reader agrees
+
+
+BOMB = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n  a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"  {name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n" for prev, name in zip("abc", "bcd", strict=True)
+)  # 10^4 scalars from 4 lines; through g (3 more lines) 10^7, which took 20 s and 600 MB
+
+
+def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text("kind: ConfigMap\n---\n" + BOMB)
+    assert main(["inject", "-f", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and f"{path}: document 2: excessive aliasing: its aliases expand to over " in err
+
+
+@pytest.mark.parametrize("text", ["a: &a [*a]\n", "a: &a {b: [*a]}\n"])
+def test_recursive_alias_is_refused(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cycle.yaml"
+    path.write_text(text)
+    assert main(["uninject", "-f", str(path)]) == 1
+    assert f"{path}: document 1: an alias refers to a node that contains it" in capsys.readouterr().err
+
+
+def test_anchors_reused_as_kubernetes_files_reuse_them_still_load(tmp_path: Path) -> None:
+    env = "".join(f"  - {{name: V{i}, value: '{i}'}}\n" for i in range(50))
+    uses = "".join(f"- {{name: c{i}, image: nginx, env: *env}}\n" for i in range(60))  # 60 x 101 nodes, 98% copies
+    path = tmp_path / "anchors.yaml"
+    path.write_text(f"env: &env\n{env}containers:\n{uses}")
+    body = read_documents([str(path)])[0].body
+    assert len(body["containers"]) == 60 and body["containers"][59]["env"][49] == {"name": "V49", "value": "49"}
+    assert body["containers"][0]["env"] is not body["containers"][1]["env"]
