@@ -9,7 +9,10 @@ classes, at a fraction of the time.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
+import math
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -299,15 +302,62 @@ def dump_yaml(bodies: Sequence[Any]) -> str:
     return stream.getvalue().replace("\n...\n", "\n")
 
 
-def dump_json(bodies: Sequence[Any]) -> str:
-    """One object as itself; several as a v1 List, as `kubectl get -o json` prints them."""
+def _no_json(value: Any, field: str) -> str | None:
+    """What in `value` (at `field`, a dotted path) JSON cannot hold, as one sentence; None if nothing.
+    Integers past 64 bits are fine: JSON holds them, only orjson does not write them."""
+    where = field or "the document"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where}: {value} has no JSON form (JSON numbers are finite); quote it to keep it as a string"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{where}: a !!binary value has no JSON form; write it as a base64 string (as Secret data is)"
+    if isinstance(value, (set, frozenset)):
+        return f"{where}: a !!set has no JSON form; write it as a list, or a mapping of keys to null"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool, type(None), dt.date)):
+                return f"{where}: the key {key!r} has no JSON form; keys are strings"
+            problem = _no_json(item, f"{field}.{key}" if field else str(key))
+            if problem:
+                return problem
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            problem = _no_json(item, f"{field}[{index}]")
+            if problem:
+                return problem
+    if not isinstance(value, (str, int, float, bool, type(None), dt.date, dict, list, tuple)):
+        return f"{where}: a {type(value).__name__} has no JSON form"
+    return None
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.date):  # dates and datetimes, written as orjson writes them
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dump_json(bodies: Sequence[Any], names: Sequence[str] = ()) -> str:
+    """One object as itself; several as a v1 List, as `kubectl get -o json` prints them. UsageError
+    naming the document (`names[i]`, else its position) and the field for what JSON cannot hold."""
     import orjson
 
     single = bodies[0] if len(bodies) == 1 else {"apiVersion": "v1", "kind": "List", "items": list(bodies)}
-    return orjson.dumps(single, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    text: str | None
+    try:
+        text = orjson.dumps(single, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    except orjson.JSONEncodeError:
+        text = None
+    if text is None or "null" in text:  # orjson writes NaN and Infinity as null: look for them only then
+        for index, body in enumerate(bodies):
+            problem = _no_json(body, "")
+            if problem:
+                raise UsageError(f"{names[index] if index < len(names) else f'document {index + 1}'}: -o json: {problem}")
+    if text is None:  # integers past 64 bits: the standard library writes them, digit for digit
+        text = json.dumps(single, indent=2, ensure_ascii=False, default=_iso) + "\n"
+    return text
 
 
-def dump(bodies: Sequence[Any], out: IO[str], output: str = "yaml") -> None:
+def dump(bodies: Sequence[Any], out: IO[str], output: str = "yaml", names: Sequence[str] = ()) -> None:
+    """`bodies` as YAML or JSON; `names` (each body's file and document) name a body JSON cannot hold."""
     if not bodies:
         return
-    out.write(dump_json(bodies) if output == "json" else dump_yaml(bodies))
+    out.write(dump_json(bodies, names) if output == "json" else dump_yaml(bodies))

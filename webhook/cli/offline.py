@@ -301,7 +301,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
     for line in warnings:
         print(line, file=sys.stderr)
     summary.flush()
-    dump(output, sys.stdout, args.output)
+    dump(output, sys.stdout, args.output, [d.where for d in documents])
     return 0
 
 
@@ -331,7 +331,7 @@ def cmd_uninject(args: argparse.Namespace) -> int:
 
     output = _transform_all(documents, uninject_one, args.namespace)
     summary.flush()
-    dump(output, sys.stdout, args.output)
+    dump(output, sys.stdout, args.output, [d.where for d in documents])
     return 0
 
 

@@ -4,6 +4,7 @@ pure-Python SafeDumper writes, byte for byte, for every corpus file, its injecte
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,29 @@ def test_anchors_reused_as_kubernetes_files_reuse_them_still_load(tmp_path: Path
     body = read_documents([str(path)])[0].body
     assert len(body["containers"]) == 60 and body["containers"][59]["env"][49] == {"name": "V49", "value": "49"}
     assert body["containers"][0]["env"] is not body["containers"][1]["env"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!binary aGVsbG8=", "document 2: -o json: data.x: a !!binary value has no JSON form"),
+        ("!!set {a, b}", "document 2: -o json: data.x: a !!set has no JSON form"),
+        ("[1, .inf]", "document 2: -o json: data.x[1]: inf has no JSON form"),
+        ("{v: .nan}", "document 2: -o json: data.x.v: nan has no JSON form"),
+    ],
+)
+def test_json_output_names_the_field_json_cannot_hold(value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(f"kind: ConfigMap\n---\nkind: ConfigMap\ndata:\n  x: {value}\n")
+    assert main(["inject", "-q", "-o", "json", "-f", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and f"meshswitch inject: {path}: {message}" in err
+
+
+def test_json_output_writes_integers_past_64_bits_and_timestamps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("kind: ConfigMap\ndata: {big: 123456789012345678901234567890, at: !!timestamp 2024-05-01T10:00:00Z, none: null}\n")
+    assert main(["uninject", "-q", "-o", "json", "-f", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert '"big": 123456789012345678901234567890' in out
+    assert json.loads(out)["data"] == {"big": 123456789012345678901234567890, "at": "2024-05-01T10:00:00+00:00", "none": None}
