@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,14 +24,53 @@ DEFAULT_MAX_HEADER_LINE_BYTES = 8 * 1024
 
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, low: int, high: int | None = None) -> int:
+    """argparse type: a whole number in [low, high]; the message says what is accepted."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        accepted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {accepted}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _whole(text, 0)
+
+
+def _port(text: str) -> int:
+    # A number past 65535 would be taken modulo 65536 by the socket layer and listen elsewhere.
+    try:
+        return _whole(text, 1, 65535)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; accepted: a whole number from 1 to 65535") from None
+
+
+def _seconds(text: str, *, zero: bool = False) -> float:
+    """argparse type: a finite number of seconds, above 0 (or at least 0 with `zero`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        accepted = "0 or more" if zero else "above 0"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds {accepted}")
+    return value
+
+
+def _some_seconds(text: str) -> float:
+    return _seconds(text)
+
+
+def _any_seconds(text: str) -> float:
+    return _seconds(text, zero=True)
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -116,11 +156,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--cert-dir", type=Path, help="directory holding tls.crt and tls.key (a Secret volume)")
     tls.add_argument("--cert-file", type=Path, help="serving certificate (PEM), with --key-file")
     tls.add_argument("--key-file", type=Path, help="its private key (PEM)")
-    tls.add_argument("--cert-poll-seconds", type=float, default=10.0, help="how often to check the files for a new pair")
+    tls.add_argument("--cert-poll-seconds", type=_some_seconds, default=10.0, help="how often to check the files for a new pair")
     net = parser.add_argument_group("listening")
     net.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all IPv4)")
-    net.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
-    net.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get 413")
+    net.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    net.add_argument("--max-body-bytes", type=_positive, default=DEFAULT_MAX_BODY_BYTES, help="larger bodies get 413")
     net.add_argument(
         "--workers",
         type=_positive,
@@ -129,13 +169,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument(
         "--answer-cache-bytes",
-        type=int,
+        type=_non_negative,
         default=DEFAULT_ANSWER_CACHE_BYTES,
         help=f"memory for finished answers to identical pods, per worker (default {DEFAULT_ANSWER_CACHE_BYTES}; 0: off)",
     )
     net.add_argument(
         "--keep-alive-seconds",
-        type=float,
+        type=_some_seconds,
         default=DEFAULT_KEEP_ALIVE_SECONDS,
         help="idle connection lifetime; keep it above the apiserver's 90 s",
     )
@@ -147,17 +187,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "below the webhook's timeoutSeconds",
     )
     net.add_argument(
-        "--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="larger request headers get 431"
+        "--max-header-bytes", type=_positive, default=DEFAULT_MAX_HEADER_BYTES, help="larger request headers get 431"
     )
     net.add_argument(
         "--max-header-line-bytes",
-        type=int,
+        type=_positive,
         default=DEFAULT_MAX_HEADER_LINE_BYTES,
         help="a longer header line gets 431",
     )
     net.add_argument(
         "--drain-seconds",
-        type=float,
+        type=_any_seconds,
         default=2.0,
         help="after SIGTERM, how long open connections may still send requests",
     )

@@ -43,3 +43,28 @@ def test_the_protocol_class_carries_its_limits() -> None:
     protocol = bounded_protocol(limits)
     assert issubclass(protocol, BoundedHttpProtocol) and protocol.limits == limits
     assert BoundedHttpProtocol.limits == Limits(), "each server gets a class of its own"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--port", "70000"], "argument --port: '70000' is not a port; accepted: a whole number from 1 to 65535"),
+        (["--port", "0"], "'0' is not a port; accepted: a whole number from 1 to 65535"),
+        (["--port", "https"], "'https' is not a port"),
+        (["--max-body-bytes", "-1"], "argument --max-body-bytes: '-1' is not a whole number of at least 1"),
+        (["--max-header-bytes", "0"], "argument --max-header-bytes: '0' is not a whole number of at least 1"),
+        (["--answer-cache-bytes", "-5"], "argument --answer-cache-bytes: '-5' is not a whole number of at least 0"),
+        (["--keep-alive-seconds", "0"], "argument --keep-alive-seconds: '0' is not a number of seconds above 0"),
+        (["--cert-poll-seconds", "nan"], "argument --cert-poll-seconds: 'nan' is not a number of seconds above 0"),
+        (["--drain-seconds", "-1"], "argument --drain-seconds: '-1' is not a number of seconds 0 or more"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_as_the_flag(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        options(*flags)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_numbers_in_range_are_taken() -> None:
+    taken = options("--port", "65535", "--answer-cache-bytes", "0", "--drain-seconds", "0")
+    assert (taken.port, taken.answer_cache_bytes, taken.drain_seconds) == (65535, 0, 0.0)
