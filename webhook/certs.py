@@ -234,6 +234,13 @@ def generate_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"meshswitch certs generate: {exc}", file=sys.stderr)
         return 2
+    except (FileExistsError, NotADirectoryError):  # --out, or a directory on its way, is a file
+        print(f"meshswitch certs generate: --out {args.out}: not a directory (a file is in the way); give a directory to write the four files to", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = exc.filename or args.out
+        print(f"meshswitch certs generate: --out {args.out}: cannot write {where}: {exc.strerror}", file=sys.stderr)
+        return 2
     kept = "kept" if result.ca_reused else "created"
     print(f"CA {kept}: {result.ca_cert}")
     print(f"serving certificate: {result.tls_cert} (valid until {result.not_after:%Y-%m-%d})")

@@ -110,3 +110,11 @@ def test_certs_main_uses_defaults_without_flags(tmp_path: Path, capsys: pytest.C
     assert certs.main(["--out", str(tmp_path), "--dns", "a.example", "--ip", "10.1.2.3"]) == 0
     assert "CA kept" in capsys.readouterr().out
     assert sans(load(tmp_path / "tls.crt")) == (["a.example"], ["10.1.2.3"])
+
+
+def test_certs_out_that_is_a_file_is_a_flag_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):
+        assert certs.main(["--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--out {out}: not a directory (a file is in the way)" in err

@@ -121,6 +121,7 @@ def _set_values(plugins: PluginSet, assignments: list[str]) -> PluginSet:
     """`--set plugin.key=value` (`=@file` reads the file: trust anchors offline); YAML scalars as typed."""
     import yaml
 
+    from webhook.engine.errors import not_utf8
     from webhook.engine.values import apply_values, check_values
 
     overrides: dict[str, dict[str, Any]] = {}
@@ -134,6 +135,8 @@ def _set_values(plugins: PluginSet, assignments: list[str]) -> PluginSet:
                 value: Any = Path(raw[1:]).read_text(encoding="utf-8")
             except OSError as err:
                 raise UsageError(f"--set {target}: cannot read {raw[1:]}: {err.strerror}") from None
+            except UnicodeDecodeError as err:
+                raise UsageError(f"--set {target}: {not_utf8(raw[1:], err, 'a value read with =@ is UTF-8 text')}") from None
         else:
             declared = plugins[name].values.get(key) if name in plugins else ""
             value = raw if isinstance(declared, str) else yaml.safe_load(raw)

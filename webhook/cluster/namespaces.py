@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from webhook.engine.errors import ConfigError, MeshswitchError
+from webhook.engine.errors import ConfigError, MeshswitchError, not_utf8
 from webhook.engine.kube import NamespaceMeta
 from webhook.cluster.client import KubeApi
 from webhook.cluster.listwatch import Gone, ListObjects, ListWatch, WatchFailed, WatchObjects
@@ -66,8 +66,15 @@ class StaticNamespaces:
         """
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read namespace labels: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read namespace labels: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{not_utf8(path, exc)} (namespace labels)") from None
+        except yaml.YAMLError as exc:  # one line: the problem and where, not the excerpt YAML adds
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: cannot read namespace labels: not valid YAML: {problem}") from None
         if document is None:
             return cls()
         if not isinstance(document, dict):

@@ -29,3 +29,11 @@ class PodDenied(MeshswitchError):
 
 class ConfigError(MeshswitchError):
     """Start-up configuration (templates, values, flags) is wrong; the process must not serve."""
+
+
+def not_utf8(path: object, err: UnicodeDecodeError, accepted: str = "YAML files are UTF-8") -> str:
+    """`FILE:LINE: not UTF-8 text (byte 0xe9 at offset 20); ...`: the one line a reader of our YAML
+    files says for bytes that do not decode (the codec's own message names neither file nor line)."""
+    data = bytes(err.object)
+    line = data.count(b"\n", 0, err.start) + 1
+    return f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); {accepted}"

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from jinja2 import TemplateSyntaxError, nodes
 
-from webhook.engine.errors import ConfigError
+from webhook.engine.errors import ConfigError, not_utf8
 from webhook.engine.fragment import Fragment, compile_fragment
 from webhook.engine.leaves import Attrs
 from webhook.engine.sandbox import make_environment
@@ -315,6 +315,8 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except OSError as err:
         raise ConfigError(f"{where}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{not_utf8(where, err)} (a plugin file)") from None
     except yaml.MarkedYAMLError as err:
         line = err.problem_mark.line + 1 if err.problem_mark else "?"
         raise ConfigError(f"{where}:{line}: YAML error: {err.problem}") from None

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from webhook.engine.errors import ConfigError
+from webhook.engine.errors import ConfigError, not_utf8
 from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import PluginSet
 
@@ -71,6 +71,8 @@ def load_values(path: Path, plugins: PluginSet) -> PluginSet:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{not_utf8(path, err)} (installation values)") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     return apply_values(plugins, check_values(plugins, raw, source=str(path)))

@@ -235,3 +235,24 @@ def test_list_without_items_passes_through(command: str, items: str, tmp_path: P
     code, out, err = run(capsys, command, "-f", write(tmp_path, text))
     assert code == 0, err
     assert command == "explain" and out == "" or yaml.safe_load(out) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "message"),
+    [
+        ("inject", "--values", "values.yaml:2: not UTF-8 text (byte 0xe9 at offset 22); YAML files are UTF-8 (installation values)"),
+        ("plugins", "--templates-dir", "extra.yaml:2: not UTF-8 text (byte 0xe9 at offset 22); YAML files are UTF-8 (a plugin file)"),
+        ("inject", "--set", "--set linkerd.identityTrustAnchorsPEM: "),
+    ],
+)
+def test_file_that_is_not_utf8_is_one_line_naming_it(command: str, flag: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = b"istio: {}\n# owner: caf\xe9\n"
+    (tmp_path / "values.yaml").write_bytes(raw)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "extra.yaml").write_bytes(raw)
+    value = {"--values": str(tmp_path / "values.yaml"), "--templates-dir": str(tmp_path / "dir"),
+             "--set": f"linkerd.identityTrustAnchorsPEM=@{tmp_path / 'values.yaml'}"}[flag]  # fmt: skip
+    args = [command, flag, value] + (["-f", write(tmp_path, LINKERD_POD)] if command == "inject" else [])
+    code, out, err = run(capsys, *args)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err and "internal error" not in err

@@ -232,3 +232,18 @@ def test_static_namespaces_bad_file_is_a_config_error_naming_it(tmp_path: Path, 
     path.write_text(text)
     with pytest.raises(ConfigError, match="ns.yaml"):
         StaticNamespaces.from_file(path)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"demo:\n  owner: caf\xe9\n", "ns.yaml:2: not UTF-8 text (byte 0xe9 at offset 18); YAML files are UTF-8 (namespace labels)"),
+        (b"demo: {a: b\n", "ns.yaml:2: cannot read namespace labels: not valid YAML: "),
+    ],
+)
+def test_static_namespaces_unreadable_file_is_one_line_naming_it(tmp_path: Path, raw: bytes, message: str) -> None:
+    path = tmp_path / "ns.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError) as caught:
+        StaticNamespaces.from_file(path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
