@@ -112,7 +112,7 @@ def _parse_pairs(text: str | None, *, flag: str) -> dict[str, str]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"{flag}: {part!r} is not key=value; accepted: k=v,k2=v2")
+            raise UsageError(f"{flag} {text!r}: {part!r} is not key=value; accepted: key=value pairs separated by commas, k=v,k2=v2")
         pairs[key.strip()] = value.strip()
     return pairs
 
@@ -161,6 +161,9 @@ def build_injector(args: argparse.Namespace, plugins: PluginSet, discovery: Disc
         raise UsageError(f"--mode {args.mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
     if args.default_mode not in plugins.modes:
         raise UsageError(f"--default-mode {args.default_mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
+    # Checked before any document is read: a bad flag is the flag's error, with or without a workload.
+    _parse_pairs(args.namespace_labels, flag="--namespace-labels")
+    _parse_pairs(args.namespace_annotations, flag="--namespace-annotations")
     config = Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style)
     return Injector(plugins=plugins, config=config, discovery=discovery)
 

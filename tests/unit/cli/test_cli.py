@@ -153,7 +153,7 @@ def test_plugins_lists_names_kinds_and_settings(capsys: pytest.CaptureFixture[st
         (CRONJOB, ["--namespace-labels", "meshswitch.io/mode=consul"], "cronjob/report: denied: namespace label meshswitch.io/mode='consul'"),
         (CRONJOB.replace("app-id: report}", 'app-id: report, dapr.io/app-port: "http"}'), [], "pod annotation dapr.io/app-port='http' is not a whole number"),
         (CRONJOB.replace(", dapr.io/app-id: report}", "}"), [], "cronjob/report: denied: pod annotation dapr.io/app-id"),
-        (CRONJOB, ["--namespace-labels", "novalue"], "--namespace-labels: 'novalue' is not key=value"),
+        (CRONJOB, ["--namespace-labels", "novalue"], "meshswitch inject: --namespace-labels 'novalue': 'novalue' is not key=value"),
     ],
 )
 def test_bad_input_one_line_on_stderr_nothing_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, args: list[str], message: str) -> None:
@@ -256,3 +256,17 @@ def test_file_that_is_not_utf8_is_one_line_naming_it(command: str, flag: str, me
     code, out, err = run(capsys, *args)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("command", ["inject", "explain"])
+@pytest.mark.parametrize("text", [CRONJOB, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--namespace-labels", "novalue"), ("--namespace-annotations", "a=b,=c"), ("--namespace-labels", "a=b,c")]
+)
+def test_bad_namespace_flag_is_the_flags_error_with_or_without_a_workload(
+    command: str, text: str, flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, command, "-f", write(tmp_path, text), flag, value)
+    bad = value.split(",")[-1]
+    assert code == 1 and out == ""
+    assert err == f"meshswitch {command}: {flag} {value!r}: {bad!r} is not key=value; accepted: key=value pairs separated by commas, k=v,k2=v2\n"
