@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from webhook.engine.render import Workload
 
 MODE_KEY = "meshswitch.io/mode"  # webhook.engine.decide.MODE_KEY, without importing the engine for --help
+STATUS_KEY = "meshswitch.io/status"  # webhook.engine.decide.STATUS_KEY, likewise
 OUTPUTS = ("yaml", "json")
 _TEMPLATE_PATH = re.compile(r"\S*templates/[\w.-]+\.ya?ml(:\d+)?:?\s*")
 
@@ -316,17 +317,24 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
 def cmd_uninject(args: argparse.Namespace) -> int:
     from webhook.engine.patch import read_status, uninject
+    from webhook.engine.settings import show
 
     documents = read_documents(expand(args.files, recursive=args.recursive))
     check_shapes(documents)
     summary = Summary(args.quiet)
+    warnings: list[str] = []
 
     def uninject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
         label = _label(workload, namespace)
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        status = read_status(annotations)
+        status = read_status(annotations)  # {} when absent and when malformed: the key tells them apart
+        if not status and STATUS_KEY in annotations:
+            # Anyone may write the annotation; a record not ours is not trusted to say what to remove.
+            warnings.append(f"warning: {label}: annotation {STATUS_KEY}={show(str(annotations[STATUS_KEY]))} is not a status record meshswitch wrote; it is treated as absent")
+            summary.add(f"{label} unchanged: {STATUS_KEY} is present but not a record meshswitch wrote, so nothing is removed")
+            return pod
         if not status:
-            summary.add(f"{label} unchanged: no meshswitch.io/status annotation, so nothing meshswitch injected")
+            summary.add(f"{label} unchanged: no {STATUS_KEY} annotation, so nothing meshswitch injected")
             return pod
         try:
             result = uninject(pod)
@@ -336,6 +344,8 @@ def cmd_uninject(args: argparse.Namespace) -> int:
         return result
 
     output = _transform_all(documents, uninject_one, args.namespace)
+    for line in warnings:
+        print(line, file=sys.stderr)
     summary.flush()
     dump(output, sys.stdout, args.output, [d.where for d in documents])
     return 0

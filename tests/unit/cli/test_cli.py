@@ -270,3 +270,16 @@ def test_bad_namespace_flag_is_the_flags_error_with_or_without_a_workload(
     bad = value.split(",")[-1]
     assert code == 1 and out == ""
     assert err == f"meshswitch {command}: {flag} {value!r}: {bad!r} is not key=value; accepted: key=value pairs separated by commas, k=v,k2=v2\n"
+
+
+@pytest.mark.parametrize("status", ["{not json", "[]", '{"plugins": 5}'])
+def test_uninject_says_a_malformed_status_is_not_ours(status: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"meshswitch.io/status": status}},
+           "spec": {"containers": [{"name": "app", "image": "nginx"}]}}  # fmt: skip
+    code, out, err = run(capsys, "uninject", "-f", write(tmp_path, yaml.safe_dump(pod)))
+    assert code == 0 and yaml.safe_load(out) == pod
+    assert f"warning: pod/p (default): annotation meshswitch.io/status={status!r} is not a status record meshswitch wrote; it is treated as absent" in err
+    assert "pod/p (default) unchanged: meshswitch.io/status is present but not a record meshswitch wrote, so nothing is removed" in err
+    assert "no meshswitch.io/status annotation" not in err
+    code, _, err = run(capsys, "uninject", "-q", "-f", write(tmp_path, yaml.safe_dump(pod)))
+    assert code == 0 and err.startswith("warning: pod/p (default): annotation meshswitch.io/status=")  # shown with -q too
