@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEFAULT_DNS_NAMES = ("localhost", "meshswitch.meshswitch-system.svc")
 DEFAULT_IPS = ("127.0.0.1",)
+# An RFC 1123 label: letters, digits and '-', neither first nor last, at most 63 characters.
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?")
+_DNS_ACCEPTED = "a DNS name (RFC 1123: dot-separated labels of letters, digits and '-', at most 63 characters each and 253 in all), optionally starting with '*.'"
 CA_DAYS = 3650
 LEAF_DAYS = 365
 # A CA closer than this to its end is replaced: a leaf must never outlive its issuer.
@@ -39,6 +43,20 @@ class Generated:
     not_after: dt.datetime
 
 
+def check_names(dns_names: Sequence[str], ips: Sequence[str]) -> None:
+    """ValueError naming the first --dns or --ip a certificate must not carry (a TLS client would
+    never match a SAN like `bad name!`, and the certificate would be written anyway)."""
+    for name in dns_names:
+        labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
+        if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"--dns {name!r}: not a DNS name; accepted: {_DNS_ACCEPTED}")
+    for ip in ips:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ValueError(f"--ip {ip!r}: not an IP address; accepted: IPv4 such as 10.0.0.7 or IPv6 such as fd00::7") from None
+
+
 def generate(
     out_dir: Path,
     dns_names: Sequence[str] = DEFAULT_DNS_NAMES,
@@ -52,6 +70,7 @@ def generate(
     """
     if not dns_names and not ips:
         raise ValueError("a serving certificate needs at least one DNS name or IP address")
+    check_names(dns_names, ips)
     addresses = [ipaddress.ip_address(ip) for ip in ips]
     now = now or dt.datetime.now(dt.timezone.utc)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,33 @@ def test_certs_out_that_is_a_file_is_a_flag_error(tmp_path: Path, capsys: pytest
         assert certs.main(["--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"--out {out}: not a directory (a file is in the way)" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--dns", "bad name!"], "--dns 'bad name!': not a DNS name; accepted: a DNS name (RFC 1123"),
+        (["--dns", "a..b"], "--dns 'a..b': not a DNS name"),
+        (["--dns=-web.example.com"], "--dns '-web.example.com': not a DNS name"),
+        (["--dns", "web.*.example.com"], "--dns 'web.*.example.com': not a DNS name"),
+        (["--dns", "x" * 64 + ".example.com"], "not a DNS name"),
+        (["--dns", ""], "--dns '': not a DNS name"),
+        (["--ip", "1.2.3"], "--ip '1.2.3': not an IP address; accepted: IPv4 such as 10.0.0.7 or IPv6 such as fd00::7"),
+    ],
+)
+def test_certs_refuse_names_no_client_would_match(flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert certs.main(["--out", str(tmp_path), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "tls.crt").exists()
+
+
+def test_certs_take_wildcards_and_upper_case(tmp_path: Path) -> None:
+    assert certs.main(["--out", str(tmp_path), "--dns", "*.meshswitch-system.svc", "--dns", "Web.Example.com", "--ip", "fd00::7"]) == 0
+    assert sans(load(tmp_path / "tls.crt")) == (["*.meshswitch-system.svc", "Web.Example.com"], ["fd00::7"])
+
+
+def test_certs_install_refuses_a_bad_name_before_connecting(capsys: pytest.CaptureFixture[str]) -> None:
+    from webhook.cli.main import main
+
+    assert main(["certs", "install", "--kubeconfig", "/nonexistent/kubeconfig", "--dns", "bad name!"]) == 2
+    assert capsys.readouterr().err.startswith("meshswitch certs install: --dns 'bad name!': not a DNS name")

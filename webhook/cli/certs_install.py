@@ -50,11 +50,14 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_certs_install(args: argparse.Namespace) -> int:
     """Handler of `meshswitch certs install`."""
+    from webhook.certs import check_names
+
     try:
-        ips = [str(ipaddress.ip_address(ip)) for ip in args.ip]
+        check_names(args.dns, args.ip)
     except ValueError as err:
-        print(f"meshswitch certs install: --ip: {err}", file=sys.stderr)
+        print(f"meshswitch certs install: {err}", file=sys.stderr)
         return 2
+    ips = [str(ipaddress.ip_address(ip)) for ip in args.ip]
     try:
         kube = connect(args.kubeconfig)
         result = install(
