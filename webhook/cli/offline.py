@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from webhook.engine.render import Workload
 
 MODE_KEY = "meshswitch.io/mode"  # webhook.engine.decide.MODE_KEY, without importing the engine for --help
-STATUS_KEY = "meshswitch.io/status"  # webhook.engine.decide.STATUS_KEY, likewise
 OUTPUTS = ("yaml", "json")
 _TEMPLATE_PATH = re.compile(r"\S*templates/[\w.-]+\.ya?ml(:\d+)?:?\s*")
 
@@ -316,8 +315,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
 
 def cmd_uninject(args: argparse.Namespace) -> int:
-    from webhook.engine.patch import read_status, uninject
-    from webhook.engine.settings import show
+    from webhook.engine.patch import uninject
+    from webhook.engine.status import STATUS_KEY, malformed_status_warning, read_status
 
     documents = read_documents(expand(args.files, recursive=args.recursive))
     check_shapes(documents)
@@ -327,10 +326,10 @@ def cmd_uninject(args: argparse.Namespace) -> int:
     def uninject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
         label = _label(workload, namespace)
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        status = read_status(annotations)  # {} when absent and when malformed: the key tells them apart
-        if not status and STATUS_KEY in annotations:
+        status = read_status(annotations)  # {} when absent, None when not a record of ours
+        if status is None:
             # Anyone may write the annotation; a record not ours is not trusted to say what to remove.
-            warnings.append(f"warning: {label}: annotation {STATUS_KEY}={show(str(annotations[STATUS_KEY]))} is not a status record meshswitch wrote; it is treated as absent")
+            warnings.append(f"warning: {label}: {malformed_status_warning(annotations)}")
             summary.add(f"{label} unchanged: {STATUS_KEY} is present but not a record meshswitch wrote, so nothing is removed")
             return pod
         if not status:
