@@ -18,7 +18,7 @@ from webhook.engine.fragment import Fragment, compile_fragment
 from webhook.engine.leaves import Attrs
 from webhook.engine.sandbox import make_environment
 from webhook.engine.releases import Releases, Version, applies, line_of, load_releases
-from webhook.engine.settings import Setting, load_setting
+from webhook.engine.settings import SINGLE_VALUE_TYPES, Setting, load_setting
 
 BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "templates"))
 
@@ -32,7 +32,7 @@ HOOKS = (
 _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
      "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
-     "declared", "overwrite", "revisions", "ownStatus"}
+     "declared", "overwrite", "revisions", "ownStatus", "emptyIsUnset"}
 )
 
 
@@ -346,7 +346,17 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     settings_raw = fields.get("settings") or {}
     if not isinstance(settings_raw, Mapping):
         raise ConfigError(f"{where}: settings must be a mapping of name to spec")
-    settings = tuple(load_setting(n, spec, where=where) for n, spec in settings_raw.items())
+    # `emptyIsUnset` at the top is the default of every setting of a single-value type (a number, a
+    # quantity, an image, a choice): Linkerd and Dapr read "" there as no annotation, while an empty
+    # list or text is a value of its own.
+    empty_is_unset = fields.get("emptyIsUnset", False)
+    if not isinstance(empty_is_unset, bool):
+        raise ConfigError(f"{where}: emptyIsUnset must be true or false")
+    settings = tuple(
+        load_setting(n, {"emptyIsUnset": spec.get("type", "string") in SINGLE_VALUE_TYPES, **spec}, where=where)
+        if empty_is_unset and isinstance(spec, Mapping) else load_setting(n, spec, where=where)
+        for n, spec in settings_raw.items()
+    )  # fmt: skip
     values = fields.get("values") or {}
     if not isinstance(values, Mapping):
         raise ConfigError(f"{where}: values must be a mapping")

@@ -53,8 +53,9 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4_CIDR = rf"{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?"
 _IPV4_CIDR_LIST = re.compile(rf"\s*{_IPV4_CIDR}\s*(?:,\s*{_IPV4_CIDR}\s*)*,?\s*")
 _BLANK = re.compile(r"\s")
-_TRUE = frozenset({"true", "yes", "y", "on", "1"})
-_FALSE = frozenset({"false", "no", "n", "off", "0"})
+# Go's strconv.ParseBool, which the meshes' injectors call: exactly these spellings, nothing trimmed.
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _TRUTHY = frozenset({"true", "t", "yes", "y", "on", "1"})
 
 
@@ -180,10 +181,9 @@ def _parse_memory(raw: str, setting: Setting) -> str:
 
 
 def _parse_bool(raw: str, setting: Setting) -> bool:
-    text = raw.strip().lower()
-    if text in _TRUE:
+    if raw in _TRUE:
         return True
-    if text in _FALSE:
+    if raw in _FALSE:
         return False
     raise SettingError("not a boolean")
 
@@ -352,6 +352,9 @@ class SettingType:
     max_length: int
 
 
+# The types whose value is one thing that an empty text cannot be (see a plugin's `emptyIsUnset`).
+SINGLE_VALUE_TYPES = frozenset({"int", "port", "cpu", "memory", "image", "bool", "duration", "float", "enum"})
+
 TYPES: Mapping[str, SettingType] = {
     # int32 needs 11 characters; the rest is room for blanks and a sign.
     "int": SettingType(_parse_int, lambda s: "a whole number" + _bounds(s), 32),
@@ -373,7 +376,7 @@ TYPES: Mapping[str, SettingType] = {
     "cpu": SettingType(_parse_cpu, lambda s: "a CPU quantity such as 100m or 2", 32),
     "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi", 32),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry", 512),
-    "bool": SettingType(_parse_bool, lambda s: "true or false", 16),
+    "bool": SettingType(_parse_bool, lambda s: "true or false (as Go reads them: 1, t, T, TRUE, true, True; 0, f, F, FALSE, false, False)", 16),
     "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 256),
     "assignments": SettingType(
         _parse_assignments, lambda s: "a comma-separated list of NAME=value (a comma inside a value is kept)", 32 * 1024

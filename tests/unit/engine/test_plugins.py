@@ -376,3 +376,13 @@ def test_splice_inserts_the_items_of_a_list(tmp_path: Path) -> None:
     agent = next(c for c in injected["spec"]["initContainers"] if c["name"] == "agent-agent")
     assert agent["args"] == ["first", "a", "b", "last"]
     assert agent["env"] == [{"name": "shop", "value": "1"}]  # a per-pod splice
+
+
+def test_plugin_wide_empty_is_unset_covers_single_value_settings_only() -> None:
+    from webhook.engine.plugins import load_plugins
+
+    plugins = load_plugins()
+    by_name = {s.name: s for s in plugins["linkerd"].settings}
+    assert by_name["proxyCPURequest"].empty_is_unset and by_name["inject"].empty_is_unset
+    assert not by_name["skipInboundPorts"].empty_is_unset, "an empty port list is a value of its own"
+    assert not any(s.empty_is_unset for s in plugins["istio"].settings), "Istio reads an empty value as given"

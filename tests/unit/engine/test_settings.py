@@ -121,3 +121,14 @@ def test_mapping_int_fields_refuse_what_istio_refuses(raw: str) -> None:
     setting = load_setting("proxyConfig", {"key": "k", "type": "mapping", "fields": {"concurrency": "int"}}, where="test")
     with pytest.raises(SettingError, match="concurrency is not int"):
         setting.parse(raw)
+
+
+@pytest.mark.parametrize("raw", ["1", "t", "T", "TRUE", "true", "True"])
+def test_bool_takes_go_spellings_of_true(raw: str) -> None:
+    assert load_setting("b", {"key": "k", "type": "bool"}, where="test").parse(raw) is True
+
+
+@pytest.mark.parametrize("raw", ["yes", "on", "y", "tRuE", " true", "enabled", ""])
+def test_bool_refuses_what_go_does_not_read(raw: str) -> None:
+    with pytest.raises(SettingError, match="not a boolean"):
+        load_setting("b", {"key": "k", "type": "bool"}, where="test").parse(raw)
