@@ -132,19 +132,18 @@ def _original(container: Mapping[str, Any], handler: Mapping[str, Any]) -> dict[
     return original
 
 
-def _through_agent(handler: Mapping[str, Any], path: str, port: int, *, probe: bool) -> dict[str, Any]:
+def _through_agent(handler: Mapping[str, Any], path: str, port: int) -> dict[str, Any]:
+    """The handler pointed at the agent, as Istio's rewriteHTTPGetAction does: an httpGet keeps its
+    host, headers and scheme (HTTPS becomes HTTP: the agent calls the app over TLS itself); a TCP or
+    gRPC one becomes a plain httpGet."""
     rewritten = dict(handler)
     for kind in _HANDLER_KINDS:  # removed, so that httpGet goes last, as Istio writes it
         if kind in rewritten:
             del rewritten[kind]
-    http: dict[str, Any] = {"path": path, "port": port}
     original = handler.get("httpGet")
-    if probe and isinstance(original, dict):
-        # The headers travel with the kubelet's request; the agent talks plain HTTP.
-        http = {**original, "path": path, "port": port}
-        http.pop("host", None)
-        if "scheme" in http and str(http["scheme"]).upper() == "HTTPS":
-            http["scheme"] = "HTTP"
+    http = {**original, "path": path, "port": port} if isinstance(original, dict) else {"path": path, "port": port}
+    if http.get("scheme") == "HTTPS":
+        http["scheme"] = "HTTP"
     rewritten["httpGet"] = http
     return rewritten
 
@@ -161,7 +160,7 @@ def _rewrite_container(container: Mapping[str, Any], status_port: int, probers: 
             continue
         path = f"/app-health/{name}/{suffix}"
         probers[path] = original
-        changes[probe_field] = _through_agent(probe, path, status_port, probe=True)
+        changes[probe_field] = _through_agent(probe, path, status_port)
     hooks = container.get("lifecycle")
     if isinstance(hooks, dict):
         rewritten_hooks = dict(hooks)
@@ -172,7 +171,7 @@ def _rewrite_container(container: Mapping[str, Any], status_port: int, probers: 
                 continue
             path = f"/app-lifecycle/{name}/{suffix}"
             probers[path] = original
-            rewritten_hooks[hook_field] = _through_agent(handler, path, status_port, probe=False)
+            rewritten_hooks[hook_field] = _through_agent(handler, path, status_port)
         if rewritten_hooks != hooks:
             changes["lifecycle"] = rewritten_hooks
     return changes
