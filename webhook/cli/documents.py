@@ -360,4 +360,10 @@ def dump(bodies: Sequence[Any], out: IO[str], output: str = "yaml", names: Seque
     """`bodies` as YAML or JSON; `names` (each body's file and document) name a body JSON cannot hold."""
     if not bodies:
         return
-    out.write(dump_json(bodies, names) if output == "json" else dump_yaml(bodies))
+    try:
+        text = dump_json(bodies, names) if output == "json" else dump_yaml(bodies)
+    except RecursionError:  # the writers recurse once per level; nothing was written yet
+        raise UsageError(
+            "a document nests too deeply for the output writer (hundreds of levels); no Kubernetes object nests so deep"
+        ) from None
+    out.write(text)

@@ -237,6 +237,14 @@ def test_list_without_items_passes_through(command: str, items: str, tmp_path: P
     assert command == "explain" and out == "" or yaml.safe_load(out) == yaml.safe_load(text)
 
 
+@pytest.mark.parametrize("output", ["yaml", "json"])
+def test_a_document_too_deep_to_write_is_an_error_not_a_crash(output: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  x: " + "[" * 3000 + "]" * 3000 + "\n"
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, text), "-o", output)
+    assert code == 1 and out == ""
+    assert "nests too deeply for the output writer" in err, err
+
+
 @pytest.mark.parametrize(
     ("command", "flag", "message"),
     [
