@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from webhook.cli.documents import Document, UsageError, dump, expand, read_documents
+from webhook.cli.documents import Document, KubeLoader, UsageError, dump, expand, read_documents
 from webhook.cli.shapes import ShapeError, check_list, check_workload
 
 if TYPE_CHECKING:
@@ -139,7 +139,11 @@ def _set_values(plugins: PluginSet, assignments: list[str]) -> PluginSet:
                 raise UsageError(f"--set {target}: {not_utf8(raw[1:], err, 'a value read with =@ is UTF-8 text')}") from None
         else:
             declared = plugins[name].values.get(key) if name in plugins else ""
-            value = raw if isinstance(declared, str) else yaml.safe_load(raw)
+            try:  # read as a file's value is (kubectl's scalars: `12:30` stays text)
+                value = raw if isinstance(declared, str) else yaml.load(raw, Loader=KubeLoader)
+            except yaml.YAMLError as err:
+                problem = getattr(err, "problem", None) or "not YAML"
+                raise UsageError(f"--set {target}={raw[:64]!r}: {problem}; accepted: a YAML value such as 1337, true, [a, b] or {{cpu: 100m}}") from None
         overrides.setdefault(name, {})[key] = value
     return apply_values(plugins, check_values(plugins, overrides, source="--set"))
 

@@ -205,11 +205,13 @@ def test_set_pins_the_release_and_reads_trust_anchors_from_a_file(tmp_path: Path
         ("linkerd", "accepted: plugin.key=value or plugin.key=@file"),
         ("linkerd.identityTrustAnchorsPEM=@/nonexistent/ca.crt", "cannot read /nonexistent/ca.crt"),
         ("linkerd.proxyUID=abc", "linkerd.proxyUID='abc' is not a whole number"),
+        ("linkerd.resources={", "--set linkerd.resources='{': did not find expected node content; accepted: a YAML value"),
+        ("linkerd.proxyUID=12:30", "linkerd.proxyUID='12:30' is not a whole number"),  # text, as kubectl reads it (not 750)
     ],
 )
 def test_bad_set_is_a_clear_error(assignment: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "inject", "-f", write(tmp_path, LINKERD_POD), "--set", assignment)
-    assert code != 0 and message in err
+    assert code == 1 and message in err, err
 
 
 @pytest.mark.parametrize("command", ["inject", "uninject"])
