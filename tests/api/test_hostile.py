@@ -284,8 +284,9 @@ def test_internal_error_answer_names_no_server_path() -> None:
 # --- headers, deadlines, protocol errors ---------------------------------------------------------
 
 
-def raw(webhook: Webhook, data: bytes, *, wait: float = 10.0) -> tuple[bytes, float]:
-    """Send bytes over TLS and read until the server closes; returns what came back and how long it took."""
+def raw(webhook: Webhook, data: bytes, *, then: bytes = b"", wait: float = 10.0) -> tuple[bytes, float]:
+    """Send bytes over TLS and read until the server closes; returns what came back and how long it
+    took. ``then`` is sent after a pause, so that the server gets it in a later read."""
     sock = socket.create_connection(("127.0.0.1", webhook.port))
     tls = webhook.context.wrap_socket(sock, server_hostname="localhost")
     tls.settimeout(wait)
@@ -294,6 +295,12 @@ def raw(webhook: Webhook, data: bytes, *, wait: float = 10.0) -> tuple[bytes, fl
     try:
         if data:
             tls.sendall(data)
+        if then:
+            time.sleep(0.3)
+            try:
+                tls.sendall(then)
+            except OSError:
+                pass  # the server may already have closed
         while chunk := tls.recv(65536):
             out += chunk
     except (ssl.SSLError, OSError):
@@ -371,28 +378,6 @@ def test_unparsable_requests_get_a_json_400(hostile: Webhook, garbage: bytes) ->
     assert status == 400 and body["reason"] == "BadRequest", body
 
 
-def raw_in_two_reads(webhook: Webhook, first: bytes, then: bytes) -> tuple[bytes, float]:
-    """Like ``raw``, with ``then`` sent after a pause, so that the server gets it in a later read."""
-    tls = webhook.context.wrap_socket(socket.create_connection(("127.0.0.1", webhook.port)), server_hostname="localhost")
-    tls.settimeout(10)
-    started = time.monotonic()
-    out = b""
-    try:
-        tls.sendall(first)
-        time.sleep(0.3)
-        try:
-            tls.sendall(then)
-        except OSError:
-            pass  # the server may already have closed
-        while chunk := tls.recv(65536):
-            out += chunk
-    except (ssl.SSLError, OSError):
-        pass
-    finally:
-        tls.close()
-    return out, time.monotonic() - started
-
-
 def smuggling_upgrade() -> tuple[bytes, bytes]:
     """Headers asking for ``Upgrade: h2c``, and a body that is itself a whole review request."""
     inner = orjson.dumps(make_review(make_pod(annotations=PLUGIN_ANNOTATIONS["istio"]), uid="inner-smuggled"))
@@ -411,7 +396,7 @@ def test_an_upgrade_request_gets_a_json_400_and_the_connection_closes(hostile: W
     if body_read == "same-read":
         answer, elapsed = raw(hostile, head + body + healthz)
     else:
-        answer, elapsed = raw_in_two_reads(hostile, head, body + healthz)
+        answer, elapsed = raw(hostile, head, then=body + healthz)
     assert len(re.findall(rb"HTTP/1\.1 \d{3} ", answer)) == 1, answer  # one answer, nothing after it
     assert b"inner-smuggled" not in answer, answer
     status, status_body = status_of(answer)
