@@ -47,9 +47,9 @@ def _non_negative(text: str) -> int:
 def _port(text: str) -> int:
     # A number past 65535 would be taken modulo 65536 by the socket layer and listen elsewhere.
     try:
-        return _whole(text, 1, 65535)
+        return _whole(text, 0, 65535)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port; accepted: a whole number from 1 to 65535") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; accepted: a whole number from 1 to 65535, or 0 for one the system picks") from None
 
 
 def _seconds(text: str, *, zero: bool = False) -> float:

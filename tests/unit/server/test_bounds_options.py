@@ -48,8 +48,8 @@ def test_the_protocol_class_carries_its_limits() -> None:
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--port", "70000"], "argument --port: '70000' is not a port; accepted: a whole number from 1 to 65535"),
-        (["--port", "0"], "'0' is not a port; accepted: a whole number from 1 to 65535"),
+        (["--port", "70000"], "argument --port: '70000' is not a port; accepted: a whole number from 1 to 65535, or 0"),
+        (["--port", "-1"], "'-1' is not a port; accepted: a whole number from 1 to 65535, or 0 for one the system picks"),
         (["--port", "https"], "'https' is not a port"),
         (["--max-body-bytes", "-1"], "argument --max-body-bytes: '-1' is not a whole number of at least 1"),
         (["--max-header-bytes", "0"], "argument --max-header-bytes: '0' is not a whole number of at least 1"),
@@ -68,3 +68,4 @@ def test_numbers_out_of_range_are_refused_as_the_flag(flags: list[str], message:
 def test_numbers_in_range_are_taken() -> None:
     taken = options("--port", "65535", "--answer-cache-bytes", "0", "--drain-seconds", "0")
     assert (taken.port, taken.answer_cache_bytes, taken.drain_seconds) == (65535, 0, 0.0)
+    assert options("--port", "0").port == 0, "a free port the system picks (tests use it)"
