@@ -17,6 +17,7 @@ import orjson
 
 from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod
+from webhook.engine.leaves import Attrs
 from webhook.engine.settings import nesting_problem
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
@@ -506,7 +507,40 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     )
 
 
+# A Job a CronJob made: `<cronjob>-<scheduled time in minutes>` (Istio's cronJobNameRegexp).
+_CRON_JOB = re.compile(r"(.+)-[0-9]{8,10}")
+
+
+def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """The workload Istio names in ISTIO_META_WORKLOAD_NAME and ISTIO_META_OWNER, as its
+    GetDeployMetaFromPod derives it from the pod alone: the controller is followed only for a pod
+    whose name is generated (a StatefulSet's `web-0` stays a Pod), its apiVersion is the owner
+    reference's, and a ReplicaSet, a Rollout's ReplicaSet, a DeploymentConfig's controller and a
+    CronJob's Job map back to what made them. Offline, the fragment names the workload the file
+    holds instead, as Istio's offline injection does."""
+    metadata = pod.get("metadata") or {}
+    name = str(metadata.get("name") or "")
+    kind, api_version, owner_name = "Pod", "v1", name
+    if metadata.get("generateName"):
+        labels = metadata.get("labels") or {}
+        ref = next((r for r in metadata.get("ownerReferences") or () if isinstance(r, dict) and r.get("controller") is True), None)
+        if ref is not None:
+            kind, api_version, owner_name = str(ref.get("kind") or ""), str(ref.get("apiVersion") or ""), str(ref.get("name") or "")
+            template_hash, rollout_hash = labels.get("pod-template-hash"), labels.get("rollouts-pod-template-hash")
+            if kind == "ReplicaSet" and template_hash and owner_name.endswith(template_hash):
+                kind, owner_name = "Deployment", owner_name.removesuffix("-" + template_hash)
+            elif kind == "ReplicaSet" and rollout_hash and owner_name.endswith(rollout_hash):
+                kind, api_version, owner_name = "Rollout", "v1alpha1", owner_name.removesuffix("-" + rollout_hash)
+            elif kind == "ReplicationController" and labels.get("deploymentconfig"):
+                kind, owner_name = "DeploymentConfig", str(labels["deploymentconfig"])
+            elif kind == "Job" and (cron := _CRON_JOB.fullmatch(owner_name)):
+                kind, api_version, owner_name = "CronJob", "batch/v1", cron[1]
+    owner = Attrs(name=owner_name or name, apiVersion=api_version, plural=kind.lower() + "s")
+    return HookResult(context={"owner": owner})
+
+
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {
+    "istio-owner": istio_owner,
     "istio-probe-rewrite": rewrite_probes_through_agent,
     "istio-pod-ports": describe_pod_ports,
     "istio-prometheus-merge": merge_prometheus,

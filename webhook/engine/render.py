@@ -31,6 +31,7 @@ class Workload:
 
     kind: str
     name: str
+    from_pod: bool = False  # derived from the pod's own metadata (a review), not named by a file
 
     @property
     def api(self) -> tuple[str, str]:
@@ -39,7 +40,7 @@ class Workload:
 
     def as_context(self) -> Attrs:
         api_version, plural = self.api  # one lookup, per pod
-        return Attrs(kind=self.kind, name=self.name, apiVersion=api_version, plural=plural)
+        return Attrs(kind=self.kind, name=self.name, apiVersion=api_version, plural=plural, fromPod=self.from_pod)
 
 
 def find_workload(pod: Pod) -> Workload:
@@ -52,15 +53,15 @@ def find_workload(pod: Pod) -> Workload:
             continue
         kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
         if kind == "ReplicaSet" and template_hash and name.endswith("-" + str(template_hash)):
-            return Workload("Deployment", name[: -len(str(template_hash)) - 1])
-        return Workload(kind, name)
+            return Workload("Deployment", name[: -len(str(template_hash)) - 1], from_pod=True)
+        return Workload(kind, name, from_pod=True)
     pod_name = metadata.get("name")
     if pod_name:
-        return Workload("Pod", str(pod_name))
+        return Workload("Pod", str(pod_name), from_pod=True)
     generate = str(metadata.get("generateName") or "").rstrip("-")
     if template_hash and generate.endswith("-" + str(template_hash)):
-        return Workload("Deployment", generate[: -len(str(template_hash)) - 1])
-    return Workload("Pod", generate)
+        return Workload("Deployment", generate[: -len(str(template_hash)) - 1], from_pod=True)
+    return Workload("Pod", generate, from_pod=True)
 
 
 class Addition(NamedTuple):
