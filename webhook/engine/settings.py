@@ -285,6 +285,7 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "bool": lambda v: isinstance(v, bool),
     "string": lambda v: isinstance(v, str),
     "mapping": lambda v: isinstance(v, dict),
+    "mapping of strings": lambda v: isinstance(v, dict) and all(isinstance(item, str) for item in v.values()),
     "list": lambda v: isinstance(v, list),
 }
 def _parse_duration(raw: str, setting: Setting) -> float:
