@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import yaml
 
-from webhook.engine.errors import MeshswitchError
+from webhook.engine.errors import MeshswitchError, yaml_problem
 
 SUFFIXES = (".yaml", ".yml", ".json")
 _CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -279,9 +279,7 @@ def read_documents(sources: Iterable[str]) -> list[Document]:
                 if body is not None:
                     documents.append(Document(source, index, _Unsharer(f"{source}: document {index}").copy(body) if aliased else body))
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark else source
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            where, problem = yaml_problem(source, err)
             raise UsageError(f"{where}: document {index + 1}: not valid YAML: {problem}") from None
     return documents
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from webhook.engine.errors import ConfigError, MeshswitchError, not_utf8
+from webhook.engine.errors import ConfigError, MeshswitchError, not_utf8, yaml_problem
 from webhook.engine.kube import NamespaceMeta
 from webhook.cluster.client import KubeApi
 from webhook.cluster.listwatch import Gone, ListObjects, ListWatch, WatchFailed, WatchObjects
@@ -71,9 +71,7 @@ class StaticNamespaces:
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{not_utf8(path, exc)} (namespace labels)") from None
         except yaml.YAMLError as exc:  # one line: the problem and where, not the excerpt YAML adds
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            where, problem = yaml_problem(path, exc)
             raise ConfigError(f"{where}: cannot read namespace labels: not valid YAML: {problem}") from None
         if document is None:
             return cls()

@@ -37,3 +37,11 @@ def not_utf8(path: object, err: UnicodeDecodeError, accepted: str = "YAML files 
     data = bytes(err.object)
     line = data.count(b"\n", 0, err.start) + 1
     return f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); {accepted}"
+
+
+def yaml_problem(path: object, err: Exception) -> tuple[str, str]:
+    """Where (`FILE:LINE`, or FILE) and what (the parser's one-line problem) of a YAML error, without
+    the excerpt of the file that PyYAML's own message adds."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    return where, getattr(err, "problem", None) or str(err).splitlines()[0]
