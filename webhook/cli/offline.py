@@ -261,16 +261,18 @@ def _label(workload: Workload, namespace: str) -> str:
 
 
 def apply_ops(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply the engine's RFC 6902 add and replace operations to `pod`, in place, sharing the added
-    values: jsonpatch deep-copies the document and every value, which cost more than the injection."""
+    """Apply the engine's RFC 6902 add, replace and remove operations to `pod`, in place, sharing the
+    added values: jsonpatch deep-copies the document and every value, which cost more than the injection."""
     for op in ops:
         *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]]
         holder: Any = pod
         for part in parents:
             holder = holder[int(part)] if isinstance(holder, list) else holder[part]
-        if op["op"] not in ("add", "replace"):
+        if op["op"] not in ("add", "replace", "remove"):
             raise ValueError(f"unexpected patch operation {op['op']!r}")
-        if isinstance(holder, list):
+        if op["op"] == "remove":
+            del holder[int(last) if isinstance(holder, list) else last]
+        elif isinstance(holder, list):
             if last == "-":
                 holder.append(op["value"])
             elif op["op"] == "add":
