@@ -90,8 +90,8 @@ def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
 
 # Every spelling resource.ParseQuantity takes (Istio validates proxyCPU with it; Linkerd and Dapr
 # parse theirs with it), and nothing it refuses.
-QUANTITIES_ACCEPTED = ["100m", "2", ".5", "1.", "1.5", "1e3", "1E-3", "2.5m", "+1", "0.0001", "128Mi", "1Ki", "1.5Gi", "64M", "3k", "1e+2"]
-QUANTITIES_REFUSED = ["lots", "", "128K", "1KiB", "-1", "1.2.3", "1 Gi", "0x10", "e3", "1e", "Mi"]
+QUANTITIES_ACCEPTED = ["250000000n", "1500u", "100m", "2", ".5", "1.", "1.5", "1e3", "1E-3", "2.5m", "+1", "0.0001", "128Mi", "1Ki", "1.5Gi", "64M", "3k", "1e+2"]
+QUANTITIES_REFUSED = ["lots", "", "128K", "1KiB", "-1", "1.2.3", "1 Gi", "0x10", "e3", "1e", "Mi", "1U", "5N", "1mi"]
 
 
 @pytest.mark.parametrize("kind", ["cpu", "memory"])
