@@ -18,7 +18,7 @@ from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.releases import Version, applies
-from webhook.engine.settings import Setting, SettingError, show
+from webhook.engine.settings import Setting, SettingError, go_trim, show
 from webhook.engine.status import injected_plugins
 
 MODE_KEY = "meshswitch.io/mode"
@@ -133,7 +133,9 @@ def _first(
         value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
         if value is None and in_annotations:
             value = annotations.get(key)
-        if value is not None and (value.lower() in values or (star and value.strip())):
+        if value is not None and (
+            value.lower() in values or (star and value.strip()) or (match.trim and go_trim(value).lower() in values)
+        ):
             return match
     return None
 

@@ -53,10 +53,18 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _IPV4_CIDR = rf"{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?"
 _IPV4_CIDR_LIST = re.compile(rf"\s*{_IPV4_CIDR}\s*(?:,\s*{_IPV4_CIDR}\s*)*,?\s*")
 _BLANK = re.compile(r"\s")
+# Go's unicode.IsSpace, what strings.TrimSpace drops: Python's str.isspace() less \x1c-\x1f, which
+# Python counts as separators and Go keeps.
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 # Go's strconv.ParseBool, which the meshes' injectors call: exactly these spellings, nothing trimmed.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _TRUTHY = frozenset({"true", "t", "yes", "y", "on", "1"})
+
+
+def go_trim(text: str) -> str:
+    """Go's strings.TrimSpace."""
+    return text.strip(GO_SPACE)
 
 
 def show(value: str) -> str:

@@ -97,6 +97,9 @@ def test_discovered_version_switches_the_rendering() -> None:
 @pytest.mark.parametrize(("version", "value", "injected"), [
     ("1.18.3", "true", True), ("1.18.3", "TRUE", True), ("1.18.3", "yes", False), ("1.18.3", "1", False),
     ("1.16.19", "yes", True), ("1.16.19", "on", True), ("1.16.19", "false", False), ("1.16.19", "garbage", False),
+    # 1.16's IsTruthy trims blanks (Go's TrimSpace: a no-break space too, \x1f not); 1.18's handler trims nothing.
+    ("1.16.19", " true", True), ("1.16.19", "\u00a0Yes\n", True), ("1.16.19", "\x1ftrue", False),
+    ("1.18.3", " true", False), ("1.18.3", "true ", False),
 ])  # fmt: skip
 def test_the_enabled_gate_follows_the_release(version: str, value: str, injected: bool) -> None:
     result = injector(version).inject(make_pod(annotations={**DAPR, "dapr.io/enabled": value}), namespace())
