@@ -41,8 +41,13 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3,
 _FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 # ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
-# Kubernetes integer fields are int32 unless a plugin declares a narrower range.
+# A whole number as Go's strconv.ParseInt reads it (base 10): a sign, then ASCII digits, leading
+# zeros allowed; the meshes read their integer and port keys with it.
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+# Kubernetes integer fields are int32 unless a plugin declares a narrower range, or `bits: 64` for a
+# value that lands in a Go int64 (a daprd flag), not a Kubernetes field.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT_BITS = (32, 64)
 PATTERNED_STRING_LENGTH = 1024
 # A refusal quotes at most this much of a value: enough to recognise it, never the whole of it.
 SHOWN_CHARS = 64
@@ -102,11 +107,20 @@ def nesting_problem(value: Any) -> str | None:
     return None
 
 
+def _whole(text: str) -> int | None:
+    """A whole number as strconv.ParseInt reads it, or None. Past 19 significant digits (beyond
+    int64, out of any field's range) it reads as 10**19, so no long text is converted."""
+    if not _WHOLE.fullmatch(text):
+        return None
+    digits = text.lstrip("+-").lstrip("0")
+    value = int(digits or "0") if len(digits) <= 19 else 10**19
+    return -value if text[0] == "-" else value
+
+
 def _parse_int(raw: str, setting: Setting) -> int:
-    text = raw.strip()
-    if not _INTEGER.match(text):
+    value = _whole(raw.strip())
+    if value is None:
         raise SettingError("not a whole number")
-    value = int(text)
     low, high = setting.bounds
     if value < low:
         raise SettingError(f"below the minimum {low}")
@@ -116,10 +130,12 @@ def _parse_int(raw: str, setting: Setting) -> int:
 
 
 def _parse_port(raw: str, setting: Setting) -> int:
-    text = raw.strip()
-    if not _PORT_RANGE.match(text) or "-" in text or not 1 <= int(text) <= 65535:
+    # The meshes that declare a port (Dapr, Linkerd) read it with strconv.ParseInt: `+50011` and
+    # `009091` are ports.
+    value = _whole(raw.strip())
+    if value is None or not 1 <= value <= 65535:
         raise SettingError("not a port number")
-    return int(text)
+    return value
 
 
 def _split_list(raw: str) -> list[str]:
@@ -365,7 +381,7 @@ class SettingType:
 SINGLE_VALUE_TYPES = frozenset({"int", "port", "cpu", "memory", "image", "bool", "duration", "float", "enum"})
 
 TYPES: Mapping[str, SettingType] = {
-    # int32 needs 11 characters; the rest is room for blanks and a sign.
+    # int64 needs 20 characters; the rest is room for blanks and leading zeros.
     "int": SettingType(_parse_int, lambda s: "a whole number" + _bounds(s), 32),
     "port": SettingType(_parse_port, lambda s: "a port number from 1 to 65535", 16),
     # About 1,500 ports or ranges: every port list the meshes document is far shorter.
@@ -440,6 +456,7 @@ class Setting:
     fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
     max_length: int | None = None
     empty_is_unset: bool = False  # an empty value reads as an absent key (the namespace's, else the default)
+    bits: int = 32  # int: the width of the field the value lands in
 
     @property
     def longest(self) -> int:
@@ -455,9 +472,11 @@ class Setting:
 
     @property
     def bounds(self) -> tuple[int, int]:
-        """The range of an int setting: its min and max within int32, the field it lands in."""
-        low = INT32_MIN if self.minimum is None else max(self.minimum, INT32_MIN)
-        high = INT32_MAX if self.maximum is None else min(self.maximum, INT32_MAX)
+        """The range of an int setting: its min and max within the field it lands in (int32, or int64
+        with `bits: 64`)."""
+        floor, ceiling = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+        low = floor if self.minimum is None else max(self.minimum, floor)
+        high = ceiling if self.maximum is None else min(self.maximum, ceiling)
         return low, high
 
     def on_namespace(self, key: str) -> bool:
@@ -477,7 +496,7 @@ class Setting:
 
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
-     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset"}
+     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits"}
 )  # fmt: skip
 
 
@@ -510,6 +529,9 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
     max_length = spec.get("maxLength")
     if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
         raise ConfigError(f"{where}: setting {name!r}: maxLength must be a positive whole number of characters")
+    bits = spec.get("bits", 32)
+    if bits not in INT_BITS or isinstance(bits, bool) or (bits != 32 and type_name != "int"):
+        raise ConfigError(f"{where}: setting {name!r}: bits is 32 or 64, for an int")
     setting = Setting(
         name=name,
         keys=tuple(keys),
@@ -530,6 +552,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         until=None if spec.get("until") is None else str(spec["until"]),
         fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
         empty_is_unset=bool(spec.get("emptyIsUnset", False)),
+        bits=bits,
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")

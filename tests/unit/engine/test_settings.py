@@ -132,3 +132,29 @@ def test_bool_takes_go_spellings_of_true(raw: str) -> None:
 def test_bool_refuses_what_go_does_not_read(raw: str) -> None:
     with pytest.raises(SettingError, match="not a boolean"):
         load_setting("b", {"key": "k", "type": "bool"}, where="test").parse(raw)
+
+
+# Dapr and Linkerd read their numbers with Go's strconv.ParseInt: a sign and leading zeros are fine.
+@pytest.mark.parametrize(("raw", "port"), [("+50011", 50011), ("009091", 9091), ("0000000000065535", 65535), (" 8080 ", 8080)])
+def test_port_as_strconv_reads_it(raw: str, port: int) -> None:
+    assert setting(type="port").parse(raw) == port
+
+
+@pytest.mark.parametrize("raw", ["0", "-0", "-8080", "65536", "1_000", "0x50", "٣", "8080-8081", ""])
+def test_port_outside_1_to_65535_or_not_a_number_is_refused(raw: str) -> None:
+    with pytest.raises(SettingError, match="not a port number"):
+        setting(type="port").parse(raw)
+
+
+def test_int_with_bits_64_takes_go_int64() -> None:
+    wide = setting(type="int", bits=64)
+    assert wide.parse("3000000000") == 3_000_000_000
+    assert wide.parse("+9223372036854775807") == 2**63 - 1 and wide.parse("-9223372036854775808") == -(2**63)
+    assert wide.parse("0000000000000000000000000001") == 1
+    for raw in ("9223372036854775808", "99999999999999999999999999999"):
+        with pytest.raises(SettingError, match="above the maximum 9223372036854775807"):
+            wide.parse(raw)
+    with pytest.raises(SettingError, match="above the maximum 2147483647"):
+        setting(type="int").parse("3000000000")  # an int32 field by default
+    with pytest.raises(ConfigError, match="bits"):
+        setting(type="port", bits=64)
