@@ -18,7 +18,7 @@ import orjson
 from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod
 from webhook.engine.leaves import Attrs
-from webhook.engine.settings import nesting_problem
+from webhook.engine.settings import go_trim, nesting_problem
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
 LIFECYCLE_FIELDS = (("postStart", "poststartz"), ("preStop", "prestopz"))
@@ -402,11 +402,11 @@ def dapr_app_containers(pod: Pod, settings: Mapping[str, Any], values: Mapping[s
 
 def _secret_ref(spec: str) -> dict[str, Any] | None:
     """`secret` -> name = key = secret; `secret:key`; more than one `:` -> dropped."""
-    clean = spec.strip()
+    clean = go_trim(spec)
     if ":" not in clean:
         return {"secretKeyRef": {"name": clean, "key": clean}}
     parts = clean.split(":")
-    return {"secretKeyRef": {"name": parts[0].strip(), "key": parts[1].strip()}} if len(parts) == 2 else None
+    return {"secretKeyRef": {"name": go_trim(parts[0]), "key": go_trim(parts[1])}} if len(parts) == 2 else None
 
 
 def _daprd_env(settings: Mapping[str, Any]) -> list[dict[str, Any]]:

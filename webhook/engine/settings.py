@@ -214,18 +214,19 @@ def _parse_bool(raw: str, setting: Setting) -> bool:
 
 def _parse_truthy(raw: str, setting: Setting) -> bool:
     # Go-style truthiness (Dapr's kit IsTruthy): any other value is false, never an error.
-    return raw.strip().lower() in _TRUTHY
+    return go_trim(raw).lower() in _TRUTHY
 
 
 # A comma starts a new assignment only when a NAME= follows it, so commas inside values survive.
-_ASSIGNMENT_START = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*=)")
+# Blanks between are Go's RE2 \s, ASCII only: a no-break space after the comma splits nothing.
+_ASSIGNMENT_START = re.compile(r",[\t\n\f\r ]*(?=[A-Za-z_][A-Za-z0-9_]*=)")
 
 
 def _parse_assignments(raw: str, setting: Setting) -> list[list[str]]:
     """`A=1,B=x,y` -> [["A", "1"], ["B", "x,y"]]; parts without `=` are dropped, never an error."""
     pairs = []
     for part in _ASSIGNMENT_START.split(raw) if raw else ():
-        name, found, value = part.strip().partition("=")
+        name, found, value = go_trim(part).partition("=")
         if found:
             pairs.append([name, value])
     return pairs
@@ -235,7 +236,7 @@ def _parse_pairs(raw: str, setting: Setting) -> list[list[str]]:
     """`a:/x,b:/y` -> [["a", "/x"], ["b", "/y"]]; an item that is not exactly two parts is dropped."""
     pairs = []
     for item in raw.split(","):
-        parts = item.strip().split(setting.separator)
+        parts = go_trim(item).split(setting.separator)
         if len(parts) == 2:
             pairs.append(parts)
     return pairs

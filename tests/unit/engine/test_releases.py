@@ -127,6 +127,19 @@ def test_assignments_keep_commas_inside_values() -> None:
     assert setting.parse("noequals") == [] and setting.parse("") == []
 
 
+def test_dapr_blanks_are_go_blanks() -> None:
+    """RE2's \\s is ASCII; strings.TrimSpace drops Unicode blanks but not \\x1c-\\x1f (Python's strip does)."""
+    assignments = load_setting("x", {"key": "k", "type": "assignments"}, where="t")
+    assert assignments.parse("A=1,\u00a0B=2") == [["A", "1,\u00a0B=2"]]
+    assert assignments.parse("A=1\x1f,\tB=2\u00a0") == [["A", "1\x1f"], ["B", "2"]]
+    truthy = load_setting("x", {"key": "k", "type": "truthy"}, where="t")
+    assert truthy.parse("\u3000true\u00a0") and not truthy.parse("true\x1f")
+    pairs = load_setting("x", {"key": "k", "type": "pairs", "separator": ":"}, where="t")
+    assert pairs.parse("\u00a0a:/x\x1f") == [["a", "/x\x1f"]]
+    found, _ = daprd("1.18.3", {"dapr.io/env-from-secret": "A=s\u00a0:\u2003k"})
+    assert {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}} in found["env"]
+
+
 def test_pairs_drop_items_that_are_not_two_parts() -> None:
     setting = load_setting("x", {"key": "k", "type": "pairs", "separator": ":"}, where="t")
     assert setting.parse("a:/x, b:/y,c,d:e:f") == [["a", "/x"], ["b", "/y"]]
