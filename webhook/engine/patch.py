@@ -226,6 +226,7 @@ def build_patch(
         status["volumes"] += [v["name"] for v in volumes]
 
     if labels:
+        _overwrite_labels(builder, labels, additions)
         status["labels"] += builder.add_map_entries("/metadata/labels", builder.metadata.get("labels"), labels)
 
     _add_app_env(builder, app_env)
@@ -451,6 +452,24 @@ def _replace_fields(
                 saved.setdefault(name, None)
 
 
+def _overwrite_labels(builder: _PatchBuilder, labels: Mapping[str, str], additions: Sequence[Addition]) -> None:
+    """Labels a plugin writes even where the pod has them (Dapr's "add" replaces a member); the
+    originals are kept for uninject."""
+    existing = builder.metadata.get("labels")
+    if not existing or not isinstance(existing, dict) or not any(a.plugin.overwrite_labels for a in additions):
+        return
+    replaced: dict[str, Any] | None = None
+    for addition in additions:
+        for key in addition.plugin.overwrite_labels.intersection(addition.labels):
+            original, value = existing.get(key), labels[key]
+            if not isinstance(original, str) or original == value:
+                continue
+            if replaced is None:
+                replaced = builder.status.setdefault("replacedLabels", {})
+            replaced.setdefault(key, original)
+            builder.ops.append({"op": "replace", "path": _key_path("/metadata/labels", key), "value": value})
+
+
 def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> list[str]:
     """Annotations a hook sets or removes although the pod has them (Istio's metrics merge); the
     originals are kept for uninject. Returns the keys handled here."""
@@ -518,6 +537,8 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
         annotations.pop(key, None)
     for key, original in (status.get("replaced") or {}).items():
         annotations[key] = original
+    for key, original in (status.get("replacedLabels") or {}).items():
+        metadata.setdefault("labels", {})[key] = original
     # Innermost first: /metadata/annotations empties /metadata, which then goes too.
     for path in sorted(set(status.get("created") or ()), key=lambda p: -str(p).count("/")):
         _drop_if_empty(result, str(path))

@@ -32,7 +32,7 @@ HOOKS = (
 _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
      "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
-     "declared", "overwrite", "revisions", "ownStatus", "emptyIsUnset"}
+     "declared", "overwrite", "overwriteLabels", "revisions", "ownStatus", "emptyIsUnset"}
 )
 
 
@@ -163,6 +163,7 @@ class Plugin:
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
     declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
+    overwrite_labels: frozenset[str] = frozenset()  # labels written even where the pod has them (Dapr's)
     revisions: Revisions | None = None
     own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
     sidecar: SidecarRule | None = None
@@ -389,6 +390,9 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     overwrite = fields.get("overwrite") or []
     if not isinstance(overwrite, list) or not all(isinstance(k, str) and k for k in overwrite):
         raise ConfigError(f"{where}: overwrite must be a list of annotation names")
+    overwrite_labels = fields.get("overwriteLabels") or []
+    if not isinstance(overwrite_labels, list) or not all(isinstance(k, str) and k for k in overwrite_labels):
+        raise ConfigError(f"{where}: overwriteLabels must be a list of label names")
     revisions = _revisions(fields.get("revisions"), where=where)
     own_status = fields.get("ownStatus")
     if own_status is not None and (not isinstance(own_status, str) or not own_status):
@@ -420,6 +424,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", []) + names.get("containers", [])),
         declared=declared,
         overwrite=frozenset(overwrite),
+        overwrite_labels=frozenset(overwrite_labels),
         revisions=revisions,
         own_status=own_status,
         written_keys=_written_keys(fragment_node, env),

@@ -57,6 +57,7 @@ _MAPS: Mapping[str, Callable[[Any], bool]] = {
     "probes": _mapping_of(_mapping_of(lambda saved: saved is None or isinstance(saved, dict))),
     "declared": _mapping_of(_declared),
     "replaced": _mapping_of(lambda original: isinstance(original, str)),
+    "replacedLabels": _mapping_of(lambda original: isinstance(original, str)),
     "digest": _mapping_of(lambda digest: isinstance(digest, str)),
 }
 

@@ -211,3 +211,15 @@ def test_probe_rewrite_can_be_turned_off() -> None:
                    annotations={"sidecar.istio.io/rewriteAppHTTPProbers": "false"})
     injected, _ = inject(pod)
     assert injected["spec"]["containers"][0]["readinessProbe"] == probe
+
+
+def test_labels_a_plugin_overwrites_replace_the_pods_and_come_back_on_uninject() -> None:
+    # Dapr's "add /metadata/labels/..." replaces a label the pod has; an equal value is left alone.
+    own = {"app": "orders", "dapr.io/app-id": "orders-v1", "dapr.io/metrics-enabled": "true", "dapr.io/sidecar-injected": "true"}
+    pod = make_pod(labels=own, annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "orders", "dapr.io/enable-metrics": "false"})
+    injected, patch = inject(pod, {})  # uninject gives back `own`
+    assert injected["metadata"]["labels"] == {**own, "dapr.io/app-id": "orders", "dapr.io/metrics-enabled": "false"}
+    assert [op["op"] for op in patch if op["path"].startswith("/metadata/labels")] == ["replace", "replace"]
+    status = orjson.loads(injected["metadata"]["annotations"]["meshswitch.io/status"])
+    assert status["replacedLabels"] == {"dapr.io/app-id": "orders-v1", "dapr.io/metrics-enabled": "true"}
+    assert status["labels"] == []
