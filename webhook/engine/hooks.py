@@ -278,22 +278,46 @@ def _declared_ports(containers: list[Mapping[str, Any]]) -> list[tuple[Any, Any]
     return [(p.get("name"), p.get("containerPort")) for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
 
 
+_PORT_OR_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
 def _resolve_ports(wanted: list[str], named: Mapping[str, Any]) -> str:
-    """Ports and ranges as given, names replaced by their container port; unknown names dropped."""
+    """Ports and ranges as Linkerd writes them back (`08080` is 8080, `80-80` is 80), names replaced
+    by their container port; unknown names dropped."""
     out = []
     for part in wanted:
         if part in named:
             out.append(str(named[part]))
-        elif part[:1].isdigit():
-            out.append(part)
+        elif match := _PORT_OR_RANGE.fullmatch(part):
+            low, high = int(match[1]), int(match[2] or match[1])
+            out.append(str(low) if low == high else f"{low}-{high}")
     return ",".join(out)
+
+
+def _linkerd_owner(metadata: Mapping[str, Any]) -> Attrs:
+    """The owner Linkerd's webhook names in `linkerd.io/proxy-<kind>`, as far as the pod tells: its
+    one owner reference (controller or not; none with two or more), kind in lower case; a
+    ReplicaSet whose name ends in the pod's `pod-template-hash` stands for its Deployment and a Job
+    named `<cronjob>-<minutes>` for its CronJob, where Linkerd looks the grandparent up in the
+    cluster (a Rollout's ReplicaSet stays a ReplicaSet there too)."""
+    refs = metadata.get("ownerReferences") or ()
+    if not isinstance(refs, list) or len(refs) != 1 or not isinstance(refs[0], dict):
+        return Attrs(kind="pod", name=str(metadata.get("name") or ""))
+    kind, name = str(refs[0].get("kind") or "").lower(), str(refs[0].get("name") or "")
+    labels = metadata.get("labels") or {}
+    template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
+    if kind == "replicaset" and template_hash and name.endswith("-" + str(template_hash)):
+        kind, name = "deployment", name.removesuffix("-" + str(template_hash))
+    elif kind == "job" and (cron := _CRON_JOB.fullmatch(name)):
+        kind, name = "cronjob", cron[1]
+    return Attrs(kind=kind, name=name)
 
 
 def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """What Linkerd's injector reads from the pod itself: the inbound ports it computes, the opaque
     ports (named ports resolved; without the key, the default list filtered to the declared ports,
-    which is also written as the pod's annotation), and the first container's capabilities and
-    service-account token mount, which the proxy and linkerd-init copy."""
+    which is also written as the pod's annotation), the first container's capabilities and
+    service-account token mount, which the proxy and linkerd-init copy, and its owner."""
     spec = pod.get("spec") or {}
     # Native-sidecar servers among the init containers count from edge-25.12.2 on.
     with_inits = version_at_least(values.get("version", ""), "edge-25.12.2")
@@ -334,6 +358,7 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
             "opaque_annotation": opaque_annotation,
             "capabilities": capabilities,
             "token_mount": token_mount,
+            "owner": _linkerd_owner(pod.get("metadata") or {}),
         }
     )
 def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:

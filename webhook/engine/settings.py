@@ -35,9 +35,11 @@ _IMAGE = re.compile(
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 # An IANA service name, as a container port's `name` (Kubernetes: at most 15, a letter somewhere).
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
-# Go's time.ParseDuration: a sequence of decimal numbers with units, optionally signed.
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.ParseDuration: a sequence of decimal numbers with units, optionally signed; each unit
+# in nanoseconds, as Go counts a Duration.
+_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_DURATION_MAX = 2**63  # Go's int64 nanoseconds
 _FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 # ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
@@ -313,23 +315,42 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "mapping of strings": lambda v: isinstance(v, dict) and all(isinstance(item, str) for item in v.values()),
     "list": lambda v: isinstance(v, list),
 }
-def _parse_duration(raw: str, setting: Setting) -> float:
-    """Seconds, from a Go duration (`300ms`, `1m30s`, `0`)."""
-    text = raw.strip()
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    if body == "0":
-        return 0.0
-    total, position = 0.0, 0
+def _go_nanoseconds(body: str) -> int:
+    """Nanoseconds of an unsigned Go duration, as time.ParseDuration adds them up: whole digits
+    exactly, a fraction through float64 (so `1.0000000001s` is what Go makes of it)."""
+    total, position = 0, 0
     while position < len(body):
         match = _DURATION_PART.match(body, position)
-        if not match or match.group(1) in ("", "."):
+        if not match or not (match.group(1) or match.group(2)):
             raise SettingError("not a duration")
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        whole, fraction, unit = match.group(1), match.group(2) or "", _DURATION_UNITS[match.group(3)]
+        digits = fraction[:18]  # Go stops taking fraction digits before they overflow an int64
+        value = int(whole or "0") * unit
+        if digits and int(digits):
+            value += int(float(int(digits)) * (float(unit) / float(10 ** len(digits))))
+        total += value
+        if total > _DURATION_MAX:
+            raise SettingError("out of the range of a Go duration (about 292 years)")
         position = match.end()
+    return total
+
+
+def _parse_duration(raw: str, setting: Setting) -> float:
+    """Seconds, from a Go duration (`300ms`, `1m30s`, `0`), as Go's Duration.Seconds() gives them:
+    whole seconds plus the nanoseconds over 1e9, in float64 (`1.36s` is 1.3599999999999999)."""
+    text = raw.strip()
+    negative = text.startswith("-")
+    body = text[1:] if text[:1] in ("-", "+") else text
+    if body == "0":
+        return 0.0
     if not body:
         raise SettingError("not a duration")
-    value = sign * total
+    nanoseconds = _go_nanoseconds(body)
+    if not negative and nanoseconds == _DURATION_MAX:
+        raise SettingError("out of the range of a Go duration (about 292 years)")
+    seconds, rest = divmod(nanoseconds, 10**9)
+    value = float(seconds) + float(rest) / 1e9
+    value = -value if negative else value
     if setting.minimum is not None and value < setting.minimum:
         raise SettingError(f"below the minimum {setting.minimum}s")
     return value
