@@ -295,10 +295,6 @@ def _mesh_names(meshes: tuple[Plugin, ...]) -> frozenset[str]:
     return frozenset().union(*(p.present for p in meshes))
 
 
-def _given(raw: str | None, setting: Setting) -> str | None:
-    """The raw value, or None where the setting reads an empty one as no annotation at all."""
-    return None if raw is not None and setting.empty_is_unset and not raw.strip() else raw
-
 
 def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Version | None = None) -> Mapping[str, Any]:
     """Rule 8: the plugin's settings from pod annotations, then namespace annotations, then defaults."""
@@ -314,20 +310,26 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
         if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
             continue  # absent or empty: the template takes the pod field
         for key in setting.keys:
-            raw = _given(view.pod_annotations.get(key), setting)
+            raw = view.pod_annotations.get(key)
             where = "pod annotation"
             if raw is None and setting.on_namespace(key):
-                raw = _given(view.ns_annotations.get(key), setting)
+                raw = view.ns_annotations.get(key)
                 where = "namespace annotation"
             if raw is None:
                 continue
-            try:
-                value = setting.parse(raw)
-            except SettingError as err:
-                raise PodDenied(
-                    reasons.INVALID_SETTING,
-                    f"{where} {key}={show(raw)} is {err}; accepted: {setting.accepts()}",
-                ) from None
+            if setting.empty_is_unset and not raw.strip():
+                break  # the key is there, empty: the default, not the namespace's value nor a later key
+            checked = [(where, raw)]
+            if setting.check_namespace and where == "pod annotation" and (above := view.ns_annotations.get(key)) and above.strip():
+                checked.insert(0, ("namespace annotation", above))  # the mesh reads the namespace's first
+            for place, text in checked:
+                try:
+                    value = setting.parse(text)
+                except SettingError as err:
+                    raise PodDenied(
+                        reasons.INVALID_SETTING,
+                        f"{place} {key}={show(text)} is {err}; accepted: {setting.accepts()}",
+                    ) from None
             if setting.type == "image" and not _image_allowed(value, config.allowed_registries):
                 raise PodDenied(
                     reasons.IMAGE_NOT_ALLOWED,
@@ -381,6 +383,21 @@ def _scan_containers(pod: Pod) -> tuple[frozenset[str], frozenset[str], bool]:
                 if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
                     valid = False
     return frozenset(names), frozenset(app), valid
+
+
+def _image_present(plugin: Plugin, pod: Pod) -> tuple[str, str, str] | None:
+    """The first container whose image a plugin's `presentImages` names: its name, image and mesh."""
+    spec = _mapping(pod.get("spec"))
+    for section in ("initContainers", "containers"):
+        items = spec.get(section)
+        for container in items if isinstance(items, list) else ():
+            image = container.get("image") if isinstance(container, dict) else None
+            if not isinstance(image, str):
+                continue
+            for mark in plugin.present_images:
+                if section in mark.sections and image.startswith(mark.prefix):
+                    return str(container.get("name")), image, mark.mesh
+    return None
 
 
 def _check_containers(pod: Pod) -> None:
@@ -504,6 +521,14 @@ def decide(
             name, owner = others[0]
             message = f"the pod already carries {name} ({owner}); {chosen[0].name} is not stacked on another mesh"
             return _skip(reasons.OTHER_MESH_PRESENT, message, mode, style, (f"{chosen[0].name}: {message}",))
+    if chosen and chosen[0].is_mesh and chosen[0].present_images and (found := _image_present(chosen[0], pod)) is not None:
+        name, image, owner = found  # rule 7, as the mesh's own injector finds a proxy by its image
+        if owner != chosen[0].name:
+            message = f"the pod already runs {image} in {name} ({owner}); {chosen[0].name} is not stacked on another mesh"
+            return _skip(reasons.OTHER_MESH_PRESENT, message, mode, style, (f"{chosen[0].name}: {message}",))
+        if len(chosen) == 1:
+            return _skip(reasons.SIDECAR_PRESENT, f"the pod already runs {image} in {name}", mode, style)
+        chosen = chosen[1:]
     if present and chosen:
         # A plugin that merges a declared container (Istio) injects; others skip (Linkerd).
         remaining = [p for p in chosen if p.declared == "merge" or not (p.container_names & present)]

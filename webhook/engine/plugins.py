@@ -32,7 +32,8 @@ HOOKS = (
 _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
      "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
-     "declared", "overwrite", "overwriteLabels", "revisions", "ownStatus", "emptyIsUnset"}
+     "declared", "overwrite", "overwriteLabels", "revisions", "ownStatus", "emptyIsUnset",
+     "presentImages"}
 )
 
 
@@ -83,6 +84,16 @@ class SidecarRule:
     choose: Expression | None
     default: Expression | None
     classic_first: Expression | None
+
+
+@dataclass(frozen=True)
+class ImageMark:
+    """An image prefix that shows a proxy is already in a pod, under whatever container name (rule 7):
+    Linkerd's injector finds its own proxy, and Istio's, by image."""
+
+    prefix: str
+    sections: tuple[str, ...]  # initContainers and/or containers
+    mesh: str  # whose proxy it is: this plugin (sidecar-present) or another mesh (other-mesh-present)
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,7 @@ class Plugin:
     warn: tuple[WarnRule, ...] = ()
     refuse: tuple[WarnRule, ...] = ()
     present: frozenset[str] = frozenset()  # container names that show this mesh is in a pod (rule 7)
+    present_images: tuple[ImageMark, ...] = ()  # image prefixes that show a proxy is in a pod (rule 7)
     written_keys: frozenset[str] = frozenset()  # the label and annotation keys its fragment writes
     releases: Releases | None = None
     sidecar_style_setting: str | None = None  # a bool setting that picks native (true) or classic sidecars
@@ -436,6 +448,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         warn=_warn_rules(fields.get("warn"), env=env, where=f"{where}: warn"),
         refuse=_warn_rules(fields.get("refuse"), env=env, where=f"{where}: refuse"),
         present=_present(fields.get("present"), names, where=where),
+        present_images=_present_images(fields.get("presentImages"), str(name), where=where),
     )
 
 
@@ -476,6 +489,28 @@ def _present(raw: Any, names: Mapping[str, list[str]], *, where: str) -> frozens
     if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
         raise ConfigError(f"{where}: present is a list of container names")
     return frozenset(raw)
+
+
+def _present_images(raw: Any, name: str, *, where: str) -> tuple[ImageMark, ...]:
+    """`presentImages: [{prefix, in: [initContainers, containers], mesh}]`; `in` defaults to both
+    sections, `mesh` to this plugin."""
+    if raw is None:
+        return ()
+    problem = f"{where}: presentImages is a list of {{prefix, in: [initContainers, containers], mesh}}"
+    if not isinstance(raw, list):
+        raise ConfigError(problem)
+    marks = []
+    for item in raw:
+        if not isinstance(item, Mapping) or set(item) - {"prefix", "in", "mesh"} or not isinstance(item.get("prefix"), str) or not item["prefix"]:
+            raise ConfigError(problem)
+        sections = item.get("in", ["initContainers", "containers"])
+        if not isinstance(sections, list) or not sections or not set(sections) <= {"initContainers", "containers"}:
+            raise ConfigError(problem)
+        mesh = item.get("mesh", name)
+        if not isinstance(mesh, str) or not mesh:
+            raise ConfigError(problem)
+        marks.append(ImageMark(item["prefix"], tuple(sections), mesh))
+    return tuple(marks)
 
 
 def _warn_rules(raw: Any, *, env: Any, where: str) -> tuple[WarnRule, ...]:

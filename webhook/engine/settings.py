@@ -159,11 +159,11 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
         if not match and setting.names and _PORT_NAME.match(part):
             continue  # a container port's name, resolved against the pod when rendering
         if not match:
-            raise SettingError(f"{show(part)} is not a port or port range")
+            raise SettingError(f"a list whose item {show(part)} is not a port or port range")
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if not (1 <= low <= high <= 65535):
-            raise SettingError(f"{show(part)} is out of the range 1-65535")
+            raise SettingError(f"a list whose item {show(part)} is out of the range 1-65535")
     return parts
 
 
@@ -177,7 +177,7 @@ def _parse_cidrs(raw: str, setting: Setting) -> list[str]:
         try:
             ipaddress.ip_network(part, strict=False)
         except ValueError:
-            raise SettingError(f"{show(part)} is not a CIDR") from None
+            raise SettingError(f"a list whose item {show(part)} is not a CIDR") from None
     return parts
 
 
@@ -253,7 +253,7 @@ def _parse_enum(raw: str, setting: Setting) -> str:
 
 def _parse_string(raw: str, setting: Setting) -> str:
     if setting.pattern is not None and not setting.pattern.fullmatch(raw):
-        raise SettingError("does not have the accepted form")
+        raise SettingError("not of the accepted form")
     return raw
 
 
@@ -477,8 +477,9 @@ class Setting:
     until: str | None = None  # the release line that no longer reads it
     fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
     max_length: int | None = None
-    empty_is_unset: bool = False  # an empty value reads as an absent key (the namespace's, else the default)
+    empty_is_unset: bool = False  # an empty value reads as no value: the default (a later key or the namespace's is not read)
     bits: int = 32  # int: the width of the field the value lands in
+    check_namespace: bool = False  # the namespace's value must parse even where the pod sets its own
 
     @property
     def longest(self) -> int:
@@ -518,7 +519,8 @@ class Setting:
 
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
-     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits"}
+     "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
+     "checkNamespace"}
 )  # fmt: skip
 
 
@@ -575,6 +577,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
         empty_is_unset=bool(spec.get("emptyIsUnset", False)),
         bits=bits,
+        check_namespace=bool(spec.get("checkNamespace", False)),
     )
     if type_name == "enum" and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")

@@ -426,12 +426,14 @@ def test_a_bad_sidecar_style_is_refused_only_when_something_is_injected(pod: dic
         decide(make_pod(annotations={"meshswitch.io/sidecar": "Native", "sidecar.istio.io/inject": "true"}))
 
 
-# Linkerd's truth table reads an empty linkerd.io/inject as no annotation: the namespace decides.
+# Linkerd's truth table reads an empty linkerd.io/inject as no request: the namespace turns it on.
+# The key is still the pod's, so the namespace's value is not copied onto it: no ingress mode
+# (tests/reference/linkerd/cases/empty-pod-value-blocks-namespace).
 @pytest.mark.parametrize("ns_value", ["enabled", "ingress"])
-def test_an_empty_linkerd_inject_annotation_counts_as_absent(ns_value: str) -> None:
+def test_an_empty_linkerd_inject_annotation_leaves_the_namespace_to_turn_linkerd_on(ns_value: str) -> None:
     decision = decide(make_pod(annotations={"linkerd.io/inject": ""}), ns_annotations={"linkerd.io/inject": ns_value})
     assert names(decision) == ["linkerd"]
-    assert decision.settings["linkerd"]["inject"] == ns_value, "the namespace's value is in force"
+    assert decision.settings["linkerd"]["inject"] is None, "the install's default, not the namespace's value"
 
 
 # Keys a plugin writes itself are no typos when the pod carries them back (reinvocation, a
@@ -444,3 +446,38 @@ def test_a_reinjected_pod_draws_no_unknown_key_warning(mode: str) -> None:
     injected = jsonpatch.apply_patch(pod, INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": mode})).patch)
     assert not [w for w in INJECTOR.unknown_keys(injected) if "is not a key" in w]
     assert "linkerd.io/created-by" in INJECTOR.plugins["linkerd"].written_keys
+
+
+def test_an_empty_pod_value_is_the_default_not_the_namespaces() -> None:
+    # Linkerd copies a namespace's key only onto a pod that lacks it; an empty one fails to parse.
+    ns = {"linkerd.io/inject": "ingress", "config.linkerd.io/proxy-cpu-request": "200m", "config.linkerd.io/proxy-uid": "3000"}
+    pod = make_pod(annotations={"linkerd.io/inject": "", "config.linkerd.io/proxy-cpu-request": "", "config.linkerd.io/proxy-uid": " "})
+    settings = decide(pod, ns_annotations=ns).settings["linkerd"]
+    assert settings["inject"] is None and settings["proxyCPURequest"] is None and settings["proxyUID"] is None
+
+
+def test_a_namespace_inject_value_linkerd_rejects_denies_a_pod_that_opts_in() -> None:
+    pod = make_pod(annotations={"linkerd.io/inject": "enabled"})
+    with pytest.raises(PodDenied) as caught:
+        decide(pod, ns_annotations={"linkerd.io/inject": "true"})
+    assert "namespace annotation linkerd.io/inject='true'" in caught.value.message
+    assert decide(make_pod(), ns_annotations={"linkerd.io/inject": "true"}).plugins == ()  # not asked for: not meshed
+
+
+@pytest.mark.parametrize(
+    ("section", "image", "code"),
+    [
+        ("containers", "cr.l5d.io/linkerd/proxy:edge-26.8.3", reasons.SIDECAR_PRESENT),
+        ("initContainers", "cr.l5d.io/linkerd/proxy-init:v2.4.3", reasons.SIDECAR_PRESENT),
+        ("containers", "gcr.io/istio-release/proxyv2:1.20.0", reasons.OTHER_MESH_PRESENT),
+        ("containers", "cr.l5d.io/linkerd/proxy-init:v2.4.3", None),  # proxy-init counts only as an init container
+    ],
+)
+def test_rule7_linkerd_finds_a_proxy_by_its_image(section: str, image: str, code: str | None) -> None:
+    pod = make_pod()
+    pod["spec"].setdefault(section, []).append({"name": "sidecar", "image": image})
+    decision = decide(pod, ns_annotations={"linkerd.io/inject": "enabled"})
+    if code is None:
+        assert names(decision) == ["linkerd"]
+    else:
+        assert decision.plugins == () and decision.reason.code == code

@@ -158,3 +158,17 @@ def test_int_with_bits_64_takes_go_int64() -> None:
         setting(type="int").parse("3000000000")  # an int32 field by default
     with pytest.raises(ConfigError, match="bits"):
         setting(type="port", bits=64)
+
+
+@pytest.mark.parametrize(("raw", "milliseconds"), [("1360ms", 1359), ("1.235s", 1234), ("100ms", 100), ("1000ms", 1000), ("-0s", 0)])
+def test_duration_seconds_are_go_float64_seconds(raw: str, milliseconds: int) -> None:
+    # Linkerd writes int(d.Seconds()*1000): whole nanoseconds, then seconds + nanoseconds/1e9 in float64.
+    assert int(setting(type="duration", min=0).parse(raw) * 1000) == milliseconds
+
+
+@pytest.mark.parametrize(("spec", "raw"), [({"type": "ports"}, "80,x_y"), ({"type": "cidrs"}, "10.0.0.0/8,nope"), ({"type": "string", "pattern": "[a-z]+"}, "")])
+def test_refusals_read_after_the_value_is(spec: dict, raw: str) -> None:
+    # decide words a refusal as "<key>=<value> is <error>": the error must read on from "is".
+    with pytest.raises(SettingError) as caught:
+        setting(**spec).parse(raw)
+    assert not str(caught.value).startswith(("'", "is ", "does "))
