@@ -192,11 +192,12 @@ def build_patch(
         builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied
     )
     init_containers, containers = spec.get("initContainers"), spec.get("containers")
+    followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
     if native_sidecar:
-        builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies, front=True)
+        builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies + followers, front=True)
         builder.add_list_items("/spec/containers", containers, plain, front=False)
     else:
-        builder.add_list_items("/spec/initContainers", init_containers, redirects, front=False)
+        builder.add_list_items("/spec/initContainers", init_containers, redirects + followers, front=False)
         # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
         # holdApplicationUntilProxyStarts) goes first; a declared container merged in place stays put.
         if firsts:
@@ -232,15 +233,18 @@ def build_patch(
     _add_app_env(builder, app_env)
     # The pod's own init containers sit behind the ones added at the front; the removals of
     # declared containers come last of all, so they move nothing here.
-    front = len(redirects) + len(proxies) if native_sidecar and isinstance(init_containers, list) else 0
+    front = len(redirects) + len(proxies) + len(followers) if native_sidecar and isinstance(init_containers, list) else 0
     _replace_app_fields(builder, additions, init_offset=front)
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:
         extra_annotations.pop(key, None)
     _append_app_items(builder, additions)
 
-    if removals:
-        builder.ops.extend({"op": "remove", "path": f"/spec/{section}/{index}"} for section, index in sorted(removals, key=lambda r: -r[1]))
+    if removals:  # at their index in the pod, shifted by what went in front of them
+        shift = {"initContainers": front, "containers": builder.app_offset}
+        builder.ops.extend(
+            {"op": "remove", "path": f"/spec/{section}/{index + shift[section]}"} for section, index in sorted(removals, key=lambda r: -r[1])
+        )
     status["plugins"] += [a.plugin.name for a in additions]
     digest = dict(status.get("digest", ()))
     for a in additions:
@@ -320,8 +324,9 @@ def _merge_declared(
     reapplied: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
     """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
-    `image: auto`): ours merged under theirs, in their place when the section is the same, else
-    moved (their entry removed at the end). The original is kept in the status for uninject."""
+    `image: auto`): ours merged under theirs, placed where ours goes (as Istio's reorderPod places
+    its proxy whatever the pod's order); their entry is removed at the end. The original is kept in
+    the status for uninject."""
     ours = {item["name"] for item in redirects}
     ours.update(item["name"] for item in proxies)
     declared: dict[str, tuple[str, int, Mapping[str, Any]]] = {}
@@ -347,18 +352,35 @@ def _merge_declared(
             else:
                 merged = merge_container(item, original)
             builder.status.setdefault("declared", {})[item["name"]] = {"section": section, "index": index, "container": original}
-            if section == target:
-                builder.ops.append({"op": "replace", "path": f"/spec/{section}/{index}", "value": merged})
-            else:
-                if target == "containers":
-                    merged.pop("restartPolicy", None)  # a native sidecar's; an app container takes none
-                removals.append((section, index))
-                left.append(merged)
+            if section != target and target == "containers":
+                merged.pop("restartPolicy", None)  # a native sidecar's; an app container takes none
+            removals.append((section, index))
+            left.append(merged)
         return left
 
     redirects = place(redirects, "initContainers")
     proxies = place(proxies, "initContainers" if native_sidecar else "containers")
     return redirects, proxies, removals
+
+
+def _move_after(builder: _PatchBuilder, additions: Sequence[Addition], init_containers: Any, removals: list[tuple[str, int]]) -> list[Any]:
+    """The pod's own init containers that a plugin runs right after its own (`initAfter`, Istio's
+    enable-core-dump), as they are: their entry is removed at the end and its index kept in the
+    status (`moved`) for uninject."""
+    wanted = [a.plugin.init_after for a in additions if a.plugin.init_after]
+    if not wanted or not isinstance(init_containers, list):
+        return []
+    names = wanted[0].union(*wanted[1:])
+    moved: list[Any] = []
+    for index, container in enumerate(init_containers):
+        name = container.get("name") if isinstance(container, dict) else None
+        if isinstance(name, str) and name in names and ("initContainers", index) not in removals:
+            record = builder.status.setdefault("moved", {})
+            if name not in record:  # a second of one name stays (the API server refuses the pod)
+                record[name] = {"section": "initContainers", "index": index}
+                removals.append(("initContainers", index))
+                moved.append(container)
+    return moved
 
 
 def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> None:
@@ -510,7 +532,13 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
         drop = set(status.get(section) or ())
         if isinstance(spec.get(section), list):
             spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name") in drop)]
-    for record in sorted((status.get("declared") or {}).values(), key=lambda r: r["index"]):
+    back = list((status.get("declared") or {}).values())
+    for name, record in (status.get("moved") or {}).items():  # the pod's own, taken from where they went
+        items = spec.get(record["section"]) or []
+        found = next((i for i, c in enumerate(items) if isinstance(c, dict) and c.get("name") == name), None)
+        if found is not None:
+            back.append({**record, "container": items.pop(found)})
+    for record in sorted(back, key=lambda r: r["index"]):
         spec.setdefault(record["section"], []).insert(record["index"], record["container"])
     for container in spec.get("containers") or ():
         name = str(container.get("name"))
