@@ -149,7 +149,15 @@ def _through_agent(handler: Mapping[str, Any], path: str, port: int) -> dict[str
     return rewritten
 
 
-def _rewrite_container(container: Mapping[str, Any], status_port: int, probers: dict[str, Any]) -> dict[str, Any]:
+def _on_agent(original: Mapping[str, Any], handler: Mapping[str, Any], agent_port: Any) -> bool:
+    """An HTTP or TCP handler whose port is written as the agent's number: Istio takes it as
+    rewritten already and hands the agent nothing to replay (a named port is not compared)."""
+    kind = "httpGet" if "httpGet" in original else "tcpSocket" if "tcpSocket" in original else None
+    port = handler[kind].get("port") if kind is not None else None
+    return type(port) is int and port == agent_port
+
+
+def _rewrite_container(container: Mapping[str, Any], status_port: int, agent_port: Any, probers: dict[str, Any]) -> dict[str, Any]:
     name = container.get("name")
     changes: dict[str, Any] = {}
     for probe_field, suffix in PROBE_FIELDS:
@@ -160,7 +168,8 @@ def _rewrite_container(container: Mapping[str, Any], status_port: int, probers: 
         if original is None:
             continue
         path = f"/app-health/{name}/{suffix}"
-        probers[path] = original
+        if not _on_agent(original, probe, agent_port):
+            probers[path] = original
         changes[probe_field] = _through_agent(probe, path, status_port)
     hooks = container.get("lifecycle")
     if isinstance(hooks, dict):
@@ -171,7 +180,8 @@ def _rewrite_container(container: Mapping[str, Any], status_port: int, probers: 
             if original is None or not isinstance(handler, dict):
                 continue
             path = f"/app-lifecycle/{name}/{suffix}"
-            probers[path] = original
+            if not _on_agent(original, handler, agent_port):
+                probers[path] = original
             rewritten_hooks[hook_field] = _through_agent(handler, path, status_port)
         if rewritten_hooks != hooks:
             changes["lifecycle"] = rewritten_hooks
@@ -186,10 +196,12 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     ``/app-health/<container>/<kind>`` on the status port and the agent replays the original,
     which it reads from ``ISTIO_KUBE_APP_PROBERS``.
     """
-    status_port = settings.get("statusPort", values.get("statusPort", 15020))
-    templates = str(settings.get("templates") or "sidecar").split(",")
-    gateway = "gateway" in templates and "sidecar" not in templates  # a gateway has no app to probe
-    enabled = _go_bool(settings.get("rewriteAppProbers"), default=values.get("rewriteAppProbers", True)) and status_port and not gateway
+    # The probes point at the pod's status port; what counts as already rewritten is a probe on the
+    # install's (Istio compares with the MeshConfig's port, not the annotation's).
+    agent_port = values.get("statusPort", 15020)
+    status_port = settings.get("statusPort", agent_port)
+    # Every template's (a gateway's other containers too), as Istio rewrites once istio-proxy exists.
+    enabled = _go_bool(settings.get("rewriteAppProbers"), default=values.get("rewriteAppProbers", True)) and status_port
     if not enabled:
         return HookResult(context={"app_probers": None})
     spec = pod.get("spec") or {}
@@ -199,11 +211,11 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     for index, container in enumerate(spec.get("initContainers") or ()):
         # The proxy is skipped wherever it is declared (a native-sidecar istio-proxy too), as in Istio.
         if isinstance(container, dict) and container.get("restartPolicy") == "Always" and container.get("name") != "istio-proxy":
-            if found := _rewrite_container(container, status_port, probers):
+            if found := _rewrite_container(container, status_port, agent_port, probers):
                 init_changes[index] = found
     for index, container in enumerate(spec.get("containers") or ()):
         if isinstance(container, dict) and container.get("name") != "istio-proxy":
-            if found := _rewrite_container(container, status_port, probers):
+            if found := _rewrite_container(container, status_port, agent_port, probers):
                 changes[index] = found
     # Go writes a map's keys sorted and each probe's fields in struct order.
     app_probers = _dumps(dict(sorted(probers.items()))) if probers else None  # the paths are unique
