@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from webhook.engine.releases import version_at_least
-from webhook.engine.kube import Pod
+from webhook.engine.kube import Pod, go_json
 from webhook.engine.leaves import Attrs
 from webhook.engine.settings import go_trim, nesting_problem
 
@@ -60,7 +60,7 @@ def _go_bool(value: Any, *, default: bool) -> bool:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return go_json(value)
 
 
 # What `_ordered` leaves out; compared with `in`, as Go's omitempty sees it.

@@ -14,6 +14,7 @@ import orjson
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from webhook.engine.kube import go_json
 from webhook.engine.leaves import Attrs, PerPodEnvironment
 from webhook.engine.releases import version_at_least
 from webhook.engine.settings import nesting_problem, quantity
@@ -22,8 +23,8 @@ _BUILTIN_METHOD: Any = type({}.get)
 
 
 def _to_json(value: Any, sort_keys: bool = False) -> str:
-    # Compact and without Jinja's HTML escaping, as the meshes' own injectors write JSON.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+    # Compact and without Jinja's HTML escaping: as the meshes' own injectors (Go) write JSON.
+    return go_json(value, sort_keys=sort_keys)
 
 
 def _from_json(value: Any) -> Any:
