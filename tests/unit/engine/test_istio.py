@@ -200,118 +200,6 @@ def test_an_init_container_named_enable_core_dump_runs_right_after_istios(inject
     assert names(out, "initContainers") == want
 
 
-HOLD = {"proxy.istio.io/config": "holdApplicationUntilProxyStarts: true"}
-APP = {"name": "app", "image": "app"}
-PROXY = {"name": "istio-proxy", "image": "auto"}
-
-
-def names(pod: dict[str, Any], section: str) -> list[str]:
-    return [c["name"] for c in pod["spec"].get(section, [])]
-
-
-@pytest.mark.parametrize(
-    ("injector", "annotations", "init", "containers", "want_init", "want_containers"),
-    [
-        (CLASSIC, {}, [], [PROXY, APP], ["istio-init"], ["app", "istio-proxy"]),
-        (CLASSIC, HOLD, [], [APP, PROXY], ["istio-init"], ["istio-proxy", "app"]),
-        (CLASSIC, HOLD, [{"name": "setup", "image": "s"}], [APP, {"name": "tail", "image": "t"}, PROXY],
-         ["setup", "istio-init"], ["istio-proxy", "app", "tail"]),
-        (INJECTOR, {}, [{"name": "setup", "image": "s"}, {**PROXY, "restartPolicy": "Always"}], [APP],
-         ["istio-init", "istio-proxy", "setup"], ["app"]),
-        (INJECTOR, {}, [{"name": "setup", "image": "s"}], [APP, PROXY], ["istio-init", "istio-proxy", "setup"], ["app"]),
-    ],
-    ids=["classic-declared-first", "classic-hold-declared-last", "classic-hold-between", "native-declared-after-init", "native-declared-in-containers"],
-)  # fmt: skip
-def test_a_declared_istio_proxy_goes_where_istio_puts_its_proxy(
-    injector: Injector, annotations: dict[str, str], init: list[Any], containers: list[Any], want_init: list[str], want_containers: list[str]
-) -> None:
-    # Istio's reorderPod: the proxy last, first to hold the app, right after istio-init as a native sidecar.
-    pod = make_pod(annotations=annotations, containers=containers, **({"initContainers": init} if init else {}))
-    out, _ = injected(pod, injector, **{"istio-injection": "enabled"})
-    assert (names(out, "initContainers"), names(out, "containers")) == (want_init, want_containers)
-
-
-@pytest.mark.parametrize(
-    ("injector", "init", "want"),
-    [
-        (CLASSIC, ["enable-core-dump", "wait"], ["wait", "istio-init", "enable-core-dump"]),
-        (INJECTOR, ["wait", "enable-core-dump"], ["istio-init", "istio-proxy", "enable-core-dump", "wait"]),
-        (INJECTOR, ["enable-core-dump"], ["istio-init", "istio-proxy", "enable-core-dump"]),
-    ],
-    ids=["classic", "native", "native-alone"],
-)
-def test_an_init_container_named_enable_core_dump_runs_right_after_istios(injector: Injector, init: list[str], want: list[str]) -> None:
-    pod = make_pod(initContainers=[{"name": n, "image": "busybox"} for n in init])
-    out, _ = injected(pod, injector, **{"istio-injection": "enabled"})
-    assert names(out, "initContainers") == want
-
-
-@pytest.mark.parametrize("annotations", [{"sidecar.istio.io/nativeSidecar": "true"}, {}], ids=["annotation", "server-default"])
-def test_the_gateway_template_has_no_native_form(annotations: dict[str, str]) -> None:
-    pod = make_pod(
-        annotations={"inject.istio.io/templates": "gateway", **annotations},
-        containers=[PROXY, {"name": "helper", "image": "h", "readinessProbe": {"httpGet": {"path": "/ready", "port": 8081}}}],
-    )
-    out, _ = injected(pod, INJECTOR, **{"istio-injection": "enabled"})
-    assert names(out, "containers") == ["helper", "istio-proxy"] and names(out, "initContainers") == []
-    # Its other containers' probes go through the agent, as Istio rewrites them for every template.
-    assert container(out, "helper")["readinessProbe"]["httpGet"] == {"path": "/app-health/helper/readyz", "port": 15020}
-    assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") == '{"/app-health/helper/readyz":{"httpGet":{"path":"/ready","port":8081}}}'
-
-
-def test_a_probe_already_on_the_status_port_is_rewritten_but_not_replayed() -> None:
-    app = {"name": "app", "image": "app", "readinessProbe": {"httpGet": {"path": "/ready", "port": 15020}}}
-    out, _ = injected(make_pod(containers=[app]), CLASSIC, **{"istio-injection": "enabled"})
-    assert container(out, "app")["readinessProbe"]["httpGet"] == {"path": "/app-health/app/readyz", "port": 15020}
-    assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") is None
-
-
-HOLD = {"proxy.istio.io/config": "holdApplicationUntilProxyStarts: true"}
-APP = {"name": "app", "image": "app"}
-PROXY = {"name": "istio-proxy", "image": "auto"}
-
-
-def names(pod: dict[str, Any], section: str) -> list[str]:
-    return [c["name"] for c in pod["spec"].get(section, [])]
-
-
-@pytest.mark.parametrize(
-    ("injector", "annotations", "init", "containers", "want_init", "want_containers"),
-    [
-        (CLASSIC, {}, [], [PROXY, APP], ["istio-init"], ["app", "istio-proxy"]),
-        (CLASSIC, HOLD, [], [APP, PROXY], ["istio-init"], ["istio-proxy", "app"]),
-        (CLASSIC, HOLD, [{"name": "setup", "image": "s"}], [APP, {"name": "tail", "image": "t"}, PROXY],
-         ["setup", "istio-init"], ["istio-proxy", "app", "tail"]),
-        (INJECTOR, {}, [{"name": "setup", "image": "s"}, {**PROXY, "restartPolicy": "Always"}], [APP],
-         ["istio-init", "istio-proxy", "setup"], ["app"]),
-        (INJECTOR, {}, [{"name": "setup", "image": "s"}], [APP, PROXY], ["istio-init", "istio-proxy", "setup"], ["app"]),
-    ],
-    ids=["classic-declared-first", "classic-hold-declared-last", "classic-hold-between", "native-declared-after-init", "native-declared-in-containers"],
-)  # fmt: skip
-def test_a_declared_istio_proxy_goes_where_istio_puts_its_proxy(
-    injector: Injector, annotations: dict[str, str], init: list[Any], containers: list[Any], want_init: list[str], want_containers: list[str]
-) -> None:
-    # Istio's reorderPod: the proxy last, first to hold the app, right after istio-init as a native sidecar.
-    pod = make_pod(annotations=annotations, containers=containers, **({"initContainers": init} if init else {}))
-    out, _ = injected(pod, injector, **{"istio-injection": "enabled"})
-    assert (names(out, "initContainers"), names(out, "containers")) == (want_init, want_containers)
-
-
-@pytest.mark.parametrize(
-    ("injector", "init", "want"),
-    [
-        (CLASSIC, ["enable-core-dump", "wait"], ["wait", "istio-init", "enable-core-dump"]),
-        (INJECTOR, ["wait", "enable-core-dump"], ["istio-init", "istio-proxy", "enable-core-dump", "wait"]),
-        (INJECTOR, ["enable-core-dump"], ["istio-init", "istio-proxy", "enable-core-dump"]),
-    ],
-    ids=["classic", "native", "native-alone"],
-)
-def test_an_init_container_named_enable_core_dump_runs_right_after_istios(injector: Injector, init: list[str], want: list[str]) -> None:
-    pod = make_pod(initContainers=[{"name": n, "image": "busybox"} for n in init])
-    out, _ = injected(pod, injector, **{"istio-injection": "enabled"})
-    assert names(out, "initContainers") == want
-
-
 @pytest.mark.parametrize("annotations", [{"sidecar.istio.io/nativeSidecar": "true"}, {}], ids=["annotation", "server-default"])
 def test_the_gateway_template_has_no_native_form(annotations: dict[str, str]) -> None:
     pod = make_pod(
@@ -338,6 +226,11 @@ def test_a_probe_already_on_the_status_port_is_rewritten_but_not_replayed() -> N
     out, _ = injected(make_pod(containers=[app]), CLASSIC, **{"istio-injection": "enabled"})
     assert container(out, "app")["readinessProbe"]["httpGet"] == {"path": "/app-health/app/readyz", "port": 15020}
     assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") is None
+
+
+def test_a_stale_revision_annotation_is_overwritten_and_given_back_by_uninject() -> None:
+    out, _ = injected(make_pod(annotations={"istio.io/rev": "canary"}), CLASSIC, **{"istio-injection": "enabled"})
+    assert out["metadata"]["annotations"]["istio.io/rev"] == "default"
 
 
 def test_another_meshs_proxy_is_never_stacked_and_warned() -> None:
