@@ -98,7 +98,8 @@ def test_tcp_probe_on_an_undeclared_named_port_is_left_alone(hostile: Webhook) -
         # Parts that build_patch extends or uninject writes back into the pod.
         '{"appended":[]}', '{"appended":{"web":{"env":5}}}', '{"replaced":[]}', '{"replaced":{"k":1}}', '{"declared":[]}',
         '{"declared":{"istio-proxy":{"section":"volumes","index":0,"container":{}}}}', '{"probes":{"web":{"readinessProbe":5}}}',
-        '{"digest":{"istio":[]}}', '{"created":["/x"],"x":' + '{"a":' * 300 + "1" + "}" * 300 + "}",
+        '{"digest":{"istio":[]}}', '{"moved":{"enable-core-dump":{"section":"initContainers","index":-1}}}', '{"moved":{"x":5}}',
+        '{"replacedLabels":{"dapr.io/app-id":null}}', '{"created":["/x"],"x":' + '{"a":' * 300 + "1" + "}" * 300 + "}",
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "dapr"])

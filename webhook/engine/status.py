@@ -34,16 +34,17 @@ def _names_record(record: Any) -> bool:
     )
 
 
-def _declared(record: Any) -> bool:
-    """A container the pod declared under one of our names, kept to be put back where it was."""
+def _place(record: Any) -> bool:
+    """`{"section", "index"}`: where one of the pod's own containers was (`moved`, Istio's enable-core-dump)."""
     if not isinstance(record, dict):
         return False
     index = record.get("index")
-    return (
-        record.get("section") in _SECTIONS
-        and isinstance(index, int) and not isinstance(index, bool) and index >= 0
-        and isinstance(record.get("container"), dict)
-    )  # fmt: skip
+    return record.get("section") in _SECTIONS and isinstance(index, int) and not isinstance(index, bool) and index >= 0
+
+
+def _declared(record: Any) -> bool:
+    """A container the pod declared under one of our names, kept to be put back where it was."""
+    return _place(record) and isinstance(record.get("container"), dict)
 
 
 def _mapping_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -56,6 +57,7 @@ _MAPS: Mapping[str, Callable[[Any], bool]] = {
     "appended": _mapping_of(_mapping_of(_names_record)),
     "probes": _mapping_of(_mapping_of(lambda saved: saved is None or isinstance(saved, dict))),
     "declared": _mapping_of(_declared),
+    "moved": _mapping_of(_place),
     "replaced": _mapping_of(lambda original: isinstance(original, str)),
     "replacedLabels": _mapping_of(lambda original: isinstance(original, str)),
     "digest": _mapping_of(lambda digest: isinstance(digest, str)),

@@ -282,7 +282,7 @@ def test_bad_namespace_flag_is_the_flags_error_with_or_without_a_workload(
     assert err == f"meshswitch {command}: {flag} {value!r}: {bad!r} is not key=value; accepted: key=value pairs separated by commas, k=v,k2=v2\n"
 
 
-@pytest.mark.parametrize("status", ["{not json", "[]", '{"plugins": 5}'])
+@pytest.mark.parametrize("status", ["{not json", "[]", '{"plugins": 5}', '{"moved": {"app": {"section": "volumes", "index": 0}}}', '{"replacedLabels": {"a": 1}}'])
 def test_uninject_says_a_malformed_status_is_not_ours(status: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": {"meshswitch.io/status": status}},
            "spec": {"containers": [{"name": "app", "image": "nginx"}]}}  # fmt: skip
