@@ -320,7 +320,7 @@ def _linkerd_owner(metadata: Mapping[str, Any]) -> Attrs:
     template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
     if kind == "replicaset" and template_hash and name.endswith("-" + str(template_hash)):
         kind, name = "deployment", name.removesuffix("-" + str(template_hash))
-    elif kind == "job" and (cron := _CRON_JOB.fullmatch(name)):
+    elif kind == "job" and (cron := CRON_JOB.fullmatch(name)):
         kind, name = "cronjob", cron[1]
     return Attrs(kind=kind, name=name)
 
@@ -544,8 +544,9 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     )
 
 
-# A Job a CronJob made: `<cronjob>-<scheduled time in minutes>` (Istio's cronJobNameRegexp).
-_CRON_JOB = re.compile(r"(.+)-[0-9]{8,10}")
+# A Job a CronJob made: `<cronjob>-<scheduled time in minutes>` (Istio's cronJobNameRegexp); a pod
+# tells no more than that, so every owner rule reads the name this way.
+CRON_JOB = re.compile(r"(.+)-[0-9]{8,10}")
 
 
 def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
@@ -570,7 +571,7 @@ def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]
                 kind, api_version, owner_name = "Rollout", "v1alpha1", owner_name.removesuffix("-" + rollout_hash)
             elif kind == "ReplicationController" and labels.get("deploymentconfig"):
                 kind, owner_name = "DeploymentConfig", str(labels["deploymentconfig"])
-            elif kind == "Job" and (cron := _CRON_JOB.fullmatch(owner_name)):
+            elif kind == "Job" and (cron := CRON_JOB.fullmatch(owner_name)):
                 kind, api_version, owner_name = "CronJob", "batch/v1", cron[1]
     owner = Attrs(name=owner_name or name, apiVersion=api_version, plural=kind.lower() + "s")
     return HookResult(context={"owner": owner})

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.leaves import Attrs
-from webhook.engine.hooks import HOOKS, NOTHING
+from webhook.engine.hooks import CRON_JOB, HOOKS, NOTHING
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin
 
@@ -44,7 +44,9 @@ class Workload:
 
 
 def find_workload(pod: Pod) -> Workload:
-    """Dapr's app-id and Istio's canonical name want the workload's name, not the empty pod name."""
+    """Dapr's app-id and Istio's canonical name want the workload's name, not the empty pod name. A
+    review's pod is taken back to what a file would name: the Deployment behind its ReplicaSet, the
+    CronJob behind its Job, so the webhook and `meshswitch inject` of the file agree."""
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
     template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
@@ -54,6 +56,8 @@ def find_workload(pod: Pod) -> Workload:
         kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
         if kind == "ReplicaSet" and template_hash and name.endswith("-" + str(template_hash)):
             return Workload("Deployment", name[: -len(str(template_hash)) - 1], from_pod=True)
+        if kind == "Job" and (cron := CRON_JOB.fullmatch(name)):
+            return Workload("CronJob", cron.group(1), from_pod=True)
         return Workload(kind, name, from_pod=True)
     pod_name = metadata.get("name")
     if pod_name:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import make_pod, namespace
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
-from webhook.engine.render import Workload, render
+from webhook.engine.render import Workload, find_workload, render
 
 EVERY_NAME = """\
 name: agent
@@ -57,3 +59,29 @@ def test_every_context_name_reaches_a_template_that_reads_it(tmp_path: Path) -> 
     ]
     unknown = render(plugin, pod=pod, namespace=ns, settings={"cpu": "10m"}, workload=Workload("Widget", "w"), native_sidecar=False)
     assert unknown.sidecars[0]["args"][1] == "Widget/w v1 widgets"
+
+
+# What kube-controller-manager makes from a CronJob, a Deployment and a StatefulSet, against what a
+# file of that workload names (`meshswitch inject -f`): the webhook must name the same workload.
+@pytest.mark.parametrize(
+    ("generate_name", "owner", "labels", "expected"),
+    [
+        ("nightly-29938333-", {"kind": "Job", "name": "nightly-29938333"}, {}, Workload("CronJob", "nightly", from_pod=True)),
+        ("web-7d9f8b6c5-", {"kind": "ReplicaSet", "name": "web-7d9f8b6c5"}, {"pod-template-hash": "7d9f8b6c5"}, Workload("Deployment", "web", from_pod=True)),
+        ("db-", {"kind": "StatefulSet", "name": "db"}, {}, Workload("StatefulSet", "db", from_pod=True)),
+        ("migrate-", {"kind": "Job", "name": "migrate"}, {}, Workload("Job", "migrate", from_pod=True)),
+    ],
+)  # fmt: skip
+def test_a_pod_names_the_workload_a_file_would(generate_name: str, owner: dict, labels: dict, expected: Workload) -> None:
+    pod = {"metadata": {"generateName": generate_name, "labels": labels, "ownerReferences": [{**owner, "controller": True}]}}
+    assert find_workload(pod) == expected
+
+
+def test_envoy_names_a_cronjob_run_as_its_file_does() -> None:
+    injector = Injector(plugins=load_plugins(), config=Config())
+    cron_pod = make_pod(name=None)
+    cron_pod["metadata"].update(generateName="nightly-29938333-", ownerReferences=[{"kind": "Job", "name": "nightly-29938333", "controller": True}])
+    patch = injector.inject(cron_pod, namespace(labels={"meshswitch.io/mode": "envoy"})).patch
+    added = next(op["value"] for op in patch if op["path"] == "/spec/initContainers")
+    envoy = next(c for c in added if c["name"] == "envoy")
+    assert envoy["args"][envoy["args"].index("--service-cluster") + 1] == "nightly"
