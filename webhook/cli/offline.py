@@ -52,7 +52,7 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, summary: bool = Tru
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", help=f"the mode to inject, in place of the namespace's {MODE_KEY} label (a mesh plugin's name, or native)")
     parser.add_argument("--namespace-labels", metavar="K=V,...", help="the namespace's labels, k=v,k2=v2")
-    parser.add_argument("--namespace-annotations", metavar="K=V,...", help="the namespace's annotations, k=v,k2=v2")
+    parser.add_argument("--namespace-annotations", metavar="K=V,...", help="the namespace's annotations, k=v,k2=v2 (a value may hold commas: k=25,587,k2=v2)")
     parser.add_argument("--default-mode", default="native", help="mode when nothing selects one (default native)")
     parser.add_argument(
         "--sidecar-style", choices=("native", "classic"), default=None,
@@ -105,15 +105,23 @@ def configure_plugins(parser: argparse.ArgumentParser) -> None:
 # --- shared ------------------------------------------------------------------------------------------
 
 
-def _parse_pairs(text: str | None, *, flag: str) -> dict[str, str]:
+def _parse_pairs(text: str | None, *, flag: str, commas_in_values: bool = False) -> dict[str, str]:
+    """`k=v,k2=v2`. With `commas_in_values` (annotations, whose values hold port lists such as
+    Linkerd's `skip-outbound-ports=25,587`), a part without `=` continues the value before it; a
+    label value can hold no comma, so there it is an error."""
     pairs: dict[str, str] = {}
+    last: str | None = None
     for part in (text or "").split(","):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")
+        if not sep and commas_in_values and last is not None:
+            pairs[last] += "," + part.strip()
+            continue
         if not sep or not key.strip():
             raise UsageError(f"{flag} {text!r}: {part!r} is not key=value; accepted: key=value pairs separated by commas, k=v,k2=v2")
-        pairs[key.strip()] = value.strip()
+        last = key.strip()
+        pairs[last] = value.strip()
     return pairs
 
 
@@ -167,7 +175,7 @@ def build_injector(args: argparse.Namespace, plugins: PluginSet, discovery: Disc
         raise UsageError(f"--default-mode {args.default_mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
     # Checked before any document is read: a bad flag is the flag's error, with or without a workload.
     _parse_pairs(args.namespace_labels, flag="--namespace-labels")
-    _parse_pairs(args.namespace_annotations, flag="--namespace-annotations")
+    _parse_pairs(args.namespace_annotations, flag="--namespace-annotations", commas_in_values=True)
     config = Config(default_mode=args.default_mode, sidecar_style=args.sidecar_style)
     return Injector(plugins=plugins, config=config, discovery=discovery)
 
@@ -176,7 +184,7 @@ def namespace_meta(args: argparse.Namespace, name: str) -> NamespaceMeta:
     from webhook.engine.kube import NamespaceMeta
 
     labels = _parse_pairs(args.namespace_labels, flag="--namespace-labels")
-    annotations = _parse_pairs(args.namespace_annotations, flag="--namespace-annotations")
+    annotations = _parse_pairs(args.namespace_annotations, flag="--namespace-annotations", commas_in_values=True)
     if args.mode:
         labels[MODE_KEY] = args.mode
     return NamespaceMeta(name=name, labels=labels, annotations=annotations)

@@ -293,3 +293,13 @@ def test_uninject_says_a_malformed_status_is_not_ours(status: str, tmp_path: Pat
     assert "no meshswitch.io/status annotation" not in err
     code, _, err = run(capsys, "uninject", "-q", "-f", write(tmp_path, yaml.safe_dump(pod)))
     assert code == 0 and err.startswith("warning: pod/p (default): annotation meshswitch.io/status=")  # shown with -q too
+
+
+def test_namespace_annotation_values_may_hold_commas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Linkerd's namespace port lists: the webhook reads them from the namespace, the CLI from the flag.
+    flag = "config.linkerd.io/skip-outbound-ports=25,587,config.linkerd.io/opaque-ports=3306, 6379"
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, LINKERD_POD), "--mode", "linkerd", "--namespace-annotations", flag, "-q")
+    assert code == 0, err
+    init = next(c for c in yaml.safe_load(out)["spec"]["initContainers"] if c["name"] == "linkerd-init")
+    assert init["args"][init["args"].index("--outbound-ports-to-ignore") + 1].endswith("25,587")
+    assert "3306,6379" in out
