@@ -125,6 +125,19 @@ def test_no_containers_is_refused_naming_the_field(hostile: Webhook, mode: str) 
     assert "spec.containers" in response["status"]["message"]
 
 
+@pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy", "dapr"])
+def test_windows_pod_is_refused_naming_the_field(hostile: Webhook, mode: str) -> None:
+    # The sidecars' Linux security fields are forbidden in a windows pod: the API server would refuse
+    # the injected pod with a message about a container the user never wrote.
+    pod = make_pod(annotations=PLUGIN_ANNOTATIONS[mode])
+    pod["spec"]["os"] = {"name": "windows"}
+    response = answer_of(hostile, pod)
+    assert response["allowed"] is False and response["status"]["code"] == 400, response
+    assert response["status"]["message"].startswith("spec.os.name: Unsupported value"), response
+    pod["spec"]["os"] = {"name": "linux"}
+    assert answer_of(hostile, pod)["allowed"] is True
+
+
 @pytest.mark.parametrize("section", ["containers", "initContainers"])
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy", "dapr"])
 def test_nameless_container_is_refused_naming_the_field(hostile: Webhook, section: str, mode: str) -> None:

@@ -356,7 +356,7 @@ def _scan_containers(pod: Pod) -> tuple[frozenset[str], frozenset[str], bool]:
     spec = pod.get("spec") or {}
     names: set[str] = set()
     app: set[str] = set()
-    valid = bool(spec.get("containers"))
+    valid = bool(spec.get("containers")) and _mapping(spec.get("os")).get("name") != "windows"
     for section in ("initContainers", "containers"):
         items = spec.get(section) or ()
         if items and not isinstance(items, list):
@@ -409,6 +409,14 @@ def _check_containers(pod: Pod) -> None:
     spec = _mapping(pod.get("spec"))
     if not spec.get("containers"):
         raise PodDenied(reasons.INVALID_POD, "spec.containers: Required value: a pod needs at least one container")
+    if _mapping(spec.get("os")).get("name") == "windows":
+        # Every plugin's proxy and init container set Linux-only security fields (capabilities,
+        # seccomp, readOnlyRootFilesystem) that the API server forbids in a windows pod.
+        raise PodDenied(
+            reasons.INVALID_POD,
+            'spec.os.name: Unsupported value: "windows": the injected sidecars run on Linux only; '
+            'accepted: linux, or opt the pod out with the label meshswitch.io/inject: "false"',
+        )
     for section in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(section) or ()):
             # The field's name is formatted only for a refusal: this runs for every container of every pod.
