@@ -188,6 +188,66 @@ def _rewrite_container(container: Mapping[str, Any], status_port: int, agent_por
     return changes
 
 
+# Where Istio's injector lists what it injected; a pod carrying it was injected before.
+_ISTIO_STATUS = "sidecar.istio.io/status"
+_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
+# Go's field order for one entry of ISTIO_KUBE_APP_PROBERS and for the actions in it.
+_PROBER_ORDER = ("httpGet", "tcpSocket", "grpc", "timeoutSeconds")
+_ACTION_ORDER = {"httpGet": _HTTP_ORDER, "tcpSocket": ("port", "host"), "grpc": ("port", "service")}
+_ACTION_KEPT = {"httpGet": ("port",), "tcpSocket": ("port",), "grpc": ("port", "service")}  # no omitempty
+
+
+def _previous_probers(pod: Pod) -> str | None:
+    """ISTIO_KUBE_APP_PROBERS of the istio-proxy an earlier Istio injection left. Istio merges its
+    template over that container, so the agent keeps serving the probes rewritten back then, which
+    now point at the status port and are no longer in the app's own probes."""
+    metadata = pod.get("metadata") or {}
+    if _ISTIO_STATUS not in (metadata.get("annotations") or {}):
+        return None
+    spec = pod.get("spec") or {}
+    proxy = _first_named("istio-proxy", spec.get("containers"), spec.get("initContainers"))
+    for env in (proxy or {}).get("env") or ():
+        if isinstance(env, dict) and env.get("name") == _PROBERS_ENV:
+            return str(env.get("value") or "")
+    return None
+
+
+def _go_prober(entry: Any) -> dict[str, Any] | None:
+    """One entry of ISTIO_KUBE_APP_PROBERS as Go decodes it into Istio's Prober and writes it back:
+    its known fields in struct order, empty ones left out. ValueError where Go's decoding fails."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise ValueError("a prober is an object")
+    out: dict[str, Any] = {}
+    for key in _PROBER_ORDER:
+        value = entry.get(key)
+        if key == "timeoutSeconds":
+            if value is not None and (type(value) is not int):
+                raise ValueError("timeoutSeconds is a number")
+            if value:
+                out[key] = value
+        elif value is not None:
+            if not isinstance(value, dict):
+                raise ValueError(f"{key} is an object")
+            kept = _ACTION_KEPT[key]
+            out[key] = {f: value.get(f) for f in _ACTION_ORDER[key] if f in kept or value.get(f) not in _EMPTY}
+    return out
+
+
+def _merged_probers(previous: str, probers: Mapping[str, Any]) -> str:
+    """Istio's merge on re-injection: the new probers, then the previous ones over them (a path in
+    both keeps its previous target). A previous value Go cannot decode is left as it was."""
+    try:
+        parsed = orjson.loads(previous)
+        if parsed is not None and not isinstance(parsed, dict):
+            raise ValueError("ISTIO_KUBE_APP_PROBERS is an object")
+        merged = {**probers, **{str(k): _go_prober(v) for k, v in (parsed or {}).items()}}
+    except ValueError:  # orjson's decode error is one too
+        return previous
+    return _dumps(dict(sorted(merged.items())))
+
+
 def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """Istio's app-probe rewrite: HTTP, TCP and gRPC probes (and HTTP lifecycle hooks) of app
     containers and of the app's native-sidecar init containers go through the agent's status port.
@@ -202,8 +262,9 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     status_port = settings.get("statusPort", agent_port)
     # Every template's (a gateway's other containers too), as Istio rewrites once istio-proxy exists.
     enabled = _go_bool(settings.get("rewriteAppProbers"), default=values.get("rewriteAppProbers", True)) and status_port
+    previous = _previous_probers(pod)
     if not enabled:
-        return HookResult(context={"app_probers": None})
+        return HookResult(context={"app_probers": previous})
     spec = pod.get("spec") or {}
     probers: dict[str, Any] = {}
     changes: dict[int, dict[str, Any]] = {}
@@ -217,8 +278,12 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
         if isinstance(container, dict) and container.get("name") != "istio-proxy":
             if found := _rewrite_container(container, status_port, agent_port, probers):
                 changes[index] = found
-    # Go writes a map's keys sorted and each probe's fields in struct order.
-    app_probers = _dumps(dict(sorted(probers.items()))) if probers else None  # the paths are unique
+    if not probers:
+        app_probers = previous
+    elif previous is not None:
+        app_probers = _merged_probers(previous, probers)
+    else:  # Go writes a map's keys sorted and each probe's fields in struct order
+        app_probers = _dumps(dict(sorted(probers.items())))  # the paths are unique
     return HookResult(context={"app_probers": app_probers}, container_changes=changes, init_container_changes=init_changes)
 
 
@@ -534,6 +599,10 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
             for c in recorded if isinstance(c, dict) and isinstance(c.get("name"), str) and nesting_problem(c) is None
         }  # fmt: skip
         return HookResult(context={"overrides": None, "overrides_native": None}, reapplied=again)
+    if _ISTIO_STATUS in annotations:
+        # Injected before, without a record: the containers Istio lists are its own, to be replaced,
+        # and Istio writes no record for a pod it injected already.
+        return HookResult(context={"overrides": None, "overrides_native": None})
     containers, init_containers = spec.get("containers"), spec.get("initContainers")
     declared_init = _first_named("istio-init", containers, init_containers)
     return HookResult(

@@ -321,3 +321,58 @@ def test_rewrite_app_probers_is_read_as_istio_reads_it(value: str, rewritten: bo
     out, _ = injected(pod, **{"istio-injection": "enabled"})
     path = container(out, pod["spec"]["containers"][0]["name"])["readinessProbe"]["httpGet"]["path"]
     assert path.startswith("/app-health/") is rewritten
+
+
+READY = '{"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080}}}'
+
+
+def istio_injected(probers: str, *, native: bool, app: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A pod as Istio's own injector left it: the app's probe on the agent, the original in the
+    proxy's ISTIO_KUBE_APP_PROBERS, the proxy listed in sidecar.istio.io/status."""
+    rewritten = {"readinessProbe": {"httpGet": {"path": "/app-health/app/readyz", "port": 15020}}}
+    proxy = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3", "env": [{"name": "ISTIO_KUBE_APP_PROBERS", "value": probers}]}
+    status = {"initContainers": ["istio-init", "istio-proxy"] if native else ["istio-init"], "containers": None if native else ["istio-proxy"]}
+    pod = make_pod(annotations={"sidecar.istio.io/status": orjson.dumps(status).decode()}, containers=[{**APP, **rewritten, **(app or {})}])
+    if native:
+        pod["spec"]["initContainers"] = [{**proxy, "restartPolicy": "Always"}]
+    else:
+        pod["spec"]["containers"].append(proxy)
+    return pod
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["istio-native", "istio-classic"])
+@pytest.mark.parametrize("injector", [INJECTOR, CLASSIC], ids=["native", "classic"])
+def test_reinjection_keeps_the_probers_istio_recorded_and_writes_no_overrides(native: bool, injector: Injector) -> None:
+    out, _ = injected(istio_injected(READY, native=native), injector, **{"istio-injection": "enabled"})
+    proxy = container(out, "istio-proxy")
+    assert env(proxy, "ISTIO_KUBE_APP_PROBERS") == READY
+    assert sum(c["name"] == "istio-proxy" for c in out["spec"]["containers"] + out["spec"].get("initContainers", [])) == 1
+    assert "proxy.istio.io/overrides" not in out["metadata"]["annotations"]
+
+
+def test_reinjection_merges_new_probers_and_a_previous_path_keeps_its_target() -> None:
+    # Istio's merge: the new probers, then the recorded ones over them (re-marshalled in Go's order).
+    app = {"livenessProbe": {"httpGet": {"path": "/live", "port": 8080}}, "startupProbe": {"tcpSocket": {"port": 8081}}}
+    recorded = '{"/app-health/app/startupz":{"timeoutSeconds":3,"tcpSocket":{"port":9090},"extra":1},' + READY[1:]
+    out, _ = injected(istio_injected(recorded, native=True, app=app), **{"istio-injection": "enabled"})
+    assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") == (
+        '{"/app-health/app/livez":{"httpGet":{"path":"/live","port":8080}},'
+        '"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080}},'
+        '"/app-health/app/startupz":{"tcpSocket":{"port":9090},"timeoutSeconds":3}}'
+    )
+
+
+@pytest.mark.parametrize("recorded", ["not json", '["a list"]', '{"/app-health/app/readyz":"text"}'])
+def test_recorded_probers_go_cannot_decode_are_left_as_they_were(recorded: str) -> None:
+    app = {"livenessProbe": {"httpGet": {"path": "/live", "port": 8080}}}
+    out, _ = injected(istio_injected(recorded, native=True, app=app), **{"istio-injection": "enabled"})
+    assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") == recorded
+
+
+def test_a_pod_never_injected_by_istio_has_no_probers_merged() -> None:
+    pod = istio_injected(READY, native=True)
+    del pod["metadata"]["annotations"]["sidecar.istio.io/status"]
+    out, _ = injected(pod, **{"istio-injection": "enabled"})
+    # The pod's own istio-proxy is merged over ours (its env wins) and recorded for re-injection.
+    assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") == READY
+    assert "proxy.istio.io/overrides" in out["metadata"]["annotations"]
