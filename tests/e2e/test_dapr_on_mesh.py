@@ -1,9 +1,12 @@
 """End to end: Dapr stacked on each mesh, through the local API server and `meshswitch serve`.
 
-Both sidecars are kept as each injector makes them: the mesh's sidecar is the one a mesh-only pod
-gets, daprd is Dapr's (for the release in the values), the mesh first so daprd's traffic goes
-through it. A pod the mesh's own injector already rendered keeps its proxy and gets daprd beside it,
-with Dapr's env on every container as Dapr does. No mesh enters Dapr's control-plane namespace.
+Both sidecars are as the two injectors chained make them in a cluster, where dapr-sidecar-injector
+sorts before the mesh's injector: daprd is Dapr's (for the release in the values), and the mesh's
+injector sees it as one of the pod's containers (Istio rewrites its probes through the agent,
+Linkerd counts its ports); otherwise the mesh's sidecar is the one a mesh-only pod gets, first among
+the native sidecars so daprd's traffic goes through it. A pod the mesh's own injector already
+rendered keeps its proxy and gets daprd beside it, with Dapr's env on every container as Dapr does.
+No mesh enters Dapr's control-plane namespace.
 """
 
 from __future__ import annotations
@@ -51,12 +54,18 @@ def test_dapr_on_each_mesh_keeps_both_sidecars(
     assert_injected(both, mesh, "dapr")
     assert init_names(both) == [*MESH_SIDECARS[mesh], "daprd"]
     assert container_names(both) == ["app"]
-    # The mesh's containers are the ones a mesh-only pod gets: Dapr changes nothing in them.
+    # The mesh's containers are the ones a mesh-only pod gets but for the env that describes the
+    # pod's containers (the mesh's injector, called after Dapr's, sees daprd); no Dapr env in them.
     for name in MESH_SIDECARS[mesh]:
         mine, theirs = _init(both, name), _init(alone, name)
         assert _own(mine) == _own(theirs)
         assert not {n for n in _env(mine) if n.startswith(("DAPR_", "APP_PROTOCOL"))}
     daprd = _init(both, "daprd")
+    if mesh == "istio":  # the kubelet reaches daprd through the agent, as after Istio's own injector
+        assert daprd["readinessProbe"]["httpGet"]["path"] == "/app-health/daprd/readyz"
+        assert "/app-health/daprd/readyz" in _env(_init(both, "istio-proxy"))["ISTIO_KUBE_APP_PROBERS"]
+    if mesh == "linkerd":
+        assert "3500" in _env(_init(both, "linkerd-proxy"))["LINKERD2_PROXY_INBOUND_PORTS"].split(",")
     assert daprd["args"][0] == "/daprd" and daprd["args"][daprd["args"].index("--app-id") + 1] == "web"
     assert daprd["image"].startswith("ghcr.io/dapr/daprd:") and daprd["restartPolicy"] == "Always"
     assert _env(daprd)["NAMESPACE"] == ns

@@ -14,7 +14,7 @@ from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import JsonPatch, NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.reasons import Reason
-from webhook.engine.render import Workload, find_workload, render
+from webhook.engine.render import Addition, Workload, find_workload, fold_into, render, seen_after
 from webhook.engine.patch import build_patch
 
 __all__ = ["Injection", "Injector", "NamespaceMeta", "Reason"]
@@ -60,6 +60,7 @@ class Injector:
         self.discovery = discovery
         self._revision_values: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._release_warnings: dict[tuple[str, str], str | None] = {}
+        self._mesh_containers: frozenset[str] = frozenset().union(*(p.present for p in plugins.meshes))
         self._check_templates()
 
     def _check_templates(self) -> None:
@@ -109,20 +110,30 @@ class Injector:
 
     def _style(self, decision: Decision) -> Decision:
         """The sidecar style: the pod's meshswitch.io/sidecar, else the mesh's own key (pod, then
-        namespace), else the server's --sidecar-style, else the installed release's default, else native."""
+        namespace), else a runtime's own key (Dapr's), else the server's --sidecar-style, else the
+        installed release's default, else native."""
         mesh = decision.plugins[0] if decision.plugins else None
         if decision.sidecar_chosen or mesh is None or not mesh.is_mesh or mesh.sidecar is None:
             return decision
         rule = mesh.sidecar
         values = self.values_for(mesh)
         native = rule.choose(settings=decision.settings[mesh.name], values=values) if rule.choose else None
-        if native is None and self.config.sidecar_style is not None:
-            return decision  # the operator's --sidecar-style
+        if native is None and (self.config.sidecar_style is not None or self._runtime_chose(decision)):
+            return decision  # the operator's --sidecar-style, or a runtime's key (dapr.io/enable-native-sidecar)
         if native is None and rule.default is not None:
             native = rule.default(values=values)
         if native is None:
             return decision
         return restyled(decision, "native" if native else "classic")
+
+    @staticmethod
+    def _runtime_chose(decision: Decision) -> bool:
+        """A runtime's own style key is set on the pod: it picks the style before a mesh's release default."""
+        return any(
+            decision.settings[p.name].get(p.sidecar_style_setting) is not None
+            for p in decision.plugins
+            if not p.is_mesh and p.sidecar_style_setting
+        )
 
     def _release_warning(self, plugin: Plugin, values: Mapping[str, Any]) -> str | None:
         """The plugin's release warning, remembered per installed version (it depends on nothing else)."""
@@ -164,14 +175,26 @@ class Injector:
                     raise PodDenied(reasons.INVALID_SETTING, f"{plugin.name}: {rule.message}")
         owner = workload or find_workload(pod)
         values = {p.name: self.values_for(p, decision.revisions.get(p.name)) for p in decision.plugins}
-        additions = [
-            render(
-                plugin, pod=pod, namespace=namespace, settings=decision.settings[plugin.name],
+        def rendered(plugin: Plugin, seen: Pod) -> Addition:
+            return render(
+                plugin, pod=seen, namespace=namespace, settings=decision.settings[plugin.name],
                 workload=owner, native_sidecar=native, values=values[plugin.name],
             )  # fmt: skip
-            for plugin in decision.plugins
-        ]
-        patch, warnings = build_patch(pod, additions, native_sidecar=native, reason=reasons.INJECTED)
+
+        first = decision.plugins[0]
+        if first.is_mesh and len(decision.plugins) > 1:
+            # As in a cluster, where dapr-sidecar-injector is called before the mesh's injector: the
+            # runtimes first, then the mesh over the pod they leave (it rewrites daprd's probes too).
+            runtimes = [rendered(plugin, pod) for plugin in decision.plugins[1:]]
+            mesh, runtimes = fold_into(
+                rendered(first, seen_after(pod, runtimes, native_sidecar=native)), runtimes, pod=pod, native_sidecar=native
+            )
+            additions = [mesh, *runtimes]
+        else:
+            additions = [rendered(plugin, pod) for plugin in decision.plugins]
+        patch, warnings = build_patch(
+            pod, additions, native_sidecar=native, reason=reasons.INJECTED, mesh_containers=self._mesh_containers
+        )
         warnings = list(decision.warnings) + warnings
         for plugin in decision.plugins:
             warnings += [f"{plugin.name}: {rule.message}" for rule in plugin.warn if rule.when(values=values[plugin.name])]

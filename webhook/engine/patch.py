@@ -94,8 +94,8 @@ class _PatchBuilder:
         self.created: list[str] = status["created"]
         self.app_offset = 0  # containers inserted before the app's own, which shifts their indices
 
-    def add_list_items(self, base: str, existing: Any, items: Sequence[Any], *, front: bool) -> None:
-        """Insert items at the front or the end of a list that may be absent."""
+    def add_list_items(self, base: str, existing: Any, items: Sequence[Any], *, front: bool, at: int = 0) -> None:
+        """Insert items at the front (from index `at`) or the end of a list that may be absent."""
         if not items:
             return
         if not isinstance(existing, list):
@@ -104,7 +104,7 @@ class _PatchBuilder:
             return
         append = self.ops.append
         if front:
-            for offset, item in enumerate(items):
+            for offset, item in enumerate(items, at):
                 append({"op": "add", "path": f"{base}/{offset}", "value": item})
         else:
             path = base + "/-"
@@ -138,9 +138,16 @@ def _add_missing(into: dict[str, str], entries: Mapping[str, str]) -> None:
 
 
 def build_patch(
-    pod: Pod, additions: Sequence[Addition], *, native_sidecar: bool, reason: str = "injected"
+    pod: Pod,
+    additions: Sequence[Addition],
+    *,
+    native_sidecar: bool,
+    reason: str = "injected",
+    mesh_containers: frozenset[str] = frozenset(),
 ) -> tuple[JsonPatch, list[str]]:
-    """The ops that add every addition to the pod, and warnings (e.g. a volume the pod already has)."""
+    """The ops that add every addition to the pod, and warnings (e.g. a volume the pod already has).
+    `mesh_containers`: names that show a mesh's container (each mesh's `present`); native sidecars
+    go after the last of the pod's init containers so named, as they joined a pod already meshed."""
     metadata = pod.get("metadata")
     annotations = _mapping(metadata.get("annotations")) if isinstance(metadata, dict) else _EMPTY
     had_status = STATUS_KEY in annotations
@@ -152,6 +159,7 @@ def build_patch(
             warnings.append(malformed_status_warning(annotations) or "")
         else:
             status = parsed
+    settled = mesh_containers.union(n for n in status.get("initContainers") or () if isinstance(n, str)) if status else mesh_containers
     builder = _PatchBuilder(pod, status)
     spec, status, created = builder.spec, builder.status, builder.created
     if not isinstance(metadata, dict):
@@ -161,6 +169,7 @@ def build_patch(
     # One pass over the additions gathers everything the steps below take from them.
     redirects: list[Any] = []
     proxies: list[Any] = []
+    appended: list[Any] = []  # a runtime's classic sidecars
     plain: list[Any] = []
     added_volumes: list[Any] = []
     app_env: list[Any] = []
@@ -170,7 +179,10 @@ def build_patch(
     extra_annotations: dict[str, str] = {}
     for a in additions:
         redirects += a.init_containers
-        proxies += a.sidecars
+        if native_sidecar or a.plugin.is_mesh:
+            proxies += a.sidecars
+        else:
+            appended += a.sidecars
         plain += a.containers
         added_volumes += a.volumes
         app_env += a.app_env
@@ -180,6 +192,8 @@ def build_patch(
             reapplied.update(a.reapplied)
         _add_missing(labels, a.labels)
         _add_missing(extra_annotations, a.annotations)
+    if appended:  # classic: each injector appends its own, and Dapr's is called before a mesh's
+        proxies = appended + proxies
     if native_sidecar:
         proxies = [_as_native_sidecar(c) for c in proxies]
         status["initContainers"] += [c["name"] for c in redirects]
@@ -193,8 +207,11 @@ def build_patch(
     )
     init_containers, containers = spec.get("initContainers"), spec.get("containers")
     followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
+    at = 0  # where the injected init containers go: after a mesh's that the pod already runs
     if native_sidecar:
-        builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies + followers, front=True)
+        if init_containers and settled:
+            at = _after_meshes(init_containers, settled, redirects + proxies, removals)
+        builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies + followers, front=True, at=at)
         builder.add_list_items("/spec/containers", containers, plain, front=False)
     else:
         builder.add_list_items("/spec/initContainers", init_containers, redirects + followers, front=False)
@@ -234,7 +251,7 @@ def build_patch(
     # The pod's own init containers sit behind the ones added at the front; the removals of
     # declared containers come last of all, so they move nothing here.
     front = len(redirects) + len(proxies) + len(followers) if native_sidecar and isinstance(init_containers, list) else 0
-    _replace_app_fields(builder, additions, init_offset=front)
+    _replace_app_fields(builder, additions, init_offset=front, init_from=at)
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:
         extra_annotations.pop(key, None)
@@ -242,8 +259,10 @@ def build_patch(
 
     if removals:  # at their index in the pod, shifted by what went in front of them
         shift = {"initContainers": front, "containers": builder.app_offset}
+        start = {"initContainers": at, "containers": 0}
         builder.ops.extend(
-            {"op": "remove", "path": f"/spec/{section}/{index + shift[section]}"} for section, index in sorted(removals, key=lambda r: -r[1])
+            {"op": "remove", "path": f"/spec/{section}/{index + shift[section] if index >= start[section] else index}"}
+            for section, index in sorted(removals, key=lambda r: -r[1])
         )
     status["plugins"] += [a.plugin.name for a in additions]
     digest = dict(status.get("digest", ()))
@@ -363,6 +382,18 @@ def _merge_declared(
     return redirects, proxies, removals
 
 
+def _after_meshes(init_containers: list[Any], settled: frozenset[str], injected: list[Any], removals: list[tuple[str, int]]) -> int:
+    """The index after the last of the pod's init containers a mesh put there (Linkerd's, when Dapr
+    joins a pod Linkerd meshed): 0 when there is none. One of ours being merged does not count."""
+    ours = {c["name"] for c in injected}
+    at = 0
+    for index, container in enumerate(init_containers):
+        name = container.get("name") if isinstance(container, dict) else None
+        if isinstance(name, str) and name in settled and name not in ours and ("initContainers", index) not in removals:
+            at = index + 1
+    return at
+
+
 def _move_after(builder: _PatchBuilder, additions: Sequence[Addition], init_containers: Any, removals: list[tuple[str, int]]) -> list[Any]:
     """The pod's own init containers that a plugin runs right after its own (`initAfter`, Istio's
     enable-core-dump), as they are: their entry is removed at the end and its index kept in the
@@ -441,16 +472,19 @@ def _append_app_items(builder: _PatchBuilder, additions: Sequence[Addition]) -> 
                 entry["created"] = True
 
 
-def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int) -> None:
+def _replace_app_fields(builder: _PatchBuilder, additions: Sequence[Addition], *, init_offset: int, init_from: int = 0) -> None:
     """Hook changes to app containers and init containers (Istio's probe rewrite); originals kept
-    for uninject. `init_offset`: how many injected init containers now sit before the app's."""
+    for uninject. `init_offset`: how many injected init containers now sit before the app's from
+    index `init_from` on."""
     probes, append = builder.status["probes"], builder.ops.append
     for addition in additions:
         if addition.container_changes:
             _replace_fields(append, probes, builder.spec.get("containers") or (), "containers", builder.app_offset, addition.container_changes)
     for addition in additions:
         if addition.init_container_changes:
-            _replace_fields(append, probes, builder.spec.get("initContainers") or (), "initContainers", init_offset, addition.init_container_changes)
+            _replace_fields(
+                append, probes, builder.spec.get("initContainers") or (), "initContainers", init_offset, addition.init_container_changes, start=init_from
+            )
 
 
 def _replace_fields(
@@ -460,11 +494,13 @@ def _replace_fields(
     section: str,
     offset: int,
     changes: Mapping[int, Mapping[str, Any]],
+    *,
+    start: int = 0,
 ) -> None:
     for index, fields in changes.items():
         container = containers[index]
         saved = probes.setdefault(str(container.get("name")), {})
-        base = f"/spec/{section}/{index + offset}/"
+        base = f"/spec/{section}/{index + offset if index >= start else index}/"
         for name, value in fields.items():
             if name in container:
                 append({"op": "replace", "path": base + name, "value": value})

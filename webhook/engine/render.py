@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -209,4 +209,72 @@ def render(
             and plugin.sidecar.classic_first(settings=settings, values=plugin_values)
         ),
         container_appends=appends,
+    )
+
+
+def seen_after(pod: Pod, additions: Sequence[Addition], *, native_sidecar: bool) -> Pod:
+    """The pod as the next webhook sees it once these additions' sidecars are in (Dapr's
+    dapr-sidecar-injector sorts before a mesh's injector): their sidecars appended to `containers`
+    (classic) or, with restartPolicy Always, to `initContainers` (native); ordinary containers
+    appended to `containers`. Shallow: only the spec and the two lists are new."""
+    spec = pod.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    containers = list(spec.get("containers") or ())
+    init_containers = list(spec.get("initContainers") or ())
+    for addition in additions:
+        if native_sidecar:
+            init_containers += [{**c, "restartPolicy": "Always"} for c in addition.sidecars]
+        else:
+            containers += addition.sidecars
+    for addition in additions:
+        containers += addition.containers
+    return {**pod, "spec": {**spec, "containers": containers, "initContainers": init_containers}}
+
+
+def _with_fields(container: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {**container, **fields}
+
+
+def _with_items(container: Mapping[str, Any], lists: Mapping[str, list[Any]]) -> dict[str, Any]:
+    return {**container, **{name: [*(container.get(name) or ()), *items] for name, items in lists.items()}}
+
+
+def fold_into(mesh: Addition, runtimes: Sequence[Addition], *, pod: Pod, native_sidecar: bool) -> tuple[Addition, list[Addition]]:
+    """A mesh rendered over `seen_after(pod, runtimes)` changes the runtimes' containers too (Istio
+    rewrites daprd's probes): those changes go into the runtimes' own containers, and the mesh keeps
+    only its changes to the pod's containers. Never mutates either addition."""
+    spec = pod.get("spec") or {}
+    count = len(spec.get("containers") or ())
+    init_count = len(spec.get("initContainers") or ())
+    # Where each container beyond the pod's own came from, in seen_after's order.
+    extra: list[tuple[int, str, int]] = []
+    init_extra: list[tuple[int, str, int]] = []
+    for number, addition in enumerate(runtimes):
+        placed = [(number, "sidecars", i) for i in range(len(addition.sidecars))]
+        if native_sidecar:
+            init_extra += placed
+        else:
+            extra += placed
+    for number, addition in enumerate(runtimes):
+        extra += [(number, "containers", i) for i in range(len(addition.containers))]
+    theirs = [{"sidecars": list(a.sidecars), "containers": list(a.containers)} for a in runtimes]
+
+    def split(changes: Mapping[int, Any], first: int, origin: list[tuple[int, str, int]], apply: Callable[..., dict[str, Any]]) -> dict[int, Any]:
+        own = {}
+        for index, value in changes.items():
+            if index < first:
+                own[index] = value
+                continue
+            number, section, position = origin[index - first]
+            target = theirs[number][section]
+            target[position] = apply(target[position], value)
+        return own
+
+    fields = split(mesh.container_changes, count, extra, _with_fields)
+    init_fields = split(mesh.init_container_changes, init_count, init_extra, _with_fields)
+    appends = split(mesh.container_appends, count, extra, _with_items)
+    folded = [a._replace(sidecars=t["sidecars"], containers=t["containers"]) for a, t in zip(runtimes, theirs)]
+    return (
+        mesh._replace(container_changes=fields, init_container_changes=init_fields, container_appends=appends),
+        folded,
     )
