@@ -89,7 +89,9 @@ def load_releases(raw: Any, values: Mapping[str, Any], *, where: str) -> Release
     value = str(raw.get("value", "version"))
     if value not in values:
         raise ConfigError(f"{where}: releases.value {value!r} is not one of its values")
-    lines = raw.get("lines") or []
+    lines = raw.get("lines")
+    if lines is None:
+        return Releases(value)  # the version decides `since`/`until`; no line to render as, so no warning
     if not isinstance(lines, Sequence) or isinstance(lines, str) or not lines:
         raise ConfigError(f"{where}: releases.lines must be a non-empty list of versions, oldest first")
     parsed = [line_of(str(line), where=where) for line in lines]

@@ -15,7 +15,7 @@ from webhook.engine.errors import ConfigError
 from webhook.engine.injector import Injector
 from webhook.engine.patch import uninject
 from webhook.engine.plugins import load_plugins
-from webhook.engine.releases import Releases, parse_version, version_at_least
+from webhook.engine.releases import Releases, load_releases, parse_version, version_at_least
 from webhook.engine.settings import load_setting
 from webhook.engine.values import apply_values
 
@@ -114,6 +114,26 @@ def test_a_key_only_newer_lines_read_is_ignored_on_older_ones() -> None:
     assert "restartPolicy" not in old and "--disable-init-endpoints" not in old["args"]
     classic, _ = daprd("1.18.3", {"dapr.io/enable-native-sidecar": "no"}, sidecar_style="native")
     assert "restartPolicy" not in classic
+
+
+@pytest.mark.parametrize(("version", "key", "value"), [
+    ("edge-26.8.3", "config.linkerd.io/init-image", "mirror.internal.example/linkerd/proxy-init"),
+    ("edge-26.8.3", "config.linkerd.io/init-image-version", "bad tag"),
+    ("edge-25.10.7", "config.linkerd.io/proxy-additional-env", "FOO=bar"),
+    ("edge-25.10.7", "config.linkerd.io/proxy-enable-native-sidecar", "yes"),
+])  # fmt: skip
+def test_a_key_the_release_does_not_read_is_not_checked(version: str, key: str, value: str) -> None:
+    plugins = apply_values(load_plugins(), {"linkerd": {"version": version}})
+    engine = Injector(plugins=plugins, config=Config())
+    result = engine.inject(make_pod(annotations={key: value}), namespace("demo", None, {"linkerd.io/inject": "enabled"}))
+    assert result.plugins == ("linkerd",)
+    # Still a key Linkerd reads (in another release): no typo warning, and no release-line warning.
+    assert not any(key in w or "release line" in w for w in result.warnings), result.warnings
+
+
+def test_releases_without_lines_follow_the_version_without_a_warning() -> None:
+    assert load_releases({"value": "version"}, {"version": "edge-26.8.3"}, where="t") == Releases("version")
+    assert Releases("version").warning("linkerd", {"version": "edge-27.1.1"}) is None
 
 
 def test_truthy_never_denies() -> None:
