@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import apply, make_pod, namespace, validate_pod
 from webhook.engine.config import Config
-from webhook.engine.errors import ConfigError
+from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
 
@@ -313,6 +313,31 @@ def test_linkerd_defaults_are_the_releases() -> None:
     assert env["LINKERD2_PROXY_LOG"].endswith(",[{headers}]=off,[{request}]=off")
     assert {"_pod_containerName", "LINKERD2_PROXY_CORES", "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED"} <= set(env)
     assert "linkerd.io/identity-mode" not in pod["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize(("annotations", "log", "log_format"), [
+    ({"config.linkerd.io/proxy-log-format": "JSON"}, None, "JSON"),
+    ({"config.linkerd.io/proxy-log-format": " Plain "}, None, "Plain"),
+    ({"config.linkerd.io/proxy-log-format": ""}, None, ""),
+    ({"config.linkerd.io/proxy-log-level": 'warn,linkerd[{name="foo"}]=debug'}, 'warn,linkerd[{name="foo"}]=debug', "plain"),
+    ({"config.linkerd.io/proxy-log-level": "warn, linkerd=debug"}, "warn, linkerd=debug", "plain"),
+    ({"config.linkerd.io/proxy-log-level": "{{ settings }}"}, "{{ settings }}", "plain"),
+    ({"config.linkerd.io/proxy-log-level": ""}, "", "plain"),
+])  # fmt: skip
+def test_linkerd_log_filter_and_format_are_written_as_given(annotations: dict, log: str | None, log_format: str) -> None:
+    env = {e["name"]: e.get("value", "") for e in _proxy(_linkerd(make_pod(annotations=annotations)))["env"]}
+    assert env["LINKERD2_PROXY_LOG_FORMAT"] == log_format
+    assert env["LINKERD2_PROXY_LOG"] == (log if log is not None else "warn,linkerd=info,hickory=error") + ",[{headers}]=off,[{request}]=off"
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("config.linkerd.io/proxy-log-format", "xml"), ("config.linkerd.io/proxy-log-level", "warn\nlinkerd=debug"),
+])  # fmt: skip
+def test_linkerd_log_values_the_proxy_cannot_take_are_refused(key: str, value: str) -> None:
+    pod = make_pod(annotations={key: value})
+    with pytest.raises(PodDenied) as caught:
+        Injector(plugins=load_plugins(), config=Config()).inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"}))
+    assert caught.value.code == "invalid-setting" and key in str(caught.value)
 
 
 def test_linkerd_capabilities_of_the_first_container_are_copied() -> None:
