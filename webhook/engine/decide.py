@@ -133,9 +133,12 @@ def _first(
         value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
         if value is None and in_annotations:
             value = annotations.get(key)
-        if value is not None and (
-            value.lower() in values or (star and value.strip()) or (match.trim and go_trim(value).lower() in values)
-        ):
+        if value is None:
+            continue
+        if match.exact:
+            if value in values or (star and value.strip()):
+                return match
+        elif value.lower() in values or (star and value.strip()) or (match.trim and go_trim(value).lower() in values):
             return match
     return None
 

@@ -108,7 +108,8 @@ class WarnRule:
 
 @dataclass(frozen=True)
 class KeyMatch:
-    """One "on" or "off" key: where it is read, its name, and the values that count (lower-cased)."""
+    """One "on" or "off" key: where it is read, its name, and the values that count (lower-cased,
+    unless `exact`)."""
 
     place: str
     key: str
@@ -116,6 +117,7 @@ class KeyMatch:
     since: str | None = None  # release lines that read the key (see releases.py)
     until: str | None = None
     trim: bool = False  # blanks around the value are dropped before comparing (Go's strings.TrimSpace)
+    exact: bool = False  # the value counts only as written, case included (Kubernetes label selectors)
 
     @cached_property
     def on_pod(self) -> bool:
@@ -127,6 +129,7 @@ class KeyMatch:
     def describe(self) -> str:
         lines = (f" since {self.since}" if self.since else "") + (f" until {self.until}" if self.until else "")
         lines += " (blanks around it ignored)" if self.trim else ""
+        lines += " (exactly as written)" if self.exact else ""
         if self.values == {"*"}:
             return f"{self.place} {self.key} set to any value{lines}"
         return f"{self.place} {self.key} in ({', '.join(sorted(self.values))}){lines}"
@@ -268,8 +271,8 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
         raise ConfigError(f"{where}: {section} must be a list of {{in, key, values}}")
     out = []
     for entry in raw:
-        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values", "since", "until", "trim"}:
-            raise ConfigError(f"{where}: each {section} entry takes in, key and values (and since, until, trim)")
+        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values", "since", "until", "trim", "exact"}:
+            raise ConfigError(f"{where}: each {section} entry takes in, key and values (and since, until, trim, exact)")
         place, key, values = entry.get("in"), entry.get("key"), entry.get("values")
         if place not in PLACES:
             raise ConfigError(f"{where}: {section} in={place!r}; accepted: {', '.join(PLACES)}")
@@ -277,16 +280,17 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
             raise ConfigError(f"{where}: {section} entry needs a key")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: {section} {key}: values must be a non-empty list")
-        since, until, trim = entry.get("since"), entry.get("until"), entry.get("trim", False)
-        if not isinstance(trim, bool):
-            raise ConfigError(f"{where}: {section} {key}: trim must be true or false")
+        since, until = entry.get("since"), entry.get("until")
+        trim, exact = entry.get("trim", False), entry.get("exact", False)
+        if not isinstance(trim, bool) or not isinstance(exact, bool):
+            raise ConfigError(f"{where}: {section} {key}: trim and exact must be true or false")
         for line in (since, until):
             if line is not None:
                 line_of(str(line), where=f"{where}: {section} {key}")
         out.append(
             KeyMatch(
-                place, key, frozenset(str(v).lower() for v in values),
-                None if since is None else str(since), None if until is None else str(until), trim,
+                place, key, frozenset(str(v) if exact else str(v).lower() for v in values),
+                None if since is None else str(since), None if until is None else str(until), trim, exact,
             )  # fmt: skip
         )
     return tuple(out)

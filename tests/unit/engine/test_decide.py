@@ -115,6 +115,13 @@ def test_rule5_istio_pod_off_key(where: str) -> None:
     assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED
 
 
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+def test_rule5_istio_keys_count_only_as_written(where: str) -> None:
+    """Istio compares the exact text (`exact: true`): "False" opts nothing out, "TRUE" asks for nothing."""
+    assert names(decide(make_pod(**{where: {"sidecar.istio.io/inject": "False"}}), {"istio-injection": "enabled"})) == ["istio"]
+    assert decide(make_pod(**{where: {"sidecar.istio.io/inject": "TRUE"}})).reason.code == reasons.NO_MODE
+
+
 def test_rule5_istio_pod_label_beats_annotation() -> None:
     pod = make_pod(labels={"sidecar.istio.io/inject": "true"}, annotations={"sidecar.istio.io/inject": "false"})
     assert names(decide(pod, {"istio-injection": "enabled"})) == ["istio"]
