@@ -511,16 +511,22 @@ def _replace_fields(
 
 
 def _overwrite_labels(builder: _PatchBuilder, labels: Mapping[str, str], additions: Sequence[Addition]) -> None:
-    """Labels a plugin writes even where the pod has them (Dapr's "add" replaces a member); the
-    originals are kept for uninject."""
+    """Labels a plugin writes even where the pod has them (Dapr's "add" replaces a member), or where
+    the pod's is empty (Istio's template reads an empty label as unset); the originals are kept for
+    uninject."""
     existing = builder.metadata.get("labels")
-    if not existing or not isinstance(existing, dict) or not any(a.plugin.overwrite_labels for a in additions):
+    if not existing or not isinstance(existing, dict):
+        return
+    if not any(a.plugin.overwrite_labels or a.plugin.replace_empty_labels for a in additions):
         return
     replaced: dict[str, Any] | None = None
     for addition in additions:
-        for key in addition.plugin.overwrite_labels.intersection(addition.labels):
+        plugin = addition.plugin
+        for key in (plugin.overwrite_labels | plugin.replace_empty_labels).intersection(addition.labels):
             original, value = existing.get(key), labels[key]
             if not isinstance(original, str) or original == value:
+                continue
+            if original and key not in plugin.overwrite_labels:
                 continue
             if replaced is None:
                 replaced = builder.status.setdefault("replacedLabels", {})

@@ -32,7 +32,7 @@ HOOKS = (
 _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
      "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
-     "declared", "overwrite", "overwriteLabels", "revisions", "ownStatus", "emptyIsUnset",
+     "declared", "overwrite", "overwriteLabels", "replaceEmptyLabels", "revisions", "ownStatus", "emptyIsUnset",
      "presentImages", "initAfter"}
 )
 
@@ -178,6 +178,7 @@ class Plugin:
     declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
     overwrite_labels: frozenset[str] = frozenset()  # labels written even where the pod has them (Dapr's)
+    replace_empty_labels: frozenset[str] = frozenset()  # labels written where the pod's is empty (Istio's `| default`)
     init_after: frozenset[str] = frozenset()  # the pod's own init containers moved right after the plugin's
     revisions: Revisions | None = None
     own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
@@ -410,6 +411,9 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     overwrite_labels = fields.get("overwriteLabels") or []
     if not isinstance(overwrite_labels, list) or not all(isinstance(k, str) and k for k in overwrite_labels):
         raise ConfigError(f"{where}: overwriteLabels must be a list of label names")
+    replace_empty = fields.get("replaceEmptyLabels") or []
+    if not isinstance(replace_empty, list) or not all(isinstance(k, str) and k for k in replace_empty):
+        raise ConfigError(f"{where}: replaceEmptyLabels must be a list of label names")
     init_after = fields.get("initAfter") or []
     if not isinstance(init_after, list) or not all(isinstance(k, str) and k for k in init_after):
         raise ConfigError(f"{where}: initAfter must be a list of init container names")
@@ -445,6 +449,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         declared=declared,
         overwrite=frozenset(overwrite),
         overwrite_labels=frozenset(overwrite_labels),
+        replace_empty_labels=frozenset(replace_empty),
         init_after=frozenset(init_after),
         revisions=revisions,
         own_status=own_status,
