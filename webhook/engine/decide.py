@@ -581,10 +581,15 @@ def decide(
 
 
 def revision_of(plugin: Plugin, view: _View) -> str:
-    """The control-plane revision a pod asks for: its own label, else its namespace's, else the default."""
-    assert plugin.revisions is not None
-    key = plugin.revisions.key
-    for value in (view.pod_labels.get(key), view.ns_labels.get(key)):
+    """The control-plane revision a pod asks for: the default where the namespace carries a label of
+    `defaultWith`; else the pod's label and the namespace's, in the plugin's precedence; else the default."""
+    revisions = plugin.revisions
+    assert revisions is not None
+    if any(key in view.ns_labels for key in revisions.default_with):
+        return revisions.default
+    key = revisions.key
+    pod, namespace = view.pod_labels.get(key), view.ns_labels.get(key)
+    for value in (namespace, pod) if revisions.precedence == "namespace" else (pod, namespace):
         if value is not None and value.strip():
             return value.strip()
-    return plugin.revisions.default
+    return revisions.default

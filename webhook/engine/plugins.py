@@ -149,6 +149,13 @@ class Revisions:
     tag_object: str | None = None
     tag_selector: str | None = None
     tag_label: str | None = None
+    # Where the revision is read first: "pod" (its label, else the namespace's) or "namespace" (the
+    # namespace's label decides; the pod's counts only in a namespace without one, as Istio's
+    # webhook selectors have it).
+    precedence: str = "pod"
+    # Namespace labels that, when present, select the default revision whatever else names one
+    # (Istio's istio-injection: every revision's webhook requires it absent).
+    default_with: tuple[str, ...] = ()
 
     def values_of(self, base: Mapping[str, Any], revision: str) -> Attrs:
         if revision == self.default:
@@ -474,12 +481,21 @@ def _revisions(raw: Any, *, where: str) -> Revisions | None:
     values = raw.get("values") or {}
     if not isinstance(values, Mapping) or not all(isinstance(v, str) for v in values.values()):
         raise ConfigError(f"{where}: revisions.values must map value names to strings")
+    precedence = raw.get("precedence", "pod")
+    if precedence not in ("pod", "namespace"):
+        raise ConfigError(f"{where}: revisions.precedence {precedence!r}; accepted: pod, namespace")
+    default_with = raw.get("defaultWith") or []
+    if not isinstance(default_with, list) or not all(isinstance(k, str) and k for k in default_with):
+        raise ConfigError(f"{where}: revisions.defaultWith must be a list of namespace label names")
     tags = raw.get("tags")
     if tags is None:
-        return Revisions(raw["key"], raw["default"], dict(values))
-    if not isinstance(tags, Mapping) or not all(isinstance(tags.get(k), str) for k in ("object", "selector", "label")):
+        tags = {"object": None, "selector": None, "label": None}
+    elif not isinstance(tags, Mapping) or not all(isinstance(tags.get(k), str) for k in ("object", "selector", "label")):
         raise ConfigError(f"{where}: revisions.tags needs object (a name with {{revision}}), selector and label")
-    return Revisions(raw["key"], raw["default"], dict(values), tags["object"], tags["selector"], tags["label"])
+    return Revisions(
+        raw["key"], raw["default"], dict(values), tags["object"], tags["selector"], tags["label"],
+        precedence, tuple(default_with),
+    )  # fmt: skip
 
 
 def _sidecar_rule(raw: Any, *, env: Any, where: str) -> SidecarRule | None:

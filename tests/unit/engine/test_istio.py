@@ -56,6 +56,22 @@ def test_a_revision_label_turns_istio_on_with_that_revisions_control_plane(where
     assert orjson.loads(out["metadata"]["annotations"]["sidecar.istio.io/status"])["revision"] == "canary"
 
 
+@pytest.mark.parametrize(
+    ("pod_rev", "namespace_labels", "revision"),
+    [
+        ("canary", {"istio-injection": "enabled"}, "default"),  # the default revision's namespace. webhook
+        ("canary", {"istio.io/rev": "stable"}, "stable"),  # stable's rev.namespace. webhook
+        (None, {"istio-injection": "enabled", "istio.io/rev": "canary"}, "default"),  # "precedence to the legacy one"
+        ("canary", {}, "canary"),  # canary's rev.object. webhook: the namespace has neither label
+    ],
+)
+def test_the_revision_follows_istios_webhook_selectors(pod_rev: str | None, namespace_labels: dict[str, str], revision: str) -> None:
+    out, _ = injected(make_pod(labels={"istio.io/rev": pod_rev} if pod_rev else None), **namespace_labels)
+    assert out["metadata"]["annotations"]["istio.io/rev"] == revision
+    ca = "istiod" if revision == "default" else f"istiod-{revision}"
+    assert env(container(out, "istio-proxy"), "CA_ADDR") == f"{ca}.istio-system.svc:15012"
+
+
 def test_the_default_revision_is_istiod() -> None:
     out, _ = injected(make_pod(labels={"istio.io/rev": "default"}))
     assert env(container(out, "istio-proxy"), "CA_ADDR") == "istiod.istio-system.svc:15012"
