@@ -251,6 +251,16 @@ def _parse_enum(raw: str, setting: Setting) -> str:
     return text
 
 
+def _parse_names(raw: str, setting: Setting) -> list[str]:
+    """`sidecar, gateway` -> ["sidecar", "gateway"]: blanks around each name are Go's TrimSpace ones;
+    each name must be one of the choices, in the order given."""
+    names = [go_trim(item) for item in raw.split(",")]
+    for name in names:
+        if name not in setting.choices:
+            raise SettingError(f"a list naming {show(name)}, not one of the choices")
+    return names
+
+
 def _parse_string(raw: str, setting: Setting) -> str:
     if setting.pattern is not None and not setting.pattern.fullmatch(raw):
         raise SettingError("not of the accepted form")
@@ -439,6 +449,7 @@ TYPES: Mapping[str, SettingType] = {
     ),
     "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]', 32 * 1024),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),
+    "names": SettingType(_parse_names, lambda s: s.description or "a comma-separated list of " + ", ".join(s.choices), 1024),
     "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping", 32 * 1024),
     # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
     "string": SettingType(
@@ -579,8 +590,8 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         bits=bits,
         check_namespace=bool(spec.get("checkNamespace", False)),
     )
-    if type_name == "enum" and not setting.choices:
-        raise ConfigError(f"{where}: setting {name!r}: an enum needs choices")
+    if type_name in ("enum", "names") and not setting.choices:
+        raise ConfigError(f"{where}: setting {name!r}: {type_name} needs choices")
     default = spec.get("default")
     if default is not None:
         raw = ",".join(str(d) for d in default) if isinstance(default, list) else str(default).lower() if isinstance(default, bool) else str(default)

@@ -172,3 +172,14 @@ def test_refusals_read_after_the_value_is(spec: dict, raw: str) -> None:
     with pytest.raises(SettingError) as caught:
         setting(**spec).parse(raw)
     assert not str(caught.value).startswith(("'", "is ", "does "))
+
+
+def test_names_trim_blanks_as_go_and_keep_the_order() -> None:
+    names = setting(type="names", choices=["sidecar", "gateway"])
+    assert names.parse(" sidecar ,\tgateway") == ["sidecar", "gateway"]
+    assert names.parse("gateway,sidecar") == ["gateway", "sidecar"]
+    for raw in ("waypoint", "sidecar,", "Sidecar", "sidecar;gateway"):
+        with pytest.raises(SettingError, match="not one of the choices"):
+            names.parse(raw)
+    with pytest.raises(ConfigError, match="needs choices"):
+        setting(type="names")
