@@ -310,7 +310,31 @@ _SANITIZED_PARTS = {f"prometheus_io_{part}": part for part in _PROMETHEUS}
 
 def merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """Istio's metrics merge: the agent serves the app's metrics with its own on the status port, so
-    the pod's prometheus.io annotations point there and the originals go to the agent's env."""
+    the pod's prometheus.io annotations point there and the originals go to the agent's env. Where
+    nothing is merged now (a pod injected before, its annotations already on the agent), the
+    proxy already in the pod keeps the originals it was given: Istio renders over the pod as it is."""
+    merged = _merge_prometheus(pod, settings, values)
+    if merged.context["prometheus_annotations"] is None:
+        kept = _previous_prometheus_annotations(pod)
+        if kept is not None:
+            return merged._replace(context={"prometheus_annotations": kept})
+    return merged
+
+
+def _previous_prometheus_annotations(pod: Pod) -> str | None:
+    """ISTIO_PROMETHEUS_ANNOTATIONS of an istio-proxy the pod already has, or None."""
+    spec = pod.get("spec") or {}
+    for section in ("containers", "initContainers"):
+        for container in spec.get(section) or ():
+            if not isinstance(container, dict) or container.get("name") != "istio-proxy":
+                continue
+            for var in container.get("env") or ():
+                if isinstance(var, dict) and var.get("name") == "ISTIO_PROMETHEUS_ANNOTATIONS" and isinstance(var.get("value"), str):
+                    return str(var["value"])
+    return None
+
+
+def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     if not settings.get("mergeMetrics", True):
         return HookResult(context={"prometheus_annotations": None})
     annotations = (pod.get("metadata") or {}).get("annotations") or {}

@@ -392,3 +392,20 @@ def test_a_pod_never_injected_by_istio_has_no_probers_merged() -> None:
     # The pod's own istio-proxy is merged over ours (its env wins) and recorded for re-injection.
     assert env(container(out, "istio-proxy"), "ISTIO_KUBE_APP_PROBERS") == READY
     assert "proxy.istio.io/overrides" in out["metadata"]["annotations"]
+
+
+def test_reinjection_keeps_the_metrics_the_previous_proxy_was_given() -> None:
+    """A pod Istio injected before: its prometheus.io annotations already point at the agent, so
+    nothing is merged now, and Istio, rendering over the pod as it is, keeps the old proxy's
+    ISTIO_PROMETHEUS_ANNOTATIONS."""
+    scraped = '{"scrape":"true","path":"/m","port":"9102"}'
+    annotations = {
+        "prometheus.io/scrape": "true", "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus",
+        "sidecar.istio.io/status": '{"initContainers":null,"containers":["istio-proxy"],"volumes":null,"imagePullSecrets":null,"revision":"default"}',
+    }  # fmt: skip
+    previous = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.30.3", "env": [{"name": "ISTIO_PROMETHEUS_ANNOTATIONS", "value": scraped}]}
+    pod = make_pod(annotations=annotations, containers=[{"name": "app", "image": "app:1"}, previous])
+    result = CLASSIC.inject(pod, namespace("demo", {"istio-injection": "enabled"}))
+    out = apply(pod, result.patch)
+    assert env(container(out, "istio-proxy"), "ISTIO_PROMETHEUS_ANNOTATIONS") == scraped
+    assert out["metadata"]["annotations"]["prometheus.io/port"] == "15020"
