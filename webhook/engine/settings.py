@@ -288,19 +288,55 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
         raise SettingError("not a mapping")
     if (problem := nesting_problem(value)) is not None:
         raise SettingError(f"a mapping of {problem}")
-    for name, kind in setting.fields.items():
-        if name not in value:
-            continue
-        if value[name] is None:
-            del value[name]  # null leaves the field unset, as Istio's decoder does
-        elif kind == "int":
-            number = _whole_int32(value[name])
-            if number is None:
-                raise SettingError(f"a mapping whose {name} is not int (a whole number from {INT32_MIN} to {INT32_MAX})")
-            value[name] = number  # written as the number Istio writes back (`'2'` and `2.0` are 2)
-        elif not _FIELD_TYPES[kind](value[name]):
-            raise SettingError(f"a mapping whose {name} is not {kind}")
+    if setting.proto_names:
+        value = _json_names(value, nested=[name for name, kind in setting.fields.items() if kind == "mapping"])
+    for path, kind in setting.fields.items():
+        parent, _, name = path.rpartition(".")
+        where = value.get(parent) if parent else value
+        if isinstance(where, dict):
+            _check_field(where, name, kind, shown=path)
     return value
+
+
+def _json_names(value: dict[str, Any], *, nested: Sequence[str]) -> dict[str, Any]:
+    """A ProxyConfig as protojson reads it: a field may be spelled by its proto name (snake_case) or
+    its JSON name (lowerCamelCase); both become the JSON name, at the top and in the `nested`
+    messages (not in a map field, whose keys are data). A field spelled both ways is refused."""
+    renamed: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _SNAKE_PART.sub(lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
+        if name in renamed:
+            raise SettingError(f"a mapping that sets {name} twice")
+        renamed[name] = item
+    for name in nested:
+        if isinstance(renamed.get(name), dict):
+            renamed[name] = _json_names(renamed[name], nested=())
+    return renamed
+
+
+_SNAKE_PART = re.compile(r"_([a-z0-9])")
+
+
+def _check_field(value: dict[str, Any], name: str, kind: str | tuple[str, ...], *, shown: str) -> None:
+    """One typed field of a parsed mapping, checked (and written back as Istio writes it)."""
+    if name not in value:
+        return
+    if value[name] is None:
+        del value[name]  # null leaves the field unset, as Istio's decoder does
+    elif isinstance(kind, tuple):
+        # A protobuf enum, as protojson reads it: its name exactly, or its number; written as the name.
+        item = value[name]
+        if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < len(kind):
+            value[name] = kind[item]
+        elif not isinstance(item, str) or item not in kind:
+            raise SettingError(f"a mapping whose {shown} is not one of {', '.join(kind)} (or its number)")
+    elif kind == "int":
+        number = _whole_int32(value[name])
+        if number is None:
+            raise SettingError(f"a mapping whose {shown} is not int (a whole number from {INT32_MIN} to {INT32_MAX})")
+        value[name] = number  # written as the number Istio writes back (`'2'` and `2.0` are 2)
+    elif not _FIELD_TYPES[kind](value[name]):
+        raise SettingError(f"a mapping whose {shown} is not {kind}")
 
 
 def _whole_int32(value: Any) -> int | None:
@@ -479,7 +515,8 @@ class Setting:
     maximum: int | None = None
     wildcard: bool = False
     description: str = ""
-    fields: Mapping[str, str] = field(default_factory=dict)  # a mapping's typed fields
+    fields: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # a mapping's typed fields (a tuple: an enum)
+    proto_names: bool = False  # a mapping's fields may be spelled snake_case, as protojson reads them
     names: bool = False  # ports: container port names are accepted too
     exclusive: bool = False  # float: the bounds themselves are out of range
     namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
@@ -531,7 +568,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace"}
+     "checkNamespace", "protoNames"}
 )  # fmt: skip
 
 
@@ -559,8 +596,13 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         raise ConfigError(f"{where}: setting {name!r}: type {type_name!r} is not one of {', '.join(TYPES)}")
     pattern = spec.get("pattern")
     fields = spec.get("fields") or {}
-    if not isinstance(fields, Mapping) or not all(v in _FIELD_TYPES for v in fields.values()):
-        raise ConfigError(f"{where}: setting {name!r}: fields map names to one of {', '.join(_FIELD_TYPES)}")
+    if not isinstance(fields, Mapping) or not all(
+        (isinstance(v, str) and v in _FIELD_TYPES) or (isinstance(v, list) and v and all(isinstance(c, str) for c in v))
+        for v in fields.values()
+    ):
+        raise ConfigError(
+            f"{where}: setting {name!r}: fields map names to one of {', '.join(_FIELD_TYPES)}, or to an enum's names in number order"
+        )
     max_length = spec.get("maxLength")
     if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
         raise ConfigError(f"{where}: setting {name!r}: maxLength must be a positive whole number of characters")
@@ -577,7 +619,8 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         maximum=spec.get("max"),
         wildcard=bool(spec.get("wildcard", False)),
         description=str(spec.get("description", "")),
-        fields=dict(fields),
+        fields={k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()},
+        proto_names=bool(spec.get("protoNames", False)),
         names=bool(spec.get("names", False)),
         exclusive=bool(spec.get("exclusive", False)),
         namespace=_namespace_keys(spec.get("namespace", True), keys, name=name, where=where),

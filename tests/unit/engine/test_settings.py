@@ -183,3 +183,20 @@ def test_names_trim_blanks_as_go_and_keep_the_order() -> None:
             names.parse(raw)
     with pytest.raises(ConfigError, match="needs choices"):
         setting(type="names")
+
+
+def test_mapping_reads_proto_names_enums_and_nested_fields_as_protojson() -> None:
+    config = setting(
+        type="mapping", protoNames=True,
+        fields={"interceptionMode": ["REDIRECT", "TPROXY", "NONE"], "image": "mapping", "image.imageType": "string", "proxyMetadata": "mapping of strings"},
+    )  # fmt: skip
+    parsed = config.parse("hold_application_until_proxy_starts: true\ninterception_mode: 1\nimage: {image_type: distroless}\nproxy_metadata: {A_B: x}")
+    assert parsed == {"holdApplicationUntilProxyStarts": True, "interceptionMode": "TPROXY", "image": {"imageType": "distroless"}, "proxyMetadata": {"A_B": "x"}}
+    for raw, message in [
+        ("interceptionMode: tproxy", "interceptionMode is not one of"),
+        ("interceptionMode: 3", "interceptionMode is not one of"),
+        ("image: {imageType: 5}", "image.imageType is not string"),
+        ("concurrency: 1\nconcurrency_x: 2\nconcurrencyX: 3", "sets concurrencyX twice"),
+    ]:
+        with pytest.raises(SettingError, match=message):
+            config.parse(raw)
