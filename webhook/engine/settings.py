@@ -288,14 +288,15 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
         raise SettingError("not a mapping")
     if (problem := nesting_problem(value)) is not None:
         raise SettingError(f"a mapping of {problem}")
+    mapping: dict[str, Any] = value
     if setting.proto_names:
-        value = _json_names(value, nested=[name for name, kind in setting.fields.items() if kind == "mapping"])
+        mapping = _json_names(mapping, nested=[name for name, kind in setting.fields.items() if kind == "mapping"])
     for path, kind in setting.fields.items():
         parent, _, name = path.rpartition(".")
-        where = value.get(parent) if parent else value
+        where = mapping.get(parent) if parent else mapping
         if isinstance(where, dict):
             _check_field(where, name, kind, shown=path)
-    return value
+    return mapping
 
 
 def _json_names(value: dict[str, Any], *, nested: Sequence[str]) -> dict[str, Any]:
