@@ -293,14 +293,30 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
     ports: list[str] = []
     names: list[str] = []
     for container in (pod.get("spec") or {}).get("containers") or ():
-        if not isinstance(container, dict) or container.get("name") == "istio-proxy":
+        if not isinstance(container, dict):
             continue
-        names.append(str(container.get("name")))
+        if container.get("name") == "istio-proxy":
+            # Istio lists a declared proxy's ports too, but not those of one it injected before
+            # (its status lists that one, which it strips first).
+            if _injected_before(pod):
+                continue
+        else:
+            names.append(str(container.get("name")))
         for port in container.get("ports") or ():
             if isinstance(port, dict):
                 ports.append(_dumps(_ordered(port, _PORT_ORDER)))
     text = "[\n    " + "\n    ,".join(ports) + "\n]" if ports else "[\n]"
     return HookResult(context={"pod_ports": text, "app_containers": ",".join(names), "first_app": names[0] if names else None})
+
+
+def _injected_before(pod: Pod) -> bool:
+    """Whether Istio's sidecar.istio.io/status lists an istio-proxy container (a previous injection)."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get("sidecar.istio.io/status")
+    try:
+        status = orjson.loads(raw) if isinstance(raw, str) else None
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(status, dict) and isinstance(status.get("containers"), list) and "istio-proxy" in status["containers"]
 
 
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")

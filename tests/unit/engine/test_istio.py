@@ -409,3 +409,16 @@ def test_reinjection_keeps_the_metrics_the_previous_proxy_was_given() -> None:
     out = apply(pod, result.patch)
     assert env(container(out, "istio-proxy"), "ISTIO_PROMETHEUS_ANNOTATIONS") == scraped
     assert out["metadata"]["annotations"]["prometheus.io/port"] == "15020"
+
+
+def test_pod_ports_list_a_declared_proxys_ports_but_not_a_previous_injections() -> None:
+    """Istio's template ranges over every container's ports, a declared istio-proxy's too; one its
+    status lists (a previous injection) is stripped first."""
+    declared = {"name": "istio-proxy", "image": "auto", "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}]}
+    pod = make_pod(containers=[{"name": "app", "image": "app:1"}, declared])
+    out, _ = injected(pod, CLASSIC, **{"istio-injection": "enabled"})
+    assert "15090" in str(env(container(out, "istio-proxy"), "ISTIO_META_POD_PORTS"))
+    status = '{"initContainers":null,"containers":["istio-proxy"],"volumes":null,"imagePullSecrets":null,"revision":"default"}'
+    pod = make_pod(annotations={"sidecar.istio.io/status": status}, containers=[{"name": "app", "image": "app:1"}, declared])
+    result = CLASSIC.inject(pod, namespace("demo", {"istio-injection": "enabled"}))
+    assert env(container(apply(pod, result.patch), "istio-proxy"), "ISTIO_META_POD_PORTS") == "[\n]"
