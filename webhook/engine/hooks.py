@@ -686,23 +686,8 @@ def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]
     return HookResult(context={"owner": owner})
 
 
-_SIDECAR_TEMPLATE = HookResult(context={"gateway": False, "router": False})
-
-
-def istio_templates(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """What `inject.istio.io/templates` makes of the proxy: `gateway` when the gateway template is
-    named without the sidecar one (Istio's gateway template alone), `router` when gateway is the last
-    of the two named (Istio overlays the templates in order, so its args and env order win)."""
-    named = settings.get("templates")
-    if not named:
-        return _SIDECAR_TEMPLATE
-    shaping = [name for name in named if name in ("sidecar", "gateway")]
-    return HookResult(context={"gateway": "gateway" in named and "sidecar" not in named, "router": shaping[-1:] == ["gateway"]})
-
-
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {
     "istio-owner": istio_owner,
-    "istio-templates": istio_templates,
     "istio-probe-rewrite": rewrite_probes_through_agent,
     "istio-pod-ports": describe_pod_ports,
     "istio-prometheus-merge": merge_prometheus,

@@ -27,7 +27,6 @@ PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", 
 SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "labels", "annotations", "appEnv")
 HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy", "istio-owner",
-    "istio-templates",
     "dapr-app-containers", "linkerd-pod",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(
