@@ -264,6 +264,8 @@ class _Writer:
     def filter_or_test(self, node: nodes.Filter | nodes.Test, function: Any, kind: str) -> str:
         if function is None:
             raise ConfigError(f"{self.path}:{self.line}: template error: No {kind} named {node.name!r}.")
+        if getattr(function, "jinja_async_variant", False):
+            function = function.__wrapped__  # the sync filter: a leaf never runs async, the wrapper only asks
         first = [self.expression(node.node)]  # type: ignore[arg-type]
         passed = _PassArg.from_obj(function)
         if passed is _PassArg.context:
