@@ -216,7 +216,7 @@ def build_patch(
     else:
         builder.add_list_items("/spec/initContainers", init_containers, redirects + followers, front=False)
         # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
-        # holdApplicationUntilProxyStarts) goes first; a declared container merged in place stays put.
+        # holdApplicationUntilProxyStarts) goes first; a declared container merged over ours goes there too.
         if firsts:
             first = [c for c in proxies if c["name"] in firsts]
             last = [c for c in proxies if c["name"] not in firsts] + plain

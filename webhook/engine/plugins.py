@@ -412,18 +412,10 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     declared = fields.get("declared", "skip")
     if declared not in ("skip", "merge"):
         raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge")
-    overwrite = fields.get("overwrite") or []
-    if not isinstance(overwrite, list) or not all(isinstance(k, str) and k for k in overwrite):
-        raise ConfigError(f"{where}: overwrite must be a list of annotation names")
-    overwrite_labels = fields.get("overwriteLabels") or []
-    if not isinstance(overwrite_labels, list) or not all(isinstance(k, str) and k for k in overwrite_labels):
-        raise ConfigError(f"{where}: overwriteLabels must be a list of label names")
-    replace_empty = fields.get("replaceEmptyLabels") or []
-    if not isinstance(replace_empty, list) or not all(isinstance(k, str) and k for k in replace_empty):
-        raise ConfigError(f"{where}: replaceEmptyLabels must be a list of label names")
-    init_after = fields.get("initAfter") or []
-    if not isinstance(init_after, list) or not all(isinstance(k, str) and k for k in init_after):
-        raise ConfigError(f"{where}: initAfter must be a list of init container names")
+    overwrite = _names(fields.get("overwrite"), f"{where}: overwrite must be a list of annotation names")
+    overwrite_labels = _names(fields.get("overwriteLabels"), f"{where}: overwriteLabels must be a list of label names")
+    replace_empty = _names(fields.get("replaceEmptyLabels"), f"{where}: replaceEmptyLabels must be a list of label names")
+    init_after = _names(fields.get("initAfter"), f"{where}: initAfter must be a list of init container names")
     revisions = _revisions(fields.get("revisions"), where=where)
     own_status = fields.get("ownStatus")
     if own_status is not None and (not isinstance(own_status, str) or not own_status):
@@ -454,10 +446,10 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         defaults=_defaults(settings),
         container_names=frozenset(names.get("initContainers", []) + names.get("sidecars", []) + names.get("containers", [])),
         declared=declared,
-        overwrite=frozenset(overwrite),
-        overwrite_labels=frozenset(overwrite_labels),
-        replace_empty_labels=frozenset(replace_empty),
-        init_after=frozenset(init_after),
+        overwrite=overwrite,
+        overwrite_labels=overwrite_labels,
+        replace_empty_labels=replace_empty,
+        init_after=init_after,
         revisions=revisions,
         own_status=own_status,
         written_keys=_written_keys(fragment_node, env),
@@ -484,9 +476,7 @@ def _revisions(raw: Any, *, where: str) -> Revisions | None:
     precedence = raw.get("precedence", "pod")
     if precedence not in ("pod", "namespace"):
         raise ConfigError(f"{where}: revisions.precedence {precedence!r}; accepted: pod, namespace")
-    default_with = raw.get("defaultWith") or []
-    if not isinstance(default_with, list) or not all(isinstance(k, str) and k for k in default_with):
-        raise ConfigError(f"{where}: revisions.defaultWith must be a list of namespace label names")
+    default_with = _names(raw.get("defaultWith"), f"{where}: revisions.defaultWith must be a list of namespace label names")
     tags = raw.get("tags")
     if tags is None:
         tags = {"object": None, "selector": None, "label": None}
@@ -494,7 +484,7 @@ def _revisions(raw: Any, *, where: str) -> Revisions | None:
         raise ConfigError(f"{where}: revisions.tags needs object (a name with {{revision}}), selector and label")
     return Revisions(
         raw["key"], raw["default"], dict(values), tags["object"], tags["selector"], tags["label"],
-        precedence, tuple(default_with),
+        precedence, tuple(sorted(default_with)),
     )  # fmt: skip
 
 
@@ -509,6 +499,15 @@ def _sidecar_rule(raw: Any, *, env: Any, where: str) -> SidecarRule | None:
         return Expression(env, text, where=f"{where}: sidecar.{field}") if text is not None else None
 
     return SidecarRule(choose=expression("choose"), default=expression("default"), classic_first=expression("classicFirst"))
+
+
+def _names(raw: Any, problem: str) -> frozenset[str]:
+    """A plugin field that lists names (annotations, labels, containers): absent is none."""
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(k, str) and k for k in raw):
+        raise ConfigError(problem)
+    return frozenset(raw)
 
 
 def _present(raw: Any, names: Mapping[str, list[str]], *, where: str) -> frozenset[str]:
