@@ -149,7 +149,6 @@ def _first(
 _Cache = dict[int, tuple[object, object]]
 _SIDES: _Cache = {}
 _SETTING_INDEX: _Cache = {}
-_MESH_NAMES: _Cache = {}
 
 
 def _derived(cache: _Cache, source: _S, build: Callable[[_S], _T]) -> _T:
@@ -292,10 +291,6 @@ def _settings_reading(settings: tuple[Setting, ...], present: frozenset[str]) ->
     by_key = _derived(_SETTING_INDEX, settings, _settings_index)
     return [settings[number] for number in sorted({n for key in present for n in by_key.get(key, ())})]
 
-
-def _mesh_names(meshes: tuple[Plugin, ...]) -> frozenset[str]:
-    """Every container name that shows some mesh is in a pod (rule 7)."""
-    return frozenset().union(*(p.present for p in meshes))
 
 
 
@@ -522,7 +517,7 @@ def decide(
         chosen = remaining
     present, app_containers, containers_valid = _scan_containers(pod)
     if (
-        present and chosen and chosen[0].is_mesh and not present.isdisjoint(_derived(_MESH_NAMES, plugins.meshes, _mesh_names))
+        present and chosen and chosen[0].is_mesh and not present.isdisjoint(plugins.mesh_containers)
         and any(p is not chosen[0] and not p.present.isdisjoint(present) for p in plugins.meshes)
     ):  # fmt: skip
         others = sorted(

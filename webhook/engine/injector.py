@@ -60,7 +60,6 @@ class Injector:
         self.discovery = discovery
         self._revision_values: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._release_warnings: dict[tuple[str, str], str | None] = {}
-        self._mesh_containers: frozenset[str] = frozenset().union(*(p.present for p in plugins.meshes))
         self._check_templates()
 
     def _check_templates(self) -> None:
@@ -193,7 +192,7 @@ class Injector:
         else:
             additions = [rendered(plugin, pod) for plugin in decision.plugins]
         patch, warnings = build_patch(
-            pod, additions, native_sidecar=native, reason=reasons.INJECTED, mesh_containers=self._mesh_containers
+            pod, additions, native_sidecar=native, reason=reasons.INJECTED, mesh_containers=self.plugins.mesh_containers
         )
         warnings = list(decision.warnings) + warnings
         for plugin in decision.plugins:

@@ -251,6 +251,11 @@ class PluginSet:
         return tuple(p for p in self if p.kind == "runtime")
 
     @cached_property
+    def mesh_containers(self) -> frozenset[str]:
+        """Every container name that shows some mesh is in a pod (rule 7)."""
+        return frozenset().union(*(p.present for p in self.meshes))
+
+    @cached_property
     def modes(self) -> tuple[str, ...]:
         """Names accepted as `meshswitch.io/mode`: mesh plugins and the native mode."""
         return tuple(p.name for p in self if p.kind in ("mesh", "native"))
