@@ -59,10 +59,6 @@ def _go_bool(value: Any, *, default: bool) -> bool:
     return True if text in _GO_TRUE else False if text in _GO_FALSE else default
 
 
-def _dumps(value: Any) -> str:
-    return go_json(value)
-
-
 # What `_ordered` leaves out; compared with `in`, as Go's omitempty sees it.
 _EMPTY: tuple[Any, ...] = (None, "", [])
 
@@ -245,7 +241,7 @@ def _merged_probers(previous: str, probers: Mapping[str, Any]) -> str:
         merged = {**probers, **{str(k): _go_prober(v) for k, v in (parsed or {}).items()}}
     except ValueError:  # orjson's decode error is one too
         return previous
-    return _dumps(dict(sorted(merged.items())))
+    return go_json(dict(sorted(merged.items())))
 
 
 def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
@@ -283,7 +279,7 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     elif previous is not None:
         app_probers = _merged_probers(previous, probers)
     else:  # Go writes a map's keys sorted and each probe's fields in struct order
-        app_probers = _dumps(dict(sorted(probers.items())))  # the paths are unique
+        app_probers = go_json(dict(sorted(probers.items())))  # the paths are unique
     return HookResult(context={"app_probers": app_probers}, container_changes=changes, init_container_changes=init_changes)
 
 
@@ -304,14 +300,14 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
             names.append(str(container.get("name")))
         for port in container.get("ports") or ():
             if isinstance(port, dict):
-                ports.append(_dumps(_ordered(port, _PORT_ORDER)))
+                ports.append(go_json(_ordered(port, _PORT_ORDER)))
     text = "[\n    " + "\n    ,".join(ports) + "\n]" if ports else "[\n]"
     return HookResult(context={"pod_ports": text, "app_containers": ",".join(names), "first_app": names[0] if names else None})
 
 
 def _injected_before(pod: Pod) -> bool:
     """Whether Istio's sidecar.istio.io/status lists an istio-proxy container (a previous injection)."""
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get("sidecar.istio.io/status")
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(_ISTIO_STATUS)
     try:
         status = orjson.loads(raw) if isinstance(raw, str) else None
     except orjson.JSONDecodeError:
@@ -372,7 +368,7 @@ def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     changes: dict[str, str | None] = {key: None for key, _ in found.values()}
     changes.update({"prometheus.io/scrape": "true", "prometheus.io/port": agent_port, "prometheus.io/path": "/stats/prometheus"})
     originals = {part: found[part][1] if part in found else "" for part in _PROMETHEUS}
-    return HookResult(context={"prometheus_annotations": _dumps(originals) if found else None}, annotation_changes=changes)
+    return HookResult(context={"prometheus_annotations": go_json(originals) if found else None}, annotation_changes=changes)
 
 
 def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
@@ -610,7 +606,7 @@ def _overrides(containers: list[Mapping[str, Any] | None], init_containers: list
     record = {"containers": [_recorded(c) for c in containers if c is not None]}
     record["initContainers"] = [_recorded(c) for c in init_containers if c is not None]
     kept = {k: v for k, v in record.items() if v}  # Go's omitempty
-    return _dumps(kept) if kept else None
+    return go_json(kept) if kept else None
 
 
 def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
