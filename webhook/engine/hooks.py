@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from webhook.engine.releases import version_at_least
-from webhook.engine.kube import Pod, go_json
+from webhook.engine.kube import Pod, go_json, listed_containers
 from webhook.engine.leaves import Attrs
 from webhook.engine.settings import go_trim, nesting_problem
 
@@ -307,12 +307,8 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
 
 def _injected_before(pod: Pod) -> bool:
     """Whether Istio's sidecar.istio.io/status lists an istio-proxy container (a previous injection)."""
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(_ISTIO_STATUS)
-    try:
-        status = orjson.loads(raw) if isinstance(raw, str) else None
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(status, dict) and isinstance(status.get("containers"), list) and "istio-proxy" in status["containers"]
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return "istio-proxy" in listed_containers(annotations, _ISTIO_STATUS, "containers")
 
 
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")

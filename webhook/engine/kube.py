@@ -35,3 +35,15 @@ def go_json(value: Any, *, sort_keys: bool = False) -> str:
     """Compact JSON as Go's json.Marshal writes it (the meshes' injectors write their JSON so)."""
     text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
     return text.translate(_GO_ESCAPES) if _GO_ESCAPED.search(text) else text
+
+
+def listed_containers(annotations: Mapping[str, Any], key: str, section: str) -> frozenset[str]:
+    """The container names a mesh's own status annotation (Istio's `sidecar.istio.io/status`)
+    lists under ``section`` (containers or initContainers); none when it is absent or malformed."""
+    raw = annotations.get(key)
+    try:
+        status = orjson.loads(raw) if isinstance(raw, str) else None
+    except orjson.JSONDecodeError:
+        return frozenset()
+    listed = status.get(section) if isinstance(status, dict) else None
+    return frozenset(n for n in listed if isinstance(n, str)) if isinstance(listed, list) else frozenset()

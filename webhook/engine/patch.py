@@ -17,7 +17,7 @@ import orjson
 
 from webhook.engine.status import STATUS_KEY, malformed_status_warning
 from webhook.engine.status import read_status as _read_status
-from webhook.engine.kube import JsonPatch, Pod
+from webhook.engine.kube import JsonPatch, Pod, listed_containers
 from webhook.engine.render import Addition
 
 _EMPTY: Mapping[str, Any] = {}
@@ -320,16 +320,8 @@ def _previously_injected(annotations: Mapping[str, Any], additions: Sequence[Add
     re-injection replaces them with fresh ones instead of merging them as the pod's."""
     names: set[str] = set()
     for addition in additions:
-        key = addition.plugin.own_status
-        raw = annotations.get(key) if key else None
-        try:
-            status = orjson.loads(raw) if isinstance(raw, str) else None
-        except orjson.JSONDecodeError:
-            status = None
-        if isinstance(status, dict):
-            for section in ("initContainers", "containers"):
-                listed = status.get(section)
-                names.update(n for n in listed if isinstance(n, str)) if isinstance(listed, list) else None
+        if key := addition.plugin.own_status:
+            names.update(listed_containers(annotations, key, "initContainers"), listed_containers(annotations, key, "containers"))
     return frozenset(names)
 
 
@@ -519,7 +511,6 @@ def _overwrite_labels(builder: _PatchBuilder, labels: Mapping[str, str], additio
         return
     if not any(a.plugin.overwrite_labels or a.plugin.replace_empty_labels for a in additions):
         return
-    replaced: dict[str, Any] | None = None
     for addition in additions:
         plugin = addition.plugin
         for key in (plugin.overwrite_labels | plugin.replace_empty_labels).intersection(addition.labels):
@@ -528,10 +519,7 @@ def _overwrite_labels(builder: _PatchBuilder, labels: Mapping[str, str], additio
                 continue
             if original and key not in plugin.overwrite_labels:
                 continue
-            if replaced is None:
-                replaced = builder.status.setdefault("replacedLabels", {})
-            replaced.setdefault(key, original)
-            builder.ops.append({"op": "replace", "path": _key_path("/metadata/labels", key), "value": value})
+            _change_entry(builder, "labels", key, original, value)
 
 
 def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> list[str]:
@@ -545,20 +533,27 @@ def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], 
             changes.update({k: v for k, v in addition.annotations.items() if k in overwrite})
     if not changes:
         return []
-    replaced: dict[str, Any] | None = None
     handled = []
     for key, value in changes.items():
         if key not in annotations:
             if value is None:
                 handled.append(key)
             continue
-        if replaced is None:
-            replaced = builder.status.setdefault("replaced", {})
         handled.append(key)
-        path = _key_path("/metadata/annotations", key)
-        replaced.setdefault(key, annotations[key])
-        builder.ops.append({"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": value})
+        _change_entry(builder, "annotations", key, annotations[key], value)
     return handled
+
+
+# Where the status keeps the pod's own values of the metadata entries a patch replaced.
+_REPLACED_RECORD = {"annotations": "replaced", "labels": "replacedLabels"}
+
+
+def _change_entry(builder: _PatchBuilder, field: str, key: str, original: Any, value: str | None) -> None:
+    """Replace (or, for None, remove) the pod's own ``metadata.<field>[key]``, keeping the original
+    in the status for uninject."""
+    builder.status.setdefault(_REPLACED_RECORD[field], {}).setdefault(key, original)
+    path = _key_path(f"/metadata/{field}", key)
+    builder.ops.append({"op": "remove", "path": path} if value is None else {"op": "replace", "path": path, "value": value})
 
 
 def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
