@@ -12,8 +12,12 @@ from webhook.engine.errors import ConfigError
 from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 
 DEFAULT_PORT = 8443
-# The apiserver caps a request body at 3 MiB; a review wraps the object once for a CREATE.
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# The largest pod etcd stores (its default request cap, 1.5 MiB) is far larger as the review the
+# apiserver sends: Go's encoder writes each `<`, `>`, `&` and control character as six bytes
+# (`\u003c`), so an 800 KB pod of them made a 4.8 MB review. Six times the cap, and room for the
+# review around it (Istio's injector takes 6 MiB, Linkerd's 10 MB).
+ETCD_MAX_OBJECT_BYTES = 3 * 512 * 1024
+DEFAULT_MAX_BODY_BYTES = 6 * ETCD_MAX_OBJECT_BYTES + 1024 * 1024
 # Longer than the 90 s idle timeout of Go's HTTP client, so the apiserver, not us, closes idle
 # connections: a server-side close can cross a request already on the wire (kubernetes#127335).
 DEFAULT_KEEP_ALIVE_SECONDS = 120.0

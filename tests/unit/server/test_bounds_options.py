@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
+import httpx
+import orjson
 import pytest
 
+from webhook.cluster.namespaces import StaticNamespaces
+from webhook.engine.config import Config
 from webhook.engine.errors import ConfigError
-from webhook.server.options import ServeOptions, add_serve_arguments
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
+from webhook.server.app import create_app
+from webhook.server.options import ETCD_MAX_OBJECT_BYTES, ServeOptions, add_serve_arguments
 from webhook.server.protocol import BoundedHttpProtocol, Limits, bounded_protocol
 
 
@@ -69,3 +77,25 @@ def test_numbers_in_range_are_taken() -> None:
     taken = options("--port", "65535", "--answer-cache-bytes", "0", "--drain-seconds", "0")
     assert (taken.port, taken.answer_cache_bytes, taken.drain_seconds) == (65535, 0, 0.0)
     assert options("--port", "0").port == 0, "a free port the system picks (tests use it)"
+
+
+def test_the_default_body_limit_takes_the_largest_pod_etcd_stores() -> None:
+    """A pod at etcd's cap made of characters Go's encoder escapes (six bytes each) is a review
+    the API server sends and the webhook must answer: refusing it refuses a pod the cluster accepts."""
+    from tests.api.pods import make_pod, make_review
+
+    pod = make_pod(namespace="demo")
+    pod["spec"]["containers"][0]["env"] = [{"name": "HTML", "value": "<" * ETCD_MAX_OBJECT_BYTES}]
+    body = orjson.dumps(make_review(pod)).replace(b"<", b"\\u003c")  # as the apiserver writes it
+    assert len(body) > 6 * ETCD_MAX_OBJECT_BYTES
+
+    injector = Injector(plugins=load_plugins(), config=Config())
+    app = create_app(injector=injector, namespaces=StaticNamespaces(), max_body_bytes=options().max_body_bytes)
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhook") as client:
+            return await client.post("/mutate", content=body, headers={"Content-Type": "application/json"})
+
+    response = asyncio.run(post())
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["response"]["allowed"] is True
