@@ -18,7 +18,11 @@ import yaml
 
 from webhook.cluster import findings as check
 from webhook.cluster import install
+from webhook.engine.config import Config
 from webhook.engine.discovery import control_plane_of
+from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector
+from webhook.engine.kube import NamespaceMeta
 from webhook.engine.plugins import load_plugins
 from webhook.server.options import ServeOptions, add_serve_arguments
 from webhook.engine.values import load_values
@@ -206,18 +210,32 @@ def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return True
 
 
+def selected_by_label(injector: Injector, labels: Mapping[str, str]) -> bool:
+    """Whether the engine injects (or refuses) a pod that asks for nothing, in a namespace with
+    these labels and no annotations: the namespace's labels alone chose a mesh for it."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": labels["kubernetes.io/metadata.name"]},
+           "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}  # fmt: skip
+    try:
+        return bool(injector.inject(pod, NamespaceMeta(labels["kubernetes.io/metadata.name"], labels, {})).plugins)
+    except PodDenied:
+        return True
+
+
 def test_each_pod_reaches_at_most_one_entry_and_labelled_namespaces_fail_closed(objects: Mapping[tuple[str, str], Any]) -> None:
     webhooks = one(objects, "MutatingWebhookConfiguration")["webhooks"]
-    cases = 0
-    for name, mode, istio, other, inject in itertools.product(
+    injector = Injector(plugins=load_plugins(), config=Config())
+    cases = closed = 0
+    for name, mode, istio, revision, other, inject in itertools.product(
         [*SYSTEM, "default", "shop"],
         [None, "istio", "linkerd", "native", "bogus"],
         [None, "enabled", "disabled", "ENABLED"],
+        [None, "canary"],
         [None, "team-a"],
         [None, "false", "true"],
     ):
         ns = {"kubernetes.io/metadata.name": name}
-        ns.update({k: v for k, v in (("meshswitch.io/mode", mode), ("istio-injection", istio), ("team", other)) if v is not None})
+        labels = (("meshswitch.io/mode", mode), ("istio-injection", istio), ("istio.io/rev", revision), ("team", other))
+        ns.update({k: v for k, v in labels if v is not None})
         pod = {"meshswitch.io/inject": inject} if inject is not None else {}
         reached = [w for w in webhooks if selects(w["namespaceSelector"], ns) and selects(w["objectSelector"], pod)]
         cases += 1
@@ -225,9 +243,12 @@ def test_each_pod_reaches_at_most_one_entry_and_labelled_namespaces_fail_closed(
             assert reached == [], (ns, pod)
             continue
         assert len(reached) == 1, (ns, pod, [w["name"] for w in reached])
-        by_label = mode is not None or istio == "enabled"
+        # The mode label fails closed whatever the mode then decides (a mesh's own off key may skip).
+        by_label = mode is not None or selected_by_label(injector, ns)
+        closed += by_label
         assert reached[0]["failurePolicy"] == ("Fail" if by_label else "Ignore"), (ns, reached[0]["name"])
-    assert cases == 6 * 5 * 4 * 2 * 3
+    assert cases == 6 * 5 * 4 * 2 * 2 * 3
+    assert 0 < closed < cases
 
 
 def test_cert_manager_overlay() -> None:
@@ -236,7 +257,8 @@ def test_cert_manager_overlay() -> None:
     assert mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "meshswitch-system/meshswitch"
     vwc = objects[("ValidatingWebhookConfiguration", "meshswitch")]
     assert vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "meshswitch-system/meshswitch"
-    assert len(mwc["webhooks"]) == 3, "the patch adds the annotation and keeps the webhooks"
+    shipped = one({(o["kind"], o["metadata"]["name"]): o for o in render("manifests")}, "MutatingWebhookConfiguration")
+    assert mwc["webhooks"] == shipped["webhooks"], "the patch adds the annotation and keeps the webhooks"
     serving = objects[("Certificate", "meshswitch")]
     assert serving["metadata"]["namespace"] == "meshswitch-system"
     assert serving["spec"]["secretName"] == install.TLS_SECRET
