@@ -29,7 +29,9 @@ def namespace(labels: dict[str, str] | None = None, annotations: dict[str, str] 
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}}}
 
 
-def review(obj: Any, *, operation: str = "UPDATE", kind: str = "Namespace", api_version: str = "admission.k8s.io/v1") -> dict[str, Any]:
+def review(
+    obj: Any, *, operation: str = "UPDATE", kind: str = "Namespace", api_version: str = "admission.k8s.io/v1", old: Any = None
+) -> dict[str, Any]:
     return {
         "apiVersion": api_version,
         "kind": "AdmissionReview",
@@ -40,6 +42,7 @@ def review(obj: Any, *, operation: str = "UPDATE", kind: str = "Namespace", api_
             "operation": operation,
             "name": "shop",
             "object": obj,
+            "oldObject": old,
         },
     }
 
@@ -87,6 +90,26 @@ def test_a_label_that_would_deny_every_pod_is_refused_with_the_pods_message(
     with pytest.raises(PodDenied) as denied:
         decide(pod, NamespaceMeta("shop", labels, annotations), plugins=PLUGINS, config=CONFIG)
     assert answer["status"]["message"] == denied.value.message, "the same message a pod would get"
+
+
+@pytest.mark.parametrize(
+    ("labels", "annotations"),
+    [({"meshswitch.io/mode": "bogus"}, {}), ({"istio-injection": "enabled"}, {"linkerd.io/inject": "enabled"})],
+    ids=["unknown-mode", "two-meshes"],
+)
+def test_an_update_that_leaves_a_refused_label_as_it_was_is_allowed_with_a_warning(
+    labels: dict[str, str], annotations: dict[str, str]
+) -> None:
+    """Labelled so while the webhook was down: an unrelated edit passes (refusing it fixes nothing),
+    with the pods' refusal as a warning; writing another bad value is still refused."""
+    before = namespace(labels, annotations)
+    edited = namespace({**labels, "pod-security.kubernetes.io/enforce": "baseline"}, {**annotations, "owner": "alice"})
+    answer = post(review(edited, old=before)).json()["response"]
+    assert answer["allowed"] is True
+    assert any(w.startswith("pods here are refused, as before this update: ") for w in answer["warnings"]), answer
+    worse = namespace({**labels, "meshswitch.io/mode": "consul"}, annotations)
+    assert post(review(worse, old=before)).json()["response"]["allowed"] is False
+    assert post(review(edited, operation="CREATE")).json()["response"]["allowed"] is False
 
 
 def test_the_refusal_is_the_message_a_pod_gets() -> None:

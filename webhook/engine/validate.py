@@ -41,8 +41,26 @@ def _string_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def validate_namespace(namespace: Mapping[str, Any], *, plugins: PluginSet, config: Config) -> NamespaceVerdict:
-    """Refuse a namespace whose labels would deny every pod (unknown mode, two meshes); warn on unknown keys."""
+def validate_namespace(
+    namespace: Mapping[str, Any], *, plugins: PluginSet, config: Config, old: Mapping[str, Any] | None = None
+) -> NamespaceVerdict:
+    """Refuse a namespace whose labels would deny every pod (unknown mode, two meshes); warn on unknown keys.
+
+    An update (``old`` given) that leaves such labels as they were is allowed, with the refusal as a
+    warning: the namespace was labelled so before (while the webhook was down, or before a plugin
+    was removed) and refusing every other edit to it (a PSA label, a GitOps annotation) would fix
+    nothing. Only writing the offending labels is refused."""
+    verdict = _judge(namespace, plugins, config)
+    if verdict.allowed or old is None:
+        return verdict
+    before = _judge(old, plugins, config)
+    if before.allowed or before.message != verdict.message:
+        return verdict
+    warning = f"pods here are refused, as before this update: {verdict.message}"
+    return NamespaceVerdict(True, verdict.code, "", (*verdict.warnings, warning))
+
+
+def _judge(namespace: Mapping[str, Any], plugins: PluginSet, config: Config) -> NamespaceVerdict:
     metadata = namespace.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     labels, annotations = _string_map(metadata.get("labels")), _string_map(metadata.get("annotations"))
@@ -59,16 +77,21 @@ def validate_namespace(namespace: Mapping[str, Any], *, plugins: PluginSet, conf
     return NamespaceVerdict(True, VALID, "", tuple(warnings))
 
 
-def namespace_object(body: bytes) -> dict[str, Any]:
-    """The Namespace an AdmissionReview carries (request.object); BadRequest when there is none."""
+def namespace_objects(body: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The Namespace an AdmissionReview carries (request.object) and, on an update, the one it
+    replaces (request.oldObject); BadRequest when there is no Namespace."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
     request = document.get("request") if isinstance(document, dict) else None
-    obj = request.get("object") if isinstance(request, dict) else None
+    request = request if isinstance(request, dict) else {}
+    obj, old = request.get("object"), request.get("oldObject")
     if not isinstance(obj, dict):
         raise BadRequest("request.object must be a Namespace object")
-    if obj.get("kind", "Namespace") != "Namespace":
-        raise BadRequest(f"request.object.kind must be Namespace, got {str(obj.get('kind'))[:64]!r}")
-    return obj
+    for field, value in (("object", obj), ("oldObject", old)):
+        if isinstance(value, dict) and value.get("kind", "Namespace") != "Namespace":
+            raise BadRequest(f"request.{field}.kind must be Namespace, got {str(value.get('kind'))[:64]!r}")
+    if old is not None and not isinstance(old, dict):
+        raise BadRequest("request.oldObject must be a Namespace object or null")
+    return obj, old

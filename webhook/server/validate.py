@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.engine import review as wire
-from webhook.engine.validate import namespace_object, validate_namespace
+from webhook.engine.validate import namespace_objects, validate_namespace
 from webhook.server.app import Admission, MutateHandler, Verdict
 
 CHECKED_OPERATIONS = ("CREATE", "UPDATE")
@@ -23,6 +23,7 @@ class NamespaceReview(wire.Review):
     """A review of a Namespace write: the envelope's facts and the Namespace object."""
 
     namespace_object: dict[str, Any] | None = None
+    old_namespace_object: dict[str, Any] | None = None  # on UPDATE, the Namespace it replaces
 
 
 class NamespaceAdmission(Admission):
@@ -37,7 +38,8 @@ class NamespaceAdmission(Admission):
         if obj is None:
             return wire.allow(review), Verdict("skipped", "not-namespace-write")
         try:
-            verdict = validate_namespace(obj, plugins=self.injector.plugins, config=self.injector.config)
+            old = review.old_namespace_object if isinstance(review, NamespaceReview) else None
+            verdict = validate_namespace(obj, plugins=self.injector.plugins, config=self.injector.config, old=old)
         except Exception as exc:
             return self.internal_error(review, exc)
         if not verdict.allowed:
@@ -54,4 +56,5 @@ class ValidateHandler(MutateHandler):
         if review.kind != "Namespace" or review.group or review.operation not in CHECKED_OPERATIONS:
             return review
         fields = {f.name: getattr(review, f.name) for f in dataclasses.fields(review)}
-        return NamespaceReview(**fields, namespace_object=namespace_object(body))
+        obj, old = namespace_objects(body)
+        return NamespaceReview(**fields, namespace_object=obj, old_namespace_object=old)
