@@ -127,7 +127,7 @@ def _first(
     """The first of a side's keys that is set to one of its values."""
     if not labels and not annotations:
         return None
-    for match, key, values, star, versioned, in_labels, in_annotations in side:
+    for match, key, values, star, excepted, versioned, in_labels, in_annotations in side:
         if versioned and installed is not None and not match.read_by(installed):
             continue
         value = labels.get(key) if in_labels else None  # as read(): a label wins over an annotation
@@ -135,7 +135,10 @@ def _first(
             value = annotations.get(key)
         if value is None:
             continue
-        if match.exact:
+        if excepted:  # any value but these (values is ["*"])
+            if value.strip() and (value if match.exact else value.lower()) not in excepted:
+                return match
+        elif match.exact:
             if value in values or (star and value.strip()):
                 return match
         elif value.lower() in values or (star and value.strip()) or (match.trim and go_trim(value).lower() in values):
@@ -163,14 +166,14 @@ def _derived(cache: _Cache, source: _S, build: Callable[[_S], _T]) -> _T:
 
 # A key as first_match reads it: the match, its key and values, whether any value counts, whether
 # it has release lines, and whether it is read from the labels and from the annotations.
-_Key = tuple[KeyMatch, str, frozenset[str], bool, bool, bool, bool]
+_Key = tuple[KeyMatch, str, frozenset[str], bool, frozenset[str], bool, bool, bool]
 
 
 def _sides(matches: tuple[KeyMatch, ...]) -> tuple[tuple[_Key, ...], tuple[_Key, ...]]:
     """An on/off tuple split by side and unpacked: rules ask ~8 times a pod."""
     keys = [
         (
-            m, m.key, m.values, "*" in m.values, bool(m.since or m.until),
+            m, m.key, m.values, "*" in m.values and not m.excepted, m.excepted, bool(m.since or m.until),
             not m.place.endswith("-annotation"), not m.place.endswith("-label"),
         )  # fmt: skip
         for m in matches

@@ -118,6 +118,7 @@ class KeyMatch:
     until: str | None = None
     trim: bool = False  # blanks around the value are dropped before comparing (Go's strings.TrimSpace)
     exact: bool = False  # the value counts only as written, case included (Kubernetes label selectors)
+    excepted: frozenset[str] = frozenset()  # with values ["*"]: the values that do not count
 
     @cached_property
     def on_pod(self) -> bool:
@@ -131,7 +132,8 @@ class KeyMatch:
         lines += " (blanks around it ignored)" if self.trim else ""
         lines += " (exactly as written)" if self.exact else ""
         if self.values == {"*"}:
-            return f"{self.place} {self.key} set to any value{lines}"
+            but = f" but {', '.join(sorted(self.excepted))}" if self.excepted else ""
+            return f"{self.place} {self.key} set to any value{but}{lines}"
         return f"{self.place} {self.key} in ({', '.join(sorted(self.values))}){lines}"
 
 
@@ -284,8 +286,8 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
         raise ConfigError(f"{where}: {section} must be a list of {{in, key, values}}")
     out = []
     for entry in raw:
-        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values", "since", "until", "trim", "exact"}:
-            raise ConfigError(f"{where}: each {section} entry takes in, key and values (and since, until, trim, exact)")
+        if not isinstance(entry, Mapping) or set(entry) - {"in", "key", "values", "except", "since", "until", "trim", "exact"}:
+            raise ConfigError(f"{where}: each {section} entry takes in, key and values (and except, since, until, trim, exact)")
         place, key, values = entry.get("in"), entry.get("key"), entry.get("values")
         if place not in PLACES:
             raise ConfigError(f"{where}: {section} in={place!r}; accepted: {', '.join(PLACES)}")
@@ -293,6 +295,9 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
             raise ConfigError(f"{where}: {section} entry needs a key")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: {section} {key}: values must be a non-empty list")
+        excepted = entry.get("except", [])
+        if not isinstance(excepted, list) or (excepted and values != ["*"]):
+            raise ConfigError(f"{where}: {section} {key}: except is a list of values, beside values: [\"*\"] only")
         since, until = entry.get("since"), entry.get("until")
         trim, exact = entry.get("trim", False), entry.get("exact", False)
         if not isinstance(trim, bool) or not isinstance(exact, bool):
@@ -304,6 +309,7 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
             KeyMatch(
                 place, key, frozenset(str(v) if exact else str(v).lower() for v in values),
                 None if since is None else str(since), None if until is None else str(until), trim, exact,
+                frozenset(str(v) if exact else str(v).lower() for v in excepted),
             )  # fmt: skip
         )
     return tuple(out)

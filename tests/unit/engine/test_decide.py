@@ -136,6 +136,19 @@ def test_rule5_istio_namespace_disabled_beats_pod_request() -> None:
     assert "istio-injection" in decision.reason.message
 
 
+@pytest.mark.parametrize("value", ["disabled", "ENABLED", "yes", "Disabled"])
+def test_rule5_istio_injection_other_than_enabled_turns_istio_off(value: str) -> None:
+    """As Istio's webhook selectors: its revision and per-pod entries require istio-injection
+    absent and its namespace entry requires exactly "enabled", so no pod there is injected."""
+    by_pod = decide(make_pod(labels={"sidecar.istio.io/inject": "true"}), {"istio-injection": value})
+    by_revision = decide(make_pod(), {"istio-injection": value, "istio.io/rev": "canary"})
+    for decision in (by_pod, by_revision):
+        assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED
+        assert f"istio-injection={value}" in decision.reason.message
+    assert names(decide(make_pod(), {"istio-injection": "enabled", "istio.io/rev": "canary"})) == ["istio"]
+    assert names(decide(make_pod(), {"istio.io/rev": "canary"})) == ["istio"]
+
+
 def test_rule5_off_key_beats_meshswitch_mode() -> None:
     pod = make_pod(annotations={"sidecar.istio.io/inject": "false"})
     assert decide(pod, {"meshswitch.io/mode": "istio"}).reason.code == reasons.PLUGIN_DISABLED

@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import apply, make_pod, namespace, validate_pod
 from webhook.engine.config import Config
 from webhook.engine.errors import ConfigError, PodDenied
+from webhook.engine.kube import NamespaceMeta
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
 
@@ -411,3 +412,18 @@ def test_plugin_wide_empty_is_unset_covers_single_value_settings_only() -> None:
     assert by_name["proxyCPURequest"].empty_is_unset and by_name["inject"].empty_is_unset
     assert not by_name["skipInboundPorts"].empty_is_unset, "an empty port list is a value of its own"
     assert not any(s.empty_is_unset for s in plugins["istio"].settings), "Istio reads an empty value as given"
+
+
+def test_except_counts_any_value_but_those_and_needs_a_star(tmp_path: Path) -> None:
+    text = MINIMAL.format(name="agent", kind="runtime").replace(
+        'values: ["true"]}', 'values: ["*"], except: ["off", "no"]}'
+    )
+    write(tmp_path, "agent.yaml", text)
+    injector = Injector(plugins=load_plugins([tmp_path]), config=Config())
+    namespace = NamespaceMeta("shop", {}, {})
+    for value, injected in (("yes", True), ("OFF", False), ("off", False), ("no", False), (" ", False)):
+        pod = {"metadata": {"name": "p", "annotations": {"example.com/inject": value}}, "spec": {"containers": [{"name": "app", "image": "app"}]}}
+        assert bool(injector.inject(pod, namespace).plugins) is injected, value
+    write(tmp_path, "agent.yaml", text.replace('values: ["*"]', 'values: ["true"]'))
+    with pytest.raises(ConfigError, match=r'except is a list of values, beside values: \["\*"\] only'):
+        load_plugins([tmp_path])
