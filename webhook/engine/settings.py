@@ -418,19 +418,25 @@ def _parse_float(raw: str, setting: Setting) -> float:
 
 
 def _parse_env(raw: str, setting: Setting) -> list[dict[str, Any]]:
-    """A JSON list of Kubernetes EnvVar objects: each a mapping with a string `name`."""
+    """A JSON list of Kubernetes EnvVar objects, each with a name, typed as Go reads an EnvVar
+    (a field Go does not know is dropped, as the mesh drops it)."""
+    from webhook.engine.schema import TypeMismatch, conform  # schema reads this module's quantity grammar
+
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise SettingError("not JSON") from None
-    if not isinstance(value, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"] for e in value):
+    if not isinstance(value, list):
         raise SettingError("not a list of env vars, each with a name")
     if (problem := nesting_problem(value)) is not None:
         raise SettingError(f"a list of {problem}")
-    for entry in value:
-        if set(entry) - {"name", "value", "valueFrom"} or not isinstance(entry.get("value", ""), str) or not isinstance(entry.get("valueFrom", {}), dict):
-            raise SettingError(f"env var {entry['name']!r} takes only name, value (a string) and valueFrom (a mapping)")
-    return value
+    try:
+        env = conform(value, "[EnvVar]")
+    except TypeMismatch as err:
+        raise SettingError(f"not a list of env vars: {err}") from None
+    if not all(isinstance(e, dict) and e.get("name") for e in env):
+        raise SettingError("not a list of env vars, each with a name")
+    return env  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
