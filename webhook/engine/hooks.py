@@ -15,10 +15,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from webhook.engine import reasons
+from webhook.engine.errors import PodDenied
 from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod, go_json, listed_containers
 from webhook.engine.leaves import Attrs
-from webhook.engine.settings import go_trim, nesting_problem
+from webhook.engine.schema import check_annotation
+from webhook.engine.settings import go_trim, nesting_problem, show
 
 PROBE_FIELDS = (("livenessProbe", "livez"), ("readinessProbe", "readyz"), ("startupProbe", "startupz"))
 LIFECYCLE_FIELDS = (("postStart", "poststartz"), ("preStop", "prestopz"))
@@ -605,6 +608,24 @@ def _overrides(containers: list[Mapping[str, Any] | None], init_containers: list
     return go_json(kept) if kept else None
 
 
+# proxy.istio.io/overrides as Istio reads it back (its ParsedContainers).
+_OVERRIDES_KIND = {"containers": "[Container]", "initContainers": "[Container]"}
+
+
+def _recorded_overrides(raw: Any) -> list[dict[str, Any]]:
+    """The containers a previous injection recorded, typed as Istio's json.Unmarshal reads them:
+    text that is not JSON, or a field of the wrong type, refuses the pod, as Istio refuses it."""
+    key = "proxy.istio.io/overrides"
+    try:
+        parsed = orjson.loads(str(raw))
+    except orjson.JSONDecodeError:
+        raise PodDenied(reasons.INVALID_SETTING, f"annotation {key}={show(str(raw))} is not JSON") from None
+    if (problem := nesting_problem(parsed)) is not None:
+        raise PodDenied(reasons.INVALID_SETTING, f"annotation {key} is {problem}")
+    overrides = check_annotation(parsed, _OVERRIDES_KIND, key=key) or {}
+    return [c for part in ("containers", "initContainers") for c in overrides.get(part) or ()]
+
+
 def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """Istio records the pod's own containers that carry the names of its template's (what it
     merges over them) in proxy.istio.io/overrides, so that a later re-injection applies them again.
@@ -618,17 +639,10 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     if "proxy.istio.io/overrides" in annotations:
         # A re-injection: Istio applies the recorded fields again over its fresh containers
         # (all but resources, which the annotations and the install decide).
-        try:
-            parsed = orjson.loads(str(annotations["proxy.istio.io/overrides"]))
-        except orjson.JSONDecodeError:
-            parsed = None
-        recorded = [
-            c for part in ("containers", "initContainers") if isinstance(parsed, dict) and isinstance(parsed.get(part), list)
-            for c in parsed[part]
-        ]  # fmt: skip
+        recorded = _recorded_overrides(annotations["proxy.istio.io/overrides"])
         again = {
             str(c["name"]): {k: v for k, v in c.items() if k not in ("name", "resources")}
-            for c in recorded if isinstance(c, dict) and isinstance(c.get("name"), str) and nesting_problem(c) is None
+            for c in recorded if c.get("name")
         }  # fmt: skip
         return HookResult(context={"overrides": None, "overrides_native": None}, reapplied=again)
     if _ISTIO_STATUS in annotations:
