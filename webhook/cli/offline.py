@@ -330,7 +330,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
 def cmd_uninject(args: argparse.Namespace) -> int:
     from webhook.engine.patch import uninject
-    from webhook.engine.status import STATUS_KEY, malformed_status_warning, read_status
+    from webhook.engine.status import STATUS_KEY, malformed_status_warning, omitted_warning, read_status
 
     documents = read_documents(expand(args.files, recursive=args.recursive))
     check_shapes(documents)
@@ -348,6 +348,12 @@ def cmd_uninject(args: argparse.Namespace) -> int:
             return pod
         if not status:
             summary.add(f"{label} unchanged: no {STATUS_KEY} annotation, so nothing meshswitch injected")
+            return pod
+        if status.get("omitted"):
+            # The originals were left out of the record to keep the pod within the API server's
+            # bound: taking the rest away would leave the pod as it never was.
+            warnings.append(f"warning: {label}: {omitted_warning(status)}")
+            summary.add(f"{label} unchanged: {STATUS_KEY} does not hold the pod's originals, so nothing is removed")
             return pod
         try:
             result = uninject(pod)

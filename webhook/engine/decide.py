@@ -19,7 +19,7 @@ from webhook.engine.plugins import KeyMatch, Plugin, PluginSet
 from webhook.engine.reasons import Reason
 from webhook.engine.releases import Version, applies
 from webhook.engine.settings import Setting, SettingError, go_trim, show
-from webhook.engine.status import injected_plugins
+from webhook.engine.status import STATUS_KEY, malformed_status_warning, read_status
 
 MODE_KEY = "meshswitch.io/mode"
 INJECT_KEY = "meshswitch.io/inject"
@@ -512,13 +512,21 @@ def decide(
         if view.either_match(runtime.off, release) is None:
             chosen.append(runtime)
 
-    done = injected_plugins(view.pod_annotations)  # rule 7
+    status = read_status(view.pod_annotations) if chosen else {}  # rule 7
+    done = frozenset(status.get("plugins", ())) if status else frozenset()
     if done and chosen:
         remaining = [p for p in chosen if p.name not in done]
         if not remaining:
             return _skip(reasons.ALREADY_INJECTED, f"already injected: {', '.join(sorted(done))}", mode, style)
         chosen = remaining
     present, app_containers, containers_valid = _scan_containers(pod)
+    if status is None and present and (carried := sorted(frozenset().union(*(p.container_names for p in chosen)) & present)):
+        # A record we cannot read says nothing of what was injected: a pod that carries a selected
+        # plugin's containers (an earlier pass, a record of another version) is left as it is,
+        # never injected twice; a record written afresh could not say what the pod already has.
+        message = f"{STATUS_KEY} is present but not a record meshswitch wrote, and the pod already has {', '.join(carried)}"
+        warning = malformed_status_warning(view.pod_annotations, f"the pod already has {', '.join(carried)}, so it is treated as injected")
+        return _skip(reasons.ALREADY_INJECTED, message, mode, style, (warning or "",))
     if (
         present and chosen and chosen[0].is_mesh and not present.isdisjoint(plugins.mesh_containers)
         and any(p is not chosen[0] and not p.present.isdisjoint(present) for p in plugins.meshes)

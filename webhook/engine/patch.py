@@ -13,9 +13,7 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
-from webhook.engine.status import STATUS_KEY, malformed_status_warning
+from webhook.engine.status import STATUS_KEY, annotation_bytes, malformed_status_warning, omitted_warning, status_text
 from webhook.engine.status import read_status as _read_status
 from webhook.engine.kube import JsonPatch, Pod, listed_containers
 from webhook.engine.render import Addition
@@ -276,17 +274,32 @@ def build_patch(
     extra_annotations.pop(STATUS_KEY, None)
     fresh = {k: v for k, v in extra_annotations.items() if k not in annotations} if annotations else extra_annotations
     status["annotations"] += fresh
-    if not isinstance(builder.metadata.get("annotations"), dict):
+    new_map = not isinstance(builder.metadata.get("annotations"), dict)
+    if new_map:
         created.append("/metadata/annotations")
-        fresh[STATUS_KEY] = orjson.dumps(status).decode()
+    text = status_text(status, others=annotation_bytes(_annotations_after(annotations, fresh, changed)))
+    if new_map:
+        fresh[STATUS_KEY] = text
         builder.ops.append({"op": "add", "path": "/metadata/annotations", "value": fresh})
     else:
         append, paths = builder.ops.append, _PATHS.setdefault("/metadata/annotations", {})
         for k, v in fresh.items():
             append({"op": "add", "path": paths.get(k) or _new_key_path("/metadata/annotations", k), "value": v})
         op = "replace" if had_status else "add"
-        append({"op": op, "path": _STATUS_PATH, "value": orjson.dumps(status).decode()})
+        append({"op": op, "path": _STATUS_PATH, "value": text})
     return builder.ops, warnings
+
+
+def _annotations_after(annotations: Mapping[str, Any], fresh: Mapping[str, str], changed: Mapping[str, str | None]) -> dict[str, str]:
+    """The pod's annotations once the patch is applied, but for `meshswitch.io/status`."""
+    after = {**annotations, **fresh}
+    for key, value in changed.items():
+        if value is None:
+            after.pop(key, None)
+        else:
+            after[key] = value
+    after.pop(STATUS_KEY, None)
+    return after
 
 
 _STATUS_PATH = f"/metadata/annotations/{escape(STATUS_KEY)}"
@@ -522,9 +535,9 @@ def _overwrite_labels(builder: _PatchBuilder, labels: Mapping[str, str], additio
             _change_entry(builder, "labels", key, original, value)
 
 
-def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> list[str]:
+def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], additions: Sequence[Addition]) -> dict[str, str | None]:
     """Annotations a hook sets or removes although the pod has them (Istio's metrics merge); the
-    originals are kept for uninject. Returns the keys handled here."""
+    originals are kept for uninject. Returns the keys handled here and their new values (None: removed)."""
     changes: dict[str, str | None] = {}
     for addition in additions:
         changes.update(addition.annotation_changes)
@@ -532,14 +545,14 @@ def _change_annotations(builder: _PatchBuilder, annotations: Mapping[str, Any], 
         if overwrite and not overwrite.isdisjoint(addition.annotations):
             changes.update({k: v for k, v in addition.annotations.items() if k in overwrite})
     if not changes:
-        return []
-    handled = []
+        return {}
+    handled: dict[str, str | None] = {}
     for key, value in changes.items():
         if key not in annotations:
             if value is None:
-                handled.append(key)
+                handled[key] = None
             continue
-        handled.append(key)
+        handled[key] = value
         _change_entry(builder, "annotations", key, annotations[key], value)
     return handled
 
@@ -557,13 +570,16 @@ def _change_entry(builder: _PatchBuilder, field: str, key: str, original: Any, v
 
 
 def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the pod without what `meshswitch.io/status` says was injected (CLI only)."""
+    """A copy of the pod without what `meshswitch.io/status` says was injected (CLI only); ValueError
+    when the record left the pod's originals out (`omitted`), which could not be put back."""
     result: dict[str, Any] = copy.deepcopy(dict(pod))
     metadata = result.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
     status = read_status(annotations)
     if not status:
         return result
+    if status.get("omitted"):
+        raise ValueError(omitted_warning(status))  # never a restore that is silently wrong
     spec = result.get("spec") or {}
     for section in ("initContainers", "containers", "volumes"):
         drop = set(status.get(section) or ())

@@ -295,6 +295,41 @@ def test_uninject_says_a_malformed_status_is_not_ours(status: str, tmp_path: Pat
     assert code == 0 and err.startswith("warning: pod/p (default): annotation meshswitch.io/status=")  # shown with -q too
 
 
+def _probed_pod(headers: list[dict[str, str]]) -> str:
+    probe = {"httpGet": {"path": "/ready", "port": 8080, "httpHeaders": headers}}
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                           "spec": {"containers": [{"name": "app", "image": "nginx", "readinessProbe": probe}]}})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "headers", [[{"name": "X-Token", "value": "x" * 270_000}], [{"name": "a", "value": ""} for _ in range(6700)]], ids=["270000-chars", "6700-headers"]
+)
+def test_rule7_inject_on_its_own_output_adds_nothing(headers: list[dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, first, _ = run(capsys, "inject", "--mode", "istio", "-f", write(tmp_path, _probed_pod(headers)))
+    assert code == 0
+    annotations = yaml.safe_load(first)["metadata"]["annotations"]
+    assert sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) <= 262_144
+    code, second, err = run(capsys, "inject", "--mode", "istio", "-f", write(tmp_path, first))
+    assert code == 0 and yaml.safe_load(second) == yaml.safe_load(first)
+    assert "pod/p (default) skipped: already-injected" in err and "treated as absent" not in err
+
+
+def test_uninject_says_what_a_record_that_left_the_originals_out_cannot_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, injected, _ = run(capsys, "inject", "--mode", "istio", "-f", write(tmp_path, _probed_pod([{"name": "X-Token", "value": "x" * 270_000}])))
+    code, out, err = run(capsys, "uninject", "-q", "-f", write(tmp_path, injected))
+    assert code == 0 and yaml.safe_load(out) == yaml.safe_load(injected), "never a restore that is silently wrong"
+    assert "warning: pod/p (default): meshswitch.io/status left out probes" in err and "uninject cannot restore the pod exactly" in err
+
+
+def test_inject_leaves_a_meshed_pod_with_an_unreadable_record_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, injected, _ = run(capsys, "inject", "--mode", "istio", "-f", write(tmp_path, _probed_pod([])))
+    garbled = yaml.safe_load(injected)
+    garbled["metadata"]["annotations"]["meshswitch.io/status"] = "{not json"
+    code, out, err = run(capsys, "inject", "--mode", "istio", "-f", write(tmp_path, yaml.safe_dump(garbled)))
+    assert code == 0 and yaml.safe_load(out) == garbled
+    assert "warning: pod/p (default): annotation meshswitch.io/status='{not json' is not a status record meshswitch wrote; the pod already has istio-init, istio-proxy, so it is treated as injected" in err
+
+
 def test_namespace_annotation_values_may_hold_commas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Linkerd's namespace port lists: the webhook reads them from the namespace, the CLI from the flag.
     flag = "config.linkerd.io/skip-outbound-ports=25,587,config.linkerd.io/opaque-ports=3306, 6379"
