@@ -17,7 +17,7 @@ from webhook.engine.errors import ConfigError, not_utf8
 from webhook.engine.fragment import Fragment, compile_fragment
 from webhook.engine.leaves import Attrs
 from webhook.engine.sandbox import make_environment
-from webhook.engine.releases import Releases, Version, applies, line_of, load_releases
+from webhook.engine.releases import Releases, Version, applies, load_lines, load_releases
 from webhook.engine.settings import SINGLE_VALUE_TYPES, Setting, load_setting
 
 BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file__).resolve().parents[2] / "templates"))
@@ -302,13 +302,11 @@ def _key_matches(raw: Any, *, where: str, section: str) -> tuple[KeyMatch, ...]:
         trim, exact = entry.get("trim", False), entry.get("exact", False)
         if not isinstance(trim, bool) or not isinstance(exact, bool):
             raise ConfigError(f"{where}: {section} {key}: trim and exact must be true or false")
-        for line in (since, until):
-            if line is not None:
-                line_of(str(line), where=f"{where}: {section} {key}")
         out.append(
             KeyMatch(
                 place, key, frozenset(str(v) if exact else str(v).lower() for v in values),
-                None if since is None else str(since), None if until is None else str(until), trim, exact,
+                load_lines(since, where=f"{where}: {section} {key}"), load_lines(until, where=f"{where}: {section} {key}"),
+                trim, exact,
                 frozenset(str(v) if exact else str(v).lower() for v in excepted),
             )  # fmt: skip
         )

@@ -3,7 +3,8 @@
 A plugin file may declare `releases: {value: version, lines: ["1.16", "1.18"]}`: the install value
 that holds the installed version (pinned in the values or discovered from the control plane), and
 the release lines its template knows, oldest first. Templates compare with
-`version_at_least(values.version, "1.18")`; keys and settings may carry `since`/`until` lines.
+`version_at_least(values.version, "1.18")`; keys and settings may carry `since`/`until` lines, or
+lists of patch releases, one per line, for a change a mesh backported (`since: [1.16.18, 1.18.3]`).
 A version newer than the newest line renders as the newest, older than the oldest as the oldest,
 and a tag that is no version (`edge`, `latest`) as the newest; each of those gets a warning.
 """
@@ -100,8 +101,31 @@ def load_releases(raw: Any, values: Mapping[str, Any], *, where: str) -> Release
     return Releases(value, tuple(str(line) for line in lines))
 
 
+def load_lines(raw: Any, *, where: str) -> str | None:
+    """A `since`/`until` as written: one version (`"1.18"`), or a list of versions on distinct
+    lines, oldest first (`[1.16.18, 1.17.12, 1.18.3]`: one change released on each line at its
+    own patch); kept as text, the list comma-separated. Raises ConfigError."""
+    if raw is None:
+        return None
+    items = [str(v) for v in raw] if isinstance(raw, list) else [str(raw)]
+    parsed = [line_of(item, where=where) for item in items]
+    if not items or any(a[:2] >= b[:2] for a, b in zip(parsed, parsed[1:])):
+        raise ConfigError(f"{where}: since/until lists versions on distinct release lines, oldest first")
+    return ", ".join(items)
+
+
+@lru_cache(maxsize=256)  # a few keys' lines against one or two installed versions
+def reached(lines: str, installed: Version) -> bool:
+    """Is `installed` at or past `lines` (load_lines' text)? With several versions, the one on the
+    installed version's line counts; a line none lists takes the newest older one listed (reached
+    by every release of a newer line), and a line older than all listed has not reached it."""
+    versions = [parse_version(v) or NEWEST for v in lines.split(", ")]
+    older = [v for v in versions if v[:2] <= installed[:2]]
+    return bool(older) and installed >= older[-1]
+
+
 def applies(since: str | None, until: str | None, installed: Version) -> bool:
     """A key or setting with `since`/`until` lines: is it read by the installed release?"""
-    if since is not None and installed < (parse_version(since) or NEWEST):
+    if since is not None and not reached(since, installed):
         return False
-    return not (until is not None and installed >= (parse_version(until) or NEWEST))
+    return not (until is not None and reached(until, installed))

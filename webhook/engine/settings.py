@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from webhook.engine.errors import ConfigError
+from webhook.engine.releases import load_lines
 
 
 class SettingError(ValueError):
@@ -528,8 +529,8 @@ class Setting:
     exclusive: bool = False  # float: the bounds themselves are out of range
     namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
     separator: str = ":"
-    since: str | None = None  # the release line that first reads the key (releases.py)
-    until: str | None = None  # the release line that no longer reads it
+    since: str | None = None  # the release (line, or each line's patch) that first reads the key (releases.py)
+    until: str | None = None  # the release that no longer reads it
     fallback: str | None = None  # a pod field (dotted path) used when the key is absent or empty
     max_length: int | None = None
     empty_is_unset: bool = False  # an empty value reads as no value: the default (a later key or the namespace's is not read)
@@ -633,8 +634,8 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         namespace=_namespace_keys(spec.get("namespace", True), keys, name=name, where=where),
         max_length=max_length,
         separator=str(spec.get("separator", ":")) or ":",
-        since=None if spec.get("since") is None else str(spec["since"]),
-        until=None if spec.get("until") is None else str(spec["until"]),
+        since=load_lines(spec.get("since"), where=f"{where}: setting {name!r}"),
+        until=load_lines(spec.get("until"), where=f"{where}: setting {name!r}"),
         fallback=None if spec.get("fallback") is None else str(spec["fallback"]),
         empty_is_unset=bool(spec.get("emptyIsUnset", False)),
         bits=bits,

@@ -15,7 +15,7 @@ from webhook.engine.errors import ConfigError
 from webhook.engine.injector import Injector
 from webhook.engine.patch import uninject
 from webhook.engine.plugins import load_plugins
-from webhook.engine.releases import Releases, load_releases, parse_version, version_at_least
+from webhook.engine.releases import Releases, applies, load_lines, load_releases, parse_version, version_at_least
 from webhook.engine.settings import load_setting
 from webhook.engine.values import apply_values
 
@@ -114,6 +114,25 @@ def test_a_key_only_newer_lines_read_is_ignored_on_older_ones() -> None:
     assert "restartPolicy" not in old and "--disable-init-endpoints" not in old["args"]
     classic, _ = daprd("1.18.3", {"dapr.io/enable-native-sidecar": "no"}, sidecar_style="native")
     assert "restartPolicy" not in classic
+
+
+@pytest.mark.parametrize(("version", "read"), [
+    ("1.16.17", False), ("1.16.18", True), ("1.17.11", False), ("1.17.12", True),
+    ("1.18.2", False), ("1.18.3", True), ("1.19.0", True), ("1.15.9", False),
+])  # fmt: skip
+def test_a_key_backported_per_line_is_read_from_each_lines_patch(version: str, read: bool) -> None:
+    # dapr/dapr#10300: only 1.16.18+, 1.17.12+ and 1.18.3+ read it; older daprd has no such flag and exits on it.
+    container, _ = daprd(version, {"dapr.io/app-binding-options-timeout": "30s"})
+    assert ("--app-binding-options-timeout" in container["args"]) is read
+
+
+def test_per_line_thresholds() -> None:
+    assert applies("1.16.18, 1.18.3", None, (1, 17, 0)) and not applies("1.16.18, 1.18.3", None, (1, 16, 5))
+    assert not applies(None, "1.16.2", (1, 16, 2)) and applies(None, "1.16.2", (1, 16, 1))
+    assert load_lines(["1.16.18", "1.18.3"], where="t") == "1.16.18, 1.18.3" and load_lines("1.18", where="t") == "1.18"
+    for bad in (["1.18.3", "1.16.18"], ["1.18.1", "1.18.3"], [], ["edge"]):
+        with pytest.raises(ConfigError):
+            load_lines(bad, where="t")
 
 
 @pytest.mark.parametrize(("version", "key", "value"), [
