@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from webhook.engine.discovery import ControlPlaneObject, Discovery
@@ -13,6 +14,9 @@ PATHS = {
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
     "MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class ControlPlaneWatch(ListWatch):
@@ -45,12 +49,18 @@ class ControlPlaneWatch(ListWatch):
                 self.discovery.forget(self.target.kind, self.target.namespace, name)
             for name, obj in listed.items():
                 self.discovery.observe(self.target.kind, self.target.namespace, name, obj)
+            self._warn_releases()
             return
         found = next(iter(items), None)
         if found is None:
             self.discovery.forget(*self.target.key)
         else:
             self.discovery.observe(*self.target.key, found)
+        self._warn_releases()
+
+    def _warn_releases(self) -> None:
+        for warning in self.discovery.unreported_release_warnings():
+            log.warning("%s", warning)
 
     def on_object(self, kind: str, obj: RawObject) -> None:
         key = (self.target.kind, self.target.namespace, self._name(obj))
@@ -60,6 +70,7 @@ class ControlPlaneWatch(ListWatch):
             self.discovery.forget(*key)
         else:
             self.discovery.observe(*key, obj)
+        self._warn_releases()
 
 
 def control_plane_watches(discovery: Discovery, api: KubeApi) -> list[ControlPlaneWatch]:

@@ -496,7 +496,16 @@ def _evaluate_namespaces(observed: Observed, plugins: PluginSet, config: Config)
 def evaluate(observed: Observed, plugins: PluginSet, config: Config | None = None, *, warn_days: int = WARN_DAYS) -> list[Finding]:
     """Every finding about the webhook and the namespaces; pure."""
     config = config or Config(webhook_namespace=observed.namespace)
-    return _evaluate_webhook(observed, warn_days) + _evaluate_namespaces(observed, plugins, config)
+    return _evaluate_webhook(observed, warn_days) + _evaluate_namespaces(observed, plugins, config) + _evaluate_releases(plugins)
+
+
+def _evaluate_releases(plugins: PluginSet) -> list[Finding]:
+    """A plugin whose installed version (as its values give it) renders as a release line it is not on."""
+    findings = []
+    for plugin in plugins:
+        if plugin.releases is not None and (warning := plugin.releases.warning(plugin.name, plugin.values)):
+            findings.append(Finding(WARNING, "release", plugin.name, warning.removeprefix(f"{plugin.name}: ")))
+    return findings
 
 
 _MARKS = {OK: "[ok]  ", INFO: "[info]", WARNING: "[warn]", ERROR: "[FAIL]"}

@@ -150,6 +150,7 @@ class Discovery:
         self._values: dict[str, Attrs] = {p.name: p.values for p in plugins}  # type: ignore[misc]
         self._missing: dict[str, tuple[str, ...]] = {p.name: tuple(o.describe() for o in self.objects[p.name]) for p in plugins}
         self._by_revision: dict[tuple[str, str], tuple[Attrs, tuple[str, ...]]] = {}
+        self._reported: set[str] = set()  # release warnings already logged
 
     def watched(self) -> tuple[ControlPlaneObject, ...]:
         """Every object (and selector) any plugin looks for, once. An object with a selector is also
@@ -236,6 +237,13 @@ class Discovery:
     def values_for(self, plugin: Plugin, revision: str | None = None) -> Attrs:
         found = self._revision(plugin, revision)
         return found[0] if found else self._values.get(plugin.name, plugin.values)  # type: ignore[arg-type]
+
+    def unreported_release_warnings(self) -> list[str]:
+        """Each plugin's release warning for the values in force (releases.py), once per process."""
+        found = [p.releases.warning(p.name, self.values_for(p)) for p in self.plugins if p.releases is not None]
+        new = [w for w in found if w is not None and w not in self._reported]
+        self._reported.update(new)
+        return new
 
     def missing_for(self, plugin: Plugin, revision: str | None = None) -> tuple[str, ...]:
         found = self._revision(plugin, revision)

@@ -6,6 +6,7 @@ the release lines its template knows, oldest first. Templates compare with
 `version_at_least(values.version, "1.18")`; keys and settings may carry `since`/`until` lines, or
 lists of patch releases, one per line, for a change a mesh backported (`since: [1.16.18, 1.18.3]`).
 A version newer than the newest line renders as the newest, older than the oldest as the oldest,
+one on a line between two known lines (Dapr 1.17 beside 1.16 and 1.18) as the older of the two,
 and a tag that is no version (`edge`, `latest`) as the newest; each of those gets a warning.
 """
 
@@ -79,6 +80,11 @@ class Releases:
             return f"{plugin}: {self.value} {raw} is newer than the newest known release line {newest}; rendered as {newest}"
         if parsed[:2] < (parse_version(oldest) or NEWEST)[:2]:
             return f"{plugin}: {self.value} {raw} is older than the oldest known release line {oldest}; rendered as {oldest}"
+        known = [line for line in self.lines if (parse_version(line) or NEWEST)[:2] <= parsed[:2]]
+        if (parse_version(known[-1]) or NEWEST)[:2] != parsed[:2]:
+            line = ".".join(str(n) for n in parsed[:2])
+            return (f"{plugin}: {self.value} {raw} is on release line {line}, which the template does not know; "
+                    f"rendered as {known[-1]}, whose output may differ from that release's")  # fmt: skip
         return None
 
 

@@ -100,9 +100,11 @@ def build_injector(options: ServeOptions, api: KubeApi | None) -> tuple[Injector
     plugins = load_plugins(options.template_dirs)
     if options.values_file is not None:
         plugins = load_values(options.values_file, plugins)
+    discovery = Discovery(plugins)
+    for warning in discovery.unreported_release_warnings():  # the pinned versions; discovered ones: the watches
+        log.warning("%s", warning)
     if api is None:
         return Injector(plugins=plugins, config=options.config), []
-    discovery = Discovery(plugins)
     watches: list[ListWatch] = list(control_plane_watches(discovery, api))
     return Injector(plugins=plugins, config=options.config, discovery=discovery), watches
 

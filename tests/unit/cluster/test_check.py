@@ -29,6 +29,7 @@ from webhook.cluster.findings import (
 from webhook.engine.config import Config
 from webhook.cluster.install import pem_certificates
 from webhook.engine.plugins import PluginSet, load_plugins
+from webhook.engine.values import apply_values
 
 NOW = dt.datetime(2030, 6, 1, tzinfo=dt.timezone.utc)
 NS = "meshswitch-system"
@@ -437,3 +438,10 @@ def test_the_dev_clusters_probe_namespaces_are_left_out(healthy: Observed) -> No
     assert not bad(findings) and "meshswitch-dev-probe" not in text(findings)
     healthy.namespaces = [namespace("meshswitch-probe-1a2b3c4d", {"meshswitch.io/mode": "no-such-mode"})]
     assert [f.subject for f in bad(evaluate(healthy, PLUGINS))] == ["namespace meshswitch-probe-1a2b3c4d"], "only our own prefix is skipped"
+
+
+@pytest.mark.parametrize(("version", "warned"), [("1.17.13", "line 1.17"), ("1.19.0", "newer"), ("1.18.3", None), ("1.16.19", None)])
+def test_a_version_rendered_as_another_release_line_warns(healthy: Observed, version: str, warned: str | None) -> None:
+    plugins = apply_values(PLUGINS, {"dapr": {"version": version}})
+    warnings = [f.message for f in bad(evaluate(healthy, plugins), WARNING) if f.check == "release"]
+    assert len(warnings) == (warned is not None) and all(str(warned) in w for w in warnings), warnings

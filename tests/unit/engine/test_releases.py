@@ -54,7 +54,10 @@ def test_version_at_least_counts_a_tag_that_is_no_version_as_newest() -> None:
 def test_release_warnings() -> None:
     releases = Releases("version", ("1.16", "1.18"))
     assert releases.warning("dapr", {"version": "1.18.3"}) is None
-    assert releases.warning("dapr", {"version": "1.17.0"}) is None  # between lines: the older one's rules
+    # Between lines: rendered as the older one, which may not be what that release renders.
+    assert "1.17.0 is on release line 1.17, which the template does not know; rendered as 1.16" in str(
+        releases.warning("dapr", {"version": "1.17.0"}))
+    assert Releases("version", ("1.28", "1.29", "1.30")).warning("istio", {"version": "1.29.6"}) is None
     assert "newer than the newest known release line 1.18" in str(releases.warning("dapr", {"version": "1.19.1"}))
     assert "older than the oldest known release line 1.16" in str(releases.warning("dapr", {"version": "1.14.4"}))
     assert "not a version" in str(releases.warning("dapr", {"version": "edge"}))
@@ -71,6 +74,19 @@ def test_each_line_renders_its_own_defaults() -> None:
     assert "--scheduler-host-address" not in old["args"]
     env = {e["name"]: e.get("value") for e in old["env"]}
     assert env["DAPR_SCHEDULER_HOST_ADDRESS"].count(":50006") == 3
+
+
+def test_a_version_between_two_lines_renders_as_the_older_with_a_warning() -> None:
+    container, warnings = daprd("1.17.13")
+    assert container["livenessProbe"]["initialDelaySeconds"] == 3
+    assert any("release line 1.17, which the template does not know; rendered as 1.16" in w for w in warnings)
+
+
+def test_the_server_reports_a_release_warning_once() -> None:
+    # Logged at start-up for the pinned version, and by the watches for a discovered one.
+    discovery = Discovery(apply_values(load_plugins(), {"dapr": {"version": "1.17.13"}}))
+    assert [w for w in discovery.unreported_release_warnings() if "1.17" in w]
+    assert discovery.unreported_release_warnings() == []  # once per process
 
 
 def test_an_unknown_newer_version_renders_as_the_newest_line_with_a_warning() -> None:
