@@ -222,3 +222,52 @@ def test_dapr_reads_its_keys_from_the_pod_only() -> None:
     result = engine.inject(pod, ns)
     args = next(c for c in apply(pod, result.patch)["spec"]["initContainers"] if c["name"] == "daprd")["args"]
     assert args[args.index("--log-level") + 1] == "info" and "--app-port" not in args
+
+
+def chart_daprd(version: str, chart: dict[str, Any], annotations: dict[str, str] | None = None) -> tuple[dict[str, Any], tuple[str, ...]]:
+    pod = make_pod(annotations={**DAPR, **(annotations or {})})
+    plugins = apply_values(load_plugins(), {"dapr": {"version": version, **chart}})
+    result = Injector(plugins=plugins, config=Config()).inject(pod, namespace())
+    injected = apply(pod, result.patch)
+    validate_pod(injected)
+    spec = injected["spec"]
+    return next(c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "daprd"), result.warnings
+
+
+@pytest.mark.parametrize("version", ["1.18.3", "1.16.19"])
+def test_the_charts_sidecar_user_and_group(version: str) -> None:
+    # sidecar_container.go: the injector's SIDECAR_RUN_AS_USER/GROUP become daprd's runAsUser/runAsGroup.
+    container, _ = chart_daprd(version, {"sidecarRunAsUser": 1000, "sidecarRunAsGroup": 2000})
+    assert container["securityContext"]["runAsUser"] == 1000 and container["securityContext"]["runAsGroup"] == 2000
+    default, _ = chart_daprd(version, {})
+    assert "runAsUser" not in default["securityContext"] and "runAsGroup" not in default["securityContext"]
+    # dapr.io/env setting SSL_CERT_DIR drops them, as Dapr does for the Windows administrator.
+    windows, _ = chart_daprd(version, {"sidecarRunAsUser": 1000}, {"dapr.io/env": "SSL_CERT_DIR=/c"})
+    assert "runAsUser" not in windows["securityContext"]
+
+
+@pytest.mark.parametrize("version", ["1.18.3", "1.16.19"])
+def test_the_charts_actors_and_reminders_services(version: str) -> None:
+    scheduler = "scheduler:dapr-scheduler-server.dapr-system.svc.cluster.local:50006"
+    container, warnings = chart_daprd(version, {"actorsServiceName": "scheduler", "remindersServiceName": "scheduler"})
+    args = container["args"]
+    assert "--placement-host-address" not in args and not warnings
+    assert args[args.index("--actors-service") + 1] == scheduler and args[args.index("--reminders-service") + 1] == scheduler
+    # The pod's placement address wins over the actors service; a blank one leaves it.
+    pinned, _ = chart_daprd(version, {"actorsServiceName": "scheduler"}, {"dapr.io/placement-host-address": "p:1"})
+    assert "--actors-service" not in pinned["args"] and "p:1" in pinned["args"]
+    blank, _ = chart_daprd(version, {"actorsServiceName": "scheduler"}, {"dapr.io/placement-host-address": " "})
+    assert "--actors-service" in blank["args"] and "--placement-host-address" not in blank["args"]
+    off, _ = chart_daprd(version, {"actorsServiceName": "scheduler", "actorsEnabled": False})
+    assert "--actors-service" not in off["args"]
+    placement, _ = chart_daprd(version, {"remindersServiceName": "placement"})
+    assert placement["args"][placement["args"].index("--reminders-service") + 1] == (
+        "placement:dapr-placement-server.dapr-system.svc.cluster.local:50005")
+    _, warned = chart_daprd(version, {"actorsServiceName": "elsewhere"})
+    assert any("actorsServiceName" in w for w in warned)
+
+
+@pytest.mark.parametrize(("version", "env"), [("1.16.1", False), ("1.16.2", True), ("1.16.19", True), ("1.18.3", False)])
+def test_the_charts_skip_reminder_migration(version: str, env: bool) -> None:
+    container, _ = chart_daprd(version, {"skipReminderMigration": True})
+    assert ({"name": "DAPR_SKIP_REMINDER_MIGRATION", "value": "true"} in container["env"]) is env
