@@ -308,6 +308,8 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
     for setting in _settings_reading(plugin.settings, present):
         if (setting.since or setting.until) and not applies(setting.since, setting.until, installed or plugin.installed()):
             continue  # a key this release of the mesh does not read
+        if setting.used_when is not None and not (parsed or plugin.defaults).get(setting.used_when):
+            continue  # lands nowhere while its switch is off: neither parsed nor refused, as the mesh
         if setting.fallback is not None and not any(view.pod_annotations.get(k) or view.ns_annotations.get(k) for k in setting.keys):
             continue  # absent or empty: the template takes the pod field
         for key in setting.keys:

@@ -430,9 +430,13 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     if own_status is not None and (not isinstance(own_status, str) or not own_status):
         raise ConfigError(f"{where}: ownStatus must be an annotation name")
     releases = load_releases(fields.get("releases"), values, where=where)
-    for setting in settings:
+    for number, setting in enumerate(settings):
         if (setting.since or setting.until) and releases is None:
             raise ConfigError(f"{where}: setting {setting.name!r} names release lines, so the plugin needs releases")
+        if setting.used_when is not None and not any(
+            s.name == setting.used_when and s.type in ("bool", "truthy") for s in settings[:number]
+        ):
+            raise ConfigError(f"{where}: setting {setting.name!r}: usedWhen must name a bool or truthy setting listed before it")
     mesh_free = fields.get("meshFreeNamespaces") or []
     if not isinstance(mesh_free, list) or not all(isinstance(v, str) and isinstance(values.get(v), str) for v in mesh_free):
         raise ConfigError(f"{where}: meshFreeNamespaces must list names of string values (namespaces)")

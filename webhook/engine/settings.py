@@ -536,6 +536,7 @@ class Setting:
     empty_is_unset: bool = False  # an empty value reads as no value: the default (a later key or the namespace's is not read)
     bits: int = 32  # int: the width of the field the value lands in
     check_namespace: bool = False  # the namespace's value must parse even where the pod sets its own
+    used_when: str | None = None  # an earlier on/off setting: the key is read only while that one is on
 
     @property
     def longest(self) -> int:
@@ -576,7 +577,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames"}
+     "checkNamespace", "protoNames", "usedWhen"}
 )  # fmt: skip
 
 
@@ -640,6 +641,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         empty_is_unset=bool(spec.get("emptyIsUnset", False)),
         bits=bits,
         check_namespace=bool(spec.get("checkNamespace", False)),
+        used_when=None if spec.get("usedWhen") is None else str(spec["usedWhen"]),
     )
     if type_name in ("enum", "names") and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: {type_name} needs choices")

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import apply, make_pod, namespace, validate_pod
 from webhook.engine.config import Config
 from webhook.engine.discovery import Discovery
-from webhook.engine.errors import ConfigError
+from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.injector import Injector
 from webhook.engine.patch import uninject
 from webhook.engine.plugins import load_plugins
@@ -271,3 +271,32 @@ def test_the_charts_actors_and_reminders_services(version: str) -> None:
 def test_the_charts_skip_reminder_migration(version: str, env: bool) -> None:
     container, _ = chart_daprd(version, {"skipReminderMigration": True})
     assert ({"name": "DAPR_SKIP_REMINDER_MIGRATION", "value": "true"} in container["env"]) is env
+
+
+@pytest.mark.parametrize("annotations", [
+    {"dapr.io/debug-port": "70000"}, {"dapr.io/debug-port": "0"}, {"dapr.io/debug-port": "-1"},
+    {"dapr.io/enable-debug": "no", "dapr.io/debug-port": "x"},
+    {"dapr.io/app-health-probe-interval": "2147483648", "dapr.io/app-health-threshold": "-2147483649"},
+])  # fmt: skip
+def test_rule8_a_value_that_lands_nowhere_while_its_switch_is_off_is_not_denied(annotations: dict[str, str]) -> None:
+    container, _ = daprd("1.18.3", annotations)
+    assert "--listen" not in container["args"] and "--enable-app-health-check" not in container["args"]
+
+
+@pytest.mark.parametrize(("annotations", "key"), [
+    ({"dapr.io/enable-debug": "true", "dapr.io/debug-port": "70000"}, "dapr.io/debug-port"),
+    ({"dapr.io/enable-app-health-check": "on", "dapr.io/app-health-probe-interval": "2147483648"}, "dapr.io/app-health-probe-interval"),
+])  # fmt: skip
+def test_rule8_with_its_switch_on_the_value_is_checked(annotations: dict[str, str], key: str) -> None:
+    with pytest.raises(PodDenied, match=key):
+        injector("1.18.3").inject(make_pod(annotations={**DAPR, **annotations}), namespace())
+
+
+def test_used_when_names_an_earlier_switch(tmp_path: Any) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "name: p\nkind: runtime\ndescription: d\non: [{in: pod, key: p/on, values: ['true']}]\n"
+        "settings:\n  port: {key: p/port, type: port, usedWhen: debug}\n  debug: {key: p/debug, type: truthy}\n"
+        "fragment: {}\n"
+    )
+    with pytest.raises(ConfigError, match="usedWhen"):
+        load_plugins([tmp_path])
