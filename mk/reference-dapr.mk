@@ -5,12 +5,14 @@
 # committed. See tests/reference/dapr/README.md for getting SRC.
 DAPR_REF_DIR   := tests/reference/dapr
 DAPR_REF_BUILD  = $(HOME)/.cache/meshswitch/reference/dapr-$(VERSION)
-# v1.16 has a different SidecarConfig shape (scheduler address list, no native sidecar).
-DAPR_REF_TAGS   = $(if $(filter v1.16.%,$(VERSION)),dapr116,)
+# v1.16 has a different SidecarConfig shape (scheduler address list, no native sidecar); v1.17 has
+# no native sidecar.
+DAPR_REF_TAGS   = $(if $(filter v1.16.%,$(VERSION)),dapr116,$(if $(filter v1.17.%,$(VERSION)),dapr117,))
 # Module versions a release pins that the Go module proxy refuses ("403 ... This module version is
 # not available"), pointed at a served version: old=new@version, space-separated. Recorded in
 # meta.yaml (go_modules) by the program itself.
 DAPR_REF_REPLACE_v1.16.19 := github.com/dapr/components-contrib=github.com/dapr/components-contrib@v1.16.1
+DAPR_REF_REPLACE_v1.17.13 := github.com/dapr/components-contrib=github.com/dapr/components-contrib@v1.16.1
 DAPR_REF_REPLACE ?= $(DAPR_REF_REPLACE_$(VERSION))
 
 .PHONY: reference-dapr

@@ -6,7 +6,7 @@ the release lines its template knows, oldest first. Templates compare with
 `version_at_least(values.version, "1.18")`; keys and settings may carry `since`/`until` lines, or
 lists of patch releases, one per line, for a change a mesh backported (`since: [1.16.18, 1.18.3]`).
 A version newer than the newest line renders as the newest, older than the oldest as the oldest,
-one on a line between two known lines (Dapr 1.17 beside 1.16 and 1.18) as the older of the two,
+one on a line between two known lines (1.17 where the lines are 1.16 and 1.18) as the older of the two,
 and a tag that is no version (`edge`, `latest`) as the newest; each of those gets a warning.
 """
 

@@ -1,8 +1,8 @@
-//go:build !dapr116
+//go:build !dapr116 && !dapr117
 
 package main
 
-// Release-line specifics for Dapr 1.17+ (built without the dapr116 tag).
+// Release-line specifics for Dapr 1.18+ (built without the dapr116 and dapr117 tags).
 
 import (
 	"strings"

@@ -76,16 +76,23 @@ def test_each_line_renders_its_own_defaults() -> None:
     assert env["DAPR_SCHEDULER_HOST_ADDRESS"].count(":50006") == 3
 
 
-def test_a_version_between_two_lines_renders_as_the_older_with_a_warning() -> None:
-    container, warnings = daprd("1.17.13")
-    assert container["livenessProbe"]["initialDelaySeconds"] == 3
-    assert any("release line 1.17, which the template does not know; rendered as 1.16" in w for w in warnings)
+def test_the_117_line_takes_118s_scheduler_flag_and_116s_probes() -> None:
+    container, warnings = daprd("1.17.13", {"dapr.io/disable-init-endpoints": "true"})
+    assert warnings == () and container["livenessProbe"]["initialDelaySeconds"] == 3
+    assert "--scheduler-host-address" in container["args"] and "--disable-init-endpoints" in container["args"]
+    assert not any(e["name"].startswith("DAPR_SCHEDULER") for e in container["env"])
+
+
+@pytest.mark.parametrize(("version", "injected"), [("1.17.2", True), ("1.17.3", False), ("1.16.19", True)])
+def test_the_enabled_gate_takes_only_true_from_1173(version: str, injected: bool) -> None:
+    result = injector(version).inject(make_pod(annotations={**DAPR, "dapr.io/enabled": "yes"}), namespace())
+    assert (result.plugins == ("dapr",)) is injected
 
 
 def test_the_server_reports_a_release_warning_once() -> None:
     # Logged at start-up for the pinned version, and by the watches for a discovered one.
-    discovery = Discovery(apply_values(load_plugins(), {"dapr": {"version": "1.17.13"}}))
-    assert [w for w in discovery.unreported_release_warnings() if "1.17" in w]
+    discovery = Discovery(apply_values(load_plugins(), {"dapr": {"version": "1.15.2"}}))
+    assert [w for w in discovery.unreported_release_warnings() if "1.15.2 is older" in w]
     assert discovery.unreported_release_warnings() == []  # once per process
 
 
