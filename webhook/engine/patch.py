@@ -231,10 +231,14 @@ def build_patch(
 
     volumes = []
     if added_volumes:
-        taken = _names(spec.get("volumes"))
+        own = _names(spec.get("volumes"))
+        taken: set[str] = set()
         for volume in added_volumes:
-            if volume["name"] in taken:
+            if volume["name"] in own:
                 warnings.append(f"the pod already has a volume named {volume['name']}; it is kept and not replaced")
+                continue
+            if volume["name"] in taken:
+                warnings.append(f"more than one volume named {volume['name']} would be added (by the plugins or from a pod setting); the first is kept")
                 continue
             taken.add(volume["name"])
             volumes.append(volume)

@@ -440,6 +440,51 @@ def _parse_env(raw: str, setting: Setting) -> list[dict[str, Any]]:
     return env  # type: ignore[no-any-return]
 
 
+def _parse_named(raw: str, setting: Setting) -> list[dict[str, Any]]:
+    """Kubernetes objects that each carry a `name` (volumes, volume mounts), from a JSON map of name
+    to object (in sorted name order, as a Go template ranges over a map) or a JSON list of objects
+    (each named by its index); an object's own `name` wins over either. Null is no objects."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise SettingError("not JSON") from None
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        entries = sorted(value.items())
+    elif isinstance(value, list):
+        entries = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        raise SettingError("neither a JSON map nor a JSON list")
+    if (problem := nesting_problem(value)) is not None:
+        raise SettingError(f"JSON of {problem}")
+    named = []
+    for key, item in entries:
+        if not isinstance(item, dict) or not item:
+            raise SettingError(f"JSON whose entry {show(key)} is not a non-empty object")
+        name = item.get("name", key)
+        if not isinstance(name, str):
+            raise SettingError(f"JSON whose entry {show(key)} has a name that is not a string")
+        named.append({"name": name, **{k: _as_go_writes(v) for k, v in item.items() if k != "name" and v is not None}})
+    return named
+
+
+# Go's encoding/json writes a float64 below 1e21 without an exponent: a whole one as an integer.
+_GO_PLAIN_FLOAT = 1e21
+
+
+def _as_go_writes(value: Any) -> Any:
+    """JSON as Go reads it into a Kubernetes object and writes it back: a whole number written as a
+    float (`4.2e2`) is the integer, and a null field of an object is unset."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < _GO_PLAIN_FLOAT else value
+    if isinstance(value, dict):
+        return {k: _as_go_writes(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_as_go_writes(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class SettingType:
     """How one type parses, how to describe what it accepts, and the longest value it reads.
@@ -490,6 +535,11 @@ TYPES: Mapping[str, SettingType] = {
         _parse_float,
         lambda s: "a number" + (f" strictly between {s.minimum} and {s.maximum}" if s.exclusive else _bounds(s)),
         64,
+    ),
+    "named": SettingType(
+        _parse_named,
+        lambda s: s.description or "a JSON map of name to object, or a JSON list of objects (each with its name)",
+        32 * 1024,
     ),
     "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]', 32 * 1024),
     "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),

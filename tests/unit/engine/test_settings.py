@@ -202,3 +202,23 @@ def test_mapping_reads_proto_names_enums_and_nested_fields_as_protojson() -> Non
     ]:
         with pytest.raises(SettingError, match=message):
             config.parse(raw)
+
+
+def test_named_objects_as_a_go_template_ranges_over_them() -> None:
+    """A map in sorted key order, a list by index; an object's own name wins; Go's numbers and nulls."""
+    setting = load_setting("v", {"key": "v", "type": "named"}, where="t")
+    assert setting.parse('{"z": {"emptyDir": {}}, "a": {"name": "own", "secret": {"defaultMode": 4.2e2, "items": null}}}') == [
+        {"name": "own", "secret": {"defaultMode": 420}},
+        {"name": "z", "emptyDir": {}},
+    ]
+    assert setting.parse('[{"mountPath": "/a"}, {"name": "b", "mountPath": "/b"}]') == [
+        {"name": "0", "mountPath": "/a"},
+        {"name": "b", "mountPath": "/b"},
+    ]
+    assert setting.parse("null") == []
+
+
+@pytest.mark.parametrize("raw", ["{certs: secret}", '"certs"', "5", "true", "", '{"a": null}', '{"a": {}}', '["x"]', '[{"name": 5}]'])
+def test_named_objects_refuse_what_istio_cannot_render(raw: str) -> None:
+    with pytest.raises(SettingError):
+        load_setting("v", {"key": "v", "type": "named"}, where="t").parse(raw)
