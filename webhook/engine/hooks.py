@@ -48,6 +48,9 @@ class HookResult(NamedTuple):
     annotation_changes: Mapping[str, str | None] = NOTHING  # None removes the key
     # Fields to merge over a container a previous injection left (Istio's proxy.istio.io/overrides).
     reapplied: Mapping[str, Mapping[str, Any]] = NOTHING
+    # Fields set over an injected container after the pod's own declared one is merged over it (what
+    # the mesh's injector adjusts after its merge: Istio's proxy stays root under TPROXY).
+    imposed: Mapping[str, Mapping[str, Any]] = NOTHING
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -626,6 +629,20 @@ def _recorded_overrides(raw: Any) -> list[dict[str, Any]]:
     return [c for part in ("containers", "initContainers") for c in overrides.get(part) or ()]
 
 
+def _declared_proxy_user(spec: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """What Istio adjusts after its merge (adjustInitContainerUser) when the pod's own istio-proxy sets
+    securityContext.runAsUser: that uid, unless 0, becomes istio-init's `-u` (`hook.proxy_uid`), and
+    under TPROXY (the annotation's or proxy.istio.io/config's) the proxy still runs as root."""
+    proxy = _first_named("istio-proxy", spec.get("containers"), spec.get("initContainers"))
+    security = proxy.get("securityContext") if proxy is not None else None
+    uid = security.get("runAsUser") if isinstance(security, dict) else None
+    if not isinstance(uid, int) or isinstance(uid, bool):
+        return {"proxy_uid": None}, NOTHING
+    config = settings.get("proxyConfig") or {}
+    tproxy = settings.get("interceptionMode") == "TPROXY" or config.get("interceptionMode") == "TPROXY"
+    return {"proxy_uid": uid or None}, ({"istio-proxy": {"securityContext": {"runAsUser": 0}}} if tproxy else NOTHING)
+
+
 def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """Istio records the pod's own containers that carry the names of its template's (what it
     merges over them) in proxy.istio.io/overrides, so that a later re-injection applies them again.
@@ -636,6 +653,7 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     """
     spec = pod.get("spec") or {}
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    user, imposed = _declared_proxy_user(spec, settings)
     if "proxy.istio.io/overrides" in annotations:
         # A re-injection: Istio applies the recorded fields again over its fresh containers
         # (all but resources, which the annotations and the install decide).
@@ -644,18 +662,20 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
             str(c["name"]): {k: v for k, v in c.items() if k not in ("name", "resources")}
             for c in recorded if c.get("name")
         }  # fmt: skip
-        return HookResult(context={"overrides": None, "overrides_native": None}, reapplied=again)
+        return HookResult(context={"overrides": None, "overrides_native": None, **user}, reapplied=again, imposed=imposed)
     if _ISTIO_STATUS in annotations:
         # Injected before, without a record: the containers Istio lists are its own, to be replaced,
         # and Istio writes no record for a pod it injected already.
-        return HookResult(context={"overrides": None, "overrides_native": None})
+        return HookResult(context={"overrides": None, "overrides_native": None, **user}, imposed=imposed)
     containers, init_containers = spec.get("containers"), spec.get("initContainers")
     declared_init = _first_named("istio-init", containers, init_containers)
     return HookResult(
         context={
             "overrides": _overrides([_first_named("istio-proxy", containers)], [declared_init]),
             "overrides_native": _overrides([], [declared_init, _first_named("istio-proxy", containers, init_containers)]),
-        }
+            **user,
+        },
+        imposed=imposed,
     )
 
 

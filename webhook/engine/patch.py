@@ -173,6 +173,7 @@ def build_patch(
     app_env: list[Any] = []
     firsts: set[str] = set()
     reapplied: dict[str, Mapping[str, Any]] = {}
+    imposed: dict[str, Mapping[str, Any]] = {}
     labels: dict[str, str] = {}
     extra_annotations: dict[str, str] = {}
     for a in additions:
@@ -188,6 +189,8 @@ def build_patch(
             firsts.update(c["name"] for c in a.sidecars)
         if a.reapplied:
             reapplied.update(a.reapplied)
+        if a.imposed:
+            imposed.update(a.imposed)
         _add_missing(labels, a.labels)
         _add_missing(extra_annotations, a.annotations)
     if appended:  # classic: each injector appends its own, and Dapr's is called before a mesh's
@@ -201,7 +204,7 @@ def build_patch(
         status["containers"] += [c["name"] for c in proxies]
     previous = _previously_injected(annotations, additions)
     redirects, proxies, removals = _merge_declared(
-        builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied
+        builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied, imposed=imposed
     )
     init_containers, containers = spec.get("initContainers"), spec.get("containers")
     followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
@@ -350,11 +353,12 @@ def _merge_declared(
     native_sidecar: bool,
     previous: frozenset[str] = frozenset(),
     reapplied: Mapping[str, Mapping[str, Any]] | None = None,
+    imposed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
     """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
     `image: auto`): ours merged under theirs, placed where ours goes (as Istio's reorderPod places
-    its proxy whatever the pod's order); their entry is removed at the end. The original is kept in
-    the status for uninject."""
+    its proxy whatever the pod's order); their entry is removed at the end, and what the mesh
+    `imposed` after its merge goes over the result. The original is kept in the status for uninject."""
     ours = {item["name"] for item in redirects}
     ours.update(item["name"] for item in proxies)
     declared: dict[str, tuple[str, int, Mapping[str, Any]]] = {}
@@ -379,6 +383,8 @@ def _merge_declared(
                 merged = merge_container(item, (reapplied or {}).get(item["name"], {}))
             else:
                 merged = merge_container(item, original)
+            if after := (imposed or {}).get(item["name"]):
+                merged = merge_container(merged, after)
             builder.status.setdefault("declared", {})[item["name"]] = {"section": section, "index": index, "container": original}
             if section != target and target == "containers":
                 merged.pop("restartPolicy", None)  # a native sidecar's; an app container takes none

@@ -85,6 +85,7 @@ class Addition(NamedTuple):
     init_container_changes: Mapping[int, Mapping[str, Any]] = NOTHING
     annotation_changes: Mapping[str, str | None] = NOTHING
     reapplied: Mapping[str, Mapping[str, Any]] = NOTHING
+    imposed: Mapping[str, Mapping[str, Any]] = NOTHING
     containers: Sequence[Any] = ()  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = NOTHING
@@ -149,6 +150,7 @@ def render(
     init_changes: dict[int, Mapping[str, Any]] = {}
     annotation_changes: dict[str, str | None] = {}
     reapplied: dict[str, Mapping[str, Any]] = {}
+    imposed: dict[str, Mapping[str, Any]] = {}
     appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
@@ -162,6 +164,8 @@ def render(
             annotation_changes.update(result.annotation_changes)
         if result.reapplied:
             reapplied.update(result.reapplied)
+        if result.imposed:
+            imposed.update(result.imposed)
         for index, lists in result.container_appends.items():
             for name, items in lists.items():
                 appends.setdefault(index, {}).setdefault(name, []).extend(items)
@@ -201,6 +205,7 @@ def render(
         init_container_changes=init_changes,
         annotation_changes=annotation_changes,
         reapplied=reapplied,
+        imposed=imposed,
         containers=_check_list(plugin, "containers", rendered.get("containers", [])),
         sidecars_first=bool(
             not native_sidecar
