@@ -147,7 +147,21 @@ def _split_list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def _strict_ports(raw: str) -> list[str]:
+    """A port list as Istio's validator reads it (parsePorts): blanks around the list and each item
+    trimmed, every item a port number; no range, no empty item."""
+    text = go_trim(raw)
+    parts = [go_trim(part) for part in text.split(",")] if text else []
+    for part in parts:
+        value = _whole(part) if part.isascii() and part.isdigit() else None
+        if value is None or not 1 <= value <= 65535:
+            raise SettingError(f"a list whose item {show(part)} is not a port number")
+    return parts
+
+
 def _parse_ports(raw: str, setting: Setting) -> list[str]:
+    if setting.strict:
+        return ["*"] if raw == "*" and setting.wildcard else _strict_ports(raw)
     parts = _split_list(raw)
     if parts == ["*"] and setting.wildcard:
         return parts
@@ -168,7 +182,29 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
     return parts
 
 
+# Go's netip.ParsePrefix: an address, a slash and a mask length in decimal without leading zeros.
+_GO_PREFIX_BITS = re.compile(r"0|[1-9][0-9]{0,2}")
+
+
+def _strict_cidrs(raw: str) -> list[str]:
+    """A CIDR list as Istio's validator reads it: each comma-separated item exactly as Go's
+    netip.ParsePrefix takes it (nothing trimmed, a mask length, no zone); no empty item."""
+    parts = raw.split(",") if raw else []
+    for part in parts:
+        address, slash, bits = part.rpartition("/")
+        try:
+            valid = bool(slash) and "%" not in address and _GO_PREFIX_BITS.fullmatch(bits) is not None
+            valid = valid and int(bits) <= ipaddress.ip_address(address).max_prefixlen
+        except ValueError:
+            valid = False
+        if not valid:
+            raise SettingError(f"a list whose item {show(part)} is not a CIDR (an address and a mask length)")
+    return parts
+
+
 def _parse_cidrs(raw: str, setting: Setting) -> list[str]:
+    if setting.strict:
+        return ["*"] if raw == "*" and setting.wildcard else _strict_cidrs(raw)
     parts = _split_list(raw)
     if parts == ["*"] and setting.wildcard:
         return parts
@@ -503,12 +539,12 @@ SINGLE_VALUE_TYPES = frozenset({"int", "port", "cpu", "memory", "image", "bool",
 
 TYPES: Mapping[str, SettingType] = {
     # int64 needs 20 characters; the rest is room for blanks and leading zeros.
-    "int": SettingType(_parse_int, lambda s: "a whole number" + _bounds(s), 32),
+    "int": SettingType(_parse_int, lambda s: s.description or "a whole number" + _bounds(s), 32),
     "port": SettingType(_parse_port, lambda s: "a port number from 1 to 65535", 16),
     # About 1,500 ports or ranges: every port list the meshes document is far shorter.
     "ports": SettingType(
         _parse_ports,
-        lambda s: "a comma-separated list of ports or ranges (8080,9000-9100)"
+        lambda s: ("a comma-separated list of ports (8080,9090)" if s.strict else "a comma-separated list of ports or ranges (8080,9000-9100)")
         + (", or container port names" if s.names else "")
         + (' or "*"' if s.wildcard else ""),
         8 * 1024,
@@ -516,7 +552,9 @@ TYPES: Mapping[str, SettingType] = {
     # About 800 IPv4 or 400 IPv6 CIDRs: enough for a cloud provider's published ranges.
     "cidrs": SettingType(
         _parse_cidrs,
-        lambda s: "a comma-separated list of CIDRs (10.0.0.0/8,fd00::/8)" + (' or "*"' if s.wildcard else ""),
+        lambda s: "a comma-separated list of CIDRs (10.0.0.0/8,fd00::/8)"
+        + (", no blanks, each with its mask length" if s.strict else "")
+        + (' or "*"' if s.wildcard else ""),
         16 * 1024,
     ),
     "cpu": SettingType(_parse_cpu, lambda s: "a CPU quantity such as 100m or 2", 32),
@@ -576,6 +614,7 @@ class Setting:
     fields: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # a mapping's typed fields (a tuple: an enum)
     proto_names: bool = False  # a mapping's fields may be spelled snake_case, as protojson reads them
     names: bool = False  # ports: container port names are accepted too
+    strict: bool = False  # ports, cidrs: each item as Istio's validator reads it (no range, no empty item, a mask)
     exclusive: bool = False  # float: the bounds themselves are out of range
     namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
     separator: str = ":"
@@ -617,6 +656,8 @@ class Setting:
         """Parse one raw annotation value; raises SettingError. The length is checked first."""
         if len(raw) > self.longest:
             raise SettingError(f"longer than {self.longest} characters ({len(raw)})")
+        if self.pattern is not None and self.type != "string" and not self.pattern.fullmatch(raw):
+            raise SettingError("not of the accepted form")
         return TYPES[self.type].parse(raw, self)
 
     def accepts(self) -> str:
@@ -627,7 +668,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames", "usedWhen"}
+     "checkNamespace", "protoNames", "usedWhen", "strict"}
 )  # fmt: skip
 
 
@@ -681,6 +722,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         fields={k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()},
         proto_names=bool(spec.get("protoNames", False)),
         names=bool(spec.get("names", False)),
+        strict=bool(spec.get("strict", False)),
         exclusive=bool(spec.get("exclusive", False)),
         namespace=_namespace_keys(spec.get("namespace", True), keys, name=name, where=where),
         max_length=max_length,

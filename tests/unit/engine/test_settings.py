@@ -222,3 +222,27 @@ def test_named_objects_as_a_go_template_ranges_over_them() -> None:
 def test_named_objects_refuse_what_istio_cannot_render(raw: str) -> None:
     with pytest.raises(SettingError):
         load_setting("v", {"key": "v", "type": "named"}, where="t").parse(raw)
+
+
+@pytest.mark.parametrize("raw", ["10.0.0.0/08", "fd00::1", "10.0.0.0/8,", "10.0.0.0/8, 10.1.0.0/16", "10.0.0.0/255.0.0.0", "fe80::1%eth0/64", " *"])
+def test_strict_cidrs_refuse_what_netip_parse_prefix_refuses(raw: str) -> None:
+    with pytest.raises(SettingError):
+        setting(type="cidrs", strict=True, wildcard=True).parse(raw)
+
+
+def test_strict_cidrs_and_ports_take_what_istio_takes() -> None:
+    assert setting(type="cidrs", strict=True, wildcard=True).parse("*") == ["*"]
+    assert setting(type="cidrs", strict=True).parse("fd00::/8,10.0.0.0/0") == ["fd00::/8", "10.0.0.0/0"]
+    assert setting(type="cidrs", strict=True).parse("") == []
+    assert setting(type="ports", strict=True).parse(" 8080 , 09090 ") == ["8080", "09090"]
+    for raw in ("8080-8090", "8080,", "+80", "0"):
+        with pytest.raises(SettingError):
+            setting(type="ports", strict=True).parse(raw)
+
+
+def test_a_pattern_narrows_any_type() -> None:
+    digits = setting(type="int", pattern="[0-9]+", min=0)
+    assert digits.parse("007") == 7
+    for raw in ("+5", " 5"):
+        with pytest.raises(SettingError):
+            digits.parse(raw)
