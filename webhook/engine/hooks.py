@@ -76,8 +76,9 @@ def _ordered(value: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]
 def _named_port(container: Mapping[str, Any], port: Any) -> Any:
     """The probe's port as a number; None for a name the container does not declare.
 
-    Istio drops a prober whose named port it cannot resolve and leaves that probe as it was;
-    the kubelet then reports the probe failing, which is the user's to fix, not a refusal.
+    Istio gives the agent no prober for a named port it cannot resolve (it still points the probe
+    at the agent, which answers 404); the probe is left as it was here, which the kubelet fails
+    too, naming the user's port (docs/fidelity.md): the user's to fix, not a refusal.
     """
     if isinstance(port, str) and not (port.isascii() and port.isdigit()):
         for declared in container.get("ports") or ():
