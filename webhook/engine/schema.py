@@ -118,6 +118,10 @@ _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.
 _QUANTITY_EXAMPLE = "a quantity such as 128Mi or 1"
 
 
+# The struct names `conform` reads (a plugin's `object:` names one).
+STRUCTS = frozenset(_TABLE)
+
+
 class TypeMismatch(ValueError):
     """A value of the wrong JSON type for the Go field it lands in: where, and what it must be."""
 

@@ -494,6 +494,8 @@ def _parse_named(raw: str, setting: Setting) -> list[dict[str, Any]]:
         raise SettingError("neither a JSON map nor a JSON list")
     if (problem := nesting_problem(value)) is not None:
         raise SettingError(f"JSON of {problem}")
+    from webhook.engine.schema import TypeMismatch, conform  # schema reads this module's quantity grammar
+
     named = []
     for key, item in entries:
         if not isinstance(item, dict) or not item:
@@ -501,7 +503,16 @@ def _parse_named(raw: str, setting: Setting) -> list[dict[str, Any]]:
         name = item.get("name", key)
         if not isinstance(name, str):
             raise SettingError(f"JSON whose entry {show(key)} has a name that is not a string")
-        named.append({"name": name, **{k: _as_go_writes(v) for k, v in item.items() if k != "name" and v is not None}})
+        entry = {"name": name, **{k: _as_go_writes(v) for k, v in item.items() if k != "name" and v is not None}}
+        if setting.object_kind is not None:
+            # As Go reads it into the pod: a field of the wrong type fails there, one Go does not
+            # know is dropped (an annotation cannot add a field). Istio's template read the value
+            # as float64 first (fromJSON), so 4.2e2 is 420.
+            try:
+                entry = conform(entry, setting.object_kind, at=key, float64=True)
+            except TypeMismatch as err:
+                raise SettingError(f"JSON whose entry {err}") from None
+        named.append(entry)
     return named
 
 
@@ -626,6 +637,7 @@ class Setting:
     bits: int = 32  # int: the width of the field the value lands in
     check_namespace: bool = False  # the namespace's value must parse even where the pod sets its own
     used_when: str | None = None  # an earlier on/off setting: the key is read only while that one is on
+    object_kind: str | None = None  # named: the core/v1 type each entry is read as (Volume, VolumeMount)
 
     @property
     def longest(self) -> int:
@@ -668,7 +680,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames", "usedWhen", "strict"}
+     "checkNamespace", "protoNames", "usedWhen", "strict", "object"}
 )  # fmt: skip
 
 
@@ -678,6 +690,17 @@ def _namespace_keys(raw: Any, keys: Sequence[str], *, name: str, where: str) -> 
     if not isinstance(raw, list) or not set(raw) <= set(keys):
         raise ConfigError(f"{where}: setting {name!r}: namespace is true, false or a list of its keys")
     return frozenset(raw)
+
+
+def _object_kind(raw: Any, type_name: str, *, name: str, where: str) -> str | None:
+    """A `named` setting's `object`: the core/v1 type its entries are read as (schema.py's table)."""
+    from webhook.engine.schema import STRUCTS  # schema reads this module's quantity grammar
+
+    if raw is None:
+        return None
+    if type_name != "named" or raw not in STRUCTS:
+        raise ConfigError(f"{where}: setting {name!r}: object names a core/v1 type (such as Volume), for a named setting")
+    return str(raw)
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -734,6 +757,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         bits=bits,
         check_namespace=bool(spec.get("checkNamespace", False)),
         used_when=None if spec.get("usedWhen") is None else str(spec["usedWhen"]),
+        object_kind=_object_kind(spec.get("object"), type_name, name=name, where=where),
     )
     if type_name in ("enum", "names") and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: {type_name} needs choices")

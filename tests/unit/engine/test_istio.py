@@ -422,3 +422,28 @@ def test_pod_ports_list_a_declared_proxys_ports_but_not_a_previous_injections() 
     pod = make_pod(annotations={"sidecar.istio.io/status": status}, containers=[{"name": "app", "image": "app:1"}, declared])
     result = CLASSIC.inject(pod, namespace("demo", {"istio-injection": "enabled"}))
     assert env(container(apply(pod, result.patch), "istio-proxy"), "ISTIO_META_POD_PORTS") == "[\n]"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("sidecar.istio.io/userVolumeMount", '{"data": {"mountPath": "/data", "readOnly": "yes"}}', "data.readOnly must be true or false"),
+        ("sidecar.istio.io/userVolume", '{"v": {"emptyDir": {"sizeLimit": "abc"}}}', "v.emptyDir.sizeLimit must be a quantity"),
+        ("sidecar.istio.io/userVolume", '[{"name": "v", "emptyDir": {"medium": 5}}]', "0.emptyDir.medium must be a string"),
+        ("sidecar.istio.io/userVolume", '{"c": {"configMap": {"name": "c", "defaultMode": 4.5}}}', "c.configMap.defaultMode must be a whole number"),
+    ],
+)  # fmt: skip
+def test_a_user_volume_field_go_cannot_read_into_the_pod_refuses_it(key: str, value: str, path: str) -> None:
+    """Istio reads userVolume/userVolumeMount into the pod's Volume and VolumeMount types and refuses
+    the pod where that fails; copied as written, the API server could not decode the patched pod."""
+    pod = make_pod(annotations={key: value})
+    with pytest.raises(PodDenied) as caught:
+        INJECTOR.inject(pod, namespace("istio-demo", {"istio-injection": "enabled"}))
+    assert caught.value.code == reasons.INVALID_SETTING
+    assert key in caught.value.message and path in caught.value.message, caught.value.message
+
+
+def test_a_user_volume_field_go_does_not_know_is_dropped() -> None:
+    pod = make_pod(annotations={"sidecar.istio.io/userVolume": '{"v": {"emptyDir": {}, "bogus": 1}}'})
+    result, _ = injected(pod, **{"istio-injection": "enabled"})
+    assert next(v for v in result["spec"]["volumes"] if v["name"] == "v") == {"name": "v", "emptyDir": {}}
