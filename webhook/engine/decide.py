@@ -549,10 +549,10 @@ def decide(
             return _skip(reasons.SIDECAR_PRESENT, f"the pod already runs {image} in {name}", mode, style)
         chosen = chosen[1:]
     if present and chosen:
-        # A plugin that merges a declared container (Istio) injects; others skip (Linkerd).
-        remaining = [p for p in chosen if p.declared == "merge" or not (p.container_names & present)]
+        # A plugin that merges a declared container (Istio) injects; others skip (Linkerd, by `present`).
+        remaining = [p for p in chosen if not (p.skipped_with & present)]
         if not remaining:
-            names = sorted(frozenset().union(*(p.container_names for p in chosen)) & present)
+            names = sorted(frozenset().union(*(p.skipped_with for p in chosen)) & present)
             return _skip(reasons.SIDECAR_PRESENT, f"the pod already has {', '.join(names)}", mode, style)
         chosen = remaining
 

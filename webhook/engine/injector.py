@@ -191,6 +191,9 @@ class Injector:
             additions = [mesh, *runtimes]
         else:
             additions = [rendered(plugin, pod) for plugin in decision.plugins]
+        for addition in additions:
+            if addition.plugin.clashing:
+                _refuse_duplicates(addition, pod)
         patch, warnings = build_patch(
             pod, additions, native_sidecar=native, reason=reasons.INJECTED, mesh_containers=self.plugins.mesh_containers
         )
@@ -210,3 +213,21 @@ class Injector:
             warnings=tuple(warnings),
             mode=decision.mode,
         )
+
+
+def _refuse_duplicates(addition: Addition, pod: Pod) -> None:
+    """A container the plugin adds that the pod already has as its own (a user's `linkerd-debug`
+    with Linkerd's debug sidecar on): the API server would refuse the duplicate name, so the pod is."""
+    added = {c.get("name") for c in (*addition.init_containers, *addition.sidecars, *addition.containers)}
+    names = added & addition.plugin.clashing
+    if not names:
+        return
+    spec = pod.get("spec") or {}
+    for section in ("initContainers", "containers"):
+        for container in spec.get(section) or ():
+            if isinstance(container, dict) and (name := container.get("name")) in names:
+                raise PodDenied(
+                    reasons.INVALID_POD,
+                    f"spec.{section}: the pod has its own container {name}, which {addition.plugin.name} adds too:"
+                    " a pod cannot hold two containers of one name",
+                )

@@ -184,7 +184,9 @@ class Plugin:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     container_names: frozenset[str] = frozenset()
     pinned: frozenset[str] = frozenset()  # values a values file set: discovery leaves them alone
-    declared: str = "skip"  # a pod that declares one of our containers: skip, or merge it over ours
+    # A pod that declares one of our containers: skip; merge it over ours; or "present": skip only
+    # where the container is one of `present` (Linkerd's), the others being the pod's own.
+    declared: str = "skip"
     overwrite: frozenset[str] = frozenset()  # annotations written even where the pod has them (Istio's status)
     overwrite_labels: frozenset[str] = frozenset()  # labels written even where the pod has them (Dapr's)
     replace_empty_labels: frozenset[str] = frozenset()  # labels written where the pod's is empty (Istio's `| default`)
@@ -222,6 +224,16 @@ class Plugin:
     def namespace_keys(self) -> frozenset[str]:
         """Setting keys also read on the namespace, as defaults for its pods."""
         return frozenset(k for s in self.settings for k in s.keys if self.namespace_settings and s.on_namespace(k))
+
+    @cached_property
+    def skipped_with(self) -> frozenset[str]:
+        """The container names that, in a pod, mean this plugin's sidecar is there (sidecar-present)."""
+        return {"skip": self.container_names, "present": self.present}.get(self.declared, frozenset())
+
+    @cached_property
+    def clashing(self) -> frozenset[str]:
+        """Names it may inject that a pod can hold as its own container (`declared: present`)."""
+        return self.container_names - self.present if self.declared == "present" else frozenset()
 
     @property
     def is_mesh(self) -> bool:
@@ -419,8 +431,8 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     fragment = compile_fragment(fragment_node, path=where, env=env)
     control_plane = fields.get("controlPlane") or []
     declared = fields.get("declared", "skip")
-    if declared not in ("skip", "merge"):
-        raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge")
+    if declared not in ("skip", "merge", "present"):
+        raise ConfigError(f"{where}: declared {declared!r}; accepted: skip, merge, present")
     overwrite = _names(fields.get("overwrite"), f"{where}: overwrite must be a list of annotation names")
     overwrite_labels = _names(fields.get("overwriteLabels"), f"{where}: overwriteLabels must be a list of label names")
     replace_empty = _names(fields.get("replaceEmptyLabels"), f"{where}: replaceEmptyLabels must be a list of label names")

@@ -218,6 +218,28 @@ def test_rule7_existing_sidecar_of_the_same_name_is_not_duplicated() -> None:
     assert decision.plugins == () and decision.reason.code == reasons.SIDECAR_PRESENT
 
 
+def test_rule7_a_pods_own_linkerd_debug_is_injected_as_linkerd_does() -> None:
+    # Linkerd looks for linkerd-proxy and linkerd-init only: a user's linkerd-debug is the user's.
+    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "linkerd-debug", "image": "b"}])
+    assert names(decide(pod, {"meshswitch.io/mode": "linkerd"})) == ["linkerd"]
+
+
+def test_rule8_a_pods_own_linkerd_debug_beside_the_debug_sidecar_is_denied() -> None:
+    pod = make_pod(
+        annotations={"config.linkerd.io/enable-debug-sidecar": "true"},
+        containers=[{"name": "app", "image": "a"}, {"name": "linkerd-debug", "image": "b"}],
+    )
+    with pytest.raises(PodDenied) as denied:
+        INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "linkerd"}))
+    assert denied.value.code == reasons.INVALID_POD and "linkerd-debug" in str(denied.value)
+
+
+@pytest.mark.parametrize(("mode", "name"), [("linkerd", "linkerd-init"), ("envoy", "envoy"), ("envoy", "envoy-init")])
+def test_rule7_a_container_named_like_the_plugins_own_still_skips(mode: str, name: str) -> None:
+    pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": name, "image": "b"}])
+    assert decide(pod, {"meshswitch.io/mode": mode}).reason.code == reasons.SIDECAR_PRESENT
+
+
 def test_rule7_declared_istio_proxy_is_merged_not_skipped() -> None:
     # Istio merges a declared istio-proxy (gateway charts: image auto) over its template.
     pod = make_pod(containers=[{"name": "app", "image": "a"}, {"name": "istio-proxy", "image": "auto"}])
