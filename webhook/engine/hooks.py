@@ -394,7 +394,7 @@ def _declared_ports(containers: list[Mapping[str, Any]]) -> list[tuple[Any, Any]
     return [(p.get("name"), p.get("containerPort")) for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
 
 
-_PORT_OR_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+_PORT_OR_RANGE = re.compile(r"\+?([0-9]+)(?:-\+?([0-9]+))?")
 
 
 def _resolve_ports(wanted: list[str], named: Mapping[str, Any]) -> str:

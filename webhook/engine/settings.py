@@ -34,6 +34,8 @@ _IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
+# As Go's strconv.Atoi reads each bound (Linkerd's ParsePortRange): a leading + and zeros too.
+_PORT_RANGE_PLUS = re.compile(r"^\+?0*([0-9]{1,5})(?:-\+?0*([0-9]{1,5}))?$")
 # An IANA service name, as a container port's `name` (Kubernetes: at most 15, a letter somewhere).
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 # Go's time.ParseDuration: a sequence of decimal numbers with units, optionally signed; each unit
@@ -165,20 +167,24 @@ def _parse_ports(raw: str, setting: Setting) -> list[str]:
     parts = _split_list(raw)
     if parts == ["*"] and setting.wildcard:
         return parts
+    lowest = setting.lowest_port
     if _PORT_LIST.fullmatch(raw):
         numbers = list(map(int, parts))
-        if numbers and min(numbers) >= 1 and max(numbers) <= 65535:
+        if numbers and min(numbers) >= lowest and max(numbers) <= 65535:
             return parts
+    grammar = _PORT_RANGE_PLUS if setting.plus_sign else _PORT_RANGE
     for part in parts:
-        match = _PORT_RANGE.match(part)
+        match = grammar.match(part)
         if not match and setting.names and _PORT_NAME.match(part):
             continue  # a container port's name, resolved against the pod when rendering
         if not match:
             raise SettingError(f"a list whose item {show(part)} is not a port or port range")
         low = int(match.group(1))
         high = int(match.group(2) or low)
-        if not (1 <= low <= high <= 65535):
-            raise SettingError(f"a list whose item {show(part)} is out of the range 1-65535")
+        if not (lowest <= low <= 65535 and lowest <= high <= 65535):
+            raise SettingError(f"a list whose item {show(part)} is out of the range {lowest}-65535")
+        if high < low:
+            raise SettingError(f"a list whose item {show(part)} is a range whose upper bound is below its lower bound")
     return parts
 
 
@@ -556,6 +562,7 @@ TYPES: Mapping[str, SettingType] = {
     "ports": SettingType(
         _parse_ports,
         lambda s: ("a comma-separated list of ports (8080,9090)" if s.strict else "a comma-separated list of ports or ranges (8080,9000-9100)")
+        + (" from 0 to 65535" if s.lowest_port == 0 else "")
         + (", or container port names" if s.names else "")
         + (' or "*"' if s.wildcard else ""),
         8 * 1024,
@@ -638,6 +645,12 @@ class Setting:
     check_namespace: bool = False  # the namespace's value must parse even where the pod sets its own
     used_when: str | None = None  # an earlier on/off setting: the key is read only while that one is on
     object_kind: str | None = None  # named: the core/v1 type each entry is read as (Volume, VolumeMount)
+    plus_sign: bool = False  # ports: a bound may carry a leading + (Go's strconv.Atoi, as Linkerd reads them)
+
+    @property
+    def lowest_port(self) -> int:
+        """ports: the lowest port accepted, 1 unless the setting's `min` says 0 (Linkerd's)."""
+        return 1 if self.minimum is None else self.minimum
 
     @property
     def longest(self) -> int:
@@ -680,7 +693,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames", "usedWhen", "strict", "object"}
+     "checkNamespace", "protoNames", "usedWhen", "strict", "object", "plusSign"}
 )  # fmt: skip
 
 
@@ -758,7 +771,10 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         check_namespace=bool(spec.get("checkNamespace", False)),
         used_when=None if spec.get("usedWhen") is None else str(spec["usedWhen"]),
         object_kind=_object_kind(spec.get("object"), type_name, name=name, where=where),
+        plus_sign=bool(spec.get("plusSign", False)),
     )
+    if type_name == "ports" and setting.minimum not in (None, 0, 1):
+        raise ConfigError(f"{where}: setting {name!r}: min of a port list is 0 or 1")
     if type_name in ("enum", "names") and not setting.choices:
         raise ConfigError(f"{where}: setting {name!r}: {type_name} needs choices")
     default = spec.get("default")

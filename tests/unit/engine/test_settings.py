@@ -52,6 +52,24 @@ def test_env_list() -> None:
     assert env.parse('[{"name": "A", "image": "x"}]') == [{"name": "A"}]
 
 
+@pytest.mark.parametrize("raw", ["+3306,8080", "0-100,8080", "0", "+1-+5", "008080"])
+def test_ports_as_go_atoi_reads_them_where_the_setting_says(raw: str) -> None:
+    # Linkerd's ParsePortRange: strconv.Atoi on each bound, 0 to 65535.
+    assert setting(type="ports", min=0, plusSign=True).parse(raw) == raw.split(",")
+    with pytest.raises(SettingError):
+        setting(type="ports").parse(raw.replace("008080", "+8080"))
+
+
+def test_ports_reversed_range_says_so() -> None:
+    with pytest.raises(SettingError) as error:
+        setting(type="ports").parse("9090-9080")
+    assert str(error.value) == "a list whose item '9090-9080' is a range whose upper bound is below its lower bound"
+    with pytest.raises(SettingError, match="out of the range 0-65535"):
+        setting(type="ports", min=0, plusSign=True).parse("10-70000")
+    with pytest.raises(SettingError, match="out of the range 1-65535"):
+        setting(type="ports").parse("0-100")
+
+
 def test_ports_with_names() -> None:
     assert setting(type="ports", names=True).parse("http,9090,7000-7002") == ["http", "9090", "7000-7002"]
     with pytest.raises(SettingError):
