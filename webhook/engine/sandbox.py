@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,6 +76,23 @@ def _whole_cores(value: Any) -> int:
         return 0
     millis = math.ceil(round(cores * 1000, 6))
     return -(-millis // 1000)
+
+
+def _go_float(value: Any) -> str:
+    """A number as Go's `%v` writes a float64 (a chart value read from JSON): its shortest digits,
+    in exponent form from a decimal exponent of 6 or below -4 (`999999`, `1e+06`, `3e+09`)."""
+    number = float(value)
+    if number == 0 or not math.isfinite(number):
+        return "0" if number == 0 else str(value)
+    exact = Decimal(repr(abs(number))).normalize()
+    _, digits, exponent = exact.as_tuple()
+    shown = "".join(map(str, digits))
+    power = len(shown) + int(exponent) - 1
+    minus = "-" if number < 0 else ""
+    if power < -4 or power >= 6:
+        mantissa = shown[0] + ("." + shown[1:] if len(shown) > 1 else "")
+        return f"{minus}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    return minus + format(exact, "f")
 
 
 def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
@@ -199,6 +217,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["sha256"] = _sha256
     env.filters["fromjson"] = _from_json
     env.filters["whole_cores"] = _whole_cores
+    env.filters["go_float"] = _go_float
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.globals["json"] = _to_json

@@ -113,19 +113,20 @@ def nesting_problem(value: Any) -> str | None:
 
 
 def _whole(text: str) -> int | None:
-    """A whole number as strconv.ParseInt reads it, or None. Past 19 significant digits (beyond
-    int64, out of any field's range) it reads as 10**19, so no long text is converted."""
+    """A whole number as strconv.ParseInt reads it, or None. Past 20 significant digits (beyond
+    uint64, out of any field's range) it reads as 10**20, so no long text is converted."""
     if not _WHOLE.fullmatch(text):
         return None
     digits = text.lstrip("+-").lstrip("0")
-    value = int(digits or "0") if len(digits) <= 19 else 10**19
+    value = int(digits or "0") if len(digits) <= 20 else 10**20
     return -value if text[0] == "-" else value
 
 
 def _parse_int(raw: str, setting: Setting) -> int:
-    value = _whole(raw.strip())
-    if value is None:
-        raise SettingError("not a whole number")
+    text = raw.strip()
+    value = _whole(text)
+    if value is None or (setting.unsigned and not text[0].isdigit()):  # strconv.ParseUint: no sign
+        raise SettingError("not a whole number" + (" without a sign" if setting.unsigned and value is not None else ""))
     low, high = setting.bounds
     if value < low:
         raise SettingError(f"below the minimum {low}")
@@ -556,7 +557,7 @@ SINGLE_VALUE_TYPES = frozenset({"int", "port", "cpu", "memory", "image", "bool",
 
 TYPES: Mapping[str, SettingType] = {
     # int64 needs 20 characters; the rest is room for blanks and leading zeros.
-    "int": SettingType(_parse_int, lambda s: s.description or "a whole number" + _bounds(s), 32),
+    "int": SettingType(_parse_int, lambda s: s.description or "a whole number" + _bounds(s) + (", no sign" if s.unsigned else ""), 32),
     "port": SettingType(_parse_port, lambda s: "a port number from 1 to 65535", 16),
     # About 1,500 ports or ranges: every port list the meshes document is far shorter.
     "ports": SettingType(
@@ -645,6 +646,7 @@ class Setting:
     check_namespace: bool = False  # the namespace's value must parse even where the pod sets its own
     used_when: str | None = None  # an earlier on/off setting: the key is read only while that one is on
     object_kind: str | None = None  # named: the core/v1 type each entry is read as (Volume, VolumeMount)
+    unsigned: bool = False  # int: read as strconv.ParseUint reads it (no sign), from 0 to 2**bits - 1
     plus_sign: bool = False  # ports: a bound may carry a leading + (Go's strconv.Atoi, as Linkerd reads them)
 
     @property
@@ -668,7 +670,7 @@ class Setting:
     def bounds(self) -> tuple[int, int]:
         """The range of an int setting: its min and max within the field it lands in (int32, or int64
         with `bits: 64`)."""
-        floor, ceiling = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+        floor, ceiling = (0, 2**self.bits - 1) if self.unsigned else (-(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1)
         low = floor if self.minimum is None else max(self.minimum, floor)
         high = ceiling if self.maximum is None else min(self.maximum, ceiling)
         return low, high
@@ -693,7 +695,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames", "usedWhen", "strict", "object", "plusSign"}
+     "checkNamespace", "protoNames", "usedWhen", "strict", "object", "plusSign", "unsigned"}
 )  # fmt: skip
 
 
@@ -772,6 +774,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         used_when=None if spec.get("usedWhen") is None else str(spec["usedWhen"]),
         object_kind=_object_kind(spec.get("object"), type_name, name=name, where=where),
         plus_sign=bool(spec.get("plusSign", False)),
+        unsigned=bool(spec.get("unsigned", False)),
     )
     if type_name == "ports" and setting.minimum not in (None, 0, 1):
         raise ConfigError(f"{where}: setting {name!r}: min of a port list is 0 or 1")

@@ -6,7 +6,7 @@ import pytest
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import version_at_least
-from webhook.engine.sandbox import _whole_cores
+from webhook.engine.sandbox import _go_float, _whole_cores
 from webhook.engine.settings import SettingError, load_setting
 
 
@@ -58,6 +58,20 @@ def test_ports_as_go_atoi_reads_them_where_the_setting_says(raw: str) -> None:
     assert setting(type="ports", min=0, plusSign=True).parse(raw) == raw.split(",")
     with pytest.raises(SettingError):
         setting(type="ports").parse(raw.replace("008080", "+8080"))
+
+
+def test_unsigned_int_as_go_parseuint_reads_it() -> None:
+    wait = setting(type="int", bits=64, unsigned=True)
+    assert wait.parse("3000000000") == 3000000000 and wait.parse("0018446744073709551615") == 2**64 - 1
+    for raw in ("+5", "-0", "18446744073709551616", "1" * 40):
+        with pytest.raises(SettingError):
+            wait.parse(raw)
+    assert setting(type="int", bits=64).parse("-5") == -5
+
+
+@pytest.mark.parametrize(("number", "text"), [(5, "5"), (999999, "999999"), (1000000, "1e+06"), (3000000000, "3e+09"), (123456789, "1.23456789e+08")])
+def test_go_float_writes_a_number_as_go_prints_a_float64(number: int, text: str) -> None:
+    assert _go_float(number) == text
 
 
 def test_ports_reversed_range_says_so() -> None:
