@@ -43,7 +43,15 @@ _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 _DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _DURATION_MAX = 2**63  # Go's int64 nanoseconds
-_FLOAT = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+# Go's strconv.ParseFloat: decimal, or hexadecimal with a binary exponent (`0x1p-2`); an underscore
+# only between digits, or after the 0x prefix (`0.2_5`, `0x_1p-2`). Infinity and NaN are left out:
+# no setting takes them.
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_HEX_DIGITS = r"[0-9a-fA-F](?:_?[0-9a-fA-F])*"
+_FLOAT = re.compile(
+    rf"[+-]?(?:(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
+    rf"|0[xX](?:_?{_HEX_DIGITS}(?:\.(?:{_HEX_DIGITS})?)?|\.{_HEX_DIGITS})[pP][+-]?{_DIGITS})"
+)
 # ASCII digits only: str.isdigit() and int() also take "¹" or "٣", which no Kubernetes field does.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 # A whole number as Go's strconv.ParseInt reads it (base 10): a sign, then ASCII digits, leading
@@ -449,9 +457,10 @@ def _parse_duration(raw: str, setting: Setting) -> float:
 
 def _parse_float(raw: str, setting: Setting) -> float:
     text = raw.strip()
-    if not _FLOAT.match(text):
+    if not _FLOAT.fullmatch(text):
         raise SettingError("not a number")
-    value = float(text)
+    plain = text.replace("_", "")
+    value = float.fromhex(plain) if "x" in plain or "X" in plain else float(plain)
     low, high = setting.minimum, setting.maximum
     if setting.exclusive:
         if (low is not None and value <= low) or (high is not None and value >= high):

@@ -33,6 +33,20 @@ def test_duration_minimum() -> None:
         setting(type="duration", min=0).parse("-1s")
 
 
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("0x1p-2", 0.25), ("0.2_5", 0.25), ("0x_1p-2", 0.25), ("0X.8P0", 0.5), ("1_0e-2", 0.1), (".5", 0.5), ("5.", 5.0)],
+)
+def test_float_as_go_parsefloat_reads_it(raw: str, value: float) -> None:
+    assert setting(type="float").parse(raw) == value
+
+
+@pytest.mark.parametrize("raw", ["0x1", "0x1.8", "1_.5", "1._5", "_1", "1_", "0_.5", "1e_1", "0x_.8p0", "1__0", "nan", "inf", "0b1"])
+def test_float_that_go_parsefloat_refuses_is_refused(raw: str) -> None:
+    with pytest.raises(SettingError, match="not a number"):
+        setting(type="float").parse(raw)
+
+
 def test_float_with_exclusive_bounds() -> None:
     ratio = setting(type="float", min=0, max=1, exclusive=True)
     assert ratio.parse("0.25") == 0.25
