@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any
@@ -68,14 +69,38 @@ def _merge_named(base: Any, later: Any) -> list[Any]:
     return out
 
 
+_QUANTITY_PARTS = re.compile(r"\+?0*([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+)|([KMGTPE]i)|([numkMGTPE]))?")
+_SI_EXPONENT = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_INT64_MAX = 2**63 - 1
+
+
 def _whole_cores(value: Any) -> int:
-    """A CPU quantity rounded up to whole cores, as Kubernetes rounds it up to millicores first
-    (`1500m` -> 2, `.5` -> 1, `0` -> 0); 0 for anything that is not a finite quantity."""
-    cores = quantity(str(value).strip())
-    if cores is None or not math.isfinite(cores):
+    """A CPU quantity rounded up to whole cores (`1500m` -> 2, `.5` -> 1, `0` -> 0), as Linkerd's
+    ToWholeCPUCores does: 0 where Kubernetes' Quantity.AsInt64 fails, that is where ParseQuantity
+    keeps the value as a decimal (more than 18 digits, finer than nanos, a large binary suffix:
+    `1000000000000000000`, `1Pi`) or the whole number is beyond int64 (`1e19`, `10E`)."""
+    text = str(value).strip()
+    match = _QUANTITY_PARTS.fullmatch(text)
+    if match is None or quantity(text) is None:
         return 0
-    millis = math.ceil(round(cores * 1000, 6))
-    return -(-millis // 1000)
+    num, denom, power, binary, si = match[1] or "0", match[2] or "", match[3], match[4], match[5]
+    if binary is not None:  # ParseQuantity's fast path for Ki..Ei: no fraction, a rough precision
+        exponent = 10 * ("KMGTPE".index(binary[0]) + 1)
+        if denom or 15 - len(num) - exponent * 3 // 10 - 1 < 0:
+            return 0
+        number, scale = int(num) << exponent, 0
+    else:
+        scale = int(power) if power is not None else _SI_EXPONENT.get(si or "", 0)
+        if len(num) + len(denom) > 18 or scale - len(denom) < -9:
+            return 0
+        number, scale = int(num + denom), scale - len(denom)
+    if number > _INT64_MAX:
+        return 0
+    if scale < 0:
+        divisor: int = 10**-scale
+        return -(-number // divisor)
+    cores: int = number * 10**scale if scale < 19 else _INT64_MAX + 1
+    return cores if cores <= _INT64_MAX else 0
 
 
 def _go_float(value: Any) -> str:

@@ -130,7 +130,10 @@ def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("quantity", "cores"),
-    [("100m", 1), ("1", 1), ("1500m", 2), ("2.1", 3), ("0", 0), ("1000m", 1), (".5", 1), ("1e1", 10), ("2.5m", 1), ("lots", 0)],
+    [("100m", 1), ("1", 1), ("1500m", 2), ("2.1", 3), ("0", 0), ("1000m", 1), (".5", 1), ("1e1", 10), ("2.5m", 1), ("lots", 0),
+     # Where Kubernetes' Quantity.AsInt64 fails, Linkerd's ToWholeCPUCores gives 0 (checked with apimachinery).
+     ("1e19", 0), ("10E", 0), ("9E", 9 * 10**18), ("1e18", 10**18), ("1000000000000000000", 0), ("9.3e18", 0),
+     ("1Ti", 2**40), ("1Pi", 0), ("1.5Ki", 0), ("0.0000000001", 0), ("1e-9", 1), ("0001.5", 2)],
 )
 def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
     assert _whole_cores(quantity) == cores
