@@ -465,7 +465,9 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
             capabilities = {k: list(security["capabilities"].get(k) or []) for k in ("add", "drop")}
         for mount in first[0].get("volumeMounts") or ():
             if isinstance(mount, dict) and mount.get("mountPath") == _SERVICE_ACCOUNT_MOUNT:
-                token_mount = {k: mount[k] for k in ("name", "mountPath", "readOnly") if k in mount}
+                # Linkerd copies name, path and the readOnly bool, which it always writes (false when unset).
+                token_mount = {k: mount[k] for k in ("name", "mountPath") if k in mount}
+                token_mount["readOnly"] = mount.get("readOnly") is True
                 break
     return HookResult(
         context={
