@@ -608,7 +608,7 @@ TYPES: Mapping[str, SettingType] = {
         32 * 1024,
     ),
     "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]', 32 * 1024),
-    "enum": SettingType(_parse_enum, lambda s: "one of " + ", ".join(s.choices), 256),
+    "enum": SettingType(_parse_enum, lambda s: _one_of(s.choices), 256),
     "names": SettingType(_parse_names, lambda s: s.description or "a comma-separated list of " + ", ".join(s.choices), 1024),
     "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping", 32 * 1024),
     # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
@@ -618,6 +618,12 @@ TYPES: Mapping[str, SettingType] = {
         32 * 1024,
     ),
 }
+
+
+def _one_of(choices: Sequence[str]) -> str:
+    """`one of a, b or empty`: an empty choice is named, not left as a trailing comma."""
+    named = ", ".join(c for c in choices if c)
+    return f"one of {named}" + (" or empty" if "" in choices else "")
 
 
 def _bounds(setting: Setting) -> str:

@@ -409,6 +409,9 @@ def test_selector_keys_that_match_any_value() -> None:
         ("config.linkerd.io/proxy-additional-env", '[{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": 5}}}]', "[0].valueFrom.fieldRef.fieldPath must be a string"),
         ("config.linkerd.io/opaque-ports", "80,Not_A_Name", "is not a port or port range"),
         ("config.linkerd.io/close-wait-timeout", "90s", "needs linkerd-init to run as root"),
+        ("config.linkerd.io/opaque-ports", "9090-9080", "'9090-9080' is a range whose upper bound is below its lower bound"),
+        ("config.linkerd.io/opaque-ports", "0-70000", "'0-70000' is out of the range 0-65535"),
+        ("config.linkerd.io/access-log", "nginx", "accepted: one of apache, json or empty"),
     ],
 )
 def test_linkerd_values_that_do_not_parse_are_denied(key: str, value: str, message: str) -> None:

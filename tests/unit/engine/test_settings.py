@@ -88,6 +88,11 @@ def test_go_float_writes_a_number_as_go_prints_a_float64(number: int, text: str)
     assert _go_float(number) == text
 
 
+def test_enum_with_an_empty_choice_names_it() -> None:
+    assert setting(type="enum", choices=["apache", "json", ""]).accepts() == "one of apache, json or empty"
+    assert setting(type="enum", choices=["a", "b"]).accepts() == "one of a, b"
+
+
 def test_ports_reversed_range_says_so() -> None:
     with pytest.raises(SettingError) as error:
         setting(type="ports").parse("9090-9080")
