@@ -192,7 +192,7 @@ class Injector:
         else:
             additions = [rendered(plugin, pod) for plugin in decision.plugins]
         for addition in additions:
-            if addition.plugin.clashing:
+            if addition.plugin.clashing or (addition.plugin.declared == "merge" and addition.init_containers):
                 _refuse_duplicates(addition, pod)
         patch, warnings = build_patch(
             pod, additions, native_sidecar=native, reason=reasons.INJECTED, mesh_containers=self.plugins.mesh_containers
@@ -216,18 +216,22 @@ class Injector:
 
 
 def _refuse_duplicates(addition: Addition, pod: Pod) -> None:
-    """A container the plugin adds that the pod already has as its own (a user's `linkerd-debug`
-    with Linkerd's debug sidecar on): the API server would refuse the duplicate name, so the pod is."""
+    """A container the plugin adds that the pod already has as its own, where the mesh would add its
+    own beside it: a user's `linkerd-debug` with Linkerd's debug sidecar on, or an app container
+    named like a merging plugin's init container (Istio overlays its istio-init on a declared one
+    but keeps the pod's in `containers`). The API server would refuse the duplicate name, so the pod is."""
+    plugin = addition.plugin
     added = {c.get("name") for c in (*addition.init_containers, *addition.sidecars, *addition.containers)}
-    names = added & addition.plugin.clashing
-    if not names:
-        return
+    clashing = added & plugin.clashing
+    # Init containers only: a merged sidecar may be declared among the app containers (a gateway's istio-proxy).
+    redirects = {c.get("name") for c in addition.init_containers} if plugin.declared == "merge" else set()
     spec = pod.get("spec") or {}
     for section in ("initContainers", "containers"):
         for container in spec.get(section) or ():
-            if isinstance(container, dict) and (name := container.get("name")) in names:
+            name = container.get("name") if isinstance(container, dict) else None
+            if name in clashing or (section == "containers" and name in redirects):
                 raise PodDenied(
                     reasons.INVALID_POD,
-                    f"spec.{section}: the pod has its own container {name}, which {addition.plugin.name} adds too:"
+                    f"spec.{section}: the pod has its own container {name}, which {plugin.name} adds too:"
                     " a pod cannot hold two containers of one name",
                 )

@@ -447,3 +447,17 @@ def test_a_user_volume_field_go_does_not_know_is_dropped() -> None:
     pod = make_pod(annotations={"sidecar.istio.io/userVolume": '{"v": {"emptyDir": {}, "bogus": 1}}'})
     result, _ = injected(pod, **{"istio-injection": "enabled"})
     assert next(v for v in result["spec"]["volumes"] if v["name"] == "v") == {"name": "v", "emptyDir": {}}
+
+
+def test_an_app_container_named_istio_init_is_refused_naming_it() -> None:
+    """Istio overlays its istio-init on a declared one but keeps the pod's in `containers` too, and
+    the API server refuses the duplicate; meshswitch refuses it naming the field (before, the app
+    container was moved into the init containers and the pod never left Init)."""
+    pod = make_pod()
+    pod["spec"]["containers"].append({"name": "istio-init", "image": "busybox", "command": ["sleep", "infinity"]})
+    with pytest.raises(PodDenied) as caught:
+        INJECTOR.inject(pod, namespace("istio-demo", {"istio-injection": "enabled"}))
+    assert caught.value.code == reasons.INVALID_POD
+    assert caught.value.message.startswith("spec.containers: the pod has its own container istio-init")
+    pod["spec"]["containers"][-1]["name"] = "istio-proxy"  # a declared proxy (a gateway's) is merged
+    assert INJECTOR.inject(pod, namespace("istio-demo", {"istio-injection": "enabled"})).plugins == ("istio",)
