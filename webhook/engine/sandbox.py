@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from webhook.engine.kube import go_json
 from webhook.engine.leaves import Attrs, PerPodEnvironment
 from webhook.engine.releases import version_at_least
+from webhook.engine.schema import TypeMismatch, conform
 from webhook.engine.settings import nesting_problem, quantity
 
 _BUILTIN_METHOD: Any = type({}.get)
@@ -54,7 +55,12 @@ def _env_list(raw: Any) -> list[Any]:
     except orjson.JSONDecodeError:
         return []
     ok = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in value)
-    return value if ok and nesting_problem(value) is None else []
+    if not ok or nesting_problem(value) is not None:
+        return []
+    try:  # as Go's json.Unmarshal into []EnvVar: a wrong type anywhere and the value is ignored
+        return conform(value, "[EnvVar]")  # type: ignore[no-any-return]
+    except TypeMismatch:
+        return []
 
 
 def _merge_named(base: Any, later: Any) -> list[Any]:

@@ -10,8 +10,12 @@ import kubernetes_validate
 import orjson
 import pytest
 
+from tests.helpers import apply, make_pod, namespace
 from webhook.engine import reasons
+from webhook.engine.config import Config
 from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
 from webhook.engine.schema import _TABLE, TypeMismatch, check_annotation, conform
 from webhook.engine.settings import SettingError, load_setting
 
@@ -160,3 +164,19 @@ def test_env_setting_reads_each_env_var_as_go_does() -> None:
     for bad in ('[{"value":"x"}]', '[{"name":""}]', "[1]"):
         with pytest.raises(SettingError, match="not a list of env vars"):
             env.parse(bad)
+
+
+def test_a_namespace_env_list_go_cannot_read_is_ignored_as_linkerd_ignores_it() -> None:
+    """The namespace's proxy-additional-env, merged under the pod's own: Linkerd unmarshals it into
+    []EnvVar and, where that fails, logs a warning and adds none of it."""
+    engine = Injector(plugins=load_plugins(), config=Config())
+    pod_env = '[{"name": "B", "value": "2"}]'
+    for field_path, kept in (('"metadata.name"', True), ("5", False)):
+        ns_env = '[{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": %s}}, "bogus": 1}]' % field_path
+        pod = make_pod(annotations={"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-additional-env": pod_env})
+        ns = namespace("demo", None, {"config.linkerd.io/proxy-additional-env": ns_env})
+        proxy = next(c for c in apply(pod, engine.inject(pod, ns).patch)["spec"]["initContainers"] if c["name"] == "linkerd-proxy")
+        names = {e["name"]: e for e in proxy["env"]}
+        assert ("A" in names) is kept and names["B"] == {"name": "B", "value": "2"}
+        if kept:
+            assert names["A"] == {"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}  # bogus dropped
