@@ -250,15 +250,19 @@ class Summary:
 
 
 def _transform_all(documents: list[Document], fn: Callable[[dict[str, Any], Workload, str, str], dict[str, Any]], default_namespace: str) -> list[Any]:
-    from webhook.engine.workloads import transform
+    """``fn`` on every pod template, told where its object is as the shape errors say it
+    (`FILE: document N: items[3] deployment/web`), so an object in a List is told apart."""
+    from webhook.engine.workloads import list_items, transform
 
-    output = []
-    for document in documents:
-        body = document.body
-        if isinstance(body, dict):
-            body = transform(body, lambda pod, workload, ns: fn(pod, workload, ns, document.where), default_namespace=default_namespace)
-        output.append(body)
-    return output
+    def walk(obj: dict[str, Any], where: str, field: str) -> dict[str, Any]:
+        items = list_items(obj)
+        if items:
+            walked = [walk(item, where, f"{field}items[{index}].") if isinstance(item, dict) else item for index, item in enumerate(items)]
+            return {**obj, "items": walked}
+        at = f"{where}: {field[:-1] + ' ' if field else ''}{describe(obj)}"
+        return transform(obj, lambda pod, workload, ns: fn(pod, workload, ns, at), default_namespace=default_namespace)
+
+    return [walk(d.body, d.where, "") if isinstance(d.body, dict) else d.body for d in documents]
 
 
 def _label(workload: Workload, namespace: str) -> str:
@@ -292,6 +296,16 @@ def apply_ops(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     return pod
 
 
+def _as_created(template: dict[str, Any], workload: Workload) -> dict[str, Any]:
+    """A controller's pod as the controller creates it from its template: the template's own
+    `metadata.name` is not copied (Kubernetes' GetPodFromTemplate), so a setting that falls back to
+    the pod's name (Dapr's app id) never reads it. The template itself is output as written."""
+    metadata = template.get("metadata")
+    if workload.kind == "Pod" or not isinstance(metadata, dict) or "name" not in metadata:
+        return template
+    return {**template, "metadata": {k: v for k, v in metadata.items() if k != "name"}}
+
+
 def cmd_inject(args: argparse.Namespace) -> int:
     from webhook.engine.errors import PodDenied
 
@@ -305,11 +319,11 @@ def cmd_inject(args: argparse.Namespace) -> int:
     def inject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
         label = _label(workload, namespace)
         try:
-            result = injector.inject(pod, namespace_meta(args, namespace), workload=workload)
+            result = injector.inject(_as_created(pod, workload), namespace_meta(args, namespace), workload=workload)
         except PodDenied as err:
-            raise UsageError(f"{where}: {workload.kind.lower()}/{workload.name}: denied: {err.message}") from None
+            raise UsageError(f"{where}: denied: {err.message}") from None
         except Exception as err:  # an engine failure on this object is reported as this object's
-            raise engine_failure(f"{where}: {workload.kind.lower()}/{workload.name}", err) from None
+            raise engine_failure(where, err) from None
         warnings.extend(f"warning: {label}: {w}" for w in result.warnings)
         if result.plugins and result.patch:
             summary.add(f"{label} injected: {', '.join(result.plugins)}")
@@ -358,7 +372,7 @@ def cmd_uninject(args: argparse.Namespace) -> int:
         try:
             result = uninject(pod)
         except Exception as err:
-            raise UsageError(f"{where}: {workload.kind.lower()}/{workload.name}: meshswitch.io/status does not match the pod ({type(err).__name__}: {err})") from None
+            raise UsageError(f"{where}: meshswitch.io/status does not match the pod ({type(err).__name__}: {err})") from None
         summary.add(f"{label} uninjected: {', '.join(str(p) for p in status.get('plugins') or ()) or 'nothing recorded'}")
         return result
 

@@ -264,7 +264,8 @@ def _check_fallbacks(plugin: Plugin, pod: Pod, view: _View) -> None:
             raise PodDenied(
                 reasons.INVALID_SETTING,
                 f"pod annotation {key} is absent or empty and the pod's {setting.fallback} is empty "
-                f"(a controller's pod has no name yet); set {key} to {setting.accepts()}",
+                f"(a controller names its pods when it creates them: a Deployment's get a generated name, "
+                f"a StatefulSet's <name>-<ordinal>, each its own); set {key} to {setting.accepts()}",
             )
         try:
             setting.parse(raw)

@@ -338,3 +338,54 @@ def test_namespace_annotation_values_may_hold_commas(tmp_path: Path, capsys: pyt
     init = next(c for c in yaml.safe_load(out)["spec"]["initContainers"] if c["name"] == "linkerd-init")
     assert init["args"][init["args"].index("--outbound-ports-to-ignore") + 1].endswith("25,587")
     assert "3306,6379" in out
+
+
+TEMPLATE_NAMED = """\
+apiVersion: apps/v1
+kind: {kind}
+metadata: {{name: store}}
+spec:
+  selector: {{matchLabels: {{app: store}}}}
+  template:
+    metadata:
+      name: store-pod
+      labels: {{app: store}}
+      annotations: {{dapr.io/enabled: "true"}}
+    spec:
+      containers: [{{name: store, image: nginx}}]
+"""
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet"])
+def test_a_templates_own_name_is_not_the_pods(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """A controller does not copy its template's metadata.name to the pods it creates, so Dapr's app
+    id cannot fall back to it: the webhook would deny those pods (a Deployment's) or name each one
+    apart (a StatefulSet's store-0, store-1), and the CLI says so rather than render another pod."""
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, TEMPLATE_NAMED.format(kind=kind)), "--mode", "native")
+    assert code == 1 and out == ""
+    assert f"{kind.lower()}/store: denied: pod annotation dapr.io/app-id is absent or empty" in err
+    assert "a StatefulSet's <name>-<ordinal>" in err
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: store-0, annotations: {dapr.io/enabled: 'true'}}\nspec: {containers: [{name: a, image: nginx}]}\n"
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, pod), "--mode", "native")
+    assert code == 0 and yaml.safe_load(out)["metadata"]["labels"]["dapr.io/app-id"] == "store-0"
+
+
+def test_a_denial_in_a_list_names_the_item(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As the shape errors do (docs/cli.md): two items of one kind and name are told apart."""
+    text = """\
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: x}}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: x}
+  spec:
+    selector: {matchLabels: {app: x}}
+    template:
+      metadata: {labels: {app: x}, annotations: {sidecar.istio.io/interceptionMode: BOGUS}}
+      spec: {containers: [{name: x, image: nginx}]}
+"""
+    code, out, err = run(capsys, "inject", "-f", write(tmp_path, text), "--mode", "istio")
+    assert code == 1 and out == ""
+    assert "in.yaml: document 1: items[1] deployment/x: denied: pod annotation sidecar.istio.io/interceptionMode='BOGUS'" in err
