@@ -139,7 +139,7 @@ def test_no_ca_bundle(stack: Stack, scope: str, cleanup: list[tuple[str, str]], 
     cleanup.append(("MutatingWebhookConfiguration", name))
     code, out = run_check(capsys, "--kubeconfig", str(stack.kubeconfig), "--namespace", stack.namespace, "--webhook-config", name, "-l", f"{CHECK_LABEL}={scope}")
     assert code == 1
-    assert out.count("no caBundle: the API server cannot verify the webhook's certificate") == 3, out
+    assert body["webhooks"] and out.count("no caBundle: the API server cannot verify the webhook's certificate") == len(body["webhooks"]), out
 
 
 def test_an_expired_certificate(stack: Stack, scope: str, tmp_path: Path, cleanup: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]) -> None:
