@@ -317,7 +317,9 @@ _MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPo
 
 def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
     """The pod's own container over ours, as a strategic merge does: every field it sets wins, maps
-    merge, env, mounts and ports merge by key; `image: auto` keeps our image."""
+    merge, env, mounts and ports merge by key; `image: auto` keeps our image. Where the pod sets one
+    of those lists, ours is merged into it first, one entry per key (a later entry of ours merging
+    over an earlier one, at the earlier one's place), as Istio merges its template into the pod's."""
     merged = dict(ours)
     for key, value in declared.items():
         if key == "image" and value == "auto":
@@ -328,7 +330,10 @@ def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dic
         elif key in _MERGE_KEYS and isinstance(value, list) and isinstance(mine, list):
             field = _MERGE_KEYS[key]
             theirs = {i.get(field): i for i in value if isinstance(i, dict)}
-            kept = [{**i, **theirs.pop(i.get(field))} if i.get(field) in theirs else i for i in mine]
+            keyed: dict[Any, dict[str, Any]] = {}
+            for item in mine:
+                keyed[item.get(field)] = {**keyed.get(item.get(field), {}), **item}
+            kept = [{**i, **theirs.pop(k)} if k in theirs else i for k, i in keyed.items()]
             merged[key] = kept + [i for i in value if isinstance(i, dict) and i.get(field) in theirs]
         else:
             merged[key] = value
