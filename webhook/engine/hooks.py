@@ -635,12 +635,18 @@ def _recorded_overrides(raw: Any) -> list[dict[str, Any]]:
 def _declared_proxy_user(spec: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """What Istio adjusts after its merge (adjustInitContainerUser) when the pod's own istio-proxy sets
     securityContext.runAsUser: that uid, unless 0, becomes istio-init's `-u` (`hook.proxy_uid`), and
-    under TPROXY (the annotation's or proxy.istio.io/config's) the proxy still runs as root."""
+    under TPROXY (the annotation's or proxy.istio.io/config's) the proxy still runs as root. Istio
+    adjusts nothing in a pod that ends with no istio-init or istio-validation init container: under
+    the gateway template alone, which renders no istio-init, only if the pod declares one itself."""
     proxy = _first_named("istio-proxy", spec.get("containers"), spec.get("initContainers"))
     security = proxy.get("securityContext") if proxy is not None else None
     uid = security.get("runAsUser") if isinstance(security, dict) else None
     if not isinstance(uid, int) or isinstance(uid, bool):
         return {"proxy_uid": None}, NOTHING
+    templates = settings.get("templates") or ()
+    if "gateway" in templates and "sidecar" not in templates:
+        if not any(_first_named(name, spec.get("initContainers")) for name in ("istio-init", "istio-validation")):
+            return {"proxy_uid": None}, NOTHING
     config = settings.get("proxyConfig") or {}
     tproxy = settings.get("interceptionMode") == "TPROXY" or config.get("interceptionMode") == "TPROXY"
     return {"proxy_uid": uid or None}, ({"istio-proxy": {"securityContext": {"runAsUser": 0}}} if tproxy else NOTHING)
