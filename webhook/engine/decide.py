@@ -323,6 +323,8 @@ def parse_settings(plugin: Plugin, view: _View, config: Config, installed: Versi
                 continue
             if setting.empty_is_unset and not raw.strip():
                 break  # the key is there, empty: the default, not the namespace's value nor a later key
+            if setting.used_if is not None and not setting.used_if.search(raw):
+                break  # a value the template would not use (Istio's proxyImage without a '/'): the default
             checked = [(where, raw)]
             if setting.check_namespace and where == "pod annotation" and (above := view.ns_annotations.get(key)) and above.strip():
                 checked.insert(0, ("namespace annotation", above))  # the mesh reads the namespace's first

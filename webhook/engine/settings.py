@@ -660,6 +660,7 @@ class Setting:
     bits: int = 32  # int: the width of the field the value lands in
     check_namespace: bool = False  # the namespace's value must parse even where the pod sets its own
     used_when: str | None = None  # an earlier on/off setting: the key is read only while that one is on
+    used_if: re.Pattern[str] | None = None  # a value it does not find lands nowhere: the default, neither parsed nor refused
     object_kind: str | None = None  # named: the core/v1 type each entry is read as (Volume, VolumeMount)
     unsigned: bool = False  # int: read as strconv.ParseUint reads it (no sign), from 0 to 2**bits - 1
     plus_sign: bool = False  # ports: a bound may carry a leading + (Go's strconv.Atoi, as Linkerd reads them)
@@ -710,7 +711,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames", "usedWhen", "strict", "object", "plusSign", "unsigned"}
+     "checkNamespace", "protoNames", "usedWhen", "usedIf", "strict", "object", "plusSign", "unsigned"}
 )  # fmt: skip
 
 
@@ -787,6 +788,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         bits=bits,
         check_namespace=bool(spec.get("checkNamespace", False)),
         used_when=None if spec.get("usedWhen") is None else str(spec["usedWhen"]),
+        used_if=None if spec.get("usedIf") is None else re.compile(str(spec["usedIf"])),
         object_kind=_object_kind(spec.get("object"), type_name, name=name, where=where),
         plus_sign=bool(spec.get("plusSign", False)),
         unsigned=bool(spec.get("unsigned", False)),

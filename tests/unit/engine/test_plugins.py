@@ -56,6 +56,19 @@ def test_a_new_file_adds_a_plugin_without_python(tmp_path: Path) -> None:
     assert agent["name"] == "agent-agent" and agent["resources"] == {"requests": {"cpu": "250m"}}
 
 
+@pytest.mark.parametrize(("given", "image"), [("agent:2", "example.com/agent:1"), ("not an image!", "example.com/agent:1"), ("example.com/agent:2", "example.com/agent:2")])
+def test_a_value_used_if_does_not_find_is_the_default_neither_parsed_nor_checked(tmp_path: Path, given: str, image: str) -> None:
+    # Istio's proxyImage: its template takes the value only with a '/' in it.
+    text = MINIMAL.format(name="agent", kind="runtime").replace(
+        "settings:\n", "settings:\n  image: {key: example.com/image, type: image, usedIf: /}\n"
+    ).replace('image: "example.com/agent:1"', 'image: "{{ settings.image or \'example.com/agent:1\' }}"')
+    write(tmp_path, "agent.yaml", text)
+    config = Config(allowed_registries=("example.com",))
+    pod = make_pod(annotations={"example.com/inject": "true", "example.com/image": given})
+    injected = apply(pod, Injector(plugins=load_plugins([tmp_path]), config=config).inject(pod, namespace()).patch)
+    assert injected["spec"]["initContainers"][0]["image"] == image
+
+
 def test_a_new_mesh_becomes_a_mode(tmp_path: Path) -> None:
     write(tmp_path, "kuma.yaml", MINIMAL.format(name="kuma", kind="mesh"))
     plugins = load_plugins([tmp_path])
