@@ -191,6 +191,30 @@ def test_values_file_changes_images_addresses_and_resources(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
+    ("annotations", "image"),
+    [
+        ({}, "docker.io/istio/proxyv2:1.30.3-distroless"),
+        # Istio's ProxyImage: proxy.istio.io/config's image, once given, replaces the install's variant...
+        ({"proxy.istio.io/config": "image: {}"}, "docker.io/istio/proxyv2:1.30.3"),
+        ({"proxy.istio.io/config": "image: {imageType: debug}"}, "docker.io/istio/proxyv2:1.30.3-debug"),
+        # ...and the annotation, once there (even empty), replaces both.
+        ({"proxy.istio.io/config": "image: {imageType: debug}", "sidecar.istio.io/proxyImageType": ""}, "docker.io/istio/proxyv2:1.30.3"),
+        ({"sidecar.istio.io/proxyImageType": ""}, "docker.io/istio/proxyv2:1.30.3"),
+    ],
+)
+def test_istio_image_type_is_the_annotations_then_the_proxy_configs_then_the_variant(
+    tmp_path: Path, annotations: dict[str, str], image: str
+) -> None:
+    from webhook.engine.values import load_values
+
+    (tmp_path / "values.yaml").write_text("istio:\n  variant: distroless\n")
+    injector = Injector(plugins=load_values(tmp_path / "values.yaml", load_plugins()), config=Config())
+    pod = make_pod(annotations=annotations)
+    injected = apply(pod, injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"})).patch)
+    assert {c["image"] for c in injected["spec"]["initContainers"]} == {image}
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("consul: {tag: x}", "plugin 'consul' is not installed"),
