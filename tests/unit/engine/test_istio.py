@@ -155,6 +155,19 @@ def test_gateway_pod_declaring_istio_proxy_gets_istios_merge(injector: Injector)
     assert out["metadata"]["annotations"]["proxy.istio.io/overrides"] == '{"containers":[{"name":"istio-proxy","resources":{}}]}'
 
 
+def test_sidecar_then_gateway_with_a_native_sidecar_is_refused_naming_the_key() -> None:
+    # Istio renders istio-proxy twice there (a native sidecar and the gateway's container): the API
+    # server refuses the pod. gateway,sidecar and classic sidecars give one istio-proxy.
+    pod = make_pod(labels={"sidecar.istio.io/inject": "true"}, annotations={"inject.istio.io/templates": "sidecar,gateway"})
+    with pytest.raises(PodDenied) as caught:
+        INJECTOR.inject(pod, namespace("demo"))
+    assert caught.value.code == reasons.INVALID_SETTING and "inject.istio.io/templates" in caught.value.message
+    for annotations, injector in (({"inject.istio.io/templates": "gateway,sidecar"}, INJECTOR), ({"inject.istio.io/templates": "sidecar,gateway"}, CLASSIC)):
+        out, _ = injected(make_pod(labels={"sidecar.istio.io/inject": "true"}, annotations=annotations), injector)
+        names = [c["name"] for c in out["spec"].get("initContainers", []) + out["spec"]["containers"]]
+        assert names.count("istio-proxy") == 1
+
+
 def test_declared_fields_win_and_env_merges_by_name() -> None:
     declared = {
         "name": "istio-proxy", "image": "auto",
