@@ -419,14 +419,9 @@ def _linkerd_owner(metadata: Mapping[str, Any]) -> Attrs:
     refs = metadata.get("ownerReferences") or ()
     if not isinstance(refs, list) or len(refs) != 1 or not isinstance(refs[0], dict):
         return Attrs(kind="pod", name=str(metadata.get("name") or ""))
-    kind, name = str(refs[0].get("kind") or "").lower(), str(refs[0].get("name") or "")
-    labels = metadata.get("labels") or {}
-    template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
-    if kind == "replicaset" and template_hash and name.endswith("-" + str(template_hash)):
-        kind, name = "deployment", name.removesuffix("-" + str(template_hash))
-    elif kind == "job" and (cron := CRON_JOB.fullmatch(name)):
-        kind, name = "cronjob", cron[1]
-    return Attrs(kind=kind, name=name)
+    kind, name = str(refs[0].get("kind") or ""), str(refs[0].get("name") or "")
+    kind, name = controller_behind(kind, name, metadata.get("labels")) or (kind, name)
+    return Attrs(kind=kind.lower(), name=name)
 
 
 def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
@@ -691,6 +686,19 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
 # A Job a CronJob made: `<cronjob>-<scheduled time in minutes>` (Istio's cronJobNameRegexp); a pod
 # tells no more than that, so every owner rule reads the name this way.
 CRON_JOB = re.compile(r"(.+)-[0-9]{8,10}")
+
+
+def controller_behind(kind: str, name: str, labels: Any) -> tuple[str, str] | None:
+    """What made the pod's owner, as far as the pod tells: a ReplicaSet named
+    `<deployment>-<pod-template-hash>` stands for its Deployment, a Job named `<cronjob>-<minutes>`
+    for its CronJob; None for any other owner. (Istio's own rule differs and is istio_owner's.)"""
+    template_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
+    kind = kind.lower()  # Linkerd compares the kind in lower case
+    if kind == "replicaset" and template_hash and name.endswith("-" + str(template_hash)):
+        return "Deployment", name[: -len(str(template_hash)) - 1]
+    if kind == "job" and (cron := CRON_JOB.fullmatch(name)):
+        return "CronJob", cron[1]
+    return None
 
 
 def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:

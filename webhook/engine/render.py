@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.leaves import Attrs
-from webhook.engine.hooks import CRON_JOB, HOOKS, NOTHING
+from webhook.engine.hooks import HOOKS, NOTHING, controller_behind
 from webhook.engine.kube import NamespaceMeta, Pod
 from webhook.engine.plugins import Plugin
 
@@ -54,10 +54,7 @@ def find_workload(pod: Pod) -> Workload:
         if not isinstance(owner, dict) or not owner.get("controller"):
             continue
         kind, name = str(owner.get("kind", "")), str(owner.get("name", ""))
-        if kind == "ReplicaSet" and template_hash and name.endswith("-" + str(template_hash)):
-            return Workload("Deployment", name[: -len(str(template_hash)) - 1], from_pod=True)
-        if kind == "Job" and (cron := CRON_JOB.fullmatch(name)):
-            return Workload("CronJob", cron.group(1), from_pod=True)
+        kind, name = controller_behind(kind, name, labels) or (kind, name)
         return Workload(kind, name, from_pod=True)
     pod_name = metadata.get("name")
     if pod_name:
