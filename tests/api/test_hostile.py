@@ -116,13 +116,20 @@ def test_malformed_status_is_treated_as_absent_with_a_warning(hostile: Webhook, 
 # --- shapes the API server rejects: a refusal naming the field -----------------------------------
 
 
+@pytest.mark.parametrize("style", ["classic", "native"])
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy", "dapr"])
-def test_no_containers_is_refused_naming_the_field(hostile: Webhook, mode: str) -> None:
-    pod = make_pod(annotations=PLUGIN_ANNOTATIONS[mode])
+def test_no_containers_gets_the_plugins_patch(hostile: Webhook, mode: str, style: str) -> None:
+    # As the meshes' own injectors do (Dapr's and Istio's add their sidecar to the empty list): with
+    # classic sidecars the pod is the proxy alone, which the API server accepts; with native ones it
+    # still has no containers, and the API server refuses it with its own message.
+    pod = make_pod(annotations={**PLUGIN_ANNOTATIONS[mode], "meshswitch.io/sidecar": style})
     pod["spec"]["containers"] = []
     response = answer_of(hostile, pod)
-    assert response["allowed"] is False and response["status"]["code"] == 400, response
-    assert "spec.containers" in response["status"]["message"]
+    assert response["allowed"] is True and response.get("patch"), response
+    spec = patched(pod, response)["spec"]
+    names = {c["name"] for c in spec["containers"]}
+    assert bool(names) is (style == "classic"), spec
+    assert {c["name"] for c in spec.get("initContainers", [])} | names, spec
 
 
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy", "dapr"])

@@ -362,7 +362,7 @@ def _scan_containers(pod: Pod) -> tuple[frozenset[str], frozenset[str], bool]:
     spec = pod.get("spec") or {}
     names: set[str] = set()
     app: set[str] = set()
-    valid = bool(spec.get("containers")) and _mapping(spec.get("os")).get("name") != "windows"
+    valid = _mapping(spec.get("os")).get("name") != "windows"
     for section in ("initContainers", "containers"):
         items = spec.get(section) or ()
         if items and not isinstance(items, list):
@@ -413,8 +413,6 @@ def _check_containers(pod: Pod) -> None:
     otherwise fail on a field the templates rightly take for granted.
     """
     spec = _mapping(pod.get("spec"))
-    if not spec.get("containers"):
-        raise PodDenied(reasons.INVALID_POD, "spec.containers: Required value: a pod needs at least one container")
     if _mapping(spec.get("os")).get("name") == "windows":
         # Every plugin's proxy and init container set Linux-only security fields (capabilities,
         # seccomp, readOnlyRootFilesystem) that the API server forbids in a windows pod.
