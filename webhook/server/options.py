@@ -76,6 +76,19 @@ def _any_seconds(text: str) -> float:
     return _seconds(text, zero=True)
 
 
+def _read_timeout(text: str) -> float:
+    """argparse type: above 0 and at most 30 s, the longest timeoutSeconds the API server allows."""
+    try:
+        value = _seconds(text)
+    except argparse.ArgumentTypeError:
+        value = math.nan
+    if not value <= 30:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds above 0 and at most 30 (the API server's longest webhook timeout)"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """Everything ``meshswitch serve`` takes; ``from_args`` reads ``add_serve_arguments`` flags."""
@@ -185,7 +198,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     net.add_argument(
         "--read-timeout-seconds",
-        type=float,
+        type=_read_timeout,
         default=DEFAULT_READ_TIMEOUT_SECONDS,
         help="a request's headers and body must arrive within this (and a handshake complete); keep it at or "
         "below the webhook's timeoutSeconds",

@@ -133,6 +133,22 @@ def test_a_command_alone_prints_its_usage(capsys: pytest.CaptureFixture[str], ar
     assert all(name in err for name in lists)
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ([], "HTTPS needs a certificate: give --cert-dir, or --cert-file and --key-file"),
+        (["--cert-dir", "c", "--cert-file", "f"], "give --cert-dir, or --cert-file and --key-file, not both"),
+        (["--cert-dir", "c", "--no-kube", "--kubeconfig", "k"], "--no-kube and --kubeconfig contradict each other"),
+        (["--cert-dir", "c", "--max-header-line-bytes", "100"], "--max-header-line-bytes must be at least 1024"),
+    ],
+)
+def test_serve_flags_that_make_no_server_are_usage_errors(capsys: pytest.CaptureFixture[str], flags: list[str], message: str) -> None:
+    """docs/server.md: exit 2 for a configuration that cannot serve, with serve's usage (it was 1)."""
+    code, out, err = run(capsys, "serve", *flags)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: meshswitch serve") and f"meshswitch serve: error: {message}" in err
+
+
 def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     big = write(tmp_path, "big.yaml", "---\n".join(DEPLOYMENT.replace("name: web,", f"name: web{i},") for i in range(300)))
     for command in (["explain", "-f", big, "--mode", "istio"], ["inject", "-f", big, "--mode", "istio", "-q"]):

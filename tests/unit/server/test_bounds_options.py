@@ -35,8 +35,6 @@ def test_defaults_fit_the_webhook_timeout() -> None:
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--read-timeout-seconds", "0"], "--read-timeout-seconds"),
-        (["--read-timeout-seconds", "31"], "at most 30"),
         (["--max-header-line-bytes", "100"], "at least 1024"),
         (["--max-header-bytes", "4096", "--max-header-line-bytes", "8192"], "at most --max-header-bytes"),
     ],
@@ -65,6 +63,10 @@ def test_the_protocol_class_carries_its_limits() -> None:
         (["--keep-alive-seconds", "0"], "argument --keep-alive-seconds: '0' is not a number of seconds above 0"),
         (["--cert-poll-seconds", "nan"], "argument --cert-poll-seconds: 'nan' is not a number of seconds above 0"),
         (["--drain-seconds", "-1"], "argument --drain-seconds: '-1' is not a number of seconds 0 or more"),
+        (["--read-timeout-seconds", "0"], "argument --read-timeout-seconds: '0' is not a number of seconds above 0 and at most 30"),
+        (["--read-timeout-seconds", "31"], "'31' is not a number of seconds above 0 and at most 30"),
+        (["--read-timeout-seconds", "abc"], "'abc' is not a number of seconds above 0 and at most 30"),
+        (["--read-timeout-seconds", "nan"], "'nan' is not a number of seconds above 0 and at most 30"),
     ],
 )
 def test_numbers_out_of_range_are_refused_as_the_flag(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
