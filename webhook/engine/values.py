@@ -34,11 +34,14 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
         if name not in plugins:
             raise ConfigError(f"{source}: plugin {name!r} is not installed; accepted: {', '.join(p.name for p in plugins)}")
         declared = plugins[name].values
+        # A plugin without values (istio-delegate, native) accepts only an empty mapping; say so
+        # rather than end the message on an empty list.
+        accepted = ", ".join(declared) or f"none ({name} has no installation values; leave it out or give {{}})"
         if not isinstance(values, Mapping):
-            raise ConfigError(f"{source}: {name}: values must be a mapping; accepted keys: {', '.join(declared)}")
+            raise ConfigError(f"{source}: {name}: values must be a mapping; accepted keys: {accepted}")
         for key, value in values.items():
             if key not in declared:
-                raise ConfigError(f"{source}: {name}: unknown value {key!r}; accepted: {', '.join(declared)}")
+                raise ConfigError(f"{source}: {name}: unknown value {key!r}; accepted: {accepted}")
             if declared[key] is None:  # declared null: "unset, decided elsewhere"; any scalar overrides
                 if not isinstance(value, str | int | float | bool) and value is not None:
                     raise ConfigError(f"{source}: {name}.{key}={value!r} is not a string, number or true/false")

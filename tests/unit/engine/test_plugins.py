@@ -222,6 +222,9 @@ def test_istio_image_type_is_the_annotations_then_the_proxy_configs_then_the_var
         ("istio: {proxyUID: abc}", "istio.proxyUID='abc' is not a whole number"),
         ("istio: [1]", "istio: values must be a mapping"),
         ("istio: {tag: [", "not valid YAML"),
+        # A plugin with no values: the message says so, instead of ending on "accepted: ".
+        ("istio-delegate: {hub: x}", "istio-delegate: unknown value 'hub'; accepted: none (istio-delegate has no installation values"),
+        ("native: 5", "native: values must be a mapping; accepted keys: none (native has no installation values"),
     ],
 )
 def test_bad_values_file_fails_start_up(tmp_path: Path, text: str, message: str) -> None:
