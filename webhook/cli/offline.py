@@ -19,7 +19,6 @@ from webhook.cli.shapes import ShapeError, check_list, check_workload
 
 if TYPE_CHECKING:
     from webhook.cluster.client import KubeApi
-    from webhook.engine.decide import Decision
     from webhook.engine.discovery import Discovery
     from webhook.engine.injector import Injector
     from webhook.engine.kube import NamespaceMeta
@@ -407,7 +406,7 @@ def _cluster_view(args: argparse.Namespace, plugins: PluginSet) -> tuple[KubeApi
 def cmd_explain(args: argparse.Namespace) -> int:
     from webhook.cluster.namespaces import meta_from
     from webhook.engine.errors import PodDenied
-    from webhook.engine.workloads import namespace_of, pod_template
+    from webhook.engine.workloads import namespace_of, pod_template, workload_of
 
     plugins = load_plugins_from(args)
     api, discovery = _cluster_view(args, plugins)
@@ -427,18 +426,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 found = api.get(f"/api/v1/namespaces/{namespace}")
                 meta = meta_from(found) if found is not None else meta
             record: dict[str, Any] = {"object": describe(obj), "namespace": namespace, "source": where.rpartition(": ")[0]}
-            warnings = injector.unknown_keys(template)
+            workload = workload_of(obj)
+            # The whole injection, not only the decision: a plugin's refuse rules, a container name
+            # the plugin would add twice and the render's warnings (no trust anchors) come after it,
+            # and explain must say what inject and the webhook would do.
             try:
-                decision: Decision = injector.decide(template, meta)
+                result = injector.inject(_as_created(dict(template), workload), meta, workload=workload)
             except PodDenied as err:
                 denied = True
-                record.update(allowed=False, plugins=[], reason={"code": err.code, "message": err.message})
+                record.update(allowed=False, plugins=[], reason={"code": err.code, "message": err.message}, warnings=injector.unknown_keys(template))
             except Exception as err:
                 raise engine_failure(where, err) from None
             else:
-                record.update(allowed=True, plugins=[p.name for p in decision.plugins], reason={"code": decision.reason.code, "message": decision.reason.message})
-                warnings += injector.control_plane_warnings(decision)
-            record["warnings"] = warnings
+                record.update(allowed=True, plugins=list(result.plugins), reason={"code": result.reason.code, "message": result.reason.message}, warnings=list(result.warnings))
             records.append(record)
     if args.output == "text":
         lines = []

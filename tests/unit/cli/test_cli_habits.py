@@ -219,6 +219,37 @@ def test_explain_records(tmp_path: Path, capsys: pytest.CaptureFixture[str], out
     assert records[0]["source"] == f"{source}: document 1"
 
 
+@pytest.mark.parametrize(
+    "annotations, containers, mode, message",
+    [
+        ({"inject.istio.io/templates": "sidecar,gateway"}, "", "istio", "denied invalid-setting: istio: inject.istio.io/templates with gateway after sidecar"),
+        ({"config.linkerd.io/close-wait-timeout": "5s"}, "", "linkerd", "denied invalid-setting: linkerd: config.linkerd.io/close-wait-timeout"),
+        ({}, ", {name: istio-init, image: busybox}", "istio", "denied invalid-pod: spec.containers: the pod has its own container istio-init"),
+    ],
+)
+def test_explain_says_what_inject_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], annotations: dict[str, str], containers: str, mode: str, message: str
+) -> None:
+    """explain stopped at the decision: it said `injected` (exit 0) for pods that inject and the
+    webhook refuse after it, by a plugin's refuse rule or a container the plugin adds twice."""
+    pod = f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p, annotations: {json.dumps(annotations)}}}\nspec:\n  containers: [{{name: a, image: b}}{containers}]\n"
+    source = write(tmp_path, "in.yaml", pod)
+    inject_code, _, inject_err = run(capsys, "inject", "-f", source, "--mode", mode)
+    code, out, _ = run(capsys, "explain", "-f", source, "--mode", mode)
+    assert inject_code == 1 and code == 1
+    assert out.startswith(f"pod/p (default): {message}") and message.split(": ", 1)[1] in inject_err
+
+
+def test_explain_warns_as_inject_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The render's warnings too: a Linkerd proxy without trust anchors cannot start."""
+    source = write(tmp_path, "in.yaml", DEPLOYMENT)
+    _, _, inject_err = run(capsys, "inject", "-f", source, "--mode", "linkerd")
+    code, out, _ = run(capsys, "explain", "-f", source, "--mode", "linkerd", "-o", "json")
+    warnings = json.loads(out)[0]["warnings"]
+    assert code == 0 and any("no identity trust anchors" in w for w in warnings)
+    assert all(f"warning: deployment/web (shop): {w}" in inject_err for w in warnings)
+
+
 def test_the_summary_on_stderr_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = write(tmp_path, "in.yaml", DEPLOYMENT + "---\n" + DAEMONSET + "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n")
     code, out, err = run(capsys, "inject", "-f", source, "--mode", "istio")
