@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from webhook.engine.config import Config
@@ -221,7 +222,7 @@ def _evaluate_webhook(observed: Observed, warn_days: int) -> list[Finding]:
     server_names = sorted({t.server_name for t in distinct})
     service_targets = sorted({t.service for t in distinct if t.service is not None})
     findings += _evaluate_secret(observed, bundle, server_names, bool(service_targets), warn_days)
-    findings += _evaluate_served(observed, bundle, server_names, warn_days)
+    findings += _evaluate_served(observed, bundle, server_names, warn_days, compare_secret=bool(service_targets) or _secret_is_this_webhooks(observed, bundle))
     findings += _evaluate_endpoints(observed, service_targets, [t.url for t in distinct if t.url])
     findings += _evaluate_validating(observed, bundle)
     return findings
@@ -237,6 +238,11 @@ def _evaluate_secret(observed: Observed, bundle: list[x509.Certificate], names: 
     chain = pem_certificates(secret_bytes(secret, "tls.crt"))
     if not chain:
         return [Finding(ERROR, "serving-certificate", subject, "tls.crt holds no PEM certificate")]
+    if not needed and bundle and not _secret_is_this_webhooks(observed, bundle):
+        # Reached by URL, the server holds its files anywhere: a Secret no CA of this configuration
+        # issued is another installation's (`make run`'s meshswitch-dev beside `kubectl apply -k manifests/`).
+        return [Finding(INFO, "serving-certificate", subject, "not issued by a CA this configuration trusts, so not this webhook's; "
+                        "the webhook is reached by URL, so only what it serves is checked")]
     findings = [_expiry("certificate-expiry", f"{subject} tls.crt", chain[0], observed.now, warn_days)]
     if bundle:
         findings += _verifications(chain, bundle, names, observed.now, subject=subject, what="tls.crt")
@@ -257,9 +263,23 @@ def _verifications(
     return findings
 
 
-def _evaluate_served(observed: Observed, bundle: list[x509.Certificate], names: list[str], warn_days: int) -> list[Finding]:
+def _secret_is_this_webhooks(observed: Observed, bundle: list[x509.Certificate]) -> bool:
+    """The Secret's certificate was issued by a CA of the caBundle (whatever names it holds)."""
+    for certificate in pem_certificates(secret_bytes(observed.tls_secret, "tls.crt")):
+        for ca in bundle:
+            try:
+                certificate.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return True
+    return False
+
+
+def _evaluate_served(
+    observed: Observed, bundle: list[x509.Certificate], names: list[str], warn_days: int, *, compare_secret: bool = True
+) -> list[Finding]:
     findings: list[Finding] = []
-    secret_leaf = pem_certificates(secret_bytes(observed.tls_secret, "tls.crt"))
+    secret_leaf = pem_certificates(secret_bytes(observed.tls_secret, "tls.crt")) if compare_secret else []
     for served in observed.served:
         subject = f"webhook at {served.url}"
         if served.error or not served.certificate:

@@ -212,6 +212,46 @@ def test_a_webhook_reached_by_url(tmp_path: Path) -> None:
     assert "its certificate verifies against the caBundle for 127.0.0.1" in text(findings)
 
 
+def test_a_webhook_reached_by_url_beside_another_installations_secret(tmp_path: Path) -> None:
+    """`make run` (meshswitch-dev, by URL) then `kubectl apply -k manifests/` and `certs install`:
+    the Secret meshswitch-tls is the in-cluster install's. `check --webhook-config meshswitch-dev`
+    failed it ("does not verify ... for 127.0.0.1") and warned that the healthy dev server "serves
+    another certificate" (not reloaded yet)."""
+    ca, cert = pair(tmp_path / "dev", dns=[], ips=["127.0.0.1"])
+    other_ca, other_cert = pair(tmp_path / "installed")
+    url = "https://127.0.0.1:9443/mutate"
+    observed = Observed(
+        webhook_config=webhook_config(ca, url=url),
+        validating_config=validating_config(ca),
+        tls_secret=tls_secret(other_cert, other_ca),
+        served=[Served(url, certificate=cert, ready_status=200)],
+        now=NOW,
+    )
+    findings = evaluate(observed, PLUGINS)
+    assert bad(findings) == [] and bad(findings, WARNING) == [], text(findings)
+    assert "not issued by a CA this configuration trusts" in " ".join(f.message for f in findings if f.severity == INFO)
+
+
+def test_a_webhook_reached_by_url_with_its_own_secret_still_compares_them(tmp_path: Path) -> None:
+    """A Secret of this webhook's CA (the e2e stack copies it into the server's --cert-dir) is
+    still checked, and a server still serving the older leaf is still told."""
+    ca, older = pair(tmp_path / "same", dns=[], ips=["127.0.0.1"])
+    _, newer = pair(tmp_path / "same", dns=[], ips=["127.0.0.1"])
+    url = "https://127.0.0.1:9443/mutate"
+    observed = Observed(
+        webhook_config=webhook_config(ca, url=url),
+        validating_config=validating_config(ca),
+        tls_secret=tls_secret(newer, ca),
+        served=[Served(url, certificate=older, ready_status=200)],
+        now=NOW,
+    )
+    findings = evaluate(observed, PLUGINS)
+    assert bad(findings) == []
+    (warning,) = bad(findings, WARNING)
+    assert "serves another certificate" in warning.message
+    assert "tls.crt verifies against the caBundle for 127.0.0.1" in text(findings)
+
+
 @pytest.mark.parametrize(
     ("served", "check", "expected"),
     [
