@@ -69,3 +69,20 @@ def test_the_grace_period_shipping_md_states_is_the_deployments() -> None:
     stated = re.search(r"`terminationGracePeriodSeconds: (\d+)`", (DOCS / "shipping.md").read_text())
     shipped = re.search(r"terminationGracePeriodSeconds: (\d+)", (ROOT / "manifests" / "base" / "deployment.yaml").read_text())
     assert stated and shipped and stated.group(1) == shipped.group(1)
+
+
+def test_the_dev_cluster_registration_is_named_as_make_run_names_it() -> None:
+    """controlplane.md said `make run` registered MutatingWebhookConfiguration/meshswitch; it registers meshswitch-dev."""
+    from webhook.dev.cluster import CONFIG_NAME
+
+    named = re.findall(r"(?:Mutating|Validating)WebhookConfiguration[/ ]`?([a-z0-9-]+)", (DOCS / "controlplane.md").read_text())
+    assert named and set(named) == {CONFIG_NAME}
+
+
+def test_the_entry_count_shipping_md_states_is_the_manifests() -> None:
+    import yaml
+
+    words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+    stated = re.search(r"\| MutatingWebhookConfiguration `meshswitch` \| (\w+) entries", (DOCS / "shipping.md").read_text())
+    shipped = yaml.safe_load((ROOT / "manifests" / "base" / "mutatingwebhook.yaml").read_text())
+    assert stated and words[stated.group(1)] == len(shipped["webhooks"])
