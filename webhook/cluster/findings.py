@@ -395,6 +395,7 @@ class NamespaceMode:
     mode: str | None
     source: str
     findings: tuple[Finding, ...]
+    refused: bool = False  # pods here are denied; else a None mode with a source is one turned off
 
 
 def _matches(plugin: Plugin, labels: Mapping[str, str], annotations: Mapping[str, str], on: bool = True) -> list[str]:
@@ -426,7 +427,7 @@ def namespace_mode(namespace: Mapping[str, Any], plugins: PluginSet, config: Con
         for message in unknown_keys(labels, plugins, where="label") + unknown_keys(annotations, plugins, where="annotation")
     )
     found = _namespace_mode(name, labels, annotations, plugins, config)
-    return NamespaceMode(found.name, found.mode, found.source, found.findings + typos) if typos else found
+    return NamespaceMode(found.name, found.mode, found.source, found.findings + typos, found.refused) if typos else found
 
 
 def _namespace_mode(name: str, labels: dict[str, str], annotations: dict[str, str], plugins: PluginSet, config: Config) -> NamespaceMode:
@@ -442,7 +443,7 @@ def _namespace_mode(name: str, labels: dict[str, str], annotations: dict[str, st
     try:
         decision = decide(_PROBE_POD, NamespaceMeta(name, labels, annotations), plugins=plugins, config=config)
     except PodDenied as err:
-        return NamespaceMode(name, None, asked, (Finding(ERROR, "namespace-labels", subject, f"pods here are refused: {err.message}"),))
+        return NamespaceMode(name, None, asked, (Finding(ERROR, "namespace-labels", subject, f"pods here are refused: {err.message}"),), refused=True)
     mode = decision.mode
     if explicit is not None:
         for plugin, keys in own:

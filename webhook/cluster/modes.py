@@ -244,6 +244,10 @@ def list_modes(kube: KubeApi, plugins: PluginSet, *, webhook_namespace: str = DE
             rows.append(NamespaceRow(found.name, "-", "never injected (system or webhook namespace)", problems))
         elif found.mode is None and not found.source:
             rows.append(NamespaceRow(found.name, "-", "nothing: the server's default mode, unless a pod selects one", problems))
+        elif found.refused:
+            rows.append(NamespaceRow(found.name, "refused", found.source, problems))
+        elif found.mode is None:  # selected, then turned off by the mesh's own key: pods are admitted with nothing
+            rows.append(NamespaceRow(found.name, "-", f"{found.source}, turned off: pods here get no mesh", problems))
         else:
-            rows.append(NamespaceRow(found.name, found.mode or "refused", found.source, problems))
+            rows.append(NamespaceRow(found.name, found.mode, found.source, problems))
     return rows

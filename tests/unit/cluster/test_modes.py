@@ -114,6 +114,16 @@ def test_list_and_get(kube: RecordingKube) -> None:
         list_modes(kube, PLUGINS, only="nowhere")  # type: ignore[arg-type]
 
 
+def test_a_mode_its_mesh_turns_off_is_not_refused() -> None:
+    """meshswitch.io/mode=istio with istio-injection=disabled: pods are admitted with nothing, so
+    `mode get` printed `refused` (exit 1) for a namespace whose pods the webhook admits."""
+    kube = RecordingKube([ns("shop", {"meshswitch.io/mode": "istio", "istio-injection": "disabled"}), ns("typo", {"meshswitch.io/mode": "istoi"})], {})
+    rows = {r.namespace: r for r in list_modes(kube, PLUGINS)}  # type: ignore[arg-type]
+    assert rows["shop"].mode == "-" and rows["shop"].selected_by == "meshswitch.io/mode=istio, turned off: pods here get no mesh"
+    assert "istio is turned off by namespace-label istio-injection=disabled" in rows["shop"].problems[0]
+    assert rows["typo"].mode == "refused"
+
+
 def test_diff_per_workload(kube: RecordingKube) -> None:
     injector = Injector(plugins=PLUGINS, config=Config())
     diffs = {d.name: d.lines() for d in namespace_diff(kube, "shop", "linkerd", injector)}  # type: ignore[arg-type]
