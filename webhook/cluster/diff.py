@@ -17,7 +17,7 @@ from webhook.engine.decide import MODE_KEY
 from webhook.engine.errors import PodDenied
 from webhook.engine.injector import Injector
 from webhook.engine.kube import NamespaceMeta
-from webhook.engine.patch import read_status
+from webhook.engine.patch import read_status, uninject
 from webhook.engine.workloads import pod_template, workload_of
 
 # What a pod is made of that injection changes, in the order the diff shows them.
@@ -87,6 +87,18 @@ def outcome(injector: Injector, template: Mapping[str, Any], namespace: Namespac
     return Outcome(mode=result.mode, parts={key: tuple(str(n) for n in status.get(key) or ()) for key, _ in PARTS})
 
 
+def as_written(template: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template before meshswitch injected it (pure): a bare Pod the webhook injected, or a
+    template written by `meshswitch inject`, carries its status record, and as it stands it would
+    read as already injected under any mode (`nothing (istio) -> nothing (linkerd)`)."""
+    metadata = template.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    status = read_status(annotations) if isinstance(annotations, Mapping) else None
+    if not status or status.get("omitted"):
+        return template  # nothing recorded, or not restorable: judged as it is
+    return uninject(template)
+
+
 def _owned(obj: Mapping[str, Any]) -> bool:
     """Made by a controller that is listed itself (a Deployment's ReplicaSets, a CronJob's Jobs, pods)."""
     return any(ref.get("controller") for ref in (obj.get("metadata") or {}).get("ownerReferences") or ())
@@ -110,5 +122,6 @@ def namespace_diff(kube: KubeApi, namespace: str, mode: str, injector: Injector)
             if template is None:
                 continue
             name = f"{resource}/{(item.get('metadata') or {}).get('name')}"
-            diffs.append(WorkloadDiff(name, outcome(injector, template, before, obj), outcome(injector, template, after, obj)))
+            written = as_written(template)
+            diffs.append(WorkloadDiff(name, outcome(injector, written, before, obj), outcome(injector, written, after, obj)))
     return diffs

@@ -10,6 +10,7 @@ import pytest
 
 from webhook.cluster.diff import namespace_diff
 from webhook.cluster.modes import ModeError, format_result, list_modes, set_mode
+from webhook.cluster.namespaces import meta_from
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
@@ -143,3 +144,22 @@ def test_diff_per_workload(kube: RecordingKube) -> None:
     assert refused == {}
     with pytest.raises(ModeError):
         namespace_diff(kube, "shop", "consul", injector)  # type: ignore[arg-type]
+
+
+def test_diff_of_a_pod_the_webhook_injected() -> None:
+    """A bare Pod is stored injected; diff judged it as it stands, already injected under any mode:
+    `pod/debug: nothing (istio) -> nothing (linkerd)  no change`, where its replacement would move
+    from istio to linkerd."""
+    from tests.helpers import apply
+
+    injector = Injector(plugins=PLUGINS, config=Config())
+    shop = ns("shop", {"meshswitch.io/mode": "istio"})
+    pod = workload("Pod", "debug")
+    stored = apply(pod, injector.inject(pod, meta_from(shop)).patch)
+    kube = RecordingKube([shop], {"/api/v1/namespaces/shop/pods": [stored]})
+    [diff] = namespace_diff(kube, "shop", "linkerd", injector)  # type: ignore[arg-type]
+    lines = diff.lines()
+    assert lines[0] == "pod/debug: istio -> linkerd"
+    assert "  - plugins: istio" in lines and any(line.startswith("  + init containers: linkerd-init") for line in lines)
+    [same] = namespace_diff(kube, "shop", "istio", injector)  # type: ignore[arg-type]
+    assert same.lines() == ["pod/debug: istio -> istio", "  no change"]
