@@ -148,6 +148,35 @@ def test_unknown_keys_come_back_as_warnings() -> None:
 
 
 @pytest.mark.parametrize(
+    ("labels", "annotations", "warning"),
+    [
+        (
+            {"meshswitch.io/mode": "linkerd", "istio-injection": "enabled"}, {},
+            "meshswitch.io/mode=linkerd conflicts with istio-injection=enabled (which selects istio): meshswitch injects linkerd, "
+            "but istio's own injector, if installed, would add its proxy too; remove istio-injection",
+        ),
+        (
+            {"meshswitch.io/mode": "istio"}, {"linkerd.io/inject": "enabled"},
+            "meshswitch.io/mode=istio conflicts with linkerd.io/inject=enabled (which selects linkerd)",
+        ),
+        (
+            {"meshswitch.io/mode": "istio", "istio-injection": "disabled"}, {},
+            "meshswitch.io/mode=istio selects istio, but istio is turned off by namespace-label istio-injection=disabled: pods here get no mesh",
+        ),
+    ],
+    ids=["istio-key-under-linkerd-mode", "linkerd-key-under-istio-mode", "mode-turned-off"],
+)  # fmt: skip
+def test_a_mode_label_check_fails_comes_back_as_a_warning(labels: dict[str, str], annotations: dict[str, str], warning: str) -> None:
+    """Pods there are not refused (the mode label wins), so neither is the write; but `meshswitch
+    check` fails these labels, and the write was allowed without a word."""
+    answer = post(review(namespace(labels, annotations))).json()["response"]
+    assert answer["allowed"] is True
+    assert any(w.startswith(warning) for w in answer["warnings"]), answer
+    assert "warnings" not in post(review(namespace({"meshswitch.io/mode": "istio", "istio-injection": "enabled"}))).json()["response"]
+    assert "warnings" not in post(review(namespace({"meshswitch.io/mode": "istio"}, name="kube-system"))).json()["response"]
+
+
+@pytest.mark.parametrize(
     ("body", "status"),
     [
         ({"kind": "AdmissionReview"}, 400),

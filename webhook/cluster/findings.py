@@ -21,6 +21,7 @@ from webhook.engine.decide import MODE_KEY, decide
 from webhook.engine.discovery import ControlPlaneObject, control_plane_of
 from webhook.engine.errors import PodDenied
 from webhook.engine.keys import unknown_keys
+from webhook.engine.validate import mode_label_conflicts, namespace_keys_selecting
 from webhook.cluster.install import (
     DEFAULT_NAMESPACE,
     TLS_SECRET,
@@ -31,7 +32,7 @@ from webhook.cluster.install import (
     secret_bytes,
 )
 from webhook.engine.kube import NamespaceMeta
-from webhook.engine.plugins import Plugin, PluginSet
+from webhook.engine.plugins import PluginSet
 from webhook.engine.reasons import PLUGIN_DISABLED
 
 OK, WARNING, ERROR, INFO = "ok", "warning", "error", "info"
@@ -398,23 +399,6 @@ class NamespaceMode:
     refused: bool = False  # pods here are denied; else a None mode with a source is one turned off
 
 
-def _matches(plugin: Plugin, labels: Mapping[str, str], annotations: Mapping[str, str], on: bool = True) -> list[str]:
-    """The namespace keys of `plugin` (its on keys, or its off keys) that match, as `key=value`."""
-    found = []
-    for match in plugin.on if on else plugin.off:
-        if match.on_pod:
-            continue
-        if match.place == "namespace-label":
-            value = labels.get(match.key)
-        elif match.place == "namespace-annotation":
-            value = annotations.get(match.key)
-        else:
-            value = labels.get(match.key, annotations.get(match.key))
-        if value is not None and value.lower() in match.values:
-            found.append(f"{match.key}={value}")
-    return found
-
-
 def namespace_mode(namespace: Mapping[str, Any], plugins: PluginSet, config: Config) -> NamespaceMode:
     """The mode a plain pod in `namespace` gets, decided by the engine itself, and the labels' conflicts."""
     metadata = namespace.get("metadata") or {}
@@ -433,7 +417,7 @@ def namespace_mode(namespace: Mapping[str, Any], plugins: PluginSet, config: Con
 def _namespace_mode(name: str, labels: dict[str, str], annotations: dict[str, str], plugins: PluginSet, config: Config) -> NamespaceMode:
     subject = f"namespace {name}"
     explicit = labels.get(MODE_KEY)
-    own = [(p, keys) for p in plugins.meshes if (keys := _matches(p, labels, annotations))]
+    own = [(p, keys) for p in plugins.meshes if (keys := namespace_keys_selecting(p, labels, annotations))]
     if explicit is None and not own:
         return NamespaceMode(name, None, "", ())
     asked = f"{MODE_KEY}={explicit}" if explicit is not None else ", ".join(k for _, keys in own for k in keys)
@@ -445,18 +429,7 @@ def _namespace_mode(name: str, labels: dict[str, str], annotations: dict[str, st
     except PodDenied as err:
         return NamespaceMode(name, None, asked, (Finding(ERROR, "namespace-labels", subject, f"pods here are refused: {err.message}"),), refused=True)
     mode = decision.mode
-    if explicit is not None:
-        for plugin, keys in own:
-            if plugin.name != mode:
-                findings.append(
-                    Finding(
-                        ERROR,
-                        "namespace-labels",
-                        subject,
-                        f"{MODE_KEY}={explicit} conflicts with {', '.join(keys)} (which selects {plugin.name}): meshswitch injects "
-                        f"{mode}, but {plugin.name}'s own injector, if installed, would add its proxy too; remove {', '.join(k.split('=')[0] for k in keys)}",
-                    )
-                )
+    findings += [Finding(ERROR, "namespace-labels", subject, conflict) for conflict in mode_label_conflicts(labels, annotations, decision, plugins)]
     if decision.reason.code == PLUGIN_DISABLED:
         findings.append(Finding(ERROR, "namespace-labels", subject, f"{asked} selects {mode}, but {decision.reason.message}: pods here get no mesh"))
         return NamespaceMode(name, None, asked, tuple(findings))

@@ -15,11 +15,11 @@ import orjson
 
 from webhook.engine import reasons
 from webhook.engine.config import Config
-from webhook.engine.decide import decide
+from webhook.engine.decide import MODE_KEY, Decision, decide
 from webhook.engine.errors import BadRequest, PodDenied
 from webhook.engine.keys import unknown_keys
 from webhook.engine.kube import NamespaceMeta
-from webhook.engine.plugins import PluginSet
+from webhook.engine.plugins import Plugin, PluginSet
 
 # What the namespace's labels would do to the plainest pod: the decision pods there would get.
 _PROBE_POD: Mapping[str, Any] = {"metadata": {"name": "meshswitch-validate"}, "spec": {"containers": [{"name": "app", "image": "app"}]}}
@@ -60,6 +60,40 @@ def validate_namespace(
     return NamespaceVerdict(True, verdict.code, "", (*verdict.warnings, warning))
 
 
+def namespace_keys_selecting(plugin: Plugin, labels: Mapping[str, str], annotations: Mapping[str, str]) -> list[str]:
+    """The namespace keys among `plugin`'s on keys that match, as `key=value`."""
+    found = []
+    for match in plugin.on:
+        if match.on_pod:
+            continue
+        if match.place == "namespace-label":
+            value = labels.get(match.key)
+        elif match.place == "namespace-annotation":
+            value = annotations.get(match.key)
+        else:
+            value = labels.get(match.key, annotations.get(match.key))
+        if value is not None and value.lower() in match.values:
+            found.append(f"{match.key}={value}")
+    return found
+
+
+def mode_label_conflicts(labels: Mapping[str, str], annotations: Mapping[str, str], decision: Decision, plugins: PluginSet) -> list[str]:
+    """Another mesh's own key beside `meshswitch.io/mode`: the mode wins here, but that mesh's own
+    injector, if installed, would add its proxy too (`check` fails it, /validate warns)."""
+    explicit = labels.get(MODE_KEY)
+    if explicit is None:
+        return []
+    conflicts = []
+    for plugin in plugins.meshes:
+        keys = namespace_keys_selecting(plugin, labels, annotations)
+        if keys and plugin.name != decision.mode:
+            conflicts.append(
+                f"{MODE_KEY}={explicit} conflicts with {', '.join(keys)} (which selects {plugin.name}): meshswitch injects "
+                f"{decision.mode}, but {plugin.name}'s own injector, if installed, would add its proxy too; remove {', '.join(k.split('=')[0] for k in keys)}"
+            )
+    return conflicts
+
+
 def _judge(namespace: Mapping[str, Any], plugins: PluginSet, config: Config) -> NamespaceVerdict:
     metadata = namespace.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
@@ -67,13 +101,18 @@ def _judge(namespace: Mapping[str, Any], plugins: PluginSet, config: Config) -> 
     meta = NamespaceMeta(str(metadata.get("name") or ""), labels, annotations)
     warnings = unknown_keys(labels, plugins, where="namespace label") + unknown_keys(annotations, plugins, where="namespace annotation")
     try:
-        decide(_PROBE_POD, meta, plugins=plugins, config=config)
+        decision = decide(_PROBE_POD, meta, plugins=plugins, config=config)
     except PodDenied as err:
         if err.code in REFUSED:
             return NamespaceVerdict(False, err.code, err.message, tuple(warnings))
         # A namespace-level setting that does not parse: pods that do not override it are refused.
         warnings.append(f"pods here that do not set their own value are refused: {err.message}")
         return NamespaceVerdict(True, err.code, "", tuple(warnings))
+    # Pods are not refused for these, so neither is the write; whoever wrote it is told (check fails them).
+    if MODE_KEY in labels and meta.name not in config.ignored_namespaces:
+        warnings += mode_label_conflicts(labels, annotations, decision, plugins)
+        if decision.reason.code == reasons.PLUGIN_DISABLED:
+            warnings.append(f"{MODE_KEY}={labels[MODE_KEY]} selects {decision.mode}, but {decision.reason.message}: pods here get no mesh")
     return NamespaceVerdict(True, VALID, "", tuple(warnings))
 
 
