@@ -86,3 +86,28 @@ def test_the_entry_count_shipping_md_states_is_the_manifests() -> None:
     stated = re.search(r"\| MutatingWebhookConfiguration `meshswitch` \| (\w+) entries", (DOCS / "shipping.md").read_text())
     shipped = yaml.safe_load((ROOT / "manifests" / "base" / "mutatingwebhook.yaml").read_text())
     assert stated and words[stated.group(1)] == len(shipped["webhooks"])
+
+
+def _flags(*command: str) -> set[str]:
+    from webhook.cli.main import build_parser
+
+    parser = build_parser(command)
+    for name in command:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return {option for action in parser._actions for option in action.option_strings} - {"-h", "--help"}
+
+
+@pytest.mark.parametrize(
+    "command, doc",
+    [
+        (("inject",), "cli.md"), (("uninject",), "cli.md"), (("explain",), "cli.md"), (("plugins",), "cli.md"), (("diff",), "cli.md"),
+        (("mode", "list"), "cli.md"), (("mode", "get"), "cli.md"), (("mode", "set"), "cli.md"), (("certs", "generate"), "cli.md"),
+        (("certs", "install"), "shipping.md"), (("check",), "shipping.md"), (("serve",), "server.md"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
+)  # fmt: skip
+def test_every_flag_is_documented(command: tuple[str, ...], doc: str) -> None:
+    """cli.md says it has every flag; --set, --sidecar-style, --default-mode, --kubeconfig and more were in none."""
+    text = (DOCS / doc).read_text()
+    missing = {flag for flag in _flags(*command) if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text)}
+    assert missing == set()
