@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from webhook.cli.flags import seconds
 from webhook.cluster.client import ApiError, connect
 from webhook.cluster.install import (
     CA_SECRET,
@@ -36,13 +37,13 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotate-ca", action="store_true", help="replace the CA; the previous one stays trusted through the overlap")
     parser.add_argument(
         "--ca-overlap-seconds",
-        type=float,
+        type=seconds,
         default=DEFAULT_OVERLAP_SECONDS,
         help=f"how long a previous CA stays in the caBundle after a rotation (default {DEFAULT_OVERLAP_SECONDS})",
     )
     parser.add_argument(
         "--propagation-seconds",
-        type=float,
+        type=seconds,
         default=DEFAULT_PROPAGATION_SECONDS,
         help="after widening the caBundle in a rotation, wait this long before writing the new serving pair",
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from webhook.cli.flags import days
 from webhook.cluster.check import cluster_plugins, observe
 from webhook.cluster.findings import WARN_DAYS, evaluate, exit_code, report
 from webhook.cluster.client import ApiError, connect
@@ -32,7 +33,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-l", "--namespace-selector", help="check only the namespaces this label selector matches")
     parser.add_argument("--templates-dir", action="append", type=Path, default=[], help="extra plugin directory (repeatable)")
     parser.add_argument("--values", type=Path, help="installation values (default: the cluster's meshswitch-values ConfigMap)")
-    parser.add_argument("--warn-days", type=int, default=WARN_DAYS, help=f"warn about certificates ending within this many days (default {WARN_DAYS})")
+    parser.add_argument("--warn-days", type=days, default=WARN_DAYS, help=f"warn about certificates ending within this many days (default {WARN_DAYS})")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from webhook.cli.flags import seconds
+
 DEFAULT_NAMESPACE = "meshswitch-system"  # webhook.cluster.install.DEFAULT_NAMESPACE
 
 
@@ -31,7 +33,7 @@ def add_mode_set_arguments(parser: argparse.ArgumentParser) -> None:
     _cluster_arguments(parser)
     parser.add_argument(
         "--wait-seconds",
-        type=float,
+        type=seconds,
         default=DEFAULT_WAIT_SECONDS,
         help="with --restart: wait up to this long for the webhook to answer for the new mode (0: do not wait)",
     )

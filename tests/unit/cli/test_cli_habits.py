@@ -149,6 +149,22 @@ def test_serve_flags_that_make_no_server_are_usage_errors(capsys: pytest.Capture
     assert err.startswith("usage: meshswitch serve") and f"meshswitch serve: error: {message}" in err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["check", "--warn-days", "-5"], "argument --warn-days: '-5' is not a whole number of days 0 or more"),
+        (["mode", "set", "shop", "istio", "--restart", "--wait-seconds", "nan"], "argument --wait-seconds: 'nan' is not a number of seconds 0 or more"),
+        (["certs", "install", "--ca-overlap-seconds", "-1"], "argument --ca-overlap-seconds: '-1' is not a number of seconds 0 or more"),
+        (["certs", "install", "--propagation-seconds", "inf"], "argument --propagation-seconds: 'inf' is not a number of seconds 0 or more"),
+    ],
+)
+def test_cluster_numbers_are_checked_as_the_flag(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    """They were taken as given: --wait-seconds nan skipped the wait for the webhook's namespace
+    cache, and a negative --warn-days or overlap silently meant never."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and message in err
+
+
 def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     big = write(tmp_path, "big.yaml", "---\n".join(DEPLOYMENT.replace("name: web,", f"name: web{i},") for i in range(300)))
     for command in (["explain", "-f", big, "--mode", "istio"], ["inject", "-f", big, "--mode", "istio", "-q"]):
