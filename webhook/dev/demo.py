@@ -85,6 +85,13 @@ def _names(containers: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(c["name"] + ("*" if c.get("restartPolicy") == "Always" else "") for c in containers) or "-"
 
 
+def pod_reasons(reviews: Sequence[Mapping[str, Any]], namespace: str) -> list[str]:
+    """The reasons the server logged for the pods of `namespace`, in order. Only Pod reviews: the
+    Namespace's own review (/validate, `valid-labels`) is logged under its name too, and was shown
+    as the webhook's first answer to the pod."""
+    return [str(r.get("reason")) for r in reviews if r.get("namespace") == namespace and r.get("kind") == "Pod"]
+
+
 def _said(reasons: Sequence[str]) -> str:
     """Summarize the webhook's reasons for one pod: the first call, then any reinvocation."""
     if not reasons:
@@ -120,7 +127,7 @@ def run_demo(cluster: DevCluster, out: Any = sys.stdout) -> list[list[str]]:
         for pod in pods:
             meta, spec = pod["metadata"], pod["spec"]
             status = json.loads((meta.get("annotations") or {}).get(cp.STATUS_ANNOTATION, "{}"))
-            said = [r["reason"] for r in cluster.webhook.reviews() if r.get("namespace") == scenario.namespace]
+            said = pod_reasons(cluster.webhook.reviews(), scenario.namespace)
             rows.append([
                 scenario.namespace,
                 scenario.note,
