@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from webhook.cluster.listwatch import Gone
-from webhook.engine.errors import ConfigError, MeshswitchError
+from webhook.engine.errors import ConfigError, MeshswitchError, not_utf8
 
 
 class ApiError(MeshswitchError):
@@ -56,6 +56,8 @@ def api_client(kubeconfig: Path | None = None, *, default_kubeconfig: bool = Tru
     if kubeconfig is not None:
         try:
             return from_file(config_file=str(kubeconfig))
+        except UnicodeDecodeError as exc:  # the codec's own message names neither the line nor what is accepted
+            raise ConfigError(not_utf8(kubeconfig, exc, "a kubeconfig is UTF-8 YAML")) from None
         except (config.ConfigException, OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"{kubeconfig}: {exc}") from None
     try:

@@ -165,6 +165,15 @@ def test_cluster_numbers_are_checked_as_the_flag(capsys: pytest.CaptureFixture[s
     assert code == 2 and out == "" and message in err
 
 
+@pytest.mark.parametrize("command", [["mode", "list"], ["diff", "shop", "istio"], ["check"]])
+def test_a_kubeconfig_that_is_not_utf8_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    """It said the codec's "'utf-8' codec can't decode byte 0xe9 in position 20: invalid continuation byte"."""
+    kubeconfig = write(tmp_path, "kubeconfig", b"apiVersion: v1\nkind: Config\nusers: caf\xe9\n")
+    code, out, err = run(capsys, *command, "--kubeconfig", kubeconfig)
+    assert code == 1 and out == ""
+    assert f"{kubeconfig}:3: not UTF-8 text (byte 0xe9 at offset 38); a kubeconfig is UTF-8 YAML" in err
+
+
 def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     big = write(tmp_path, "big.yaml", "---\n".join(DEPLOYMENT.replace("name: web,", f"name: web{i},") for i in range(300)))
     for command in (["explain", "-f", big, "--mode", "istio"], ["inject", "-f", big, "--mode", "istio", "-q"]):
