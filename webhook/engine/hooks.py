@@ -362,8 +362,9 @@ def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
         part = _SANITIZED_PARTS.get(_SANITIZE.sub("_", text))
         if part is not None:
             found.setdefault(part, (key, str(value)))
-    scrape = found.get("scrape", ("", ""))[1].strip().lower()
-    if scrape in ("false", "0", "f"):
+    # Istio reads scrape with Go's ParseBool: only its spellings of false turn the merge off
+    # (`fAlse` or `no` is no bool to Go, so the merge goes on).
+    if not _go_bool(found.get("scrape", ("", ""))[1], default=True):
         return HookResult(context={"prometheus_annotations": None})
     agent_port = str(values.get("statusPort", 15020))
     if found.get("port", ("", ""))[1] == agent_port:
@@ -371,7 +372,10 @@ def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     changes: dict[str, str | None] = {key: None for key, _ in found.values()}
     changes.update({"prometheus.io/scrape": "true", "prometheus.io/port": agent_port, "prometheus.io/path": "/stats/prometheus"})
     originals = {part: found[part][1] if part in found else "" for part in _PROMETHEUS}
-    return HookResult(context={"prometheus_annotations": go_json(originals) if found else None}, annotation_changes=changes)
+    # Istio hands the agent the originals only when one of them has a value (`path: ""` alone
+    # gives it nothing); the annotations are pointed at the agent either way.
+    has_value = any(originals.values())
+    return HookResult(context={"prometheus_annotations": go_json(originals) if has_value else None}, annotation_changes=changes)
 
 
 def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
