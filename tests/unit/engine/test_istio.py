@@ -305,6 +305,21 @@ def test_proxy_config_that_istio_refuses_is_refused_naming_the_key() -> None:
     assert "proxy.istio.io/config" in caught.value.message and "concurrency" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("sidecar.istio.io/logLevel", "info #x", "sidecar.istio.io/logLevel"),
+        ("sidecar.istio.io/componentLogLevel", "misc:error, http: debug", "sidecar.istio.io/componentLogLevel"),
+        ("sidecar.istio.io/agentLogLevel", 'default:"info"', "sidecar.istio.io/agentLogLevel"),
+        ("proxy.istio.io/config", "proxyMetadata:\n  RE: '^/api\\d+$'\n", "proxyMetadata"),
+    ],
+)
+def test_text_istios_yaml_template_cannot_carry_is_refused_naming_the_key(key: str, value: str, named: str) -> None:
+    with pytest.raises(PodDenied) as caught:
+        INJECTOR.inject(make_pod(annotations={key: value}), namespace("demo", {"istio-injection": "enabled"}))
+    assert key in caught.value.message and named in caught.value.message
+
+
 def test_prometheus_merge_keeps_the_apps_port_and_path_for_the_agent() -> None:
     pod = make_pod(annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"})
     out, _ = injected(pod, CLASSIC, **{"istio-injection": "enabled"})
