@@ -225,6 +225,11 @@ class Plugin:
         """Setting keys also read on the namespace, as defaults for its pods."""
         return frozenset(k for s in self.settings for k in s.keys if self.namespace_settings and s.on_namespace(k))
 
+    def namespace_keys_read_by(self, installed: Version) -> frozenset[str]:
+        """The namespace keys the installed release reads (Linkerd copies only those onto the pod)."""
+        unread = {k for s in self.settings if (s.since or s.until) and not applies(s.since, s.until, installed) for k in s.keys}
+        return self.namespace_keys - unread if unread else self.namespace_keys
+
     @cached_property
     def skipped_with(self) -> frozenset[str]:
         """The container names that, in a pod, mean this plugin's sidecar is there (sidecar-present)."""

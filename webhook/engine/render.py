@@ -115,12 +115,15 @@ def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
     return items
 
 
-def inherited_settings(plugin: Plugin, pod_annotations: Mapping[str, Any], namespace: NamespaceMeta) -> dict[str, str]:
+def inherited_settings(
+    plugin: Plugin, pod_annotations: Mapping[str, Any], namespace: NamespaceMeta, values: Mapping[str, Any]
+) -> dict[str, str]:
     """The namespace's values of the plugin's setting keys that the pod does not set itself (the
-    namespace-level defaults in force; Linkerd copies them onto the pod)."""
+    namespace-level defaults in force; Linkerd copies them onto the pod), for the keys the installed
+    release reads."""
     if not namespace.annotations:
         return {}
-    readable = plugin.namespace_keys
+    readable = plugin.namespace_keys_read_by(plugin.installed(values))
     return {k: v for k, v in namespace.annotations.items() if k in readable and k not in pod_annotations}
 
 
@@ -182,7 +185,7 @@ def render(
     if "namespace" in reads:
         context["namespace"] = Attrs(name=namespace.name, labels=namespace.labels, annotations=namespace.annotations)
     if "inherited" in reads:
-        context["inherited"] = inherited_settings(plugin, annotations, namespace)
+        context["inherited"] = inherited_settings(plugin, annotations, namespace, plugin_values)
     if "workload" in reads:
         context["workload"] = workload.as_context()
     if "app_ports" in reads:
