@@ -2,7 +2,8 @@
 # Builds tests/reference/linkerd (Linkerd's own proxy-injector webhook handler, driven offline)
 # against SRC in ~/.cache/meshswitch/reference/linkerd-VERSION and rewrites
 # tests/reference/linkerd/golden/VERSION/ from tests/corpus/*.yaml and
-# tests/reference/linkerd/cases/*.yaml. See tests/reference/linkerd/README.md.
+# tests/reference/linkerd/cases/*.yaml, and tests/reference/linkerd/cni/*.yaml as an install with the
+# CNI plugin renders them (cniEnabled: true). See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -13,4 +14,5 @@ reference-linkerd:
 	bin=$$($(LINKERD_REF_DIR)/build.sh '$(VERSION)' '$(SRC)') && \
 	  "$$bin" -version '$(VERSION)' -anchors $(LINKERD_REF_DIR)/trust-anchors.pem \
 	    -out $(LINKERD_REF_DIR)/golden/$(VERSION) \
-	    -in corpus=tests/corpus -in cases=$(LINKERD_REF_DIR)/cases
+	    -in corpus=tests/corpus -in cases=$(LINKERD_REF_DIR)/cases \
+	    -in cni=$(LINKERD_REF_DIR)/cni -set cni:cniEnabled=true

@@ -23,17 +23,29 @@ from tests.fidelity.harness import Intended, Rendering, assert_every_version_has
 from tests.fidelity.reference import REFERENCE, GoldenCase
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
-from webhook.engine.plugins import load_plugins
+from webhook.engine.discovery import control_plane_of
+from webhook.engine.plugins import PluginSet, load_plugins
 from webhook.engine.values import apply_values, check_values
 from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
-CASES = list(reference.cases(MESH))
+# cni/: inputs rendered by an install with other values (meta.yaml's folder_values: the CNI plugin).
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 
 
+def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, Any]:
+    """The plugin's values for the linkerd-config values the reference set for one folder's inputs
+    (meta.yaml folder_values), named as the plugin takes them from linkerd-config."""
+    set_over = (reference.meta(MESH, version).get("folder_values") or {}).get(folder) or {}
+    named = {path: take.value for obj in control_plane_of(plugins[MESH]) for take in obj.takes for path in take.paths}
+    missing = sorted(set(set_over) - set(named))
+    assert not missing, f"linkerd-config values the plugin does not take: {missing}"
+    return {named[path]: value for path, value in set_over.items()}
+
+
 @cache
-def injector(version: str) -> Injector:
+def injector(version: str, folder: str = "cases") -> Injector:
     """meshswitch configured with the values the reference program gave Linkerd's injector."""
     meta = reference.meta(MESH, version)
     fixed, defaults = meta["fixed"], meta["defaults"]
@@ -47,6 +59,7 @@ def injector(version: str) -> Injector:
             "trustDomain": fixed["identity_trust_domain"],
             "identityTrustAnchorsPEM": anchors,
             "clusterNetworks": defaults["clusterNetworks"],
+            **_folder_values(plugins, version, folder),
         }
     }
     pinned = apply_values(plugins, check_values(plugins, values, source=f"{version}/meta.yaml"))
@@ -55,6 +68,11 @@ def injector(version: str) -> Injector:
     # image is compared; by default it is refused (test_plugins covers that).
     config = Config(default_mode="native", allowed_registries=(*Config().allowed_registries, "registry.example.com"))
     return Injector(plugins=pinned, config=config)
+
+
+def case_injector(case: GoldenCase) -> Injector:
+    """The injector for the case's folder: cni/ inputs were rendered by an install with the CNI plugin."""
+    return injector(case.version, case.source.split("/", 1)[0])
 
 
 @cache
@@ -102,7 +120,7 @@ def _injected(ours: Rendering, case: GoldenCase) -> bool:
 
 def differences_of(case: GoldenCase) -> list[Difference]:
     """Every difference between meshswitch's rendering and Linkerd's, the outcome included."""
-    ours = render(case, injector(case.version), namespace_of(case))
+    ours = render(case, case_injector(case), namespace_of(case))
     found = compare(ours.obj, case.expected)
     theirs = case.reason or "injected"
     if ours.denied is not None:
@@ -128,7 +146,7 @@ def test_rendering_matches_linkerd(case: GoldenCase, intended: Intended) -> None
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)
 def test_skipped_or_refused_by_linkerd_is_not_injected_or_listed(case: GoldenCase, intended: Intended) -> None:
-    ours = render(case, injector(case.version), namespace_of(case))
+    ours = render(case, case_injector(case), namespace_of(case))
     if _injected(ours, case):
         outcome = [Difference("outcome", "injected", case.reason)]
         assert not intended.unexplained(case, outcome), f"meshswitch injected; Linkerd: {case.reason}"
@@ -136,7 +154,7 @@ def test_skipped_or_refused_by_linkerd_is_not_injected_or_listed(case: GoldenCas
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason is None and _proxies(c.expected)], ids=lambda c: c.id)
 def test_injected_by_linkerd_is_injected_or_listed(case: GoldenCase, intended: Intended) -> None:
-    ours = render(case, injector(case.version), namespace_of(case))
+    ours = render(case, case_injector(case), namespace_of(case))
     if not _injected(ours, case):
         outcome = [Difference("outcome", ours.denied or "skipped", "injected")]
         assert not intended.unexplained(case, outcome), f"meshswitch did not inject: {ours.denied or 'skipped'}"
@@ -154,7 +172,7 @@ def test_every_intended_difference_is_used() -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.source.startswith("cases/istio-proxy.yaml")], ids=lambda c: c.id)
 def test_pod_with_istio_proxy_is_left_alone_with_a_warning(case: GoldenCase) -> None:
     """SPEC.md rule 7: Linkerd skips it ("pod has a sidecar injected already"); meshswitch too, and says why."""
-    ours = render(case, injector(case.version), namespace_of(case))
+    ours = render(case, case_injector(case), namespace_of(case))
     assert ours.obj == case.given and ours.denied is None
     assert any("istio-proxy" in w and "linkerd" in w for w in ours.warnings), ours.warnings
 

@@ -68,6 +68,28 @@ type inputDir struct{ label, path string }
 
 type inputDirs []inputDir
 
+// folderValues holds, per input label, values set over the cluster's for that folder's
+// inputs (`-set cni:cniEnabled=true`): an install option the default install does not show.
+type folderValues map[string]map[string]any
+
+func (f folderValues) String() string { return fmt.Sprint(map[string]map[string]any(f)) }
+func (f folderValues) Set(s string) error {
+	label, assignment, ok := strings.Cut(s, ":")
+	path, raw, ok2 := strings.Cut(assignment, "=")
+	if !ok || !ok2 || label == "" || path == "" {
+		return fmt.Errorf("want LABEL:PATH=VALUE, got %q", s)
+	}
+	var value any
+	if err := yaml.Unmarshal([]byte(raw), &value); err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	if f[label] == nil {
+		f[label] = map[string]any{}
+	}
+	f[label][path] = value
+	return nil
+}
+
 func (d *inputDirs) String() string { return fmt.Sprint(*d) }
 func (d *inputDirs) Set(s string) error {
 	label, path, ok := strings.Cut(s, "=")
@@ -84,9 +106,11 @@ func main() {
 		anchors   = flag.String("anchors", "", "PEM file with the trust anchors")
 		releaseV  = flag.String("version", "", "release tag (must match the linked pkg/version.Version)")
 		inputs    inputDirs
+		sets      = folderValues{}
 		verbosity = flag.String("log-level", "error", "logrus level of the injector's own logs")
 	)
 	flag.Var(&inputs, "in", "LABEL=DIR: render every DIR/*.yaml into OUT/LABEL/ (repeatable)")
+	flag.Var(sets, "set", "LABEL:PATH=VALUE: a value over the cluster's for the inputs of LABEL (repeatable)")
 	flag.Parse()
 	if *outDir == "" || *anchors == "" || *releaseV == "" || len(inputs) == 0 {
 		flag.Usage()
@@ -140,6 +164,16 @@ func main() {
 			fatalf("%v", err)
 		}
 		sort.Strings(files)
+		inValues, inYAML := values, valuesYAML
+		if len(sets[in.label]) > 0 {
+			if inValues, inYAML, err = withValues(valuesYAML, sets[in.label]); err != nil {
+				fatalf("-set %s: %v", in.label, err)
+			}
+		}
+		if err := installMounts(inYAML, anchorsPEM); err != nil {
+			fatalf("mounts: %v", err)
+		}
+		r.values = inValues
 		for _, f := range files {
 			if err := r.renderFile(f, filepath.Join(*outDir, in.label)); err != nil {
 				fatalf("%s: %v", f, err)
@@ -150,7 +184,7 @@ func main() {
 	if err := os.WriteFile(filepath.Join(*outDir, "values.yaml"), valuesYAML, 0o644); err != nil {
 		fatalf("%v", err)
 	}
-	if err := writeMeta(filepath.Join(*outDir, "meta.yaml"), *releaseV, *anchors, anchorsPEM, valuesYAML, values, nsSel, objSel); err != nil {
+	if err := writeMeta(filepath.Join(*outDir, "meta.yaml"), *releaseV, *anchors, anchorsPEM, valuesYAML, values, nsSel, objSel, sets); err != nil {
 		fatalf("%v", err)
 	}
 	fmt.Fprintf(os.Stderr, "linkerd-reference %s: %d files, %d documents, %d injected, %d skipped or passed through\n",
@@ -194,6 +228,37 @@ func clusterValues(anchorsPEM string) (*linkerd2.Values, []byte, error) {
 		return nil, nil, err
 	}
 	return v, out, nil
+}
+
+// withValues returns the cluster's values with the given paths (a.b.c) set: the linkerd-config
+// of an install made with those options.
+func withValues(valuesYAML []byte, sets map[string]any) (*linkerd2.Values, []byte, error) {
+	var tree map[string]any
+	if err := yaml.Unmarshal(valuesYAML, &tree); err != nil {
+		return nil, nil, err
+	}
+	for path, value := range sets {
+		parts := strings.Split(path, ".")
+		node := tree
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = value
+	}
+	out, err := yaml.Marshal(tree)
+	if err != nil {
+		return nil, nil, err
+	}
+	var v linkerd2.Values
+	if err := yaml.Unmarshal(out, &v); err != nil {
+		return nil, nil, err
+	}
+	return &v, out, nil
 }
 
 // webhookSelectors reads the MutatingWebhookConfiguration's namespaceSelector and
@@ -688,7 +753,7 @@ func withPod(obj, pod, injected map[string]any) map[string]any {
 	return out
 }
 
-func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte, v *linkerd2.Values, nsSel, objSel labels.Selector) error {
+func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte, v *linkerd2.Values, nsSel, objSel labels.Selector, sets folderValues) error {
 	sum := sha256.Sum256(anchorsPEM)
 	mods := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -774,6 +839,9 @@ func writeMeta(path, release, anchorsPath string, anchorsPEM, valuesYAML []byte,
 			"identityTrustDomain":     v.IdentityTrustDomain + " (the linkerd-config template sets it to clusterDomain when empty)",
 		},
 		"defaults": defaults,
+	}
+	if len(sets) > 0 {
+		meta["folder_values"] = map[string]map[string]any(sets)
 	}
 	b, err := yaml.Marshal(meta)
 	if err != nil {
