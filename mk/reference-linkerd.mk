@@ -3,7 +3,8 @@
 # against SRC in ~/.cache/meshswitch/reference/linkerd-VERSION and rewrites
 # tests/reference/linkerd/golden/VERSION/ from tests/corpus/*.yaml and
 # tests/reference/linkerd/cases/*.yaml, and tests/reference/linkerd/cni/*.yaml as an install with the
-# CNI plugin renders them (cniEnabled: true). See tests/reference/linkerd/README.md.
+# CNI plugin renders them (cniEnabled: true), and tests/reference/linkerd/ha/*.yaml with the proxy
+# resources of values-ha.yaml (linkerd install --ha). See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -15,4 +16,6 @@ reference-linkerd:
 	  "$$bin" -version '$(VERSION)' -anchors $(LINKERD_REF_DIR)/trust-anchors.pem \
 	    -out $(LINKERD_REF_DIR)/golden/$(VERSION) \
 	    -in corpus=tests/corpus -in cases=$(LINKERD_REF_DIR)/cases \
-	    -in cni=$(LINKERD_REF_DIR)/cni -set cni:cniEnabled=true
+	    -in cni=$(LINKERD_REF_DIR)/cni -set cni:cniEnabled=true \
+	    -in ha=$(LINKERD_REF_DIR)/ha -set ha:proxy.resources.cpu.request=100m \
+	    -set ha:proxy.resources.memory.request=20Mi -set ha:proxy.resources.memory.limit=250Mi
