@@ -4,7 +4,8 @@
 # tests/reference/linkerd/golden/VERSION/ from tests/corpus/*.yaml and
 # tests/reference/linkerd/cases/*.yaml, and tests/reference/linkerd/cni/*.yaml as an install with the
 # CNI plugin renders them (cniEnabled: true), and tests/reference/linkerd/ha/*.yaml with the proxy
-# resources of values-ha.yaml (linkerd install --ha). See tests/reference/linkerd/README.md.
+# resources of values-ha.yaml (linkerd install --ha), and tests/reference/linkerd/options/*.yaml with
+# other install options linkerd-init and the proxy read. See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -18,4 +19,7 @@ reference-linkerd:
 	    -in corpus=tests/corpus -in cases=$(LINKERD_REF_DIR)/cases \
 	    -in cni=$(LINKERD_REF_DIR)/cni -set cni:cniEnabled=true \
 	    -in ha=$(LINKERD_REF_DIR)/ha -set ha:proxy.resources.cpu.request=100m \
-	    -set ha:proxy.resources.memory.request=20Mi -set ha:proxy.resources.memory.limit=250Mi
+	    -set ha:proxy.resources.memory.request=20Mi -set ha:proxy.resources.memory.limit=250Mi \
+	    -in options=$(LINKERD_REF_DIR)/options -set options:proxyInit.runAsRoot=true \
+	    -set 'options:proxyInit.ignoreInboundPorts="25"' -set options:proxyInit.ignoreOutboundPorts=443,6443 \
+	    -set options:proxy.uid=2200 -set options:imagePullPolicy=Always
