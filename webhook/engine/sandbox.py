@@ -21,6 +21,7 @@ from webhook.engine.leaves import Attrs, PerPodEnvironment
 from webhook.engine.releases import version_at_least
 from webhook.engine.schema import TypeMismatch, conform
 from webhook.engine.settings import nesting_problem, quantity
+from webhook.engine.yamltext import plain_scalar, quoted_scalar
 
 _BUILTIN_METHOD: Any = type({}.get)
 
@@ -107,6 +108,20 @@ def _whole_cores(value: Any) -> int:
         return -(-number // divisor)
     cores: int = number * 10**scale if scale < 19 else _INT64_MAX + 1
     return cores if cores <= _INT64_MAX else 0
+
+
+def _yaml_plain(value: Any) -> Any:
+    """A setting the mesh's template writes unquoted, as its YAML reads it (settings refused the rest)."""
+    return plain_scalar(value) if isinstance(value, str) else value
+
+
+def _yaml_quoted(value: Any) -> Any:
+    """A setting, or a mapping's values, the mesh's template writes inside double quotes, as its YAML
+    reads them; text YAML refuses there was refused with the setting, and is passed on as it is."""
+    if isinstance(value, Mapping):
+        return {key: _yaml_quoted(item) for key, item in value.items()}
+    decoded = quoted_scalar(value) if isinstance(value, str) else None
+    return value if decoded is None else decoded
 
 
 def _go_float(value: Any) -> str:
@@ -249,6 +264,8 @@ def _configure(env: Environment) -> Environment:
     env.filters["fromjson"] = _from_json
     env.filters["whole_cores"] = _whole_cores
     env.filters["go_float"] = _go_float
+    env.filters["yaml_plain"] = _yaml_plain
+    env.filters["yaml_quoted"] = _yaml_quoted
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.globals["json"] = _to_json

@@ -14,6 +14,7 @@ import orjson
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import load_lines
+from webhook.engine.yamltext import quoted_scalar
 
 
 class SettingError(ValueError):
@@ -406,7 +407,6 @@ def _whole_int32(value: Any) -> int | None:
     return None
 
 
-_BREAKS_QUOTED_YAML = re.compile(r'["\\\n\r]')
 
 _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "int": lambda v: _whole_int32(v) is not None,
@@ -415,10 +415,10 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "mapping": lambda v: isinstance(v, dict),
     "mapping of strings": lambda v: isinstance(v, dict) and all(isinstance(item, str) for item in v.values()),
     # Text a mesh writes inside a double-quoted YAML string of its template (Istio's proxyMetadata
-    # env values): a quote ends that string and a backslash starts an escape, which its injector
-    # fails on or reads as another character; a line break is folded into a blank.
-    'mapping of strings without " or \\ or line breaks': lambda v: isinstance(v, dict)
-    and all(isinstance(item, str) and not _BREAKS_QUOTED_YAML.search(item) for item in v.values()),
+    # env values): a bare quote or an unknown escape fails its injection; other text is read as YAML
+    # reads it (the template's filter `yaml_quoted` does the same).
+    "mapping of double-quoted YAML strings": lambda v: isinstance(v, dict)
+    and all(isinstance(item, str) and quoted_scalar(item) is not None for item in v.values()),
     "list": lambda v: isinstance(v, list),
 }
 def _go_nanoseconds(body: str) -> int:

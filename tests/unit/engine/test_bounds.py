@@ -45,10 +45,12 @@ def test_every_setting_has_a_maximum_checked_before_parsing(plugin: str, setting
 @pytest.mark.parametrize("plugin", ["istio", "linkerd", "envoy", "dapr"])
 def test_maximal_values_parse_and_are_cheap(plugin: str) -> None:
     settings = {s.keys[0]: s for s in PLUGINS[plugin].settings}
+    # Not a speed measurement: a pattern that backtracks catastrophically takes seconds to hours on
+    # its longest value; the CPU time of this thread, not the wall clock, so a busy machine passes.
     for key, value in maximal_annotations(PLUGINS[plugin]).items():
-        started = time.perf_counter()
+        started = time.thread_time()
         settings[key].parse(value)
-        assert time.perf_counter() - started < 0.05, key
+        assert time.thread_time() - started < 0.5, key
 
 
 def test_int_settings_are_bounded_by_int32() -> None:

@@ -308,7 +308,7 @@ def test_proxy_config_that_istio_refuses_is_refused_naming_the_key() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "named"),
     [
-        ("sidecar.istio.io/logLevel", "info #x", "sidecar.istio.io/logLevel"),
+        ("sidecar.istio.io/logLevel", "info:", "sidecar.istio.io/logLevel"),
         ("sidecar.istio.io/componentLogLevel", "misc:error, http: debug", "sidecar.istio.io/componentLogLevel"),
         ("sidecar.istio.io/agentLogLevel", 'default:"info"', "sidecar.istio.io/agentLogLevel"),
         ("proxy.istio.io/config", "proxyMetadata:\n  RE: '^/api\\d+$'\n", "proxyMetadata"),
@@ -318,6 +318,21 @@ def test_text_istios_yaml_template_cannot_carry_is_refused_naming_the_key(key: s
     with pytest.raises(PodDenied) as caught:
         INJECTOR.inject(make_pod(annotations={key: value}), namespace("demo", {"istio-injection": "enabled"}))
     assert key in caught.value.message and named in caught.value.message
+
+
+def test_text_istios_yaml_template_changes_is_injected_as_istio_reads_it() -> None:
+    # A value Istio accepts is never refused (SPEC rule 8): ' #' starts a YAML comment in the proxy's
+    # unquoted args; escapes and line breaks are decoded inside the double-quoted ones.
+    annotations = {
+        "sidecar.istio.io/logLevel": "info #x",
+        "sidecar.istio.io/agentLogLevel": "default:info\\t #y",
+        "proxy.istio.io/config": 'proxyMetadata:\n  TAB: "a\\\\tb"\n  FOLD: "a\\nb"\n',
+    }
+    out, _ = injected(make_pod(annotations=annotations), CLASSIC, **{"istio-injection": "enabled"})
+    proxy, init = container(out, "istio-proxy"), next(c for c in out["spec"]["initContainers"] if c["name"] == "istio-init")
+    assert "--proxyLogLevel=info" in proxy["args"] and "--log_output_level=default:info\\t" in proxy["args"]
+    assert "--log_output_level=default:info\t #y" in init["args"]
+    assert (env(proxy, "TAB"), env(proxy, "FOLD")) == ("a\tb", "a b")
 
 
 def test_prometheus_merge_keeps_the_apps_port_and_path_for_the_agent() -> None:

@@ -1,0 +1,31 @@
+"""A value as a mesh's own YAML template reads it back: Istio writes some annotation values into
+its template as text (log levels unquoted, proxyMetadata values inside double quotes), so YAML's
+rules change them before they reach the pod. The value stays data here: it is decoded as one
+scalar, never spliced into our templates."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+_COMMENT = re.compile(r"[ \t]#")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def plain_scalar(text: str) -> str:
+    """As an unquoted scalar reads `text`: a blank and `#` start a comment, trailing blanks go."""
+    comment = _COMMENT.search(text)
+    return (text[: comment.start()] if comment else text).rstrip(" \t")
+
+
+def quoted_scalar(text: str) -> str | None:
+    """As a double-quoted scalar reads `text` (escapes decoded, a line break folded into a blank),
+    or None where YAML refuses it (an unescaped quote, an unknown escape): the mesh's injection fails."""
+    if re.search(r'(?<!\\)(?:\\\\)*"', text):
+        return None
+    try:
+        value = yaml.load(f'"{text}"', Loader=_LOADER)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, str) else None
