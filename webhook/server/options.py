@@ -76,6 +76,16 @@ def _any_seconds(text: str) -> float:
     return _seconds(text, zero=True)
 
 
+def _registry(text: str) -> str:
+    """An image prefix: an empty one would match no image at all, which is never what was meant."""
+    prefix = text.strip().rstrip("/")
+    if not prefix or any(c.isspace() for c in prefix):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an image prefix; accepted: a registry host with an optional path, e.g. registry.example.com/mesh"
+        )
+    return prefix
+
+
 def _read_timeout(text: str) -> float:
     """argparse type: above 0 and at most 30 s, the longest timeoutSeconds the API server allows."""
     try:
@@ -239,6 +249,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument(
         "--allow-registry",
         action="append",
+        type=_registry,
         default=[],
         metavar="PREFIX",
         help="an image prefix that per-pod image overrides may use, e.g. registry.example.com/mesh (repeatable; "

@@ -67,6 +67,8 @@ def test_the_protocol_class_carries_its_limits() -> None:
         (["--read-timeout-seconds", "31"], "'31' is not a number of seconds above 0 and at most 30"),
         (["--read-timeout-seconds", "abc"], "'abc' is not a number of seconds above 0 and at most 30"),
         (["--read-timeout-seconds", "nan"], "'nan' is not a number of seconds above 0 and at most 30"),
+        (["--allow-registry", ""], "argument --allow-registry: '' is not an image prefix; accepted: a registry host"),
+        (["--allow-registry", "reg istry.io"], "'reg istry.io' is not an image prefix"),
     ],
 )
 def test_numbers_out_of_range_are_refused_as_the_flag(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,6 +81,7 @@ def test_numbers_in_range_are_taken() -> None:
     taken = options("--port", "65535", "--answer-cache-bytes", "0", "--drain-seconds", "0")
     assert (taken.port, taken.answer_cache_bytes, taken.drain_seconds) == (65535, 0, 0.0)
     assert options("--port", "0").port == 0, "a free port the system picks (tests use it)"
+    assert options("--allow-registry", "registry.example.com/mesh/").config.allowed_registries == ("registry.example.com/mesh",)
 
 
 def test_the_default_body_limit_takes_the_largest_pod_etcd_stores() -> None:
