@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from webhook.cli.flags import days
+from webhook.cli.flags import days, https_url
 from webhook.cluster.check import cluster_plugins, observe
 from webhook.cluster.findings import WARN_DAYS, evaluate, exit_code, report
 from webhook.cluster.client import ApiError, connect
@@ -26,6 +26,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         action="append",
+        type=https_url,
         default=[],
         help="also connect to the webhook here and check what it serves, e.g. https://127.0.0.1:8443 "
         "after `kubectl -n meshswitch-system port-forward svc/meshswitch 8443:443` (repeatable)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import urllib.parse
 
 
 def seconds(text: str) -> float:
@@ -27,3 +28,15 @@ def days(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days 0 or more")
     return value
+
+
+def https_url(text: str) -> str:
+    """An https:// URL with a host (and, if given, a port that parses), as `check --url` connects to it."""
+    parts = urllib.parse.urlsplit(text)
+    try:
+        parts.port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme != "https" or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an https:// URL; accepted: e.g. https://127.0.0.1:8443")
+    return text

@@ -156,6 +156,8 @@ def test_serve_flags_that_make_no_server_are_usage_errors(capsys: pytest.Capture
         (["mode", "set", "shop", "istio", "--restart", "--wait-seconds", "nan"], "argument --wait-seconds: 'nan' is not a number of seconds 0 or more"),
         (["certs", "install", "--ca-overlap-seconds", "-1"], "argument --ca-overlap-seconds: '-1' is not a number of seconds 0 or more"),
         (["certs", "install", "--propagation-seconds", "inf"], "argument --propagation-seconds: 'inf' is not a number of seconds 0 or more"),
+        (["check", "--url", "notaurl"], "argument --url: 'notaurl' is not an https:// URL; accepted: e.g. https://127.0.0.1:8443"),
+        (["check", "--url", "https://127.0.0.1:99999"], "argument --url: 'https://127.0.0.1:99999' is not an https:// URL"),
     ],
 )
 def test_cluster_numbers_are_checked_as_the_flag(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
