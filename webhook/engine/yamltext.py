@@ -24,6 +24,8 @@ def quoted_scalar(text: str) -> str | None:
     or None where YAML refuses it (an unescaped quote, an unknown escape): the mesh's injection fails."""
     if re.search(r'(?<!\\)(?:\\\\)*"', text):
         return None
+    if "\\" not in text and "\n" not in text and "\r" not in text:
+        return text  # nothing to decode or fold: the common value, without a parser per pod
     try:
         value = yaml.load(f'"{text}"', Loader=_LOADER)
     except yaml.YAMLError:
