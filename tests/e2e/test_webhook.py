@@ -243,6 +243,17 @@ def test_interception_mode_none_is_accepted_without_istio_init(
     assert {"name": "ISTIO_META_INTERCEPTION_MODE", "value": "NONE"} in proxy["env"]
 
 
+@pytest.mark.parametrize(("name", "canonical"), [("a" * 62 + ".orders", "a" * 62), ("a" * 61 + "--orders", "a" * 61)])
+def test_pod_name_cut_for_the_canonical_name_is_still_a_label_value(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory, name: str, canonical: str
+) -> None:
+    """Istio cuts the name at 63 and trims one '-'; 'a...a.' or 'a...a-' was refused by the API server."""
+    ns = namespace_factory(labels={MODE: "istio"})
+    pod = create_pod(kube_client, ns, pod_body(name), dry_run=True)
+    assert_injected(pod, "istio")
+    assert pod["metadata"]["labels"]["service.istio.io/canonical-name"] == canonical
+
+
 def test_ambient_namespace_gets_no_sidecar(
     kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
 ) -> None:
