@@ -5,7 +5,9 @@
 # tests/reference/linkerd/cases/*.yaml, and tests/reference/linkerd/cni/*.yaml as an install with the
 # CNI plugin renders them (cniEnabled: true), and tests/reference/linkerd/ha/*.yaml with the proxy
 # resources of values-ha.yaml (linkerd install --ha), and tests/reference/linkerd/options/*.yaml with
-# other install options linkerd-init and the proxy read. See tests/reference/linkerd/README.md.
+# other install options linkerd-init and the proxy read, and tests/reference/linkerd/proxy/*.yaml with the
+# proxy's own install values (ports, log, await, inbound policy, gid, wait before exit, connect
+# timeouts). See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -22,4 +24,10 @@ reference-linkerd:
 	    -set ha:proxy.resources.memory.request=20Mi -set ha:proxy.resources.memory.limit=250Mi \
 	    -in options=$(LINKERD_REF_DIR)/options -set options:proxyInit.runAsRoot=true \
 	    -set 'options:proxyInit.ignoreInboundPorts="25"' -set options:proxyInit.ignoreOutboundPorts=443,6443 \
-	    -set options:proxy.uid=2200 -set options:imagePullPolicy=Always
+	    -set options:proxy.uid=2200 -set options:imagePullPolicy=Always \
+	    -in proxy=$(LINKERD_REF_DIR)/proxy -set proxy:proxy.ports.admin=4291 -set proxy:proxy.ports.control=4290 \
+	    -set proxy:proxy.ports.inbound=4243 -set proxy:proxy.ports.outbound=4240 \
+	    -set proxy:proxy.logLevel=warn,linkerd=debug -set proxy:proxy.logFormat=json -set proxy:proxy.await=false \
+	    -set proxy:proxy.defaultInboundPolicy=cluster-authenticated -set proxy:proxy.gid=2300 \
+	    -set proxy:proxy.waitBeforeExitSeconds=15 -set proxy:proxy.inboundConnectTimeout=250ms \
+	    -set proxy:proxy.outboundConnectTimeout=2s

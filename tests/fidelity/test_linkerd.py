@@ -29,8 +29,8 @@ from webhook.engine.values import apply_values, check_values
 from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
-# cni/, ha/, options/: inputs rendered by installs with other values (meta.yaml folder_values).
-CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options")))
+# cni/, ha/, options/, proxy/: inputs rendered by installs with other values (meta.yaml folder_values).
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 
 
@@ -71,7 +71,7 @@ def injector(version: str, folder: str = "cases") -> Injector:
 
 
 def case_injector(case: GoldenCase) -> Injector:
-    """The injector for the case's folder: cni/, ha/ and options/ inputs were rendered by installs with other values."""
+    """The injector for the case's folder: cni/, ha/, options/ and proxy/ inputs were rendered by installs with other values."""
     return injector(case.version, case.source.split("/", 1)[0])
 
 
