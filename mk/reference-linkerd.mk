@@ -6,8 +6,8 @@
 # CNI plugin renders them (cniEnabled: true), and tests/reference/linkerd/ha/*.yaml with the proxy
 # resources of values-ha.yaml (linkerd install --ha), and tests/reference/linkerd/options/*.yaml with
 # other install options linkerd-init and the proxy read, and tests/reference/linkerd/proxy/*.yaml with the
-# proxy's own install values (ports, log, await, inbound policy, gid, wait before exit, connect
-# timeouts). See tests/reference/linkerd/README.md.
+# proxy's own install values (ports, log, await, inbound policy, gid, wait before exit, timeouts,
+# ...) and linkerd-init's (skipped subnets, log level and format). See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -30,4 +30,11 @@ reference-linkerd:
 	    -set proxy:proxy.logLevel=warn,linkerd=debug -set proxy:proxy.logFormat=json -set proxy:proxy.await=false \
 	    -set proxy:proxy.defaultInboundPolicy=cluster-authenticated -set proxy:proxy.gid=2300 \
 	    -set proxy:proxy.waitBeforeExitSeconds=15 -set proxy:proxy.inboundConnectTimeout=250ms \
-	    -set proxy:proxy.outboundConnectTimeout=2s
+	    -set proxy:proxy.outboundConnectTimeout=2s -set proxy:proxy.outboundDiscoveryCacheUnusedTimeout=10s \
+	    -set proxy:proxy.inboundDiscoveryCacheUnusedTimeout=2m -set proxy:proxy.disableOutboundProtocolDetectTimeout=true \
+	    -set proxy:proxy.disableInboundProtocolDetectTimeout=true -set proxy:proxy.logHTTPHeaders=insecure \
+	    -set proxy:proxy.enableExternalProfiles=true -set proxy:proxy.enableShutdownEndpoint=true \
+	    -set proxy:proxy.metrics.hostnameLabels=true -set 'proxy:proxy.requireIdentityOnInboundPorts="8443"' \
+	    -set proxy:proxy.accessLog=json -set proxy:proxy.shutdownGracePeriod=45s \
+	    -set proxy:proxyInit.skipSubnets=10.96.0.0/12 -set proxy:proxyInit.logLevel=debug \
+	    -set proxy:proxyInit.logFormat=json
