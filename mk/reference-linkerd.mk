@@ -37,4 +37,6 @@ reference-linkerd:
 	    -set proxy:proxy.metrics.hostnameLabels=true -set 'proxy:proxy.requireIdentityOnInboundPorts="8443"' \
 	    -set proxy:proxy.accessLog=json -set proxy:proxy.shutdownGracePeriod=45s \
 	    -set proxy:proxyInit.skipSubnets=10.96.0.0/12 -set proxy:proxyInit.logLevel=debug \
-	    -set proxy:proxyInit.logFormat=json
+	    -set proxy:proxyInit.logFormat=json \
+	    -set 'proxy:proxy.additionalEnv=[{name: INSTALL_ENV, value: install}, {name: SHARED_ENV, value: install}]' \
+	    -set 'proxy:proxy.experimentalEnv=[{name: LINKERD2_PROXY_EXPERIMENT, value: "on"}]'
