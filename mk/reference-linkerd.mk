@@ -39,4 +39,7 @@ reference-linkerd:
 	    -set proxy:proxyInit.skipSubnets=10.96.0.0/12 -set proxy:proxyInit.logLevel=debug \
 	    -set proxy:proxyInit.logFormat=json \
 	    -set 'proxy:proxy.additionalEnv=[{name: INSTALL_ENV, value: install}, {name: SHARED_ENV, value: install}]' \
-	    -set 'proxy:proxy.experimentalEnv=[{name: LINKERD2_PROXY_EXPERIMENT, value: "on"}]'
+	    -set 'proxy:proxy.experimentalEnv=[{name: LINKERD2_PROXY_EXPERIMENT, value: "on"}]' \
+	    -set proxy:proxy.image.pullPolicy=Always -set proxy:proxyInit.image.pullPolicy=Never \
+	    -set proxy:debugContainer.image.name=registry.example.com/linkerd/debug \
+	    -set proxy:debugContainer.image.version=edge-26.1.1 -set proxy:debugContainer.image.pullPolicy=Never
