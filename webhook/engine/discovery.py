@@ -13,6 +13,7 @@ import yaml
 from webhook.engine.errors import ConfigError
 from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
+from webhook.engine.values import fits_declared
 
 KINDS = ("Deployment", "ConfigMap")
 TAG_KIND = "MutatingWebhookConfiguration"  # cluster-scoped: namespace ""
@@ -198,7 +199,10 @@ class Discovery:
                 if take.value in plugin.pinned:
                     continue  # the values file pins it
                 extracted = take.extract(seen)
-                if extracted is not None:
+                # A value of another kind than the plugin declares (`gid: "2300"`, which the mesh's own
+                # typed config would not load either) keeps the configured value: the templates
+                # compare and compute with it.
+                if extracted is not None and fits_declared(base.get(take.value), extracted):
                     found[take.value] = extracted
         values = Attrs({**base, **found}) if found else base
         return values, tuple(absent)  # type: ignore[return-value]

@@ -23,6 +23,15 @@ def _kind(value: Any) -> type:
     return type(value)
 
 
+def fits_declared(declared: Any, value: Any) -> bool:
+    """Whether `value` has the kind of the declared default (a number where a float is declared; any
+    scalar where null is declared)."""
+    if declared is None:
+        return value is None or isinstance(value, str | int | float | bool)
+    expected = _kind(declared)
+    return _kind(value) is expected or (expected is float and _kind(value) is int)
+
+
 def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str, dict[str, Any]]:
     """Validate overrides; raises ConfigError naming the plugin, the key and what is accepted."""
     if overrides is None:

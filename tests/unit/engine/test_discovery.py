@@ -121,3 +121,14 @@ def test_without_a_cluster_there_are_no_warnings() -> None:
     injector = Injector(plugins=load_plugins(), config=Config())
     _, warnings = proxy_of(injector, "istio")
     assert warnings == ()
+
+
+def test_linkerd_config_value_of_another_kind_keeps_the_configured_value() -> None:
+    # proxy.gid is an int64 to Linkerd; a string there once made every Linkerd pod a template error.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    odd = {**LINKERD_CONFIG, "data": {"values": LINKERD_CONFIG["data"]["values"] + "proxy: {gid: '2300', uid: 2200}\n"}}
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", odd)
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    proxy = _container(pod, "linkerd-proxy")[1]
+    assert proxy["securityContext"]["runAsUser"] == 2200 and "runAsGroup" not in proxy["securityContext"]
