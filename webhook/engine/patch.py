@@ -315,11 +315,45 @@ _STATUS_PATH = f"/metadata/annotations/{escape(STATUS_KEY)}"
 _MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPort"}
 
 
+def _strategic_list(original: list[Any], patch: list[Any], field: str) -> list[dict[str, Any]]:
+    """A keyed list (env, mounts, ports) as Kubernetes' strategic merge patch leaves it: each patch
+    entry merges over the original's entry of its key (a later one of the same key over the
+    earlier), the rest is appended; then the patch's entries come in the patch's order, and the
+    original's others keep theirs, each placed before the first patch entry that followed it in
+    the original (strategicpatch's mergeSortedSlice)."""
+    merged = [dict(i) for i in original if isinstance(i, dict)]
+    patch_keys: list[Any] = []
+    for item in patch:
+        if not isinstance(item, dict):
+            continue
+        key = item.get(field)
+        patch_keys.append(key)
+        at = next((n for n, m in enumerate(merged) if m.get(field) == key), None)
+        if at is None:
+            merged.append(dict(item))
+        else:
+            merged[at] = {**merged[at], **item}
+    server_keys = [i.get(field) for i in original if isinstance(i, dict)]
+    right = sorted((m for m in merged if m.get(field) in patch_keys), key=lambda m: patch_keys.index(m.get(field)))
+    left = [m for m in merged if m.get(field) not in patch_keys]
+    ordered: list[dict[str, Any]] = []
+    while left or right:
+        if left and right:
+            # Taken first only when both are in the original and it came first there.
+            at_left = server_keys.index(left[0].get(field)) if left[0].get(field) in server_keys else -1
+            at_right = server_keys.index(right[0].get(field)) if right[0].get(field) in server_keys else -1
+            source = left if 0 <= at_left < at_right else right
+        else:
+            source = left or right
+        ordered.append(source.pop(0))
+    return ordered
+
+
 def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
-    """The pod's own container over ours, as a strategic merge does: every field it sets wins, maps
+    """The pod's own container over ours, as Istio merges them: every field it sets wins, maps
     merge, env, mounts and ports merge by key; `image: auto` keeps our image. Where the pod sets one
-    of those lists, ours is merged into it first, one entry per key (a later entry of ours merging
-    over an earlier one, at the earlier one's place), as Istio merges its template into the pod's."""
+    of those lists, the order is that of Istio's two strategic merges: its template's list over the
+    pod's, then the pod's list over the result (so the pod's entries keep the pod's order)."""
     merged = dict(ours)
     for key, value in declared.items():
         if key == "image" and value == "auto":
@@ -329,12 +363,7 @@ def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dic
             merged[key] = merge_container(mine, value)
         elif key in _MERGE_KEYS and isinstance(value, list) and isinstance(mine, list):
             field = _MERGE_KEYS[key]
-            theirs = {i.get(field): i for i in value if isinstance(i, dict)}
-            keyed: dict[Any, dict[str, Any]] = {}
-            for item in mine:
-                keyed[item.get(field)] = {**keyed.get(item.get(field), {}), **item}
-            kept = [{**i, **theirs.pop(k)} if k in theirs else i for k, i in keyed.items()]
-            merged[key] = kept + [i for i in value if isinstance(i, dict) and i.get(field) in theirs]
+            merged[key] = _strategic_list(_strategic_list(value, mine, field), value, field)
         else:
             merged[key] = value
     return merged
