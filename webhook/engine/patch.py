@@ -322,31 +322,49 @@ def _strategic_list(original: list[Any], patch: list[Any], field: str) -> list[d
     original's others keep theirs, each placed before the first patch entry that followed it in
     the original (strategicpatch's mergeSortedSlice)."""
     merged = [dict(i) for i in original if isinstance(i, dict)]
-    patch_keys: list[Any] = []
+    # Positions by key, so that a declared list of thousands of entries stays linear.
+    where: dict[Any, int] = {}
+    for n, m in enumerate(merged):
+        where.setdefault(_key(m.get(field)), n)
+    patch_order: dict[Any, int] = {}
     for item in patch:
         if not isinstance(item, dict):
             continue
-        key = item.get(field)
-        patch_keys.append(key)
-        at = next((n for n, m in enumerate(merged) if m.get(field) == key), None)
+        key = _key(item.get(field))
+        patch_order.setdefault(key, len(patch_order))
+        at = where.get(key)
         if at is None:
+            where[key] = len(merged)
             merged.append(dict(item))
         else:
             merged[at] = {**merged[at], **item}
-    server_keys = [i.get(field) for i in original if isinstance(i, dict)]
-    right = sorted((m for m in merged if m.get(field) in patch_keys), key=lambda m: patch_keys.index(m.get(field)))
-    left = [m for m in merged if m.get(field) not in patch_keys]
+    server_at: dict[Any, int] = {}
+    for n, i in enumerate(i for i in original if isinstance(i, dict)):
+        server_at.setdefault(_key(i.get(field)), n)
+    right = sorted((m for m in merged if _key(m.get(field)) in patch_order), key=lambda m: patch_order[_key(m.get(field))])
+    left = [m for m in merged if _key(m.get(field)) not in patch_order]
     ordered: list[dict[str, Any]] = []
-    while left or right:
-        if left and right:
+    a = b = 0
+    while a < len(left) or b < len(right):
+        if a < len(left) and b < len(right):
             # Taken first only when both are in the original and it came first there.
-            at_left = server_keys.index(left[0].get(field)) if left[0].get(field) in server_keys else -1
-            at_right = server_keys.index(right[0].get(field)) if right[0].get(field) in server_keys else -1
-            source = left if 0 <= at_left < at_right else right
+            at_left = server_at.get(_key(left[a].get(field)), -1)
+            at_right = server_at.get(_key(right[b].get(field)), -1)
+            take_left = 0 <= at_left < at_right
         else:
-            source = left or right
-        ordered.append(source.pop(0))
+            take_left = a < len(left)
+        if take_left:
+            ordered.append(left[a])
+            a += 1
+        else:
+            ordered.append(right[b])
+            b += 1
     return ordered
+
+
+def _key(value: Any) -> Any:
+    """A merge key usable in a dict: a pod may write a list or a mapping where a name belongs."""
+    return value if value is None or isinstance(value, (str, int, float)) else repr(value)
 
 
 def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
