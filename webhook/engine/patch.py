@@ -210,7 +210,10 @@ def build_patch(
     followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
     at = 0  # where the injected init containers go: after a mesh's that the pod already runs
     if native_sidecar:
-        if init_containers and settled:
+        # A runtime joining a meshed pod goes after the mesh's containers, where Dapr appends daprd;
+        # a mesh joining a pod a runtime runs in goes first, as Istio's reorderPod and Linkerd's
+        # `initContainers/0` put theirs, so that daprd starts inside the mesh.
+        if init_containers and settled and not any(a.plugin.is_mesh for a in additions):
             at = _after_meshes(init_containers, settled, redirects + proxies, removals)
         builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies + followers, front=True, at=at)
         builder.add_list_items("/spec/containers", containers, plain, front=False)

@@ -125,3 +125,18 @@ def test_native_daprd_goes_before_the_apps_own_init_containers() -> None:
     pod = make_pod(annotations={**DAPR, "dapr.io/enable-native-sidecar": "true"}, initContainers=[{"name": "setup", "image": "busybox"}])
     injected = inject(pod, {}, injector())
     assert [c["name"] for c in injected["spec"]["initContainers"]] == ["daprd", "setup"]
+
+
+def test_rule7_a_mesh_joining_a_pod_dapr_injected_puts_its_native_sidecars_first() -> None:
+    # The namespace relabelled after Dapr injected: Istio's reorderPod (and Linkerd's
+    # initContainers/0) put the mesh's init container and proxy before daprd, as when both join at once.
+    engine = injector(sidecar_style="native")
+    pod = make_pod(annotations=DAPR, initContainers=[{"name": "setup", "image": "busybox"}])
+    with_dapr = inject(pod, {}, engine)
+    assert [c["name"] for c in with_dapr["spec"]["initContainers"]] == ["daprd", "setup"]
+    for labels, mesh in ((ISTIO, ["istio-init", "istio-proxy"]), (LINKERD, ["linkerd-init", "linkerd-proxy"])):
+        meshed = apply(with_dapr, engine.inject(with_dapr, namespace("shop", labels)).patch)
+        validate_pod(meshed)
+        assert uninject(meshed) == pod
+        assert [c["name"] for c in meshed["spec"]["initContainers"]] == [*mesh, "daprd", "setup"]
+        assert [c["name"] for c in inject(pod, labels, engine)["spec"]["initContainers"]] == [*mesh, "daprd", "setup"]
