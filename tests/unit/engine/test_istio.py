@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonpatch
 import orjson
 import pytest
 
@@ -508,3 +509,12 @@ def test_an_app_container_named_istio_init_is_refused_naming_it() -> None:
     assert caught.value.message.startswith("spec.containers: the pod has its own container istio-init")
     pod["spec"]["containers"][-1]["name"] = "istio-proxy"  # a declared proxy (a gateway's) is merged
     assert INJECTOR.inject(pod, namespace("istio-demo", {"istio-injection": "enabled"})).plugins == ("istio",)
+
+
+def test_declared_env_keyed_by_a_non_text_name_is_merged_without_an_error() -> None:
+    # Admission runs before validation: a name written as a list reaches the merge, which keys by it.
+    declared = {"name": "istio-proxy", "image": "auto", "env": [{"name": ["A"], "value": "1"}, {"name": "CA_ADDR", "value": "x:1"}]}
+    pod = make_pod(containers=[APP, declared])
+    result = CLASSIC.inject(pod, namespace("demo", {"istio-injection": "enabled"}))
+    proxy = container(jsonpatch.apply_patch(pod, result.patch), "istio-proxy")
+    assert {"name": ["A"], "value": "1"} in proxy["env"] and env(proxy, "CA_ADDR") == "x:1"
