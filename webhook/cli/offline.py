@@ -391,13 +391,13 @@ def _cluster_view(args: argparse.Namespace, plugins: PluginSet) -> tuple[KubeApi
     if not getattr(args, "kubeconfig", None):
         return None, None
     from webhook.cluster.client import connect
-    from webhook.cluster.discovery_watch import PATHS
+    from webhook.cluster.discovery_watch import get_control_plane_object
     from webhook.engine.discovery import Discovery
 
     api = connect(Path(args.kubeconfig))
     discovery = Discovery(plugins)
     for target in discovery.watched():
-        found = api.get(f"{PATHS[target.kind].format(namespace=target.namespace)}/{target.name}")
+        found = get_control_plane_object(api, target)
         if found is not None:
             discovery.observe(*target.key, found)
     return api, discovery

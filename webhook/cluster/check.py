@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 from webhook.cluster.client import KubeApi
+from webhook.cluster.discovery_watch import get_control_plane_object
 from webhook.cluster.findings import (
-    _API_PATHS,
     PROBE_BAD_MODE,
     TEMPLATES_CONFIGMAP,
     VALUES_CONFIGMAP,
@@ -155,8 +155,7 @@ def observe(
     observed.namespaces = kube.items("/api/v1/namespaces", query=query)
     for objects in control_plane_needed(namespace_modes(observed.namespaces, plugins, config), plugins).values():
         for obj in objects:
-            path = _API_PATHS[obj.kind].format(namespace=obj.namespace, name=obj.name)
-            observed.control_plane[obj.key] = bool(obj.namespace) and kube.get(path) is not None
+            observed.control_plane[obj.key] = bool(obj.namespace) and get_control_plane_object(kube, obj) is not None
     probes = list(dict.fromkeys([*urls, *(t.url for t in targets if t.url)]))
     observed.served = [probe(url) for url in probes]
     return observed

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from webhook.engine.discovery import ControlPlaneObject, Discovery
 from webhook.cluster.client import KubeApi
 from webhook.cluster.listwatch import ListWatch, RawObject
 
+# Where each kind of control-plane object is listed; one object is at its collection's path + /name.
 PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
     "MutatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
 }
 
-
 log = logging.getLogger(__name__)
+
+
+def get_control_plane_object(api: KubeApi, target: ControlPlaneObject) -> dict[str, Any] | None:
+    """One GET of the object ``target`` names; None when it does not exist."""
+    return api.get(f"{PATHS[target.kind].format(namespace=target.namespace)}/{target.name}")
 
 
 class ControlPlaneWatch(ListWatch):

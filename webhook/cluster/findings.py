@@ -44,10 +44,6 @@ _PROBE_POD: Mapping[str, Any] = {
     "metadata": {"name": "meshswitch-check"},
     "spec": {"containers": [{"name": "app", "image": "busybox"}]},
 }
-_API_PATHS = {
-    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
-    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps/{name}",
-}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from webhook.engine.decide import MODE_KEY
 from webhook.engine.status import STATUS_KEY
 from webhook.engine.discovery import control_plane_of
 from webhook.cluster.client import ApiError, KubeApi
+from webhook.cluster.discovery_watch import get_control_plane_object
 from webhook.cluster.install import DEFAULT_NAMESPACE
 from webhook.engine.plugins import PluginSet
 
@@ -32,10 +33,6 @@ WORKLOADS = (
     ("StatefulSet", "statefulset.apps", "/apis/apps/v1/namespaces/{namespace}/statefulsets"),
     ("DaemonSet", "daemonset.apps", "/apis/apps/v1/namespaces/{namespace}/daemonsets"),
 )
-_CONTROL_PLANE_PATHS = {
-    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
-    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps/{name}",
-}
 DEFAULT_WAIT_SECONDS = 15.0
 
 
@@ -151,7 +148,7 @@ def set_mode(
         missing = [
             o.describe()
             for o in control_plane_of(plugins[mode])
-            if not o.namespace or kube.get(_CONTROL_PLANE_PATHS[o.kind].format(namespace=o.namespace, name=o.name)) is None
+            if not o.namespace or get_control_plane_object(kube, o) is None
         ]
         if missing:
             result.warnings.append(f"{mode}'s control plane is missing ({', '.join(missing)}): its proxies will not work until it is installed")
