@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,33 +164,44 @@ def set_mode(
             result.warnings.append(f"the webhook did not answer for {mode} within {wait_seconds:g} s ({problem}); restarting anyway")
     stamp = restart_stamp(now)
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-    for kind, resource, path in WORKLOADS:
-        for item in kube.items(path.format(namespace=namespace)):
-            name = item["metadata"]["name"]
-            if kind == "Deployment" and (item.get("spec") or {}).get("paused"):
-                result.skipped.append((f"{resource}/{name}", "paused (kubectl rollout resume it first)"))
-                continue
-            kube.call(
-                "PATCH",
-                f"{path.format(namespace=namespace)}/{name}",
-                body=patch,
-                content_type="application/strategic-merge-patch+json",
-            )
-            result.restarted.append(f"{resource}/{name}")
+    for workload in _workloads(kube, namespace):
+        if workload.left_because is not None:
+            result.skipped.append((workload.name, workload.left_because))
+            continue
+        kube.call("PATCH", workload.path, body=patch, content_type="application/strategic-merge-patch+json")
+        result.restarted.append(workload.name)
     return result
+
+
+@dataclass(frozen=True)
+class _Workload:
+    """A Deployment, StatefulSet or DaemonSet as a restart sees it."""
+
+    name: str  # resource/name, as kubectl prints it
+    path: str
+    left_because: str | None  # why a restart leaves it alone; None when it rolls
+
+
+def _workloads(kube: KubeApi, namespace: str) -> Iterator[_Workload]:
+    """The namespace's workloads a restart looks at, kind by kind; GETs only."""
+    for kind, resource, path in WORKLOADS:
+        collection = path.format(namespace=namespace)
+        for item in kube.items(collection):
+            name = item["metadata"]["name"]
+            paused = kind == "Deployment" and (item.get("spec") or {}).get("paused")
+            left_because = "paused (kubectl rollout resume it first)" if paused else None
+            yield _Workload(f"{resource}/{name}", f"{collection}/{name}", left_because)
 
 
 def rollable(kube: KubeApi, namespace: str) -> tuple[list[str], list[tuple[str, str]]]:
     """The workloads a restart would roll, and those it would leave (paused Deployments); GETs only."""
     rolled: list[str] = []
     left: list[tuple[str, str]] = []
-    for kind, resource, path in WORKLOADS:
-        for item in kube.items(path.format(namespace=namespace)):
-            name = item["metadata"]["name"]
-            if kind == "Deployment" and (item.get("spec") or {}).get("paused"):
-                left.append((f"{resource}/{name}", "paused (kubectl rollout resume it first)"))
-            else:
-                rolled.append(f"{resource}/{name}")
+    for workload in _workloads(kube, namespace):
+        if workload.left_because is None:
+            rolled.append(workload.name)
+        else:
+            left.append((workload.name, workload.left_because))
     return rolled, left
 
 
