@@ -11,7 +11,7 @@ from typing import Any
 import jsonpatch
 
 from webhook.cluster.client import KubeApi
-from webhook.cluster.modes import ModeError, validate_mode
+from webhook.cluster.modes import get_namespace, validate_mode
 from webhook.cluster.namespaces import meta_from
 from webhook.engine.decide import MODE_KEY
 from webhook.engine.errors import PodDenied
@@ -107,10 +107,7 @@ def _owned(obj: Mapping[str, Any]) -> bool:
 def namespace_diff(kube: KubeApi, namespace: str, mode: str, injector: Injector) -> list[WorkloadDiff]:
     """Raises ModeError for an unknown mode or namespace."""
     validate_mode(mode, injector.plugins)
-    found = kube.get(f"/api/v1/namespaces/{namespace}")
-    if found is None:
-        raise ModeError(f"namespace {namespace} not found")
-    before = meta_from(found)
+    before = meta_from(get_namespace(kube, namespace))
     after = NamespaceMeta(before.name, {**before.labels, MODE_KEY: mode}, before.annotations)
     diffs = []
     for resource, path in SOURCES:

@@ -57,6 +57,14 @@ def validate_mode(mode: str, plugins: PluginSet) -> None:
         raise ModeError(f"{mode!r} is not an installed mode; accepted: {', '.join(plugins.modes)}")
 
 
+def get_namespace(kube: KubeApi, name: str) -> dict[str, Any]:
+    """The Namespace object; ModeError when there is none."""
+    found = kube.get(f"/api/v1/namespaces/{name}")
+    if found is None:
+        raise ModeError(f"namespace {name} not found")
+    return found
+
+
 def restart_stamp(now: dt.datetime | None = None) -> str:
     """The value `kubectl rollout restart` writes: RFC 3339, local time with its offset."""
     return (now or dt.datetime.now().astimezone()).isoformat(timespec="seconds")
@@ -127,9 +135,7 @@ def set_mode(
     With `dry_run`, only GETs: the result says which label would change and which workloads a
     restart would roll."""
     validate_mode(mode, plugins)
-    found = kube.get(f"/api/v1/namespaces/{namespace}")
-    if found is None:
-        raise ModeError(f"namespace {namespace} not found")
+    found = get_namespace(kube, namespace)
     labels = dict((found.get("metadata") or {}).get("labels") or {})
     previous = labels.get(MODE_KEY)
     result = ModeResult(namespace, mode, previous, labelled=previous != mode, dry_run=dry_run)
@@ -239,10 +245,7 @@ def list_modes(kube: KubeApi, plugins: PluginSet, *, webhook_namespace: str = DE
     """Each namespace's mode as the engine decides it (probe namespaces of the dev cluster left out)."""
     config = Config(webhook_namespace=webhook_namespace)
     if only is not None:
-        one = kube.get(f"/api/v1/namespaces/{only}")
-        if one is None:
-            raise ModeError(f"namespace {only} not found")
-        namespaces = [one]
+        namespaces = [get_namespace(kube, only)]
     else:
         namespaces = kube.items("/api/v1/namespaces")
     rows = []
