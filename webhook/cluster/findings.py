@@ -518,8 +518,3 @@ def report(findings: Sequence[Finding], *, verbose: bool = True) -> str:
 def exit_code(findings: Sequence[Finding]) -> int:
     return 1 if any(f.severity == ERROR for f in findings) else 0
 
-
-# --- fetching ---------------------------------------------------------------------------------------
-
-
-# --- the command -------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ class ModeError(Exception):
 
 @dataclass
 class ModeResult:
+    """What `mode set` did (or, with dry_run, would do) to the namespace and its workloads."""
+
     namespace: str
     mode: str
     previous: str | None
@@ -99,7 +101,6 @@ def wait_for_webhook(
 ) -> str | None:
     """Dry-run a pod until the webhook injects `mode` (or, for a mode that injects no mesh, none);
     None when it does, else why not."""
-    
     meshes = {p.name for p in plugins.meshes}
     expected = mode if mode in meshes else None
     deadline = time.monotonic() + timeout
