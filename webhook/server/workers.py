@@ -18,13 +18,21 @@ from collections.abc import Callable
 log = logging.getLogger("meshswitch.server")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listening socket that other processes may bind too (SO_REUSEPORT)."""
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to the address, which other processes may bind too (SO_REUSEPORT)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    # SO_REUSEADDR too: connections the previous process closed sit in TIME_WAIT on this port,
+    # and without it a restart cannot bind for a minute.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
+    return sock
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind too (SO_REUSEPORT)."""
+    sock = _bound_socket(host, port)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -33,13 +41,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     """A bound, non-listening SO_REUSEPORT socket that holds the port (port 0 picks one) while
     the workers bind it; it never accepts, so no connection is queued on it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    # SO_REUSEADDR too: connections the previous process closed sit in TIME_WAIT on this port,
-    # and without it a restart cannot bind for a minute.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    sock = _bound_socket(host, port)
     return sock, int(sock.getsockname()[1])
 
 
