@@ -46,7 +46,7 @@ JSON = "application/json"
 class Verdict:
     """What became of one review, for the log line and the metrics."""
 
-    outcome: str  # injected, skipped, denied, error
+    outcome: str  # injected, skipped, denied, error; allowed (a Namespace on /validate)
     reason: str
     plugins: tuple[str, ...] = ()
 

@@ -29,13 +29,13 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.reviews = Counter(
             "meshswitch_reviews",
-            "AdmissionReviews answered, by plugins injected, outcome (injected, skipped, denied, error) and reason code.",
+            "AdmissionReviews answered, by plugins injected, outcome (injected, skipped, denied, error; allowed on /validate) and reason code.",
             ["plugin", "outcome", "reason"],
             registry=self.registry,
         )
         self.bad_requests = Counter(
             "meshswitch_bad_requests",
-            "Requests to /mutate refused before review, by HTTP status (400, 413, 415).",
+            "Requests to /mutate or /validate refused before review, by HTTP status (400, 405, 413, 415).",
             ["status"],
             registry=self.registry,
         )
