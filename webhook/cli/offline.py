@@ -235,15 +235,23 @@ def engine_failure(where: str, err: Exception) -> UsageError:
 
 @dataclass
 class Summary:
-    """One line per workload on standard error (as `linkerd inject` prints), unless -q."""
+    """One line per workload on standard error (as `linkerd inject` prints), unless -q; before them,
+    the warnings, which -q keeps."""
 
     quiet: bool
     lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, line: str) -> None:
         self.lines.append(line)
 
+    def warn(self, label: str, warning: str | None) -> None:
+        if warning is not None:  # the engine's warning helpers give None when there is nothing to say
+            self.warnings.append(f"warning: {label}: {warning}")
+
     def flush(self) -> None:
+        for line in self.warnings:
+            print(line, file=sys.stderr)
         if not self.quiet and self.lines:
             sys.stderr.write("".join(f"{line}\n" for line in self.lines))
 
@@ -313,7 +321,6 @@ def cmd_inject(args: argparse.Namespace) -> int:
     documents = read_documents(expand(args.files, recursive=args.recursive))
     check_shapes(documents)
     summary = Summary(args.quiet)
-    warnings: list[str] = []
 
     def inject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
         label = _label(workload, namespace)
@@ -323,7 +330,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
             raise UsageError(f"{where}: denied: {err.message}") from None
         except Exception as err:  # an engine failure on this object is reported as this object's
             raise engine_failure(where, err) from None
-        warnings.extend(f"warning: {label}: {w}" for w in result.warnings)
+        for warning in result.warnings:
+            summary.warn(label, warning)
         if result.plugins and result.patch:
             summary.add(f"{label} injected: {', '.join(result.plugins)}")
             return apply_ops(pod, result.patch)
@@ -331,8 +339,6 @@ def cmd_inject(args: argparse.Namespace) -> int:
         return pod
 
     output = _transform_all(documents, inject_one, args.namespace)
-    for line in warnings:
-        print(line, file=sys.stderr)
     summary.flush()
     dump(output, sys.stdout, args.output, [d.where for d in documents])
     return 0
@@ -348,7 +354,6 @@ def cmd_uninject(args: argparse.Namespace) -> int:
     documents = read_documents(expand(args.files, recursive=args.recursive))
     check_shapes(documents)
     summary = Summary(args.quiet)
-    warnings: list[str] = []
 
     def uninject_one(pod: dict[str, Any], workload: Workload, namespace: str, where: str) -> dict[str, Any]:
         label = _label(workload, namespace)
@@ -356,7 +361,7 @@ def cmd_uninject(args: argparse.Namespace) -> int:
         status = read_status(annotations)  # {} when absent, None when not a record of ours
         if status is None:
             # Anyone may write the annotation; a record not ours is not trusted to say what to remove.
-            warnings.append(f"warning: {label}: {malformed_status_warning(annotations)}")
+            summary.warn(label, malformed_status_warning(annotations))
             summary.add(f"{label} unchanged: {STATUS_KEY} is present but not a record meshswitch wrote, so nothing is removed")
             return pod
         if not status:
@@ -365,7 +370,7 @@ def cmd_uninject(args: argparse.Namespace) -> int:
         if status.get("omitted"):
             # The originals were left out of the record to keep the pod within the API server's
             # bound: taking the rest away would leave the pod as it never was.
-            warnings.append(f"warning: {label}: {omitted_warning(status)}")
+            summary.warn(label, omitted_warning(status))
             summary.add(f"{label} unchanged: {STATUS_KEY} does not hold the pod's originals, so nothing is removed")
             return pod
         try:
@@ -376,8 +381,6 @@ def cmd_uninject(args: argparse.Namespace) -> int:
         return result
 
     output = _transform_all(documents, uninject_one, args.namespace)
-    for line in warnings:
-        print(line, file=sys.stderr)
     summary.flush()
     dump(output, sys.stdout, args.output, [d.where for d in documents])
     return 0
