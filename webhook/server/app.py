@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 import gc
 import logging
 import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +27,11 @@ from webhook.engine import review as wire
 from webhook.engine.discovery import Discovery
 from webhook.engine.errors import BadRequest, ConfigError, MeshswitchError, PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
+from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 from webhook.server.answers import AnswerCache, BodyKey, Entry, digest_body, make_entry, split
+from webhook.server.logs import iso_time
 from webhook.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from webhook.server.metrics import Metrics
-from webhook.server.answers import DEFAULT_MAX_BYTES as DEFAULT_ANSWER_CACHE_BYTES
 from webhook.server.options import DEFAULT_MAX_BODY_BYTES
 from webhook.server.tls import CertificateReloader
 
@@ -39,7 +39,6 @@ log = logging.getLogger("meshswitch.server")
 review_logger = logging.getLogger("meshswitch.review")
 
 JSON = "application/json"
-
 
 
 @dataclass(frozen=True)
@@ -319,16 +318,12 @@ class ReviewLog:
     def write(self, fields: dict[str, Any]) -> None:
         if not review_logger.isEnabledFor(logging.INFO):
             return
-        line = {"time": _now_iso(), "level": "info", "logger": review_logger.name, "msg": "review", "pid": self.pid, **fields}
+        line = {"time": iso_time(time.time()), "level": "info", "logger": review_logger.name, "msg": "review", "pid": self.pid, **fields}
         try:
             # One write(2) per line: lines from concurrent writers never interleave.
             os.write(self.fd, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
         except OSError:
             pass  # a full or closed log pipe must not fail a review
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 # Reviews of pods the API server sends are mostly under 64 KiB, with a few hundred characters of
@@ -342,6 +337,7 @@ LANE_REST_RATIO = 3.0
 def _annotation_chars(pod: dict[str, Any] | None) -> int:
     annotations = (pod.get("metadata") or {}).get("annotations") if pod is not None else None
     return sum(map(len, annotations.values())) if isinstance(annotations, dict) else 0
+
 
 _JSON_HEADER = (b"content-type", b"application/json")
 _CLOSE_HEADER = (b"connection", b"close")

@@ -27,7 +27,6 @@ DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 DEFAULT_MAX_HEADER_LINE_BYTES = 8 * 1024
 
 
-
 def _whole(text: str, low: int, high: int | None = None) -> int:
     """argparse type: a whole number in [low, high]; the message says what is accepted."""
     try:

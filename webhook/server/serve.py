@@ -31,6 +31,7 @@ from webhook.server.workers import supervise
 
 log = logging.getLogger("meshswitch.server")
 
+
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, with a drain between closing the listener and closing idle connections.
 
