@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from webhook.dev import binaries
 from webhook.dev.cluster import DEFAULT_PORT
-from webhook.dev.cluster import _up as serve_dev_cluster
-from webhook.dev.demo import _demo as run_tour
+from webhook.dev.cluster import run_dev_cluster
+from webhook.dev.demo import demo_on_fresh_cluster
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--no-build", action="store_true", help="fail instead of building missing binaries")
     args = parser.parse_args(argv)
     try:
-        return serve_dev_cluster(args) if args.command == "up" else run_tour(args)
+        return run_dev_cluster(args) if args.command == "up" else demo_on_fresh_cluster(args)
     except binaries.ControlPlaneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

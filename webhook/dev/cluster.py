@@ -418,11 +418,11 @@ TRY_IT = """\
 #   kubectl label namespace shop meshswitch.io/mode=linkerd --overwrite && kubectl delete pods -n shop --all"""
 
 
-def _up(args: argparse.Namespace) -> int:
+def run_dev_cluster(args: argparse.Namespace) -> int:
     """Run the dev cluster until Ctrl-C or SIGTERM."""
     bin_dir = binaries.resolve_binaries(build=not args.no_build)
     run_dir = Path(args.run_dir).resolve() if args.run_dir else None
-    with cp._sigterm_as_interrupt():
+    with cp.sigterm_as_interrupt():
         try:
             began = time.monotonic()
             with DevCluster(bin_dir, run_dir=run_dir, port=args.port, fail_open=args.fail_open) as cluster:

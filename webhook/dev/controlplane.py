@@ -547,7 +547,7 @@ def wait_for_webhook(
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C so `with ControlPlane()` still cleans up."""
 
     def handler(signum: int, frame: object) -> None:
@@ -560,11 +560,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _up(args: argparse.Namespace) -> int:
+def run_control_plane(args: argparse.Namespace) -> int:
     """Run the control plane until Ctrl-C or SIGTERM."""
     bin_dir = resolve_binaries(build=not args.no_build)
     run_dir = Path(args.run_dir).resolve() if args.run_dir else None
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             with ControlPlane(bin_dir, run_dir=run_dir) as plane:
                 print(f"# control plane ready in {plane.startup_seconds:.1f} s at {plane.api_url}", file=sys.stderr)
@@ -591,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return _up(args)
+            return run_control_plane(args)
         if args.command == "build":
             print(resolve_binaries())
             return 0

@@ -142,10 +142,10 @@ def run_demo(cluster: DevCluster, out: Any = sys.stdout) -> list[list[str]]:
     return rows
 
 
-def _demo(args: argparse.Namespace) -> int:
+def demo_on_fresh_cluster(args: argparse.Namespace) -> int:
     """Start a fresh dev cluster, run the tour, print the table, stop everything."""
     bin_dir = binaries.resolve_binaries(build=not args.no_build)
-    with cp._sigterm_as_interrupt():
+    with cp.sigterm_as_interrupt():
         try:
             began = time.monotonic()
             with DevCluster(bin_dir, port=args.port) as cluster:
