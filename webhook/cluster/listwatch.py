@@ -105,7 +105,10 @@ class ListWatch:
             self.failures = 0
         except Exception as exc:
             self.failures += 1
-            log.warning("%s list/watch failed (%d in a row): %s", self.what, self.failures, exc)
+            # The API server's and the network's failures are expected and said in one line; anything
+            # else is a bug in what consumes the objects, and keeps its traceback.
+            expected = isinstance(exc, (MeshswitchError, OSError))
+            log.warning("%s list/watch failed (%d in a row): %s", self.what, self.failures, exc, exc_info=not expected)
 
     def backoff(self) -> float:
         """Seconds to wait before the next attempt: none after a clean end, then doubling from 0.5 s."""
