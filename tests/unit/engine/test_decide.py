@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.helpers import make_injector, make_pod, namespace
+from tests.helpers import apply, make_injector, make_pod, namespace
 from webhook.engine import reasons
 from webhook.engine.errors import PodDenied
 
@@ -334,7 +334,12 @@ def test_settings_pod_annotation_beats_namespace_annotation_beats_default() -> N
     assert decision.settings["linkerd"]["logLevel"] == "debug"
     pod = make_pod(annotations={"config.linkerd.io/proxy-log-level": "trace"})
     assert decide(pod, {"meshswitch.io/mode": "linkerd"}, ns_annotations).settings["linkerd"]["logLevel"] == "trace"
-    assert decide(make_pod(), {"meshswitch.io/mode": "linkerd"}).settings["linkerd"]["logLevel"].startswith("warn")
+    # Without either key the setting is unset, and the template takes the install's proxy.logLevel.
+    assert decide(make_pod(), {"meshswitch.io/mode": "linkerd"}).settings["linkerd"]["logLevel"] is None
+    pod = make_pod()
+    out = apply(pod, INJECTOR.inject(pod, namespace("demo", {"meshswitch.io/mode": "linkerd"})).patch)
+    proxy_env = next(c["env"] for c in out["spec"]["initContainers"] + out["spec"]["containers"] if c["name"] == "linkerd-proxy")
+    assert next(e["value"] for e in proxy_env if e["name"] == "LINKERD2_PROXY_LOG").startswith("warn")
 
 
 def test_every_decision_has_a_stable_code_and_a_sentence() -> None:
