@@ -138,8 +138,6 @@ class ServeOptions:
             raise ConfigError("HTTPS needs a certificate: give --cert-dir, or --cert-file and --key-file")
         if args.namespace_labels_file is not None and args.kubeconfig is not None:
             raise ConfigError("--namespace-labels-file stands in for a cluster; it does not go with --kubeconfig")
-        if not 0 < args.read_timeout_seconds <= 30:
-            raise ConfigError("--read-timeout-seconds must be above 0 and at most 30 (the API server's longest webhook timeout)")
         if not 1024 <= args.max_header_line_bytes <= args.max_header_bytes:
             raise ConfigError("--max-header-line-bytes must be at least 1024 and at most --max-header-bytes")
         if args.no_kube and args.kubeconfig is not None:
