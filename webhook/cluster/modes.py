@@ -11,7 +11,6 @@ DaemonSet of the namespace: it stamps the pod template's `kubectl.kubernetes.io/
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 from webhook.cluster.findings import namespace_mode, namespace_modes
 from webhook.engine.config import Config
 from webhook.engine.decide import MODE_KEY
-from webhook.engine.status import STATUS_KEY
+from webhook.engine.status import read_status
 from webhook.engine.discovery import control_plane_of
 from webhook.cluster.client import ApiError, KubeApi
 from webhook.cluster.discovery_watch import get_control_plane_object
@@ -82,12 +81,10 @@ def _probe_pod() -> dict[str, Any]:
 
 
 def _injected(pod: dict[str, Any]) -> set[str]:
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(STATUS_KEY)
-    try:
-        plugins = json.loads(raw).get("plugins") if raw else []
-    except (ValueError, AttributeError):
-        plugins = []
-    return {p for p in plugins or [] if isinstance(p, str)}
+    """The plugins the webhook recorded in the dry-run pod's status annotation (a JSON string the
+    client hands over as text), read by the engine's one reader of that record."""
+    status = read_status((pod.get("metadata") or {}).get("annotations") or {})
+    return set((status or {}).get("plugins") or ())
 
 
 def wait_for_webhook(

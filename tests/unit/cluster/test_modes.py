@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from webhook.cluster.diff import namespace_diff
-from webhook.cluster.modes import ModeError, format_result, list_modes, set_mode
+from webhook.cluster.modes import ModeError, format_result, list_modes, set_mode, wait_for_webhook
 from webhook.cluster.namespaces import meta_from
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
@@ -163,3 +163,36 @@ def test_diff_of_a_pod_the_webhook_injected() -> None:
     assert "  - plugins: istio" in lines and any(line.startswith("  + init containers: linkerd-init") for line in lines)
     [same] = namespace_diff(kube, "shop", "istio", injector)  # type: ignore[arg-type]
     assert same.lines() == ["pod/debug: istio -> istio", "  no change"]
+
+
+
+class ProbeKube:
+    """Answers the dry-run pods with these status annotations, one per attempt (the last repeats)."""
+
+    def __init__(self, *statuses: str | None) -> None:
+        self.statuses = list(statuses)
+
+    def call(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return {"metadata": {"annotations": {} if status is None else {"meshswitch.io/status": status}}}
+
+
+@pytest.mark.parametrize(
+    ("status", "mode", "outcome"),
+    [
+        ('{"plugins":["istio"]}', "istio", None),
+        (None, "native", None),
+        ('{"plugins":["istio"]}', "native", "a new pod gets istio"),
+        # A record the webhook did not write counts as no mesh, as the engine reads it.
+        ('{"plugins":"istio"}', "istio", "a new pod gets no mesh"),
+        ("not json", "istio", "a new pod gets no mesh"),
+    ],
+)
+def test_wait_for_webhook_reads_the_dry_run_pods_status_record(status: str | None, mode: str, outcome: str | None) -> None:
+    kube: Any = ProbeKube(status)
+    assert wait_for_webhook(kube, "shop", mode, PLUGINS, timeout=0.0, sleep=lambda _: None) == outcome
+
+
+def test_wait_for_webhook_tries_again_until_the_new_mode_is_injected() -> None:
+    kube: Any = ProbeKube(None, '{"plugins":["linkerd"]}', '{"plugins":["istio"]}')
+    assert wait_for_webhook(kube, "shop", "istio", PLUGINS, timeout=5.0, sleep=lambda _: None) is None
