@@ -11,17 +11,8 @@ from typing import Any
 
 from webhook.cli.flags import seconds
 from webhook.cluster.client import ApiError, connect
-from webhook.cluster.install import (
-    CA_SECRET,
-    DEFAULT_NAMESPACE,
-    DEFAULT_OVERLAP_SECONDS,
-    DEFAULT_PROPAGATION_SECONDS,
-    SERVICE,
-    TLS_SECRET,
-    WEBHOOK_CONFIG,
-    InstallError,
-    install,
-)
+from webhook.cluster.install import DEFAULT_OVERLAP_SECONDS, DEFAULT_PROPAGATION_SECONDS, InstallError, install
+from webhook.cluster.layout import CA_SECRET, DEFAULT_NAMESPACE, SERVICE, TLS_SECRET, WEBHOOK_CONFIG
 from webhook.engine.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from webhook.cli.flags import days, https_url
 from webhook.cluster.check import cluster_plugins, observe
 from webhook.cluster.findings import WARN_DAYS, evaluate, exit_code, report
 from webhook.cluster.client import ApiError, connect
-from webhook.cluster.install import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG
+from webhook.cluster.layout import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG
 from webhook.engine.config import Config
 from webhook.engine.errors import ConfigError
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from webhook.cli.flags import seconds
 
-DEFAULT_NAMESPACE = "meshswitch-system"  # webhook.cluster.install.DEFAULT_NAMESPACE
+DEFAULT_NAMESPACE = "meshswitch-system"  # webhook.cluster.layout.DEFAULT_NAMESPACE
 
 
 def _cluster_arguments(parser: argparse.ArgumentParser) -> None:

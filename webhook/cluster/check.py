@@ -29,7 +29,7 @@ from webhook.cluster.findings import (
     namespace_modes,
     target_of,
 )
-from webhook.cluster.install import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG, secret_path, validating_config_path, webhook_config_path
+from webhook.cluster.layout import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG, secret_path, validating_config_path, webhook_config_path
 from webhook.engine.config import Config
 from webhook.engine.decide import MODE_KEY
 from webhook.engine.plugins import PluginSet, load_plugins

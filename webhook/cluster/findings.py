@@ -22,7 +22,7 @@ from webhook.engine.discovery import ControlPlaneObject, control_plane_of
 from webhook.engine.errors import PodDenied
 from webhook.engine.keys import unknown_keys
 from webhook.engine.validate import mode_label_conflicts, namespace_keys_selecting
-from webhook.cluster.install import (
+from webhook.cluster.layout import (
     DEFAULT_NAMESPACE,
     TLS_SECRET,
     WEBHOOK_CONFIG,

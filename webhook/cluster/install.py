@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import ipaddress
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,22 @@ from cryptography.hazmat.primitives import serialization
 from webhook import certs
 from webhook.engine.errors import MeshswitchError
 from webhook.cluster.client import KubeApi
+from webhook.cluster.layout import (
+    CA_SECRET,
+    DEFAULT_NAMESPACE,
+    SERVICE,
+    TLS_SECRET,
+    WEBHOOK_CONFIG,
+    ca_bundle_of,
+    fingerprint,
+    pem_certificates,
+    pem_of,
+    secret_bytes,
+    secret_path,
+    validating_config_path,
+    webhook_config_path,
+)
 
-DEFAULT_NAMESPACE = "meshswitch-system"
-SERVICE = "meshswitch"
-TLS_SECRET = "meshswitch-tls"
-CA_SECRET = "meshswitch-ca"
-WEBHOOK_CONFIG = "meshswitch"
 # A serving certificate with less than this left is renewed (check warns at 30 days).
 RENEW_BEFORE = dt.timedelta(days=90)
 DEFAULT_OVERLAP_SECONDS = 3600
@@ -57,51 +66,7 @@ class InstallError(MeshswitchError):
     """Something in the cluster keeps the install from going on; the message says what to do."""
 
 
-# --- the API server, as plain dicts ---------------------------------------------------------------
-
-
-def secret_path(namespace: str, name: str = "") -> str:
-    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
-
-
-def webhook_config_path(name: str) -> str:
-    return f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}"
-
-
-def validating_config_path(name: str) -> str:
-    return f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}"
-
-
 # --- certificates as data --------------------------------------------------------------------------
-
-
-def pem_certificates(data: bytes | str | None) -> list[x509.Certificate]:
-    """Every certificate in a PEM bundle; an empty list for nothing or garbage."""
-    if not data:
-        return []
-    raw = data.encode() if isinstance(data, str) else data
-    try:
-        return list(x509.load_pem_x509_certificates(raw))
-    except ValueError:
-        return []
-
-
-def pem_of(certificates: Iterable[x509.Certificate]) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
-
-
-def fingerprint(certificate: x509.Certificate) -> str:
-    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()[:16]
-
-
-def secret_bytes(secret: Mapping[str, Any] | None, key: str) -> bytes | None:
-    value = ((secret or {}).get("data") or {}).get(key)
-    return base64.b64decode(value) if value else None
-
-
-def ca_bundle_of(webhook: Mapping[str, Any]) -> bytes:
-    value = (webhook.get("clientConfig") or {}).get("caBundle")
-    return base64.b64decode(value) if value else b""
 
 
 def service_dns_names(service: str, namespace: str) -> list[str]:

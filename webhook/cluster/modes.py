@@ -23,7 +23,7 @@ from webhook.engine.status import read_status
 from webhook.engine.discovery import control_plane_of
 from webhook.cluster.client import ApiError, KubeApi
 from webhook.cluster.discovery_watch import get_control_plane_object
-from webhook.cluster.install import DEFAULT_NAMESPACE
+from webhook.cluster.layout import DEFAULT_NAMESPACE
 from webhook.engine.plugins import PluginSet
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"

@@ -27,7 +27,7 @@ import pytest
 from webhook.cluster.client import KubeApi
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc
-from webhook.cluster import install
+from webhook.cluster import install, layout
 
 # The kind tests drive a cluster that `make kind-e2e` builds with Docker: they are not collected
 # otherwise, rather than reported as skipped in every run on a machine without Docker.
@@ -85,7 +85,7 @@ class SecretSync:
         self._thread = threading.Thread(target=self._run, name=f"secret-sync-{name}", daemon=True)
 
     def sync_once(self) -> bool:
-        secret = self.kube.get(install.secret_path(self.namespace, self.name))
+        secret = self.kube.get(layout.secret_path(self.namespace, self.name))
         data = (secret or {}).get("data")
         if not data or data == self._seen:
             return False
@@ -162,7 +162,7 @@ class Stack:
         cp.apply_mutating_webhook(self.client, manifests_webhook_configuration(self.config_name, f"https://127.0.0.1:{port}/mutate", self.run))
         dc.apply_validating_webhook(self.client, manifests_validating_configuration(self.config_name, f"https://127.0.0.1:{port}/validate"))
         self.install()
-        self.sync = SecretSync(self.kube, self.namespace, install.TLS_SECRET, self.work_dir / "certs").start()
+        self.sync = SecretSync(self.kube, self.namespace, layout.TLS_SECRET, self.work_dir / "certs").start()
         self.server = dc.WebhookServer(self.kubeconfig, self.work_dir, port=port, extra_args=["--cert-poll-seconds", "0.2"])
         self.server.start()
         return self
@@ -177,7 +177,7 @@ class Stack:
         return name
 
     def webhook_configuration(self) -> dict[str, Any]:
-        found = self.kube.get(install.webhook_config_path(self.config_name))
+        found = self.kube.get(layout.webhook_config_path(self.config_name))
         assert found is not None
         return found
 

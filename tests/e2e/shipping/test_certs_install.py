@@ -15,34 +15,34 @@ from cryptography import x509
 
 from tests.e2e.shipping.conftest import Stack, eventually, injected
 from webhook.cli.main import main as cli_main
-from webhook.cluster import install
+from webhook.cluster import install, layout
 
 pytestmark = pytest.mark.e2e
 
 
 def bundle_of(stack: Stack) -> list[str]:
     """Fingerprints of the caBundle, which must be the same on every webhook entry."""
-    bundles = {tuple(install.fingerprint(c) for c in install.pem_certificates(install.ca_bundle_of(w))) for w in stack.webhook_configuration()["webhooks"]}
+    bundles = {tuple(layout.fingerprint(c) for c in layout.pem_certificates(layout.ca_bundle_of(w))) for w in stack.webhook_configuration()["webhooks"]}
     assert len(bundles) == 1, bundles
     return list(bundles.pop())
 
 
 def secret(stack: Stack, name: str) -> dict[str, Any]:
-    found = stack.kube.get(install.secret_path(stack.namespace, name))
+    found = stack.kube.get(layout.secret_path(stack.namespace, name))
     assert found is not None
     return found
 
 
 def test_install_twice_keeps_the_ca_and_patches_the_bundle_once(stack_factory: Any, capsys: pytest.CaptureFixture[str]) -> None:
     stack: Stack = stack_factory()  # its start() ran the first install
-    tls, ca = secret(stack, install.TLS_SECRET), secret(stack, install.CA_SECRET)
+    tls, ca = secret(stack, layout.TLS_SECRET), secret(stack, layout.CA_SECRET)
     assert tls["type"] == "kubernetes.io/tls" and set(tls["data"]) == {"tls.crt", "tls.key", "ca.crt"}
     assert ca["type"] == "Opaque" and set(ca["data"]) == {"ca.crt", "ca.key"}
     assert tls["data"]["ca.crt"] == ca["data"]["ca.crt"]
     configuration = stack.webhook_configuration()
-    first_ca = install.pem_certificates(base64.b64decode(ca["data"]["ca.crt"]))[0]
-    assert bundle_of(stack) == [install.fingerprint(first_ca)]
-    leaf = install.pem_certificates(base64.b64decode(tls["data"]["tls.crt"]))[0]
+    first_ca = layout.pem_certificates(base64.b64decode(ca["data"]["ca.crt"]))[0]
+    assert bundle_of(stack) == [layout.fingerprint(first_ca)]
+    leaf = layout.pem_certificates(base64.b64decode(tls["data"]["tls.crt"]))[0]
     names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert f"meshswitch.{stack.namespace}.svc" in names.get_values_for_type(x509.DNSName)
 
@@ -51,14 +51,14 @@ def test_install_twice_keeps_the_ca_and_patches_the_bundle_once(stack_factory: A
     out = capsys.readouterr().out
     assert "CA kept" in out and "caBundle unchanged" in out and "nothing to change" in out, out
     assert stack.webhook_configuration()["metadata"]["resourceVersion"] == configuration["metadata"]["resourceVersion"]
-    assert secret(stack, install.TLS_SECRET)["metadata"]["resourceVersion"] == tls["metadata"]["resourceVersion"]
-    assert secret(stack, install.CA_SECRET)["metadata"]["resourceVersion"] == ca["metadata"]["resourceVersion"]
+    assert secret(stack, layout.TLS_SECRET)["metadata"]["resourceVersion"] == tls["metadata"]["resourceVersion"]
+    assert secret(stack, layout.CA_SECRET)["metadata"]["resourceVersion"] == ca["metadata"]["resourceVersion"]
 
     # Other names re-issue the serving certificate, under the same CA, and leave the bundle alone.
     result = stack.install(extra_dns=["meshswitch.example.internal"])
     assert result.leaf_issued and not result.ca_rotated and not result.bundle_patched
     assert stack.webhook_configuration()["metadata"]["resourceVersion"] == configuration["metadata"]["resourceVersion"]
-    assert secret(stack, install.CA_SECRET)["data"]["ca.crt"] == ca["data"]["ca.crt"]
+    assert secret(stack, layout.CA_SECRET)["data"]["ca.crt"] == ca["data"]["ca.crt"]
 
 
 def test_install_without_the_webhook_configuration_says_what_to_do(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +87,7 @@ def test_reviews_keep_succeeding_across_a_ca_rotation(stack_factory: Any) -> Non
         return None if injected(created) == ["istio"] else f"not injected: {injected(created)}"
 
     eventually("the webhook injects in the target namespace", lambda: review() is None, timeout=60)
-    old_ca = install.pem_certificates(base64.b64decode(secret(stack, install.CA_SECRET)["data"]["ca.crt"]))[0]
+    old_ca = layout.pem_certificates(base64.b64decode(secret(stack, layout.CA_SECRET)["data"]["ca.crt"]))[0]
     old_leaf = stack.served_certificate()
 
     failures: list[str] = []
@@ -112,8 +112,8 @@ def test_reviews_keep_succeeding_across_a_ca_rotation(stack_factory: Any) -> Non
         rotated = stack.install(rotate_ca=True, overlap=dt.timedelta(seconds=overlap))
         assert rotated.ca_rotated and rotated.leaf_issued and rotated.bundle_patched
         new_ca = rotated.ca
-        assert install.fingerprint(new_ca) != install.fingerprint(old_ca)
-        assert bundle_of(stack) == [install.fingerprint(new_ca), install.fingerprint(old_ca)], "both CAs through the overlap"
+        assert layout.fingerprint(new_ca) != layout.fingerprint(old_ca)
+        assert bundle_of(stack) == [layout.fingerprint(new_ca), layout.fingerprint(old_ca)], "both CAs through the overlap"
         # The replica picks the new pair up from its Secret volume.
         eventually("the server serves the new certificate", lambda: stack.served_certificate() != old_leaf, timeout=30)
         served = x509.load_der_x509_certificate(stack.served_certificate())
@@ -125,8 +125,8 @@ def test_reviews_keep_succeeding_across_a_ca_rotation(stack_factory: Any) -> Non
         eventually("the overlap to end", lambda: dt.datetime.now(dt.timezone.utc) >= rotated.previous_until, timeout=overlap + 5)  # type: ignore[operator]
         dropped = stack.install()
         assert dropped.dropped_previous and dropped.bundle_patched and not dropped.leaf_issued
-        assert bundle_of(stack) == [install.fingerprint(new_ca)]
-        assert install.PREVIOUS_KEY not in secret(stack, install.CA_SECRET)["data"]
+        assert bundle_of(stack) == [layout.fingerprint(new_ca)]
+        assert install.PREVIOUS_KEY not in secret(stack, layout.CA_SECRET)["data"]
         time.sleep(2)
     finally:
         stop.set()
@@ -137,7 +137,7 @@ def test_reviews_keep_succeeding_across_a_ca_rotation(stack_factory: Any) -> Non
 
 
 def test_install_fills_the_validating_webhooks_ca_bundle_too(stack: Stack) -> None:
-    validating = stack.kube.get(install.validating_config_path(stack.config_name))
+    validating = stack.kube.get(layout.validating_config_path(stack.config_name))
     assert validating is not None, "the stack registers the manifests' ValidatingWebhookConfiguration"
-    fingerprints = [install.fingerprint(c) for c in install.pem_certificates(install.ca_bundle_of(validating["webhooks"][0]))]
+    fingerprints = [layout.fingerprint(c) for c in layout.pem_certificates(layout.ca_bundle_of(validating["webhooks"][0]))]
     assert fingerprints == bundle_of(stack)

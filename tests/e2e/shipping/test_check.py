@@ -17,7 +17,7 @@ from tests.e2e.conftest import namespace_validation_paused
 from tests.e2e.shipping.conftest import RUN_LABEL, Stack, manifests_webhook_configuration
 from webhook.cli.main import main as cli_main
 from webhook import certs
-from webhook.cluster import install
+from webhook.cluster import install, layout
 from webhook.dev import controlplane as cp
 from webhook.dev import cluster as dc
 
@@ -83,7 +83,7 @@ def service_backed(stack: Stack, name: str, bundle: bytes | None, namespace: str
     assert stack.server is not None
     body = manifests_webhook_configuration(name, stack.server.mutate_url, f"never-{uuid.uuid4().hex[:6]}")
     for entry in body["webhooks"]:
-        entry["clientConfig"] = {"service": {"name": install.SERVICE, "namespace": namespace, "path": "/mutate", "port": 443}}
+        entry["clientConfig"] = {"service": {"name": layout.SERVICE, "namespace": namespace, "path": "/mutate", "port": 443}}
         if bundle is not None:
             entry["clientConfig"]["caBundle"] = base64.b64encode(bundle).decode()
     return body
@@ -92,17 +92,17 @@ def service_backed(stack: Stack, name: str, bundle: bytes | None, namespace: str
 def test_healthy_with_the_service_modelled_by_an_endpointslice(stack: Stack, scope: str, cleanup: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.server is not None
     name = f"shipping-{stack.run}-svc-{scope}"
-    bundle = install.ca_bundle_of(stack.webhook_configuration()["webhooks"][0])
+    bundle = layout.ca_bundle_of(stack.webhook_configuration()["webhooks"][0])
     cp.apply_mutating_webhook(stack.client, service_backed(stack, name, bundle, stack.namespace))
     cleanup.append(("MutatingWebhookConfiguration", name))
     selector = {"app.kubernetes.io/name": "meshswitch", "app.kubernetes.io/component": "webhook"}
     stack.kube.call(
         "POST",
         f"/api/v1/namespaces/{stack.namespace}/services",
-        body={"metadata": {"name": install.SERVICE}, "spec": {"selector": selector, "ports": [{"name": "https", "port": 443, "targetPort": 8443}]}},
+        body={"metadata": {"name": layout.SERVICE}, "spec": {"selector": selector, "ports": [{"name": "https", "port": 443, "targetPort": 8443}]}},
     )
     endpoint_slice = {
-        "metadata": {"name": f"{install.SERVICE}-hand", "labels": {"kubernetes.io/service-name": install.SERVICE, "endpointslice.kubernetes.io/managed-by": "e2e.meshswitch.io"}},
+        "metadata": {"name": f"{layout.SERVICE}-hand", "labels": {"kubernetes.io/service-name": layout.SERVICE, "endpointslice.kubernetes.io/managed-by": "e2e.meshswitch.io"}},
         "addressType": "IPv4",
         # No kubelet here: a replica is modelled by its address; check never connects to it.
         "endpoints": [{"addresses": ["10.244.0.17"], "conditions": {"ready": True}}],
@@ -113,15 +113,15 @@ def test_healthy_with_the_service_modelled_by_an_endpointslice(stack: Stack, sco
     args = ["--kubeconfig", str(stack.kubeconfig), "--namespace", stack.namespace, "--webhook-config", name, "-l", f"{CHECK_LABEL}={scope}"]
     code, out = run_check(capsys, *args, "--url", stack.server.url)
     assert code == 0, out
-    assert f"Service {stack.namespace}/{install.SERVICE}: 1 ready endpoints" in out
+    assert f"Service {stack.namespace}/{layout.SERVICE}: 1 ready endpoints" in out
     assert f"tls.crt verifies against the caBundle for meshswitch.{stack.namespace}.svc" in out
     assert f"its certificate verifies against the caBundle for meshswitch.{stack.namespace}.svc" in out
 
     # The replica stops being ready: no endpoint answers.
-    current = stack.kube.get(f"{slices}/{install.SERVICE}-hand")
+    current = stack.kube.get(f"{slices}/{layout.SERVICE}-hand")
     assert current is not None
     current["endpoints"][0]["conditions"]["ready"] = False
-    stack.kube.call("PUT", f"{slices}/{install.SERVICE}-hand", body=current)
+    stack.kube.call("PUT", f"{slices}/{layout.SERVICE}-hand", body=current)
     code, out = run_check(capsys, *args)
     assert code == 1
     assert "[FAIL]" in out and "no ready endpoints (1 not ready)" in out, out
@@ -145,15 +145,15 @@ def test_no_ca_bundle(stack: Stack, scope: str, cleanup: list[tuple[str, str]], 
 def test_an_expired_certificate(stack: Stack, scope: str, tmp_path: Path, cleanup: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]) -> None:
     home = stack.make_namespace(prefix="expired", selected=False)
     issued = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=certs.LEAF_DAYS + 2)
-    made = certs.generate(tmp_path, install.service_dns_names(install.SERVICE, home), [], now=issued)
+    made = certs.generate(tmp_path, install.service_dns_names(layout.SERVICE, home), [], now=issued)
     data = {k: base64.b64encode(p.read_bytes()).decode() for k, p in (("tls.crt", made.tls_cert), ("tls.key", made.tls_key), ("ca.crt", made.ca_cert))}
-    stack.kube.call("POST", install.secret_path(home), body={"metadata": {"name": install.TLS_SECRET}, "type": "kubernetes.io/tls", "data": data})
+    stack.kube.call("POST", layout.secret_path(home), body={"metadata": {"name": layout.TLS_SECRET}, "type": "kubernetes.io/tls", "data": data})
     name = f"shipping-{stack.run}-expired-{scope}"
     cp.apply_mutating_webhook(stack.client, service_backed(stack, name, made.ca_cert.read_bytes(), home))
     cleanup.append(("MutatingWebhookConfiguration", name))
     code, out = run_check(capsys, "--kubeconfig", str(stack.kubeconfig), "--namespace", home, "--webhook-config", name, "-l", f"{CHECK_LABEL}={scope}")
     assert code == 1
-    assert "[FAIL] certificate-expiry" in out and f"Secret {home}/{install.TLS_SECRET} tls.crt: expired on" in out, out
+    assert "[FAIL] certificate-expiry" in out and f"Secret {home}/{layout.TLS_SECRET} tls.crt: expired on" in out, out
     assert f"tls.crt verifies against the caBundle for meshswitch.{home}.svc" in out, "only its time is wrong"
 
 

@@ -4,7 +4,7 @@ cluster client; each copy must stay equal to what it copies."""
 from __future__ import annotations
 
 from webhook.cli import mode, offline
-from webhook.cluster import install
+from webhook.cluster import layout
 from webhook.engine import decide
 
 
@@ -13,4 +13,4 @@ def test_the_mode_key_copy_is_the_engines() -> None:
 
 
 def test_the_default_namespace_copy_is_the_installs() -> None:
-    assert mode.DEFAULT_NAMESPACE == install.DEFAULT_NAMESPACE
+    assert mode.DEFAULT_NAMESPACE == layout.DEFAULT_NAMESPACE

@@ -27,7 +27,7 @@ from webhook.cluster.findings import (
     verify_chain,
 )
 from webhook.engine.config import Config
-from webhook.cluster.install import pem_certificates
+from webhook.cluster.layout import pem_certificates
 from webhook.engine.plugins import PluginSet, load_plugins
 from webhook.engine.values import apply_values
 

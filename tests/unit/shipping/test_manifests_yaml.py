@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from webhook.cluster import findings as check
-from webhook.cluster import install
+from webhook.cluster import layout
 from webhook.engine.config import Config
 from webhook.engine.discovery import control_plane_of
 from webhook.engine.errors import PodDenied
@@ -108,7 +108,7 @@ def test_deployment_arguments_match_its_volumes_and_the_server(objects: Mapping[
     args = parser.parse_args(container["args"])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes[mounts[str(args.cert_dir)]]["secret"]["secretName"] == install.TLS_SECRET
+    assert volumes[mounts[str(args.cert_dir)]]["secret"]["secretName"] == layout.TLS_SECRET
     (templates,) = args.templates_dir
     assert volumes[mounts[str(templates)]]["configMap"]["name"] == check.TEMPLATES_CONFIGMAP
     values = Path(args.values)
@@ -133,19 +133,19 @@ def test_values_configmap_loads(objects: Mapping[tuple[str, str], Any], tmp_path
 def test_service_pdb_and_names_agree(objects: Mapping[tuple[str, str], Any]) -> None:
     deployment = one(objects, "Deployment")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    service = objects[("Service", install.SERVICE)]
+    service = objects[("Service", layout.SERVICE)]
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]
     pdb = one(objects, "PodDisruptionBudget")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert pdb["spec"]["minAvailable"] == 1
-    mwc = objects[("MutatingWebhookConfiguration", install.WEBHOOK_CONFIG)]
+    mwc = objects[("MutatingWebhookConfiguration", layout.WEBHOOK_CONFIG)]
     for entry in mwc["webhooks"]:
-        assert entry["clientConfig"]["service"] == {"name": install.SERVICE, "namespace": "meshswitch-system", "path": "/mutate", "port": 443}
+        assert entry["clientConfig"]["service"] == {"name": layout.SERVICE, "namespace": "meshswitch-system", "path": "/mutate", "port": 443}
         assert "caBundle" not in entry["clientConfig"], "certs install or cert-manager fills it"
-    vwc = objects[("ValidatingWebhookConfiguration", install.WEBHOOK_CONFIG)]
+    vwc = objects[("ValidatingWebhookConfiguration", layout.WEBHOOK_CONFIG)]
     [entry] = vwc["webhooks"]
-    assert entry["clientConfig"]["service"] == {"name": install.SERVICE, "namespace": "meshswitch-system", "path": "/validate", "port": 443}
+    assert entry["clientConfig"]["service"] == {"name": layout.SERVICE, "namespace": "meshswitch-system", "path": "/validate", "port": 443}
     assert entry["failurePolicy"] == "Ignore", "with the webhook down, namespaces can still be labelled"
     assert entry["rules"] == [
         {"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["namespaces"], "scope": "Cluster"}
@@ -261,7 +261,7 @@ def test_cert_manager_overlay() -> None:
     assert mwc["webhooks"] == shipped["webhooks"], "the patch adds the annotation and keeps the webhooks"
     serving = objects[("Certificate", "meshswitch")]
     assert serving["metadata"]["namespace"] == "meshswitch-system"
-    assert serving["spec"]["secretName"] == install.TLS_SECRET
+    assert serving["spec"]["secretName"] == layout.TLS_SECRET
     assert "meshswitch.meshswitch-system.svc" in serving["spec"]["dnsNames"]
     issuer = objects[("Issuer", serving["spec"]["issuerRef"]["name"])]
     ca = objects[("Certificate", issuer["spec"]["ca"]["secretName"])]
