@@ -116,6 +116,15 @@ def test_malformed_status_is_treated_as_absent_with_a_warning(hostile: Webhook, 
 # --- shapes the API server rejects: a refusal naming the field -----------------------------------
 
 
+# Each plugin's init containers and its proxy: what a pod gets, whatever containers it has.
+SIDECARS = {
+    "istio": (["istio-init"], "istio-proxy"),
+    "linkerd": (["linkerd-init"], "linkerd-proxy"),
+    "envoy": (["envoy-init"], "envoy"),
+    "dapr": ([], "daprd"),
+}
+
+
 @pytest.mark.parametrize("style", ["classic", "native"])
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy", "dapr"])
 def test_no_containers_gets_the_plugins_patch(hostile: Webhook, mode: str, style: str) -> None:
@@ -127,9 +136,13 @@ def test_no_containers_gets_the_plugins_patch(hostile: Webhook, mode: str, style
     response = answer_of(hostile, pod)
     assert response["allowed"] is True and response.get("patch"), response
     spec = patched(pod, response)["spec"]
-    names = {c["name"] for c in spec["containers"]}
-    assert bool(names) is (style == "classic"), spec
-    assert {c["name"] for c in spec.get("initContainers", [])} | names, spec
+    inits, proxy = SIDECARS[mode]
+    init_containers = [(c["name"], c.get("restartPolicy")) for c in spec.get("initContainers", [])]
+    containers = [c["name"] for c in spec["containers"]]
+    if style == "classic":
+        assert (init_containers, containers) == ([(name, None) for name in inits], [proxy]), spec
+    else:
+        assert (init_containers, containers) == ([*((name, None) for name in inits), (proxy, "Always")], []), spec
 
 
 @pytest.mark.parametrize("mode", ["istio", "linkerd", "envoy", "dapr"])
