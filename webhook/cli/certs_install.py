@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.cli.flags import seconds
-from webhook.cluster.client import ApiError, connect
+from webhook.cluster.client import ApiError, Unreachable, connect
 from webhook.cluster.install import DEFAULT_OVERLAP_SECONDS, DEFAULT_PROPAGATION_SECONDS, InstallError, install
 from webhook.cluster.layout import CA_SECRET, DEFAULT_NAMESPACE, SERVICE, TLS_SECRET, WEBHOOK_CONFIG
 from webhook.engine.errors import ConfigError
@@ -71,8 +71,11 @@ def cmd_certs_install(args: argparse.Namespace) -> int:
     except ApiError as err:
         print(f"meshswitch certs install: the API server refused: {err.message}", file=sys.stderr)
         return 1
-    except Exception as err:  # kubeconfig that does not load, cluster unreachable
-        print(f"meshswitch certs install: {type(err).__name__}: {err}", file=sys.stderr)
+    except Unreachable as err:
+        print(f"meshswitch certs install: cannot reach the cluster: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the scratch directory the cluster's files are written to
+        print(f"meshswitch certs install: {err}", file=sys.stderr)
         return 1
     print("\n".join(result.lines))
     return 0

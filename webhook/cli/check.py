@@ -9,7 +9,7 @@ from pathlib import Path
 from webhook.cli.flags import days, https_url
 from webhook.cluster.check import cluster_plugins, observe
 from webhook.cluster.findings import WARN_DAYS, evaluate, exit_code, report
-from webhook.cluster.client import ApiError, connect
+from webhook.cluster.client import ApiError, Unreachable, connect
 from webhook.cluster.layout import DEFAULT_NAMESPACE, TLS_SECRET, WEBHOOK_CONFIG
 from webhook.engine.config import Config
 from webhook.engine.errors import ConfigError
@@ -64,8 +64,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ApiError as err:
         print(f"meshswitch check: the API server refused: {err.message}", file=sys.stderr)
         return 1
-    except Exception as err:  # a kubeconfig that does not load, a cluster that does not answer
-        print(f"meshswitch check: cannot reach the cluster: {type(err).__name__}: {err}", file=sys.stderr)
+    except Unreachable as err:
+        print(f"meshswitch check: cannot reach the cluster: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the scratch directory the cluster's files are written to
+        print(f"meshswitch check: {err}", file=sys.stderr)
         return 1
     findings = evaluate(observed, plugins, config, warn_days=args.warn_days)
     print(report(findings, verbose=not args.quiet))

@@ -42,7 +42,7 @@ def add_mode_set_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(name: str, body: Callable[[Any, Any], int], args: argparse.Namespace) -> int:
     """Connect, load the cluster's plugins, run `body(kube, plugins)`; every failure is one line."""
     from webhook.cluster.check import cluster_plugins
-    from webhook.cluster.client import ApiError, connect
+    from webhook.cluster.client import ApiError, Unreachable, connect
     from webhook.cluster.modes import ModeError
     from webhook.engine.errors import ConfigError
 
@@ -50,14 +50,16 @@ def _run(name: str, body: Callable[[Any, Any], int], args: argparse.Namespace) -
         kube = connect(args.kubeconfig)
         plugins = cluster_plugins(kube, args.webhook_namespace, args.templates_dir, args.values)
         return body(kube, plugins)
-    except (ModeError, ConfigError) as err:
+    except (ModeError, ConfigError) as err:  # a kubeconfig that does not load, a mode not installed
         print(f"meshswitch {name}: {err}", file=sys.stderr)
     except ApiError as err:
         print(f"meshswitch {name}: the API server refused: {err.message}", file=sys.stderr)
-    except BrokenPipeError:
+    except Unreachable as err:
+        print(f"meshswitch {name}: cannot reach the cluster: {err}", file=sys.stderr)
+    except BrokenPipeError:  # stdout closed by its reader: main ends quietly
         raise
-    except Exception as err:  # a kubeconfig that does not load, a cluster that does not answer
-        print(f"meshswitch {name}: cannot reach the cluster: {type(err).__name__}: {err}", file=sys.stderr)
+    except OSError as err:  # the scratch directory the cluster's plugins are written to
+        print(f"meshswitch {name}: {err}", file=sys.stderr)
     return 1
 
 

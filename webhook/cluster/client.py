@@ -41,6 +41,24 @@ class ApiError(MeshswitchError):
         return self.body[:200] or self.reason
 
 
+class Unreachable(MeshswitchError):
+    """The API server did not answer: no connection, TLS refused, a timeout, a connection cut mid-answer."""
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What the kubernetes client raises when the API server cannot be reached (urllib3's errors, and
+    its own ApiException for a TLS failure); imported when needed, as the client itself is."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    return (urllib3.exceptions.HTTPError, ApiException, OSError)
+
+
+def _unreachable(exc: Exception) -> Unreachable:
+    # ApiException's text spans lines ("(0)\nReason: SSLError\n..."): one line for the user.
+    return Unreachable(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+
+
 def api_client(kubeconfig: Path | None = None, *, default_kubeconfig: bool = True) -> Any:
     """A kubernetes ApiClient: the kubeconfig given; else, with `default_kubeconfig` (the CLI's
     habit), $KUBECONFIG or ~/.kube/config; else the in-cluster service account (the server's)."""
@@ -86,7 +104,19 @@ def send(
     method, url, headers, body, _ = client.param_serialize(
         method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
     )
-    return client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+    try:
+        return client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+    except _transport_errors() as exc:
+        raise _unreachable(exc) from exc
+
+
+def read_body(response: Any) -> bytes:
+    """The whole body of a response `send` returned; Unreachable when the connection fails mid-read."""
+    try:
+        data: bytes = response.read()
+    except _transport_errors() as exc:
+        raise _unreachable(exc) from exc
+    return data
 
 
 class KubeApi:
@@ -110,7 +140,7 @@ class KubeApi:
         """The urllib3 response, unread; ApiError on an error status."""
         response = send(self.client, method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         if not 200 <= response.status < 300:
-            raise ApiError(response.status, response.read(), getattr(response, "reason", "") or "")
+            raise ApiError(response.status, read_body(response), getattr(response, "reason", "") or "")
         return response
 
     def call(
@@ -124,7 +154,7 @@ class KubeApi:
         timeout: float = 30.0,
     ) -> Any:
         """One request, its JSON answer decoded (None for an empty one)."""
-        data = self.request(method, path, query=query, body=body, content_type=content_type, timeout=(5, timeout)).read()
+        data = read_body(self.request(method, path, query=query, body=body, content_type=content_type, timeout=(5, timeout)))
         return orjson.loads(data) if data else None
 
     def get(self, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float = 30.0) -> dict[str, Any] | None:
@@ -143,7 +173,7 @@ class KubeApi:
 
     def list_items(self, path: str, *, query: Sequence[tuple[str, Any]] = ()) -> tuple[list[Mapping[str, Any]], str]:
         """The items and the list's resourceVersion."""
-        document = orjson.loads(self.request("GET", path, query=query, timeout=(5, 60)).read())
+        document = orjson.loads(read_body(self.request("GET", path, query=query, timeout=(5, 60))))
         return list(document.get("items") or []), str(document["metadata"]["resourceVersion"])
 
     def watch(self, path: str, resource_version: str, *, query: Sequence[tuple[str, Any]] = ()) -> Iterator[Mapping[str, Any]]:
@@ -164,7 +194,7 @@ class KubeApi:
             raise
         try:
             buffer = b""
-            for chunk in response.stream(amt=None, decode_content=True):
+            for chunk in _stream(response):
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
@@ -172,6 +202,14 @@ class KubeApi:
                         yield orjson.loads(line)
         finally:
             response.release_conn()
+
+
+def _stream(response: Any) -> Iterator[bytes]:
+    """The body's chunks as they come; Unreachable when the connection fails mid-stream."""
+    try:
+        yield from response.stream(amt=None, decode_content=True)
+    except _transport_errors() as exc:
+        raise _unreachable(exc) from exc
 
 
 def connect(kubeconfig: Path | None = None, *, default_kubeconfig: bool = True) -> KubeApi:

@@ -176,6 +176,46 @@ def test_a_kubeconfig_that_is_not_utf8_names_its_line(tmp_path: Path, capsys: py
     assert f"{kubeconfig}:3: not UTF-8 text (byte 0xe9 at offset 38); a kubeconfig is UTF-8 YAML" in err
 
 
+UNREACHABLE_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+CLUSTER_COMMANDS = [["mode", "list"], ["mode", "set", "shop", "istio"], ["diff", "shop", "istio"], ["check"], ["certs", "install"]]
+
+
+@pytest.mark.parametrize("command", CLUSTER_COMMANDS, ids=" ".join)
+def test_a_cluster_that_does_not_answer_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    kubeconfig = write(tmp_path, "kubeconfig", UNREACHABLE_KUBECONFIG)
+    code, out, err = run(capsys, *command, "--kubeconfig", kubeconfig)
+    name = " ".join(word for word in command if word not in ("shop", "istio"))
+    assert code == 1 and out == ""
+    assert err.startswith(f"meshswitch {name}: cannot reach the cluster: MaxRetryError: "), err
+    assert len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("command", CLUSTER_COMMANDS, ids=" ".join)
+def test_a_bug_under_a_cluster_command_is_not_taken_for_an_unreachable_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """They caught every exception and said "cannot reach the cluster" for a bug of ours too."""
+    from webhook.cluster import client
+
+    def broken(*_: object, **__: object) -> object:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(client, "send", broken)
+    kubeconfig = write(tmp_path, "kubeconfig", UNREACHABLE_KUBECONFIG)
+    code, _, err = run(capsys, *command, "--kubeconfig", kubeconfig)
+    assert code == 70 and "internal error: KeyError: 'a bug'" in err and "cannot reach" not in err, err
+    monkeypatch.setenv("MESHSWITCH_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main([*command, "--kubeconfig", kubeconfig])
+
+
 def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     big = write(tmp_path, "big.yaml", "---\n".join(DEPLOYMENT.replace("name: web,", f"name: web{i},") for i in range(300)))
     for command in (["explain", "-f", big, "--mode", "istio"], ["inject", "-f", big, "--mode", "istio", "-q"]):
