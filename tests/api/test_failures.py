@@ -21,7 +21,8 @@ from webhook.engine.errors import ConfigError
 from webhook.engine.injector import Injection, NamespaceMeta, Reason
 from webhook.server.metrics import Metrics
 from webhook.cluster.namespaces import NamespaceCache, StaticNamespaces
-from webhook.server.app import ReviewLog, create_app
+from webhook.server.app import create_app
+from webhook.server.reviewlog import ReviewLog
 from webhook.server.options import ServeOptions, add_serve_arguments
 
 from .conftest import ROOT

@@ -295,7 +295,8 @@ def test_internal_error_answer_names_no_server_path() -> None:
     from tests.api.test_failures import post
 
     from webhook.cluster.namespaces import StaticNamespaces
-    from webhook.server.app import ReviewLog, create_app
+    from webhook.server.app import create_app
+    from webhook.server.reviewlog import ReviewLog
 
     from webhook.engine.errors import ConfigError
 

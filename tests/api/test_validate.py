@@ -19,7 +19,8 @@ from webhook.engine.injector import Injector
 from webhook.engine.kube import NamespaceMeta
 from webhook.engine.plugins import load_plugins
 from webhook.engine.validate import validate_namespace
-from webhook.server.app import ReviewLog, create_app
+from webhook.server.app import create_app
+from webhook.server.reviewlog import ReviewLog
 
 PLUGINS = load_plugins()
 CONFIG = Config()

@@ -21,7 +21,8 @@ from webhook.engine.discovery import Discovery
 from webhook.engine.errors import ConfigError
 from webhook.engine.injector import Injector
 from webhook.engine.values import load_values
-from webhook.server.app import Drain, create_app
+from webhook.server.app import create_app
+from webhook.server.endpoint import Drain
 from webhook.server.logs import configure_logging
 from webhook.server.metrics import Metrics
 from webhook.server.options import ServeOptions, add_serve_arguments
@@ -169,7 +170,7 @@ def serve(options: ServeOptions, sock: socket.socket | None) -> int:
         timeout_keep_alive=int(options.keep_alive_seconds),
         timeout_graceful_shutdown=int(options.graceful_timeout_seconds),
     )
-    # Large reviews run on a side thread (app.LANE_BYTES); a 1 ms switch interval (Python's default
+    # Large reviews run on a side thread (lane.LANE_BYTES); a 1 ms switch interval (Python's default
     # is 5 ms) hands the GIL back to the event loop soon enough that normal reviews barely wait.
     sys.setswitchinterval(0.001)
     server = DrainingServer(

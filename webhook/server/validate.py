@@ -1,19 +1,28 @@
 """POST /validate: the validating webhook on Namespace CREATE and UPDATE (failurePolicy Ignore).
 
-It rides on /mutate's handler (same limits, logging and metrics); only the parse and the answer
-differ. The verdict itself is webhook/engine/validate.py's.
+It is built from the same plumbing as /mutate (webhook/server/endpoint.py: limits, logging,
+metrics); the verdict itself is webhook/engine/validate.py's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.types import Receive, Scope, Send
+
 from webhook.engine import review as wire
+from webhook.engine.errors import BadRequest
+from webhook.engine.injector import Injector
 from webhook.engine.validate import namespace_objects, validate_namespace
-from webhook.server.app import Admission, MutateHandler, Verdict
+from webhook.server.endpoint import Drain, ReviewEndpoint
+from webhook.server.lane import LANE_BYTES
+from webhook.server.metrics import Metrics
+from webhook.server.reviewlog import ReviewLog
+from webhook.server.verdict import ReviewFacts, Verdict, internal_error
 
 CHECKED_OPERATIONS = ("CREATE", "UPDATE")
 
@@ -26,10 +35,25 @@ class NamespaceReview(wire.Review):
     old_namespace_object: dict[str, Any] | None = None  # on UPDATE, the Namespace it replaces
 
 
-class NamespaceAdmission(Admission):
+def parse_namespace_review(body: bytes) -> wire.Review:
+    """The review in the body; a Namespace CREATE or UPDATE keeps its Namespace (and the old one)."""
+    review = wire.parse(body)
+    if review.kind != "Namespace" or review.group or review.operation not in CHECKED_OPERATIONS:
+        return review
+    fields = {f.name: getattr(review, f.name) for f in dataclasses.fields(review)}
+    obj, old = namespace_objects(body)
+    return NamespaceReview(**fields, namespace_object=obj, old_namespace_object=old)
+
+
+class NamespaceAdmission:
     """Answers Namespace reviews: refuse a label that would deny every pod, warn about unknown keys."""
 
-    async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:
+    def __init__(self, *, injector: Injector, fail_open: bool = False) -> None:
+        self.injector = injector
+        self.fail_open = fail_open
+
+    def answer(self, review: wire.Review) -> tuple[bytes, Verdict]:
+        """The encoded answer; a failure inside the verdict is this review's internal error."""
         answer, verdict = self._validate(review)
         return wire.encode(answer), verdict
 
@@ -41,20 +65,45 @@ class NamespaceAdmission(Admission):
             old = review.old_namespace_object if isinstance(review, NamespaceReview) else None
             verdict = validate_namespace(obj, plugins=self.injector.plugins, config=self.injector.config, old=old)
         except Exception as exc:
-            return self.internal_error(review, exc)
+            return internal_error(review, exc, fail_open=self.fail_open)
         if not verdict.allowed:
             answer = wire.deny(review, message=verdict.message, code=400, reason="BadRequest")
             return answer, Verdict("denied", verdict.code)
         return wire.allow(review, warnings=verdict.warnings), Verdict("allowed", verdict.code)
 
 
-class ValidateHandler(MutateHandler):
-    """POST /validate: MutateHandler's plumbing with a parse that keeps the Namespace."""
+class ValidateHandler(ReviewEndpoint):
+    """POST /validate as a bare ASGI callable; a large body is parsed on the side lane."""
 
-    def parse(self, body: bytes) -> wire.Review:
-        review = wire.parse(body)
-        if review.kind != "Namespace" or review.group or review.operation not in CHECKED_OPERATIONS:
-            return review
-        fields = {f.name: getattr(review, f.name) for f in dataclasses.fields(review)}
-        obj, old = namespace_objects(body)
-        return NamespaceReview(**fields, namespace_object=obj, old_namespace_object=old)
+    def __init__(
+        self,
+        admission: NamespaceAdmission,
+        *,
+        metrics: Metrics,
+        drain: Drain,
+        max_body_bytes: int,
+        review_log: ReviewLog,
+        lane_bytes: int = LANE_BYTES,
+    ) -> None:
+        super().__init__(metrics=metrics, drain=drain, max_body_bytes=max_body_bytes, review_log=review_log, lane_bytes=lane_bytes)
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        body = await self._accept(scope, receive, send)
+        if body is None:
+            return
+        try:
+            if len(body) > self.lane_bytes:
+                review = await asyncio.get_running_loop().run_in_executor(self.lane, parse_namespace_review, body)
+            else:
+                review = parse_namespace_review(body)
+        except BadRequest as exc:
+            await self._refuse(send, exc.status, str(exc))
+            return
+        try:
+            payload, verdict = self.admission.answer(review)
+        except Exception as exc:  # an answer that does not encode is still one review's failure
+            answer, verdict = internal_error(review, exc, fail_open=self.admission.fail_open)
+            payload = wire.encode(answer)
+        await self._finish(send, started, review.uid, ReviewFacts.of(review), verdict, payload)

@@ -30,7 +30,10 @@ from webhook.engine.discovery import Discovery
 from webhook.engine.injector import Injector
 from webhook.engine.kube import NamespaceMeta
 from webhook.server.answers import SEEN_KEY_BYTES, SEEN_MAX_BYTES, AnswerCache, digest_body, make_entry, split
-from webhook.server.app import Admission, Drain, MutateHandler, Remembered, ReviewLog
+from webhook.server.admission import Admission, Remembered
+from webhook.server.endpoint import Drain
+from webhook.server.mutate import MutateHandler
+from webhook.server.reviewlog import ReviewLog
 from webhook.server.metrics import Metrics
 
 PODS = pods()
