@@ -344,9 +344,16 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     mapping: dict[str, Any] = value
     if setting.proto_names:
         mapping = _json_names(mapping, nested=[name for name, kind in setting.fields.items() if kind == "mapping"])
+    for group in setting.oneofs:
+        # A protobuf oneof, as Istio fills it: its YAML-to-JSON step sorts the keys, so of two members
+        # set, the one whose name sorts last is decoded last and kept.
+        for name in sorted(name for name in mapping if name in group)[:-1]:
+            del mapping[name]
     for path, kind in setting.fields.items():
-        parent, _, name = path.rpartition(".")
-        where = mapping.get(parent) if parent else mapping
+        *parents, name = path.split(".")
+        where: Any = mapping
+        for parent in parents:
+            where = where.get(parent) if isinstance(where, dict) else None
         if isinstance(where, dict):
             _check_field(where, name, kind, shown=path)
     return mapping
@@ -374,6 +381,8 @@ _SNAKE_PART = re.compile(r"_([a-z0-9])")
 def _check_field(value: dict[str, Any], name: str, kind: str | tuple[str, ...], *, shown: str) -> None:
     """One typed field of a parsed mapping, checked (and written back as Istio writes it)."""
     if name not in value:
+        if kind == "tracer address":  # a tracer given (`zipkin: {}`) is checked with an empty address
+            raise SettingError(f"a mapping whose {shown} is missing; {shown} is {_ADDRESS_KINDS[kind]}")
         return
     if value[name] is None:
         del value[name]  # null leaves the field unset, as Istio's decoder does
@@ -389,8 +398,115 @@ def _check_field(value: dict[str, Any], name: str, kind: str | tuple[str, ...], 
         if number is None:
             raise SettingError(f"a mapping whose {shown} is not int (a whole number from {INT32_MIN} to {INT32_MAX})")
         value[name] = number  # written as the number Istio writes back (`'2'` and `2.0` are 2)
+    elif kind == "port":
+        number = _whole_int32(value[name])
+        if number is None or not 1 <= number <= 65535:
+            raise SettingError(f"a mapping whose {shown} is not a port (a whole number from 1 to 65535)")
+        value[name] = number
+    elif kind in ("duration", "duration in whole seconds"):
+        value[name] = _proto_duration(value[name], whole_seconds=kind != "duration", shown=shown)
+    elif kind in _ADDRESS_KINDS:
+        item = value[name]
+        problem = "not text" if not isinstance(item, str) else _proxy_address_problem(item, kind)
+        if problem is not None:
+            raise SettingError(f"a mapping whose {shown} is {problem}; {shown} is {_ADDRESS_KINDS[kind]}")
+    elif kind == "non-empty string" and not _FIELD_TYPES[kind](value[name]):
+        raise SettingError(f"a mapping whose {shown} is {'empty' if value[name] == '' else 'not text'}; {shown} is a non-empty string")
     elif not _FIELD_TYPES[kind](value[name]):
         raise SettingError(f"a mapping whose {shown} is not {kind}")
+
+
+# The host:port fields of Istio's ProxyConfig, as its validator (ValidateProxyAddress) reads them.
+_ADDRESS_KINDS = {
+    "address": "a host:port (a DNS name or an IP address, and a port from 1 to 65535)",
+    "address or empty": "a host:port (a DNS name or an IP address, and a port from 1 to 65535), or empty",
+    # Istio puts 127.0.0.1 for the first $(HOST_IP) before it checks a Zipkin or Datadog address.
+    "tracer address": "a host:port (a DNS name, an IP address or $(HOST_IP), and a port from 1 to 65535)",
+}
+_DNS_LABEL = re.compile(r"[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?\Z")
+_GO_ATOI = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def _proxy_address_problem(text: str, kind: str) -> str | None:
+    """Why Istio's ValidateProxyAddress refuses a host:port (Go's net.SplitHostPort, strconv.Atoi,
+    a port from 1 to 65535, then a DNS name or an IP address), or None."""
+    if kind == "address or empty" and text == "":
+        return None
+    if kind == "tracer address":
+        text = text.replace("$(HOST_IP)", "127.0.0.1", 1)
+    colon = text.rfind(":")
+    if colon < 0:
+        return "without a port" if text else "empty"
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or end + 1 != colon:
+            return "not a host:port"
+        host, rest = text[1:end], text[end + 1 :]
+        if "[" in text[1:] or "]" in rest:
+            return "not a host:port"
+    else:
+        host = text[:colon]
+        if ":" in host or "[" in text or "]" in text:
+            return "not a host:port (an IPv6 address goes in brackets)"
+    port = text[colon + 1 :]
+    if not _GO_ATOI.match(port) or not 1 <= int(port) <= 65535:
+        return "with a port that is not a number from 1 to 65535"
+    if _dns_name(host) or _ip_address(host):
+        return None
+    return "not a DNS name or an IP address before the port"
+
+
+def _dns_name(host: str) -> bool:
+    """Istio's ValidateFQDN: at most 255 characters, DNS-1123 labels (a trailing dot allowed), the
+    last one not all digits."""
+    if not host or len(host) > 255 or _GO_ATOI.match(host.rsplit(".", 1)[-1]):
+        return False
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return all(len(label) <= 63 and _DNS_LABEL.match(label) for label in labels)
+
+
+def _ip_address(host: str) -> bool:
+    """Go's netip.ParseAddr: an IPv4 address without leading zeros, or an IPv6 one (a zone too)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _proto_duration(value: Any, *, whole_seconds: bool, shown: str) -> str:
+    """A google.protobuf.Duration field as Istio's decoder reads it (Go's time.ParseDuration of a
+    string), written back as protojson writes it (`1m30s` is `90s`, `1.5s` is `1.500s`). A drain
+    duration must also be whole seconds, at least one (Istio's ValidateDrainDuration)."""
+    accepted = "a duration of whole seconds, at least 1s (such as 45s or 1m)" if whole_seconds else "a duration such as 5s, 1.5s or 1m30s"
+    nanoseconds = _go_duration_ns(value) if isinstance(value, str) else None
+    if nanoseconds is None or (whole_seconds and (nanoseconds < 10**9 or nanoseconds % 10**9)):
+        raise SettingError(f"a mapping whose {shown} is not {accepted}")
+    seconds, nanos = divmod(abs(nanoseconds), 10**9)
+    text = ("-" if nanoseconds < 0 else "") + str(seconds)
+    if nanos:
+        fraction = f"{nanos:09d}"
+        while fraction.endswith("000"):
+            fraction = fraction[:-3]
+        text += "." + fraction
+    return text + "s"
+
+
+def _go_duration_ns(text: str) -> int | None:
+    """Signed nanoseconds of a Go duration as time.ParseDuration reads it (no blanks), or None."""
+    negative = text.startswith("-")
+    body = text[1:] if text[:1] in ("-", "+") else text
+    if body == "0":
+        return 0
+    if not body:
+        return None
+    try:
+        nanoseconds = _go_nanoseconds(body)
+    except SettingError:
+        return None
+    if not negative and nanoseconds == _DURATION_MAX:
+        return None
+    return -nanoseconds if negative else nanoseconds
 
 
 def _whole_int32(value: Any) -> int | None:
@@ -420,7 +536,15 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "mapping of double-quoted YAML strings": lambda v: isinstance(v, dict)
     and all(isinstance(item, str) and quoted_scalar(item) is not None for item in v.values()),
     "list": lambda v: isinstance(v, list),
+    "non-empty string": lambda v: isinstance(v, str) and v != "",
+    # Checked in _check_field (each is written back as Istio writes it, or refused with its own words).
+    "port": lambda v: True,
+    "duration": lambda v: True,
+    "duration in whole seconds": lambda v: True,
+    **{kind: (lambda v: True) for kind in _ADDRESS_KINDS},
 }
+
+
 def _go_nanoseconds(body: str) -> int:
     """Nanoseconds of an unsigned Go duration, as time.ParseDuration adds them up: whole digits
     exactly, a fraction through float64 (so `1.0000000001s` is what Go makes of it)."""
@@ -654,6 +778,7 @@ class Setting:
     description: str = ""
     fields: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # a mapping's typed fields (a tuple: an enum)
     proto_names: bool = False  # a mapping's fields may be spelled snake_case, as protojson reads them
+    oneofs: tuple[tuple[str, ...], ...] = ()  # a mapping's fields of which one is kept (a protobuf oneof)
     names: bool = False  # ports: container port names are accepted too
     strict: bool = False  # ports, cidrs: each item as Istio's validator reads it (no range, no empty item, a mask)
     exclusive: bool = False  # float: the bounds themselves are out of range
@@ -718,7 +843,7 @@ class Setting:
 _SETTING_FIELDS = frozenset(
     {"keys", "key", "type", "default", "choices", "pattern", "min", "max", "wildcard", "description", "maxLength",
      "separator", "since", "until", "fallback", "names", "exclusive", "namespace", "fields", "emptyIsUnset", "bits",
-     "checkNamespace", "protoNames", "usedWhen", "usedIf", "strict", "object", "plusSign", "unsigned"}
+     "checkNamespace", "protoNames", "oneofs", "usedWhen", "usedIf", "strict", "object", "plusSign", "unsigned"}
 )  # fmt: skip
 
 
@@ -739,6 +864,15 @@ def _object_kind(raw: Any, type_name: str, *, name: str, where: str) -> str | No
     if type_name != "named" or raw not in STRUCTS:
         raise ConfigError(f"{where}: setting {name!r}: object names a core/v1 type (such as Volume), for a named setting")
     return str(raw)
+
+
+def _oneofs(raw: Any, *, name: str, where: str) -> tuple[tuple[str, ...], ...]:
+    """A mapping setting's `oneofs`: groups of field names of which a message holds one."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(g, list) and all(isinstance(f, str) for f in g) for g in raw):
+        raise ConfigError(f"{where}: setting {name!r}: oneofs is a list of lists of field names")
+    return tuple(tuple(group) for group in raw)
 
 
 def load_setting(name: str, spec: Any, *, where: str) -> Setting:
@@ -782,6 +916,7 @@ def load_setting(name: str, spec: Any, *, where: str) -> Setting:
         description=str(spec.get("description", "")),
         fields={k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()},
         proto_names=bool(spec.get("protoNames", False)),
+        oneofs=_oneofs(spec.get("oneofs"), name=name, where=where),
         names=bool(spec.get("names", False)),
         strict=bool(spec.get("strict", False)),
         exclusive=bool(spec.get("exclusive", False)),

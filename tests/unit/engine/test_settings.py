@@ -300,3 +300,56 @@ def test_a_pattern_narrows_any_type() -> None:
     for raw in ("+5", " 5"):
         with pytest.raises(SettingError):
             digits.parse(raw)
+
+
+# proxy.istio.io/config's checked fields, as Istio's ValidateMeshConfigProxyConfig and its decoder
+# read them (tests/reference/istio/cases/proxy-config-validation.yaml holds the same values against
+# Istio's own code).
+PROXY_CONFIG_FIELDS = {
+    "drainDuration": "duration in whole seconds", "terminationDrainDuration": "duration", "discoveryAddress": "address",
+    "configPath": "non-empty string", "serviceCluster": "non-empty string", "proxyAdminPort": "port",
+    "statsdUdpAddress": "address or empty", "tracing.zipkin.address": "tracer address",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [("drainDuration: 1m", {"drainDuration": "60s"}), ("terminationDrainDuration: 1.5s", {"terminationDrainDuration": "1.500s"}),
+     ("terminationDrainDuration: -1.5s", {"terminationDrainDuration": "-1.500s"}),
+     ("terminationDrainDuration: 1h2m3.0004s", {"terminationDrainDuration": "3723.000400s"}),
+     ("terminationDrainDuration: 0s", {"terminationDrainDuration": "0s"}),
+     ("discoveryAddress: '[::1]:15012'", {"discoveryAddress": "[::1]:15012"}),
+     ("discoveryAddress: '[fe80::1%eth0]:15012'", {"discoveryAddress": "[fe80::1%eth0]:15012"}),
+     ("discoveryAddress: 'istiod.:15012'", {"discoveryAddress": "istiod.:15012"}),
+     ("discoveryAddress: 'istiod:+15012'", {"discoveryAddress": "istiod:+15012"}),
+     ("discoveryAddress: null", {}), ("statsdUdpAddress: ''", {"statsdUdpAddress": ""}),
+     ("tracing: {zipkin: {address: '$(HOST_IP):9411'}}", {"tracing": {"zipkin": {"address": "$(HOST_IP):9411"}}}),
+     ("proxyAdminPort: '15001'", {"proxyAdminPort": 15001}),
+     ("tracingServiceName: APP_LABEL_AND_NAMESPACE\nserviceCluster: ''", {"tracingServiceName": "APP_LABEL_AND_NAMESPACE"})],
+)  # fmt: skip
+def test_proxy_config_fields_take_what_istio_takes(raw: str, parsed: dict) -> None:
+    setting = load_setting(
+        "proxyConfig", {"key": "k", "type": "mapping", "fields": PROXY_CONFIG_FIELDS, "oneofs": [["serviceCluster", "tracingServiceName"]]}, where="test"
+    )  # fmt: skip
+    assert setting.parse(raw) == parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("drainDuration: 1500ms", "drainDuration is not a duration of whole seconds"), ("drainDuration: 0s", "drainDuration is not"),
+     ("drainDuration: 5", "drainDuration is not"), ("terminationDrainDuration: soon", "terminationDrainDuration is not a duration"),
+     ("discoveryAddress: istiod.istio-system.svc", "discoveryAddress is without a port"),
+     ("discoveryAddress: ''", "discoveryAddress is empty"), ("discoveryAddress: '::1:15012'", "discoveryAddress is not a host:port"),
+     ("discoveryAddress: 'istiod:abc'", "discoveryAddress is with a port that is not"),
+     ("discoveryAddress: 'istiod.123:15012'", "discoveryAddress is not a DNS name or an IP address"),
+     ("discoveryAddress: '010.0.0.1:15012'", "discoveryAddress is not a DNS name or an IP address"),
+     ("configPath: ''", "configPath is empty; configPath is a non-empty string"), ("configPath: 5", "configPath is not text"),
+     ("serviceCluster: ''", "serviceCluster is empty"), ("proxyAdminPort: 0", "proxyAdminPort is not a port"),
+     ("proxyAdminPort: 70000", "proxyAdminPort is not a port"), ("statsdUdpAddress: statsd", "statsdUdpAddress is without a port"),
+     ("tracing: {zipkin: {address: zipkin}}", "tracing.zipkin.address is without a port"),
+     ("tracing: {zipkin: {}}", "tracing.zipkin.address is missing")],
+)  # fmt: skip
+def test_proxy_config_fields_refuse_what_istio_refuses(raw: str, message: str) -> None:
+    setting = load_setting("proxyConfig", {"key": "k", "type": "mapping", "fields": PROXY_CONFIG_FIELDS}, where="test")
+    with pytest.raises(SettingError, match=message.replace("(", r"\(")):
+        setting.parse(raw)
