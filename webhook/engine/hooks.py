@@ -51,6 +51,10 @@ class HookResult(NamedTuple):
     # Fields set over an injected container after the pod's own declared one is merged over it (what
     # the mesh's injector adjusts after its merge: Istio's proxy stays root under TPROXY).
     imposed: Mapping[str, Mapping[str, Any]] = NOTHING
+    # Containers the mesh takes as declared though the pod may not carry them, by the section an
+    # injected container goes to and its name: merged over ours after the pod's own (Istio's
+    # proxy.istio.io/overrides on a pod without its status).
+    overlaid: Mapping[str, Mapping[str, Mapping[str, Any]]] = NOTHING
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -295,7 +299,14 @@ def describe_pod_ports(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
     Istio's own layout: one port per line, each in Go's field order)."""
     ports: list[str] = []
     names: list[str] = []
-    for container in (pod.get("spec") or {}).get("containers") or ():
+    containers = list((pod.get("spec") or {}).get("containers") or ())
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if "proxy.istio.io/overrides" in annotations and _ISTIO_STATUS not in annotations:
+        # Istio's template sees the recorded containers the pod lacks as the pod's own (reinsertOverrides).
+        present = {c.get("name") for c in containers if isinstance(c, dict)}
+        recorded = _recorded_sections(annotations["proxy.istio.io/overrides"])["containers"]
+        containers += [c for c in recorded if c.get("name") not in present]
+    for container in containers:
         if not isinstance(container, dict):
             continue
         if container.get("name") == "istio-proxy":
@@ -618,8 +629,14 @@ _OVERRIDES_KIND = {"containers": "[Container]", "initContainers": "[Container]"}
 
 
 def _recorded_overrides(raw: Any) -> list[dict[str, Any]]:
-    """The containers a previous injection recorded, typed as Istio's json.Unmarshal reads them:
-    text that is not JSON, or a field of the wrong type, refuses the pod, as Istio refuses it."""
+    """The containers a previous injection recorded, both lists in one."""
+    sections = _recorded_sections(raw)
+    return sections["containers"] + sections["initContainers"]
+
+
+def _recorded_sections(raw: Any) -> dict[str, list[dict[str, Any]]]:
+    """The containers a previous injection recorded, by list, typed as Istio's json.Unmarshal reads
+    them: text that is not JSON, or a field of the wrong type, refuses the pod, as Istio refuses it."""
     key = "proxy.istio.io/overrides"
     try:
         parsed = orjson.loads(str(raw))
@@ -628,7 +645,7 @@ def _recorded_overrides(raw: Any) -> list[dict[str, Any]]:
     if (problem := nesting_problem(parsed)) is not None:
         raise PodDenied(reasons.INVALID_SETTING, f"annotation {key} is {problem}")
     overrides = check_annotation(parsed, _OVERRIDES_KIND, key=key) or {}
-    return [c for part in ("containers", "initContainers") for c in overrides.get(part) or ()]
+    return {part: list(overrides.get(part) or ()) for part in ("containers", "initContainers")}
 
 
 def _declared_proxy_user(spec: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], Mapping[str, Any]]:
@@ -662,6 +679,31 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     spec = pod.get("spec") or {}
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     user, imposed = _declared_proxy_user(spec, settings)
+    if "proxy.istio.io/overrides" in annotations and _ISTIO_STATUS not in annotations:
+        # A record without Istio's status (annotations copied from an injected pod): Istio takes the
+        # recorded containers as declared ones, over the pod's own of the same name, merges them
+        # whole and writes the record again.
+        sections = _recorded_sections(annotations["proxy.istio.io/overrides"])
+        proxy = _first_named("istio-proxy", sections["containers"]) or _first_named("istio-proxy", spec.get("containers"))
+        proxy_native = _first_named("istio-proxy", sections["initContainers"]) or _first_named(
+            "istio-proxy", spec.get("containers"), spec.get("initContainers")
+        )
+        declared_init = _first_named("istio-init", sections["initContainers"]) or _first_named(
+            "istio-init", spec.get("containers"), spec.get("initContainers")
+        )
+        overlaid = {
+            section: {str(c["name"]): {k: v for k, v in c.items() if k != "name"} for c in sections[section] if c.get("name")}
+            for section in ("containers", "initContainers")
+        }
+        return HookResult(
+            context={
+                "overrides": _overrides([proxy], [declared_init]),
+                "overrides_native": _overrides([], [declared_init, proxy_native]),
+                **user,
+            },
+            imposed=imposed,
+            overlaid=overlaid,
+        )
     if "proxy.istio.io/overrides" in annotations:
         # A re-injection: Istio applies the recorded fields again over its fresh containers
         # (all but resources, which the annotations and the install decide).

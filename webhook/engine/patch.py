@@ -174,6 +174,7 @@ def build_patch(
     firsts: set[str] = set()
     reapplied: dict[str, Mapping[str, Any]] = {}
     imposed: dict[str, Mapping[str, Any]] = {}
+    overlaid: dict[str, dict[str, Mapping[str, Any]]] = {}
     labels: dict[str, str] = {}
     extra_annotations: dict[str, str] = {}
     for a in additions:
@@ -191,6 +192,8 @@ def build_patch(
             reapplied.update(a.reapplied)
         if a.imposed:
             imposed.update(a.imposed)
+        for section, by_name in a.overlaid.items():
+            overlaid.setdefault(section, {}).update(by_name)
         _add_missing(labels, a.labels)
         _add_missing(extra_annotations, a.annotations)
     if appended:  # classic: each injector appends its own, and Dapr's is called before a mesh's
@@ -204,8 +207,9 @@ def build_patch(
         status["containers"] += [c["name"] for c in proxies]
     previous = _previously_injected(annotations, additions)
     redirects, proxies, removals = _merge_declared(
-        builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied, imposed=imposed
-    )
+        builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied, imposed=imposed,
+        overlaid=overlaid,
+    )  # fmt: skip
     init_containers, containers = spec.get("initContainers"), spec.get("containers")
     followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
     at = 0  # where the injected init containers go: after a mesh's that the pod already runs
@@ -370,21 +374,22 @@ def _key(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, int, float)) else repr(value)
 
 
-def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+def merge_container(ours: Mapping[str, Any], declared: Mapping[str, Any], *, once: bool = False) -> dict[str, Any]:
     """The pod's own container over ours, as Istio merges them: every field it sets wins, maps
     merge, env, mounts and ports merge by key; `image: auto` keeps our image. Where the pod sets one
     of those lists, the order is that of Istio's two strategic merges: its template's list over the
-    pod's, then the pod's list over the result (so the pod's entries keep the pod's order)."""
+    pod's, then the pod's list over the result (so the pod's entries keep the pod's order); `once`:
+    one strategic merge of `declared` over `ours` (what Istio lays over its result)."""
     merged = dict(ours)
     for key, value in declared.items():
         if key == "image" and value == "auto":
             continue
         mine = merged.get(key)
         if isinstance(value, dict) and isinstance(mine, dict):
-            merged[key] = merge_container(mine, value)
+            merged[key] = merge_container(mine, value, once=once)
         elif key in _MERGE_KEYS and isinstance(value, list) and isinstance(mine, list):
             field = _MERGE_KEYS[key]
-            merged[key] = _strategic_list(_strategic_list(value, mine, field), value, field)
+            merged[key] = _strategic_list(mine, value, field) if once else _strategic_list(_strategic_list(value, mine, field), value, field)
         else:
             merged[key] = value
     return merged
@@ -409,11 +414,14 @@ def _merge_declared(
     previous: frozenset[str] = frozenset(),
     reapplied: Mapping[str, Mapping[str, Any]] | None = None,
     imposed: Mapping[str, Mapping[str, Any]] | None = None,
+    overlaid: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> tuple[list[Any], list[Any], list[tuple[str, int]]]:
     """Containers the pod declares with one of our names (a gateway chart's `istio-proxy` with
     `image: auto`): ours merged under theirs, placed where ours goes (as Istio's reorderPod places
     its proxy whatever the pod's order); their entry is removed at the end, and what the mesh
-    `imposed` after its merge goes over the result. The original is kept in the status for uninject."""
+    `imposed` after its merge goes over the result. The original is kept in the status for uninject.
+    What the mesh takes as declared (`overlaid`, by the section ours goes to) goes over ours after
+    the pod's own, whether or not the pod declares one."""
     ours = {item["name"] for item in redirects}
     ours.update(item["name"] for item in proxies)
     declared: dict[str, tuple[str, int, Mapping[str, Any]]] = {}
@@ -423,19 +431,22 @@ def _merge_declared(
             if isinstance(container, dict) and isinstance(name := container.get("name"), str) and name in ours:
                 declared.setdefault(name, (section, index, container))
     removals: list[tuple[str, int]] = []
-    if not declared:
+    if not declared and not overlaid:
         return redirects, proxies, removals
 
     def place(items: list[Any], target: str) -> list[Any]:
         left = []
         for item in items:
             found = declared.get(item["name"])
+            over = (overlaid or {}).get(target, {}).get(item["name"])
             if found is None:
-                left.append(item)
+                left.append(merge_container(item, over, once=True) if over else item)
                 continue
             section, index, original = found
             if item["name"] in previous:  # left by an earlier injection: fresh, plus what the pod had asked for
                 merged = merge_container(item, (reapplied or {}).get(item["name"], {}))
+            elif over:  # Istio lays its template over the pod's own, then the record over that
+                merged = merge_container(merge_container(original, item, once=True), over, once=True)
             else:
                 merged = merge_container(item, original)
             if after := (imposed or {}).get(item["name"]):

@@ -83,6 +83,7 @@ class Addition(NamedTuple):
     annotation_changes: Mapping[str, str | None] = NOTHING
     reapplied: Mapping[str, Mapping[str, Any]] = NOTHING
     imposed: Mapping[str, Mapping[str, Any]] = NOTHING
+    overlaid: Mapping[str, Mapping[str, Mapping[str, Any]]] = NOTHING
     containers: Sequence[Any] = ()  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = NOTHING
@@ -151,6 +152,7 @@ def render(
     annotation_changes: dict[str, str | None] = {}
     reapplied: dict[str, Mapping[str, Any]] = {}
     imposed: dict[str, Mapping[str, Any]] = {}
+    overlaid: dict[str, Mapping[str, Mapping[str, Any]]] = {}
     appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
         result = HOOKS[hook_name](pod, settings, plugin_values)
@@ -166,6 +168,8 @@ def render(
             reapplied.update(result.reapplied)
         if result.imposed:
             imposed.update(result.imposed)
+        if result.overlaid:
+            overlaid.update(result.overlaid)
         for index, lists in result.container_appends.items():
             for name, items in lists.items():
                 appends.setdefault(index, {}).setdefault(name, []).extend(items)
@@ -206,6 +210,7 @@ def render(
         annotation_changes=annotation_changes,
         reapplied=reapplied,
         imposed=imposed,
+        overlaid=overlaid,
         containers=_check_list(plugin, "containers", rendered.get("containers", [])),
         sidecars_first=bool(
             not native_sidecar
