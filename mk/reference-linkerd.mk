@@ -7,7 +7,10 @@
 # resources of values-ha.yaml (linkerd install --ha), and tests/reference/linkerd/options/*.yaml with
 # other install options linkerd-init and the proxy read, and tests/reference/linkerd/proxy/*.yaml with the
 # proxy's own install values (ports, log, await, inbound policy, gid, wait before exit, timeouts,
-# ...) and linkerd-init's (skipped subnets, log level and format). See tests/reference/linkerd/README.md.
+# ...) and linkerd-init's (skipped subnets, log level and format), and tests/reference/linkerd/workers/*.yaml
+# with the proxy's workers, control streams, HTTP/2 keep-alives and probes and linkerd-init's user, group
+# and privileged mode, and tests/reference/linkerd/cores/*.yaml with proxy.cores, a root linkerd-init
+# with a close-wait timeout and the proxy's own securityContext. See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -42,4 +45,19 @@ reference-linkerd:
 	    -set 'proxy:proxy.experimentalEnv=[{name: LINKERD2_PROXY_EXPERIMENT, value: "on"}]' \
 	    -set proxy:proxy.image.pullPolicy=Always -set proxy:proxyInit.image.pullPolicy=Never \
 	    -set proxy:debugContainer.image.name=registry.example.com/linkerd/debug \
-	    -set proxy:debugContainer.image.version=edge-26.1.1 -set proxy:debugContainer.image.pullPolicy=Never
+	    -set proxy:debugContainer.image.version=edge-26.1.1 -set proxy:debugContainer.image.pullPolicy=Never \
+	    -in workers=$(LINKERD_REF_DIR)/workers -set workers:proxy.runtime.workers.minimum=2 \
+	    -set workers:proxy.runtime.workers.maximum=4 -set workers:proxy.runtime.workers.maximumCPURatio=0.5 \
+	    -set workers:proxy.control.streams.initialTimeout=5s -set workers:proxy.control.streams.idleTimeout=10m \
+	    -set workers:proxy.control.streams.lifetime=30m \
+	    -set workers:proxy.inbound.server.http2.keepAliveInterval=20s -set workers:proxy.inbound.server.http2.keepAliveTimeout=4s \
+	    -set workers:proxy.outbound.server.http2.keepAliveInterval=30s -set workers:proxy.outbound.server.http2.keepAliveTimeout=5s \
+	    -set workers:proxy.outbound.server.http2.maxConcurrentStreams=100 \
+	    -set workers:proxy.livenessProbe.initialDelaySeconds=15 -set workers:proxy.livenessProbe.timeoutSeconds=3 \
+	    -set workers:proxy.readinessProbe.initialDelaySeconds=4 -set workers:proxy.readinessProbe.timeoutSeconds=2 \
+	    -set workers:proxy.startupProbe.initialDelaySeconds=1 -set workers:proxy.startupProbe.periodSeconds=2 \
+	    -set workers:proxy.startupProbe.failureThreshold=90 \
+	    -set workers:proxyInit.runAsUser=1000 -set workers:proxyInit.runAsGroup=1001 -set workers:proxyInit.privileged=true \
+	    -in cores=$(LINKERD_REF_DIR)/cores -set cores:proxy.cores=3 -set cores:proxyInit.runAsRoot=true \
+	    -set cores:proxyInit.closeWaitTimeoutSecs=60 \
+	    -set 'cores:proxy.securityContext={runAsUser: 3000, runAsNonRoot: true, readOnlyRootFilesystem: true}'

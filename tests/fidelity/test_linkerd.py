@@ -9,6 +9,7 @@ entry there must still be needed.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -29,8 +30,8 @@ from webhook.engine.values import apply_values, check_values
 from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
-# cni/, ha/, options/, proxy/: inputs rendered by installs with other values (meta.yaml folder_values).
-CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy")))
+# cni/, ha/, options/, proxy/, workers/, cores/: inputs rendered by installs with other values (meta.yaml folder_values).
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 
 
@@ -39,9 +40,20 @@ def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, A
     (meta.yaml folder_values), named as the plugin takes them from linkerd-config."""
     set_over = (reference.meta(MESH, version).get("folder_values") or {}).get(folder) or {}
     named = {path: take.value for obj in control_plane_of(plugins[MESH]) for take in obj.takes for path in take.paths}
-    missing = sorted(set(set_over) - set(named))
-    assert not missing, f"linkerd-config values the plugin does not take: {missing}"
-    return {named[path]: value for path, value in set_over.items()}
+    found: dict[str, Any] = {}
+    for path, value in set_over.items():
+        if path in named:
+            found[named[path]] = value
+            continue
+        # A path inside a mapping the plugin takes whole (proxy.inbound): set into the plugin's default.
+        whole = next((p for p in named if path.startswith(p + ".")), None)
+        assert whole is not None, f"a linkerd-config value the plugin does not take: {path}"
+        node = found.setdefault(named[whole], copy.deepcopy(plugins[MESH].values[named[whole]]))
+        *parents, last = path[len(whole) + 1 :].split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return found
 
 
 @cache
@@ -71,7 +83,7 @@ def injector(version: str, folder: str = "cases") -> Injector:
 
 
 def case_injector(case: GoldenCase) -> Injector:
-    """The injector for the case's folder: cni/, ha/, options/ and proxy/ inputs were rendered by installs with other values."""
+    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/ and cores/ inputs were rendered by installs with other values."""
     return injector(case.version, case.source.split("/", 1)[0])
 
 

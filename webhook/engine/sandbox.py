@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any
@@ -141,6 +142,142 @@ def _go_float(value: Any) -> str:
     return minus + format(exact, "f")
 
 
+def _go_snakecase(text: str) -> str:
+    """Sprig's `snakecase` (huandu/xstrings ToSnakeCase, ported step for step): words split at case
+    changes and connectors, lower-cased and joined by `_`; a number stays with the word before it
+    unless lower-case letters follow it (`keepAliveInterval` -> keep_alive_interval, `http2` ->
+    http2, `http2xx` -> http_2xx, `HTTPServer` -> http_server)."""
+    words = _xstrings_words(text)
+    out: list[str] = []
+    position = 0
+
+    def next_word() -> tuple[str, str, bool]:
+        """The next (kind, word) and whether text remains after it; ("", "") past the end."""
+        nonlocal position
+        if position >= len(words):
+            return "", "", False
+        position += 1
+        kind, word = words[position - 1]
+        return kind, word, position < len(words)
+
+    def lower(kind: str, word: str) -> None:
+        lowered = kind in ("upper", "connector")
+        out.append("".join("_" if lowered and _is_connector(c) else c.lower() if lowered else c for c in word))
+
+    kind, word, remaining = next_word()
+    while remaining:
+        if kind != "connector":
+            lower(kind, word)
+        previous, last = kind, word
+        kind, word, remaining = next_word()
+        if previous == "number":
+            while kind in ("alpha", "number"):
+                lower(kind, word)
+                kind, word, remaining = next_word()
+            if kind not in ("", "punct", "connector"):
+                out.append("_")
+        elif previous == "connector":
+            lower(previous, last)
+        elif previous == "punct":
+            pass
+        elif kind != "number":
+            if kind not in ("connector", "punct"):
+                out.append("_")
+        elif remaining:
+            last = word
+            kind, word, remaining = next_word()
+            if kind != "alpha":
+                lower("number", last)
+                if kind not in ("connector", "punct"):
+                    out.append("_")
+            else:
+                out.append("_")
+                lower("number", last)
+                while kind in ("alpha", "number"):
+                    lower(kind, word)
+                    kind, word, remaining = next_word()
+                if kind not in ("", "connector", "punct"):
+                    out.append("_")
+    lower(kind, word)
+    return "".join(out)
+
+
+def _snake_env(params: Any, prefix: str, depth: int = 4) -> list[dict[str, Any]]:
+    """Env vars from nested mappings as a Helm chart's nested `range` writes them: keys in sorted
+    order, each snake-cased (sprig's `snakecase`) and upper-cased after `prefix`, `depth` levels
+    down; the value as sprig's `quote` writes it (a number as Go's float64, none as no value).
+    A level that is not a mapping gives nothing."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any, name: str, level: int) -> None:
+        if level == depth:
+            if node is None:
+                found.append({"name": name})
+            elif isinstance(node, bool):
+                found.append({"name": name, "value": "true" if node else "false"})
+            elif isinstance(node, int | float):
+                found.append({"name": name, "value": _go_float(node)})
+            else:
+                found.append({"name": name, "value": node if isinstance(node, str) else _to_json(node)})
+            return
+        if isinstance(node, Mapping):
+            for key in sorted(node, key=str):
+                walk(node[key], f"{name}_{_go_snakecase(str(key)).upper()}", level + 1)
+
+    walk(params, prefix, 0)
+    return found
+
+
+def _is_connector(c: str) -> bool:
+    return c in "-_" or c.isspace()
+
+
+def _char_kind(c: str) -> str:
+    if _is_connector(c):
+        return "connector"
+    if unicodedata.category(c).startswith("P"):
+        return "punct"
+    if c.isupper():
+        return "upper"
+    if c.isalpha():
+        # xstrings counts CJK ideographs as no alphabet: words of their own.
+        cjk = "\u3400" <= c <= "\u4d85" or "\u4e00" <= c <= "\u9fcc" or "\U00020000" <= c <= "\U0002b81d"
+        return "other" if cjk else "alpha"
+    if c.isnumeric():
+        return "number"
+    return "other"
+
+
+def _xstrings_words(text: str) -> list[tuple[str, str]]:
+    """xstrings' nextWord over the whole text: (kind, word) pairs; an upper-case run before a
+    lower-case letter leaves its last capital to the next word (`HTTPServer` -> HTTP, Server)."""
+    words: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        kind, j = _char_kind(text[i]), i + 1
+        if kind == "upper":
+            if j < n and _char_kind(text[j]) == "upper":
+                while j < n and _char_kind(text[j]) == "upper":
+                    j += 1
+                if j < n and _char_kind(text[j]) == "alpha":
+                    j -= 1
+            else:
+                while j < n and _char_kind(text[j]) == "alpha":
+                    j += 1
+        elif kind in ("connector", "punct", "number"):
+            while j < n and _char_kind(text[j]) == kind:
+                j += 1
+        elif kind == "alpha":
+            while j < n and _char_kind(text[j]) == "alpha":
+                j += 1
+        else:
+            while j < n and _char_kind(text[j]) == "other":
+                j += 1
+        words.append((kind, text[i:j]))
+        i = j
+    return words
+
+
 def single_expression(env: SandboxedEnvironment, text: str) -> str | None:
     """The expression inside a leaf that is exactly one `{{ ... }}`, else None (a text leaf)."""
     stripped = text.strip()
@@ -264,6 +401,8 @@ def _configure(env: Environment) -> Environment:
     env.filters["fromjson"] = _from_json
     env.filters["whole_cores"] = _whole_cores
     env.filters["go_float"] = _go_float
+    env.filters["go_snakecase"] = _go_snakecase
+    env.filters["snake_env"] = _snake_env
     env.filters["yaml_plain"] = _yaml_plain
     env.filters["yaml_quoted"] = _yaml_quoted
     env.filters["env_list"] = _env_list

@@ -6,7 +6,7 @@ import pytest
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import version_at_least
-from webhook.engine.sandbox import _go_float, _whole_cores
+from webhook.engine.sandbox import _go_float, _go_snakecase, _snake_env, _whole_cores
 from webhook.engine.settings import SettingError, load_setting
 
 
@@ -353,3 +353,36 @@ def test_proxy_config_fields_refuse_what_istio_refuses(raw: str, message: str) -
     setting = load_setting("proxyConfig", {"key": "k", "type": "mapping", "fields": PROXY_CONFIG_FIELDS}, where="test")
     with pytest.raises(SettingError, match=message.replace("(", r"\(")):
         setting.parse(raw)
+
+
+# huandu/xstrings' own examples of ToSnakeCase (sprig's snakecase), and the names Linkerd's chart
+# builds from proxy.inbound and proxy.outbound.
+@pytest.mark.parametrize(
+    ("text", "snake"),
+    [
+        ("FirstName", "first_name"),
+        ("HTTPServer", "http_server"),
+        ("NoHTTPS", "no_https"),
+        ("GO_PATH", "go_path"),
+        ("GO PATH", "go_path"),
+        ("GO-PATH", "go_path"),
+        ("http2xx", "http_2xx"),
+        ("HTTP20xOK", "http_20x_ok"),
+        ("Duration2m3s", "duration_2m3s"),
+        ("Bld4Floor3rd", "bld4_floor_3rd"),
+        ("HTTP状态码404/502Error", "http_状态码404/502_error"),
+        ("混合ABCWords与123数字456", "混合_abc_words_与123_数字456"),
+        ("keepAliveInterval", "keep_alive_interval"),
+        ("http2", "http2"),
+    ],
+)
+def test_go_snakecase_is_sprigs(text: str, snake: str) -> None:
+    assert _go_snakecase(text) == snake
+
+
+def test_snake_env_ranges_nested_mappings_in_sorted_order() -> None:
+    params = {"outbound": {"server": {"http2": {"maxConcurrentStreams": 100, "keepAliveTimeout": "3s"}}}, "inbound": {"server": "x"}}
+    assert _snake_env(params, "LINKERD2_PROXY") == [
+        {"name": "LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_TIMEOUT", "value": "3s"},
+        {"name": "LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_MAX_CONCURRENT_STREAMS", "value": "100"},
+    ]
