@@ -10,7 +10,8 @@
 # ...) and linkerd-init's (skipped subnets, log level and format), and tests/reference/linkerd/workers/*.yaml
 # with the proxy's workers, control streams, HTTP/2 keep-alives and probes and linkerd-init's user, group
 # and privileged mode, and tests/reference/linkerd/cores/*.yaml with proxy.cores, a root linkerd-init
-# with a close-wait timeout and the proxy's own securityContext. See tests/reference/linkerd/README.md.
+# with a close-wait timeout and the proxy's own securityContext, and tracing/*.yaml with proxy tracing
+# enabled. See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -60,4 +61,8 @@ reference-linkerd:
 	    -set workers:proxyInit.runAsUser=1000 -set workers:proxyInit.runAsGroup=1001 -set workers:proxyInit.privileged=true \
 	    -in cores=$(LINKERD_REF_DIR)/cores -set cores:proxy.cores=3 -set cores:proxyInit.runAsRoot=true \
 	    -set cores:proxyInit.closeWaitTimeoutSecs=60 \
-	    -set 'cores:proxy.securityContext={runAsUser: 3000, runAsNonRoot: true, readOnlyRootFilesystem: true}'
+	    -set 'cores:proxy.securityContext={runAsUser: 3000, runAsNonRoot: true, readOnlyRootFilesystem: true}' \
+	    -in tracing=$(LINKERD_REF_DIR)/tracing -set tracing:proxy.tracing.enabled=true \
+	    -set tracing:proxy.tracing.traceServiceName=mesh-proxy -set tracing:proxy.tracing.collector.endpoint=collector.tracing:4317 \
+	    -set tracing:proxy.tracing.collector.meshIdentity.serviceAccountName=collector \
+	    -set tracing:proxy.tracing.collector.meshIdentity.namespace=tracing

@@ -487,8 +487,29 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
             "capabilities": capabilities,
             "token_mount": token_mount,
             "owner": _linkerd_owner(pod.get("metadata") or {}),
+            "trace_attributes": _linkerd_trace_attributes(pod.get("metadata") or {}, values) if values.get("tracingEnabled") else "",
         }
     )
+
+
+def _linkerd_trace_attributes(metadata: Mapping[str, Any], values: Mapping[str, Any]) -> str:
+    """LINKERD2_PROXY_TRACE_EXTRA_ATTRIBUTES as Linkerd writes it: one `key=value` line per attribute,
+    in key order. The attributes are linkerd-config's proxy.tracing.labels, service.name from the
+    pod's app.kubernetes.io/instance label (else app.kubernetes.io/name), and each of the pod's
+    resource.opentelemetry.io/<key> annotations as <key>."""
+    attributes = {str(k): str(v) for k, v in (values.get("tracingLabels") or {}).items()} if isinstance(values.get("tracingLabels"), Mapping) else {}
+    labels = metadata.get("labels") or {}
+    for label in ("app.kubernetes.io/instance", "app.kubernetes.io/name"):
+        if label in labels:
+            attributes["service.name"] = str(labels[label])
+            break
+    for key, value in (metadata.get("annotations") or {}).items():
+        if key.startswith(_TRACE_ANNOTATION_PREFIX):
+            attributes[key.removeprefix(_TRACE_ANNOTATION_PREFIX)] = str(value)
+    return "".join(f"{key}={attributes[key]}\n" for key in sorted(attributes))
+
+
+_TRACE_ANNOTATION_PREFIX = "resource.opentelemetry.io/"
 def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
     """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
     if not fresh:

@@ -7,7 +7,11 @@ import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace
 from webhook.engine import reasons
+from webhook.engine.config import Config
 from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector
+from webhook.engine.plugins import load_plugins
+from webhook.engine.values import apply_values, check_values
 
 INJECTOR = make_injector()
 
@@ -532,3 +536,18 @@ def test_rule7_linkerd_finds_a_proxy_by_its_image(section: str, image: str, code
         assert names(decision) == ["linkerd"]
     else:
         assert decision.plugins == () and decision.reason.code == code
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        # Linkerd's chart fails on these (its webhook then admits the pod unmeshed): meshswitch denies.
+        ({"tracingEnabled": True, "tracingCollectorEndpoint": "collector.tracing:4317"}, "proxy.tracing is enabled without a collector"),
+        ({"closeWaitTimeoutSecs": 60}, "needs linkerd-init to run as root"),
+    ],
+)
+def test_linkerd_install_values_its_chart_fails_on_are_denied(values: dict[str, object], message: str) -> None:
+    plugins = apply_values(load_plugins(), check_values(load_plugins(), {"linkerd": values}, source="test"))
+    with pytest.raises(PodDenied) as caught:
+        Injector(plugins=plugins, config=Config()).inject(make_pod(), namespace("demo", None, {"linkerd.io/inject": "enabled"}))
+    assert message in caught.value.message
