@@ -10,8 +10,8 @@
 # ...) and linkerd-init's (skipped subnets, log level and format), and tests/reference/linkerd/workers/*.yaml
 # with the proxy's workers, control streams, HTTP/2 keep-alives and probes and linkerd-init's user, group
 # and privileged mode, and tests/reference/linkerd/cores/*.yaml with proxy.cores, a root linkerd-init
-# with a close-wait timeout and the proxy's own securityContext, and tracing/*.yaml with proxy tracing
-# enabled. See tests/reference/linkerd/README.md.
+# with a close-wait timeout and the proxy's own securityContext, tracing/*.yaml with proxy tracing
+# enabled, and token/*.yaml without the projected identity token. See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -65,4 +65,5 @@ reference-linkerd:
 	    -in tracing=$(LINKERD_REF_DIR)/tracing -set tracing:proxy.tracing.enabled=true \
 	    -set tracing:proxy.tracing.traceServiceName=mesh-proxy -set tracing:proxy.tracing.collector.endpoint=collector.tracing:4317 \
 	    -set tracing:proxy.tracing.collector.meshIdentity.serviceAccountName=collector \
-	    -set tracing:proxy.tracing.collector.meshIdentity.namespace=tracing
+	    -set tracing:proxy.tracing.collector.meshIdentity.namespace=tracing \
+	    -in token=$(LINKERD_REF_DIR)/token -set token:identity.serviceAccountTokenProjection=false

@@ -30,8 +30,8 @@ from webhook.engine.values import apply_values, check_values
 from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
-# cni/, ha/, options/, proxy/, workers/, cores/, tracing/: inputs rendered by installs with other values (meta.yaml folder_values).
-CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing")))
+# cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/: inputs rendered by installs with other values (meta.yaml folder_values).
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 
 
@@ -83,7 +83,7 @@ def injector(version: str, folder: str = "cases") -> Injector:
 
 
 def case_injector(case: GoldenCase) -> Injector:
-    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/, cores/ and tracing/ inputs were rendered by installs with other values."""
+    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/, cores/, tracing/ and token/ inputs were rendered by installs with other values."""
     return injector(case.version, case.source.split("/", 1)[0])
 
 
