@@ -59,8 +59,10 @@ reference-linkerd:
 	    -set workers:proxy.startupProbe.initialDelaySeconds=1 -set workers:proxy.startupProbe.periodSeconds=2 \
 	    -set workers:proxy.startupProbe.failureThreshold=90 \
 	    -set workers:proxyInit.runAsUser=1000 -set workers:proxyInit.runAsGroup=1001 -set workers:proxyInit.privileged=true \
+	    -set 'workers:proxy.capabilities={add: [NET_BIND_SERVICE], drop: [ALL]}' \
 	    -in cores=$(LINKERD_REF_DIR)/cores -set cores:proxy.cores=3 -set cores:proxyInit.runAsRoot=true \
 	    -set cores:proxyInit.closeWaitTimeoutSecs=60 \
+	    -set 'cores:proxyInit.capabilities={add: [SYS_PTRACE], drop: [KILL]}' \
 	    -set 'cores:proxy.securityContext={runAsUser: 3000, runAsNonRoot: true, readOnlyRootFilesystem: true}' \
 	    -in tracing=$(LINKERD_REF_DIR)/tracing -set tracing:proxy.tracing.enabled=true \
 	    -set tracing:proxy.tracing.traceServiceName=mesh-proxy -set tracing:proxy.tracing.collector.endpoint=collector.tracing:4317 \

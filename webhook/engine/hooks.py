@@ -442,7 +442,8 @@ def _linkerd_owner(metadata: Mapping[str, Any]) -> Attrs:
 def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """What Linkerd's injector reads from the pod itself: the inbound ports it computes, the opaque
     ports (named ports resolved; without the key, the default list filtered to the declared ports,
-    which is also written as the pod's annotation), the first container's capabilities and
+    which is also written as the pod's annotation), the first container's capabilities (else
+    linkerd-config's proxy.capabilities) and
     service-account token mount, which the proxy and linkerd-init copy, and its owner."""
     spec = pod.get("spec") or {}
     # Native-sidecar servers among the init containers count from edge-25.12.2 on.
@@ -479,6 +480,9 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
                 token_mount = {k: mount[k] for k in ("name", "mountPath") if k in mount}
                 token_mount["readOnly"] = mount.get("readOnly") is True
                 break
+    if capabilities is None and isinstance(values.get("proxyCapabilities"), Mapping) and values["proxyCapabilities"]:
+        # linkerd-config's proxy.capabilities, where the pod's first container sets none.
+        capabilities = {k: [str(c) for c in values["proxyCapabilities"].get(k) or ()] for k in ("add", "drop")}
     return HookResult(
         context={
             "inbound_ports": ",".join(sorted(ports)),
