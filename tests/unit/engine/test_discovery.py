@@ -132,3 +132,27 @@ def test_linkerd_config_value_of_another_kind_keeps_the_configured_value() -> No
     pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
     proxy = _container(pod, "linkerd-proxy")[1]
     assert proxy["securityContext"]["runAsUser"] == 2200 and "runAsGroup" not in proxy["securityContext"]
+
+
+# The install values read from linkerd-config since the workers/, cores/, tracing/ and token/ cases:
+# a default install's linkerd-config (the file each release's injector read) gives the plugin's defaults.
+_CHART_DEFAULTS = (
+    "proxyInitRunAsUser", "proxyInitRunAsGroup", "proxyInitPrivileged", "closeWaitTimeoutSecs", "proxyCores",
+    "proxyWorkersMinimum", "proxyWorkersMaximum", "proxyWorkersMaximumCPURatio", "controlStreamInitialTimeout",
+    "controlStreamIdleTimeout", "controlStreamLifetime", "proxyInbound", "proxyOutbound", "livenessInitialDelaySeconds",
+    "livenessTimeoutSeconds", "readinessInitialDelaySeconds", "readinessTimeoutSeconds", "startupInitialDelaySeconds",
+    "startupPeriodSeconds", "startupFailureThreshold", "proxySecurityContext", "proxyCapabilities", "proxyInitCapabilities",
+    "tracingEnabled", "tracingProtocol", "tracingServiceName", "tracingLabels", "tracingCollectorEndpoint",
+    "tracingCollectorServiceAccount", "tracingCollectorNamespace", "serviceAccountTokenProjection",
+)  # fmt: skip
+
+
+def test_a_default_linkerd_config_gives_the_plugins_defaults_for_the_chart_values() -> None:
+    plugins = load_plugins()
+    linkerd = plugins["linkerd"]
+    for golden in sorted((Path(__file__).parents[2] / "reference" / "linkerd" / "golden").glob("*/values.yaml")):
+        discovery = Discovery(plugins)
+        config = {"metadata": {"name": "linkerd-config", "namespace": "linkerd"}, "data": {"values": golden.read_text()}}
+        discovery.observe("ConfigMap", "linkerd", "linkerd-config", config)
+        found = discovery.values_for(linkerd)
+        assert {k: found[k] for k in _CHART_DEFAULTS} == {k: linkerd.values[k] for k in _CHART_DEFAULTS}, golden
