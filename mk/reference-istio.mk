@@ -18,6 +18,6 @@ reference-istio:
 	@test -n "$(VERSION)" && test -n "$(SRC)" || { echo "usage: make reference-istio VERSION=<tag> SRC=<istio tree at that tag>"; exit 2; }
 	$(ISTIO_REF_DIR)/build.sh "$(SRC)" "$(VERSION)" "$(ISTIO_REF_BUILD)" $(ISTIO_REPLACES)
 	env -u ENABLE_NATIVE_SIDECARS "$(ISTIO_REF_BUILD)/istio-reference" -tag "$(VERSION)" \
-		-out tests/reference/istio/golden/$(VERSION) \
+		-out tests/reference/istio/golden/$(VERSION) -install tests/reference/istio/install \
 		corpus=tests/corpus cases=tests/reference/istio/cases > /dev/null
 	@echo "tests/reference/istio/golden/$(VERSION) rewritten"

@@ -21,18 +21,29 @@ from tests.fidelity.compare import Difference
 from tests.fidelity.harness import Intended, assert_every_version_has_cases, assert_explained, compare, pod_of, render
 from tests.fidelity.reference import GoldenCase
 from webhook.engine.config import Config
+from webhook.engine.discovery import Discovery
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
 from webhook.engine.values import apply_values, check_values
 
 MESH = "istio"
-CASES = list(reference.cases(MESH))
+
+
+def _install_folders() -> tuple[str, ...]:
+    """install/<name>: inputs rendered by an install with other chart values (meta.yaml `install`)."""
+    names = {name for version in reference.versions(MESH) for name in reference.meta(MESH, version).get("install") or {}}
+    return tuple(f"install/{name}" for name in sorted(names))
+
+
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", *_install_folders())))
 PROXY_CONTAINERS = ("istio-proxy", "istio-init")
 
 
 @cache
-def injector(version: str) -> Injector:
-    """meshswitch configured with the values the reference program gave Istio's injector."""
+def injector(version: str, install: str | None = None) -> Injector:
+    """meshswitch configured with the values the reference program gave Istio's injector; for an
+    install folder, the install's own values are what discovery reads from the ConfigMaps that
+    install's chart rendered (meta.yaml install.<name>.configMaps), as in a cluster."""
     meta = reference.meta(MESH, version)
     chart = meta["chart"]["injectorConfigMap"]["values"]
     proxy = chart["global"]["proxy"]
@@ -48,6 +59,10 @@ def injector(version: str) -> Injector:
             "resources": proxy["resources"],
         }
     }
+    if install is not None:
+        # Discovery reads these from the install's ConfigMaps: not pinned, so that it may.
+        for taken in ("resources", "clusterId", "trustDomain", "meshId"):
+            values[MESH].pop(taken)
     pinned = apply_values(plugins, check_values(plugins, values, source=f"{version}/meta.yaml"))
     # kube-inject without a cluster renders classic sidecars (meta.yaml injector.nativeSidecarDefault),
     # and skips Istio's own ignored namespaces.
@@ -56,7 +71,24 @@ def injector(version: str) -> Injector:
         sidecar_style="classic",
         extra_ignored_namespaces=frozenset(meta["injector"]["ignoredNamespaces"]),
     )
-    return Injector(plugins=pinned, config=config)
+    if install is None:
+        return Injector(plugins=pinned, config=config)
+    discovery = Discovery(pinned)
+    discovery.observe("Deployment", "istio-system", "istiod", _istiod(str(chart["global"]["tag"])))
+    for name, data in meta["install"][install]["configMaps"].items():
+        discovery.observe("ConfigMap", "istio-system", name, {"metadata": {"name": name, "namespace": "istio-system"}, "data": data})
+    assert not discovery.missing_for(pinned[MESH]), discovery.missing_for(pinned[MESH])
+    return Injector(plugins=pinned, config=config, discovery=discovery)
+
+
+def _istiod(tag: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": f"docker.io/istio/pilot:{tag}"}]}}}}
+
+
+def case_injector(case: GoldenCase) -> Injector:
+    """install/<name>/ inputs were rendered by an install with other values."""
+    folder, _, rest = case.source.partition("/")
+    return injector(case.version, rest.split("/", 1)[0] if folder == "install" else None)
 
 
 def namespace_of(case: GoldenCase) -> dict[str, Any]:
@@ -91,7 +123,7 @@ def _items(obj: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 def differences_of(case: GoldenCase) -> list[Difference]:
     """Every difference between meshswitch's rendering and Istio's, the outcome included."""
-    ours = render(case, injector(case.version), namespace_of(case))
+    ours = render(case, case_injector(case), namespace_of(case))
     found = []
     for (prefix, mine), (_, their) in zip(_items(ours.obj), _items(case.expected), strict=True):
         found += [Difference(prefix + d.path, d.ours, d.theirs) for d in compare(mine, their)]
@@ -118,7 +150,7 @@ def test_rendering_matches_istio(case: GoldenCase, intended: Intended) -> None:
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.id)
 def test_skipped_or_refused_by_istio_is_not_injected(case: GoldenCase) -> None:
-    ours = render(case, injector(case.version), namespace_of(case))
+    ours = render(case, case_injector(case), namespace_of(case))
     assert ours.denied is not None or not _injected(ours.obj), f"Istio: {case.reason}"
 
 

@@ -390,11 +390,12 @@ def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
 
 
 def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """holdApplicationUntilProxyStarts (proxy.istio.io/config, else the install's): the classic proxy
-    waits for itself in postStart (the template's `sidecar.classicFirst` puts it first)."""
+    """holdApplicationUntilProxyStarts (proxy.istio.io/config, else the mesh default; or the chart's
+    global.proxy value, which Istio ORs in): the classic proxy waits for itself in postStart (the
+    template's `sidecar.classicFirst` puts it first)."""
     config = settings.get("proxyConfig") or {}
     hold = config.get("holdApplicationUntilProxyStarts", values.get("holdApplicationUntilProxyStarts", False))
-    return HookResult(context={"hold_application": hold is True})
+    return HookResult(context={"hold_application": hold is True or values.get("proxyHoldApplicationUntilProxyStarts") is True})
 
 
 _SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"

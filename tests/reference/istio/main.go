@@ -4,9 +4,15 @@
 // rendered with its default values, the default MeshConfig, revision
 // "default" (passed to the injector as ""), and no cluster client.
 //
+// With -install DIR, each folder DIR/<name> is rendered by an install with
+// other values: DIR/<name>/values.yaml holds istio-discovery chart values
+// set over the defaults (meshConfig included), the folder's other *.yaml
+// files are its inputs, and the goldens go to install/<name>/.
+//
 // Usage:
 //
 //	istio-reference -tag 1.30.3 -out tests/reference/istio/golden/1.30.3 \
+//	    -install tests/reference/istio/install \
 //	    corpus=tests/corpus cases=tests/reference/istio/cases
 package main
 
@@ -33,6 +39,8 @@ import (
 	yamlDecoder "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
+
 	"istio.io/istio/operator/pkg/helm"
 	"istio.io/istio/operator/pkg/values"
 	"istio.io/istio/pilot/pkg/features"
@@ -46,6 +54,8 @@ const (
 	releaseName      = "istiod"
 	releaseNamespace = "istio-system"
 	injectorCM       = "istio-sidecar-injector"
+	meshCM           = "istio"
+	installValues    = "values.yaml"
 	defaultNamespace = "default"
 )
 
@@ -55,22 +65,51 @@ func fail(format string, a ...any) {
 }
 
 // chartInjectorConfig renders the istio-discovery chart (embedded from the
-// release tree by the replace directive) with default values and returns the
-// injector ConfigMap's `config` and `values` keys.
-func chartInjectorConfig(userValues map[string]any) (string, string) {
+// release tree by the replace directive) with the given values over its
+// defaults and returns the injector ConfigMap's `config` and `values` keys
+// and the mesh ConfigMap's `mesh` key.
+func chartInjectorConfig(userValues map[string]any) (string, string, string) {
 	iop := values.Map{"spec": map[string]any{"values": userValues}}
 	mfs, _, err := helm.Render(releaseName, releaseNamespace, chartDir, iop, nil)
 	if err != nil {
 		fail("render chart: %v", err)
 	}
+	var config, vals, meshText string
+	found := 0
 	for _, m := range mfs {
-		if m.GetKind() == "ConfigMap" && m.GetName() == injectorCM {
-			data, _, _ := unstructuredData(m.Object)
-			return data["config"], data["values"]
+		if m.GetKind() != "ConfigMap" {
+			continue
+		}
+		data, _, _ := unstructuredData(m.Object)
+		switch m.GetName() {
+		case injectorCM:
+			config, vals = data["config"], data["values"]
+			found++
+		case meshCM:
+			meshText = data["mesh"]
+			found++
 		}
 	}
-	fail("chart rendered no ConfigMap %s", injectorCM)
-	return "", ""
+	if found != 2 {
+		fail("chart rendered no ConfigMap %s or %s", injectorCM, meshCM)
+	}
+	return config, vals, meshText
+}
+
+// mergeValues sets src over dst, map by map, as Helm merges a values file
+// over the chart's.
+func mergeValues(dst, src map[string]any) map[string]any {
+	out := deepCopy(dst)
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := out[k].(map[string]any); ok {
+				out[k] = mergeValues(dm, sm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func unstructuredData(obj map[string]any) (map[string]string, bool, error) {
@@ -184,6 +223,27 @@ func deepCopy(v map[string]any) map[string]any {
 type injector struct {
 	templates inject.Templates
 	values    inject.ValuesConfig
+	// meshConfig gives a fresh MeshConfig per document: the release default,
+	// or for an install folder the chart's mesh ConfigMap over the defaults,
+	// as istiod reads it.
+	meshConfig func() *meshconfig.MeshConfig
+}
+
+// newInjector loads the injector ConfigMap's two keys as kube-inject does.
+func newInjector(configText, valuesText string, meshConfig func() *meshconfig.MeshConfig) (*injector, inject.Config) {
+	cfg, err := inject.UnmarshalConfig([]byte(configText))
+	if err != nil {
+		fail("injector config: %v", err)
+	}
+	templs, err := inject.ParseTemplates(cfg.RawTemplates)
+	if err != nil {
+		fail("parse templates: %v", err)
+	}
+	vc, err := inject.NewValuesConfig(valuesText)
+	if err != nil {
+		fail("values: %v", err)
+	}
+	return &injector{templates: templs, values: vc, meshConfig: meshConfig}, cfg
 }
 
 // injectDoc injects one document. It returns the output object and, when the
@@ -261,7 +321,7 @@ func (ij *injector) injectDoc(raw []byte) (map[string]any, string) {
 				err = fmt.Errorf("panic in injector: %v", r)
 			}
 		}()
-		out, err = inject.IntoObject(nil, ij.templates, ij.values, "", mesh.DefaultMeshConfig(), obj,
+		out, err = inject.IntoObject(nil, ij.templates, ij.values, "", ij.meshConfig(), obj,
 			func(w string) { warnings = append(warnings, strings.TrimSpace(w)) })
 	}()
 	if err != nil {
@@ -408,6 +468,7 @@ func main() {
 	tag := flag.String("tag", "", "Istio release tag the program was built against (recorded in meta.yaml)")
 	hub := flag.String("hub", "docker.io/istio", "global.hub given to the chart (the published chart's value)")
 	outDir := flag.String("out", "", "output directory, tests/reference/istio/golden/<tag>")
+	installDir := flag.String("install", "", "folder of install folders: <name>/values.yaml (chart values over the defaults) and <name>/*.yaml inputs")
 	flag.Parse()
 	if *tag == "" || *outDir == "" || flag.NArg() == 0 {
 		fail("usage: istio-reference -tag TAG -out DIR name=inputdir...")
@@ -422,20 +483,8 @@ func main() {
 	// release tooling rewrites them in the published chart to the release hub
 	// and the release tag. These two are the only values set beyond defaults.
 	userValues := map[string]any{"global": map[string]any{"hub": *hub, "tag": *tag}}
-	configText, valuesText := chartInjectorConfig(userValues)
-	cfg, err := inject.UnmarshalConfig([]byte(configText))
-	if err != nil {
-		fail("injector config: %v", err)
-	}
-	templs, err := inject.ParseTemplates(cfg.RawTemplates)
-	if err != nil {
-		fail("parse templates: %v", err)
-	}
-	vc, err := inject.NewValuesConfig(valuesText)
-	if err != nil {
-		fail("values: %v", err)
-	}
-	ij := &injector{templates: templs, values: vc}
+	configText, valuesText, _ := chartInjectorConfig(userValues)
+	ij, cfg := newInjector(configText, valuesText, mesh.DefaultMeshConfig)
 
 	if err := os.RemoveAll(*outDir); err != nil {
 		fail("%v", err)
@@ -447,43 +496,91 @@ func main() {
 		if !ok {
 			fail("input %q is not name=dir", arg)
 		}
-		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-		sort.Strings(files)
-		for _, f := range files {
-			data, err := os.ReadFile(f)
+		renderFolder(ij, dir, filepath.Join(*outDir, name), counts)
+	}
+
+	installs := map[string]any{}
+	if *installDir != "" {
+		folders, _ := filepath.Glob(filepath.Join(*installDir, "*", installValues))
+		sort.Strings(folders)
+		for _, valuesFile := range folders {
+			dir := filepath.Dir(valuesFile)
+			name := filepath.Base(dir)
+			raw, err := os.ReadFile(valuesFile)
 			if err != nil {
 				fail("%v", err)
 			}
-			docs, err := splitDocs(data)
-			if err != nil {
-				fail("%s: %v", f, err)
+			var set map[string]any
+			if err := yaml.Unmarshal(raw, &set); err != nil {
+				fail("%s: %v", valuesFile, err)
 			}
-			var outs []map[string]any
-			reasons := map[int]string{}
-			for i, d := range docs {
-				o, r := ij.injectDoc(d)
-				outs = append(outs, o)
-				if r != "" {
-					reasons[i] = r
-				}
+			folderValues := mergeValues(userValues, set)
+			fConfig, fValues, fMesh := chartInjectorConfig(folderValues)
+			if _, err := mesh.ApplyMeshConfigDefaults(fMesh); err != nil {
+				fail("%s: mesh config: %v", valuesFile, err)
 			}
-			stem := strings.TrimSuffix(filepath.Base(f), ".yaml")
-			writeFile(filepath.Join(*outDir, name, stem+".yaml"), dumpDocs(outs))
-			if len(reasons) > 0 {
-				writeFile(filepath.Join(*outDir, name, stem+".reasons.yaml"), reasonsYAML(reasons))
+			fij, fcfg := newInjector(fConfig, fValues, func() *meshconfig.MeshConfig {
+				m, _ := mesh.ApplyMeshConfigDefaults(fMesh)
+				return m
+			})
+			renderFolder(fij, dir, filepath.Join(*outDir, "install", name), counts)
+			installs[name] = map[string]any{
+				"valuesSet":     set,
+				"config_sha256": sha(fConfig),
+				"templates":     "the release's own; same as the default install's unless config_sha256 differs",
+				"defaultTemplates": fcfg.DefaultTemplates,
+				// What the cluster's ConfigMaps hold: meshswitch's discovery reads these two keys.
+				"configMaps": map[string]any{
+					injectorCM: map[string]any{"values": fValues},
+					meshCM:     map[string]any{"mesh": fMesh},
+				},
 			}
-			counts["files"]++
-			counts["documents"] += len(docs)
-			counts["skipped_or_refused"] += len(reasons)
 		}
 	}
 
-	writeFile(filepath.Join(*outDir, "meta.yaml"), metaYAML(*tag, userValues, cfg, configText, valuesText, counts))
+	writeFile(filepath.Join(*outDir, "meta.yaml"), metaYAML(*tag, userValues, cfg, configText, valuesText, counts, installs))
 	fmt.Fprintf(os.Stderr, "istio %s: %d files, %d documents, %d skipped or refused -> %s\n",
 		*tag, counts["files"], counts["documents"], counts["skipped_or_refused"], *outDir)
 }
 
-func metaYAML(tag string, userValues map[string]any, cfg inject.Config, configText, valuesText string, counts map[string]int) []byte {
+// renderFolder injects every *.yaml input of dir (but an install folder's
+// values.yaml) and writes the goldens to out.
+func renderFolder(ij *injector, dir, out string, counts map[string]int) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	sort.Strings(files)
+	for _, f := range files {
+		if filepath.Base(f) == installValues {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			fail("%v", err)
+		}
+		docs, err := splitDocs(data)
+		if err != nil {
+			fail("%s: %v", f, err)
+		}
+		var outs []map[string]any
+		reasons := map[int]string{}
+		for i, d := range docs {
+			o, r := ij.injectDoc(d)
+			outs = append(outs, o)
+			if r != "" {
+				reasons[i] = r
+			}
+		}
+		stem := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		writeFile(filepath.Join(out, stem+".yaml"), dumpDocs(outs))
+		if len(reasons) > 0 {
+			writeFile(filepath.Join(out, stem+".reasons.yaml"), reasonsYAML(reasons))
+		}
+		counts["files"]++
+		counts["documents"] += len(docs)
+		counts["skipped_or_refused"] += len(reasons)
+	}
+}
+
+func metaYAML(tag string, userValues map[string]any, cfg inject.Config, configText, valuesText string, counts map[string]int, installs map[string]any) []byte {
 	var vals map[string]any
 	if err := json.Unmarshal([]byte(valuesText), &vals); err != nil {
 		if err := yaml.Unmarshal([]byte(valuesText), &vals); err != nil {
@@ -562,6 +659,12 @@ func metaYAML(tag string, userValues map[string]any, cfg inject.Config, configTe
 		},
 		"meshConfig": meshMap,
 		"counts":     counts,
+	}
+	if len(installs) > 0 {
+		// Each install folder's values (set over userValues), and the two
+		// ConfigMap keys that install's chart renders; its MeshConfig is that
+		// `mesh` over the release defaults (mesh.ApplyMeshConfigDefaults).
+		meta["install"] = installs
 	}
 	b, err := yaml.Marshal(meta)
 	if err != nil {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.helpers import apply, make_pod, namespace
@@ -33,8 +34,10 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
     proxy, warnings = proxy_of(injector, "istio")
     assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3"
-    assert any("istio: control plane not found (Deployment istio-system/istiod)" in w for w in warnings)
+    assert any("istio: control plane not found (Deployment istio-system/istiod, ConfigMap istio-system/istio-sidecar-injector" in w for w in warnings)
     discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    for name, obj in _istio_config_maps():
+        discovery.observe("ConfigMap", "istio-system", name, obj)
     proxy, warnings = proxy_of(injector, "istio")
     assert proxy["image"] == "docker.io/istio/proxyv2:1.29.6" and warnings == ()
     discovery.forget("Deployment", "istio-system", "istiod")
@@ -107,12 +110,15 @@ def test_watched_objects_are_the_named_ones_and_istios_revisions() -> None:
     watched = {o.describe_watch() for o in Discovery(load_plugins()).watched()}
     assert watched == {
         "Deployment istio-system/istiod",
+        "ConfigMap istio-system/istio-sidecar-injector",
+        "ConfigMap istio-system/istio",
         "ConfigMap linkerd/linkerd-config",
         "Deployment linkerd/linkerd-destination",
         "Deployment dapr-system/dapr-sidecar-injector",
         "Deployment dapr-system/dapr-sentry",
         # Istio's other revisions and its revision tags: found by label, as their names are not known.
         "Deployments in istio-system with app=istiod",
+        "ConfigMaps in istio-system with istio.io/rev",
         "MutatingWebhookConfigurations with istio.io/tag",
     }
 
@@ -156,3 +162,101 @@ def test_a_default_linkerd_config_gives_the_plugins_defaults_for_the_chart_value
         discovery.observe("ConfigMap", "linkerd", "linkerd-config", config)
         found = discovery.values_for(linkerd)
         assert {k: found[k] for k in _CHART_DEFAULTS} == {k: linkerd.values[k] for k in _CHART_DEFAULTS}, golden
+
+
+ISTIO_INJECTOR_VALUES = {
+    "global": {
+        "imagePullPolicy": "Always",
+        "logging": {"level": "default:debug"},
+        "meshID": "mesh-east",
+        "network": "network-east",
+        "multiCluster": {"clusterName": "cluster-east"},
+        "proxy": {
+            "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "holdApplicationUntilProxyStarts": True,
+            "includeIPRanges": "10.0.0.0/8",
+            "excludeIPRanges": "10.96.0.1/32",
+            "includeInboundPorts": "8080",
+            "excludeInboundPorts": "9901",
+            "includeOutboundPorts": "",
+            "excludeOutboundPorts": "3306",
+            "logLevel": "info",
+            "componentLogLevel": "misc:warning",
+            "privileged": True,
+        },
+    },
+    "pilot": {"cni": {"enabled": True}},
+    "sidecarInjectorWebhook": {"rewriteAppHTTPProbe": False},
+}
+
+
+def _istio_config_maps(suffix: str = "") -> list[tuple[str, dict]]:
+    return [
+        ("istio-sidecar-injector" + suffix, {"data": {"values": json.dumps(ISTIO_INJECTOR_VALUES), "config": "policy: enabled"}}),
+        ("istio" + suffix, {"data": {"mesh": "trustDomain: east.example.com\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n"}}),
+    ]
+
+
+def test_istio_install_values_come_from_its_config_maps() -> None:
+    """The injector ConfigMap's `values` (JSON) and the mesh ConfigMap's `mesh` give the install's
+    values, as Istio's injector reads them; per revision from istio-sidecar-injector-<rev>, istio-<rev>."""
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    for name, obj in _istio_config_maps():
+        discovery.observe("ConfigMap", "istio-system", name, obj)
+    values = discovery.values_for(plugins["istio"])
+    assert {k: values[k] for k in ISTIO_TAKEN} == {
+        "cniEnabled": True,
+        "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "proxyHoldApplicationUntilProxyStarts": True,
+        "includeIPRanges": "10.0.0.0/8",
+        "excludeIPRanges": "10.96.0.1/32",
+        "includeInboundPorts": "8080",
+        "excludeInboundPorts": "9901",
+        "includeOutboundPorts": "",  # empty in the ConfigMap: the plugin's default, also empty
+        "excludeOutboundPorts": "3306",
+        "proxyLogLevel": "info",
+        "proxyComponentLogLevel": "misc:warning",
+        "agentLogLevel": "default:debug",
+        "imagePullPolicy": "Always",
+        "privileged": True,
+        "meshId": "mesh-east",
+        "network": "network-east",
+        "clusterId": "cluster-east",
+        "rewriteAppProbers": False,
+        "trustDomain": "east.example.com",
+        "holdApplicationUntilProxyStarts": True,
+    }
+    assert discovery.missing_for(plugins["istio"]) == ()
+    # A revision reads its own ConfigMaps: none seen for canary yet, so its values are the defaults.
+    canary = discovery.values_for(plugins["istio"], "canary")
+    assert canary["cniEnabled"] is False and canary["trustDomain"] == "cluster.local"
+    for name, obj in _istio_config_maps("-canary"):
+        discovery.observe("ConfigMap", "istio-system", name, obj)
+    assert discovery.values_for(plugins["istio"], "canary")["cniEnabled"] is True
+
+
+def test_istio_cni_install_renders_istio_validation() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    for name, obj in _istio_config_maps():
+        discovery.observe("ConfigMap", "istio-system", name, obj)
+    pod = make_pod()
+    result = Injector(plugins=plugins, config=Config(sidecar_style="classic"), discovery=discovery).inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    section, validation = _container(injected, "istio-validation")
+    assert section == "initContainers" and validation["args"][-2:] == ["--run-validation", "--skip-rule-apply"]
+    assert validation["securityContext"]["runAsNonRoot"] is True and "add" not in validation["securityContext"]["capabilities"]
+    assert injected["metadata"]["annotations"]["traffic.sidecar.istio.io/excludeInboundPorts"] == "9901,15020"
+    _, proxy = _container(injected, "istio-proxy")
+    assert proxy["imagePullPolicy"] == "Always" and proxy["securityContext"]["privileged"] is True
+
+
+ISTIO_TAKEN = (
+    "cniEnabled", "resources", "proxyHoldApplicationUntilProxyStarts", "includeIPRanges", "excludeIPRanges",
+    "includeInboundPorts", "excludeInboundPorts", "includeOutboundPorts", "excludeOutboundPorts", "proxyLogLevel",
+    "proxyComponentLogLevel", "agentLogLevel", "imagePullPolicy", "privileged", "meshId", "network", "clusterId",
+    "rewriteAppProbers", "trustDomain", "holdApplicationUntilProxyStarts",
+)  # fmt: skip
