@@ -449,7 +449,8 @@ def control_plane_needed(modes: Sequence[NamespaceMode], plugins: PluginSet) -> 
     needed = {}
     for mode in modes:
         if mode.mode and mode.mode in plugins and mode.mode not in needed:
-            needed[mode.mode] = control_plane_of(plugins[mode.mode])
+            # An optional object (Istio's ConfigMaps) only refines the values: not needed.
+            needed[mode.mode] = tuple(o for o in control_plane_of(plugins[mode.mode]) if not o.optional)
     return needed
 
 

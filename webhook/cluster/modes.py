@@ -152,7 +152,7 @@ def set_mode(
         missing = [
             o.describe()
             for o in control_plane_of(plugins[mode])
-            if not o.namespace or get_control_plane_object(kube, o) is None
+            if not o.optional and (not o.namespace or get_control_plane_object(kube, o) is None)
         ]
         if missing:
             result.warnings.append(f"{mode}'s control plane is missing ({', '.join(missing)}): its proxies will not work until it is installed")

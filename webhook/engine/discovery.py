@@ -59,6 +59,7 @@ class ControlPlaneObject:
     takes: tuple[Take, ...] = ()
     revision_name: str | None = None  # the name a non-default revision's object has ({revision})
     selector: str | None = None  # a label selector that finds every revision's object
+    optional: bool = False  # taken from when found; never reported missing (its absence means the defaults)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -73,7 +74,8 @@ class ControlPlaneObject:
         """This object as a given revision has it (istiod-canary for canary)."""
         if revision is None or self.revision_name is None or plugin.revisions is None or revision == plugin.revisions.default:
             return self
-        return ControlPlaneObject(self.kind, self.namespace, self.revision_name.replace("{revision}", revision), self.takes)
+        name = self.revision_name.replace("{revision}", revision)
+        return ControlPlaneObject(self.kind, self.namespace, name, self.takes, optional=self.optional)
 
     def describe(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
@@ -125,10 +127,12 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
         selector = entry.get("selector")
         if (revision_name is not None and not isinstance(revision_name, str)) or (selector is not None and not isinstance(selector, str)):
             raise ConfigError(f"{plugin.path}: controlPlane revisionName and selector are strings")
+        if not isinstance(entry.get("optional", False), bool):
+            raise ConfigError(f"{plugin.path}: controlPlane optional is true or false")
         objects.append(
             ControlPlaneObject(
                 str(entry["kind"]), _namespace(str(entry["namespace"]), plugin), str(entry["name"]), tuple(takes),
-                revision_name=revision_name, selector=selector,
+                revision_name=revision_name, selector=selector, optional=bool(entry.get("optional", False)),
             )  # fmt: skip
         )
     return tuple(objects)
@@ -149,7 +153,9 @@ class Discovery:
         # Bumped whenever the values change, so caches keyed on it never serve stale renderings.
         self.generation = 0
         self._values: dict[str, Attrs] = {p.name: p.values for p in plugins}  # type: ignore[misc]
-        self._missing: dict[str, tuple[str, ...]] = {p.name: tuple(o.describe() for o in self.objects[p.name]) for p in plugins}
+        self._missing: dict[str, tuple[str, ...]] = {
+            p.name: tuple(o.describe() for o in self.objects[p.name] if not o.optional) for p in plugins
+        }
         self._by_revision: dict[tuple[str, str], tuple[Attrs, tuple[str, ...]]] = {}
         self._reported: set[str] = set()  # release warnings already logged
 
@@ -164,7 +170,7 @@ class Discovery:
                 unique.setdefault(tags.watch_key, tags)
         for objects in self.objects.values():
             for obj in objects:
-                named = ControlPlaneObject(obj.kind, obj.namespace, obj.name, obj.takes)
+                named = ControlPlaneObject(obj.kind, obj.namespace, obj.name, obj.takes, optional=obj.optional)
                 unique.setdefault(named.watch_key, named)
                 unique.setdefault(obj.watch_key, obj)
         return tuple(unique.values())
@@ -193,7 +199,8 @@ class Discovery:
         for obj in (o.for_revision(plugin, revision) for o in self.objects[plugin.name]):
             seen = self._seen.get(obj.key)
             if seen is None:
-                absent.append(obj.describe())
+                if not obj.optional:
+                    absent.append(obj.describe())
                 continue
             for take in obj.takes:
                 if take.value in plugin.pinned:

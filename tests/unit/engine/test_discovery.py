@@ -34,7 +34,7 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
     proxy, warnings = proxy_of(injector, "istio")
     assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3"
-    assert any("istio: control plane not found (Deployment istio-system/istiod, ConfigMap istio-system/istio-sidecar-injector" in w for w in warnings)
+    assert any("istio: control plane not found (Deployment istio-system/istiod)" in w for w in warnings)
     discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
     for name, obj in _istio_config_maps():
         discovery.observe("ConfigMap", "istio-system", name, obj)

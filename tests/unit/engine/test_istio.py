@@ -79,12 +79,20 @@ def test_the_default_revision_is_istiod() -> None:
     assert out["metadata"]["annotations"]["istio.io/rev"] == "default"
 
 
+def install_config_maps(discovery: Discovery, *suffixes: str) -> None:
+    """A revision's injector and mesh ConfigMaps with the chart defaults (nothing set)."""
+    for suffix in suffixes:
+        discovery.observe("ConfigMap", "istio-system", f"istio-sidecar-injector{suffix}", {"data": {"values": "{}"}})
+        discovery.observe("ConfigMap", "istio-system", f"istio{suffix}", {"data": {"mesh": "{}"}})
+
+
 def test_each_revision_follows_its_own_istiod() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
     discovery.observe("Deployment", "istio-system", "istiod", istiod("istiod", "1.29.6"))
     discovery.observe("Deployment", "istio-system", "istiod-canary", istiod("istiod-canary", "1.30.3"))
+    install_config_maps(discovery, "", "-canary")
     stable, warnings = injected(make_pod(), injector, **{"istio.io/rev": "default"})
     canary, _ = injected(make_pod(), injector, **{"istio.io/rev": "canary"})
     assert container(stable, "istio-proxy")["image"].endswith(":1.29.6") and not warnings
@@ -98,6 +106,7 @@ def test_a_revision_tag_resolves_to_its_revision() -> None:
     discovery = Discovery(plugins)
     injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
     discovery.observe("Deployment", "istio-system", "istiod-1-30", istiod("istiod-1-30", "1.30.3"))
+    install_config_maps(discovery, "", "-1-30")
     tag = {"metadata": {"name": "istio-revision-tag-prod", "labels": {"istio.io/tag": "prod", "istio.io/rev": "1-30"}}}
     discovery.observe("MutatingWebhookConfiguration", "", "istio-revision-tag-prod", tag)
     out, warnings = injected(make_pod(labels={"istio.io/rev": "prod"}), injector)
