@@ -77,6 +77,15 @@ def _merge_named(base: Any, later: Any) -> list[Any]:
     return out
 
 
+def _append_missing(items: Any, item: Any) -> list[Any]:
+    """`items` with `item` appended, unless it is none or already among them (duplicates in `items`
+    stay): a list extended once without writing the list twice in a leaf."""
+    out = list(items or ())
+    if item is not None and item not in out:
+        out.append(item)
+    return out
+
+
 _QUANTITY_PARTS = re.compile(r"\+?0*([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+)|([KMGTPE]i)|([numkMGTPE]))?")
 _SI_EXPONENT = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _INT64_MAX = 2**63 - 1
@@ -407,6 +416,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["yaml_quoted"] = _yaml_quoted
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
+    env.filters["append_missing"] = _append_missing
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
     env.globals["named"] = _named

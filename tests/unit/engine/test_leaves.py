@@ -188,7 +188,8 @@ EXPRESSIONS = [
     "{{ 'x' | int }}", "{{ '42' | int }}", "{{ labels | dictsort }}", "{{ [3, 1] | sort }}", "{{ app_ports | sort(attribute='containerPort') }}",
     "{{ labels.nope | string }}", "{{ annotations.env | env_list }}", "{{ '{\"a\": 1}' | fromjson }}", "{{ 'x' | sha256 }}",
     "{{ '1500m' | whole_cores }}", "{{ labels | json }}", "{{ labels | json(true) }}", "{{ app_ports | selectattr('name') | list }}",
-    "{{ [[1]] | merge_named([]) }}", "{{ labels | length }}", "{{ settings.ports | join(',') | trim }}", "{{ none | string }}",
+    "{{ [[1]] | merge_named([]) }}", "{{ ['a', 'a'] | append_missing('b') }}", "{{ ['a'] | append_missing('a') }}",
+    "{{ [] | append_missing(none) }}", "{{ labels | length }}", "{{ settings.ports | join(',') | trim }}", "{{ none | string }}",
     # tests
     "{{ labels.app is none }}", "{{ labels.nope is defined }}", "{{ 3 is divisibleby 3 }}", "{{ 'a' is in 'abc' }}", "{{ labels is mapping }}",
     # conditional expressions
