@@ -6,7 +6,7 @@ import pytest
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import version_at_least
-from webhook.engine.sandbox import _go_float, _go_snakecase, _snake_env, _whole_cores
+from webhook.engine.sandbox import _append_missing, _go_float, _go_snakecase, _snake_env, _whole_cores
 from webhook.engine.settings import SettingError, load_setting
 
 
@@ -142,6 +142,17 @@ def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
 )
 def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
     assert _whole_cores(quantity) == cores
+
+
+@pytest.mark.parametrize(
+    ("items", "item", "expected"),
+    # As Istio's excludeInboundPort adds the status port: once, at the end; a list that has it, or
+    # repeats a port, is left as it was.
+    [(["8080"], "15020", ["8080", "15020"]), (["15020", "8080"], "15020", ["15020", "8080"]),
+     (["8080", "8080"], "15020", ["8080", "8080", "15020"]), ([], None, []), (None, "1", ["1"])],
+)
+def test_append_missing_adds_an_item_once(items: list[str] | None, item: str | None, expected: list[str]) -> None:
+    assert _append_missing(items, item) == expected
 
 
 # Every spelling resource.ParseQuantity takes (Istio validates proxyCPU with it; Linkerd and Dapr
