@@ -27,6 +27,9 @@ class Take:
     image_tag_of: str | None = None  # container name, "" for the first container
     config_key: str | None = None
     paths: tuple[str, ...] = ()
+    # An empty string found is the value (Istio writes an empty global.proxy.includeIPRanges as `-i ""`);
+    # otherwise it reads as not found, for values the mesh itself defaults when empty.
+    keep_empty: bool = False
 
     def extract(self, obj: Mapping[str, Any]) -> Any:
         if self.image_tag_of is not None:
@@ -44,7 +47,7 @@ class Take:
             node: Any = document
             for part in path.split("."):
                 node = node.get(part) if isinstance(node, Mapping) else None
-            if node not in (None, ""):
+            if node is not None and (node != "" or self.keep_empty):
                 return node
         return None
 
@@ -115,12 +118,15 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
             if not isinstance(how, Mapping):
                 raise ConfigError(f"{plugin.path}: controlPlane take {value!r} needs imageTagOf or configKey")
             paths = how.get("path", ())
+            if not isinstance(how.get("keepEmpty", False), bool):
+                raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: keepEmpty is true or false")
             takes.append(
                 Take(
                     value=value,
                     image_tag_of=how.get("imageTagOf"),
                     config_key=how.get("configKey"),
                     paths=(paths,) if isinstance(paths, str) else tuple(paths),
+                    keep_empty=bool(how.get("keepEmpty", False)),
                 )
             )
         revision_name = entry.get("revisionName")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import apply, make_pod, namespace
 from webhook.engine.config import Config
-from webhook.engine.discovery import Discovery
+from webhook.engine.discovery import Discovery, Take, control_plane_of
+from webhook.engine.errors import ConfigError
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
 from webhook.engine.values import load_values
@@ -252,6 +256,46 @@ def test_istio_cni_install_renders_istio_validation() -> None:
     assert injected["metadata"]["annotations"]["traffic.sidecar.istio.io/excludeInboundPorts"] == "9901,15020"
     _, proxy = _container(injected, "istio-proxy")
     assert proxy["imagePullPolicy"] == "Always" and proxy["securityContext"]["privileged"] is True
+
+
+def test_an_empty_value_reads_as_not_found_unless_the_take_keeps_it() -> None:
+    config_map = {"data": {"values": json.dumps({"a": "", "b": "x", "n": None})}}
+    assert Take("v", config_key="values", paths=("a",)).extract(config_map) is None
+    assert Take("v", config_key="values", paths=("a",), keep_empty=True).extract(config_map) == ""
+    # Several paths: the first one found; a kept empty string is found, an absent key or null is not.
+    assert Take("v", config_key="values", paths=("a", "b")).extract(config_map) == "x"
+    assert Take("v", config_key="values", paths=("a", "b"), keep_empty=True).extract(config_map) == ""
+    assert Take("v", config_key="values", paths=("missing", "n"), keep_empty=True).extract(config_map) is None
+
+
+def test_keep_empty_is_true_or_false() -> None:
+    istio = load_plugins()["istio"]
+    entry = {"kind": "ConfigMap", "namespace": "istio-system", "name": "x", "take": {"network": {"configKey": "values", "path": "global.network", "keepEmpty": "yes"}}}
+    with pytest.raises(ConfigError, match="controlPlane take 'network': keepEmpty is true or false"):
+        control_plane_of(dataclasses.replace(istio, control_plane=(entry,)))
+
+
+def test_istio_install_values_set_empty_are_written_empty_except_the_cluster_name() -> None:
+    """Istio's template writes the chart's traffic values and log levels as they are, an empty one
+    included (`-i ""`: nothing redirected); an empty cluster name is `Kubernetes` (`valueOrDefault`)."""
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    proxy_values = {"includeIPRanges": "", "includeInboundPorts": "", "logLevel": "", "componentLogLevel": ""}
+    values = {"global": {"logging": {"level": ""}, "multiCluster": {"clusterName": ""}, "proxy": proxy_values}}
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(values)}})
+    found = discovery.values_for(plugins["istio"])
+    taken = ("includeIPRanges", "includeInboundPorts", "proxyLogLevel", "proxyComponentLogLevel", "agentLogLevel", "clusterId")
+    assert {k: found[k] for k in taken} == {k: "" for k in taken[:-1]} | {"clusterId": "Kubernetes"}
+    pod = make_pod()
+    result = Injector(plugins=plugins, config=Config(sidecar_style="classic"), discovery=discovery).inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    _, init = _container(injected, "istio-init")
+    args = init["args"]
+    assert [args[args.index(flag) + 1] for flag in ("-i", "-x", "-b")] == ["", "", ""] and args[-1] == "--log_output_level="
+    _, proxy = _container(injected, "istio-proxy")
+    assert "--proxyLogLevel=" in proxy["args"] and "--proxyComponentLogLevel=" in proxy["args"]
+    assert {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"} in proxy["env"]
 
 
 ISTIO_TAKEN = (
