@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -167,6 +168,43 @@ def test_revision_labelled_namespace_uses_that_revisions_istiod(
     finally:
         admission.delete_mutating_webhook_configuration("istio-revision-tag-prod")
         apps.delete_namespaced_deployment("istiod-canary", "istio-system")
+
+
+INSTALL_RESOURCES = {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+
+
+def _init_names(pod: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in pod["spec"].get("initContainers", [])]
+
+
+def test_istio_install_values_follow_the_injector_config_map_with_no_restart(
+    kube_client: Any, webhook: Any, namespace_factory: Callable[..., str], system_namespace: Callable[[str], str]
+) -> None:
+    """The istio-sidecar-injector ConfigMap's `values` (JSON, as Istio's chart writes it) reach the
+    next pod: an install with the CNI agent gets istio-validation and the install's proxy resources;
+    gone again, the next pod has istio-init and the plugin's defaults."""
+    from kubernetes import client as k8s
+
+    core: Any = k8s.CoreV1Api(kube_client)
+    namespace = namespace_factory({"meshswitch.io/mode": "istio"})
+    pod, _ = dry_run(kube_client, namespace)
+    assert "istio-init" in _init_names(pod) and "istio-validation" not in _init_names(pod)
+    default_resources = container(pod, "istio-proxy")["resources"]
+
+    values = {"pilot": {"cni": {"enabled": True}}, "global": {"proxy": {"resources": INSTALL_RESOURCES, "includeInboundPorts": ""}}}
+    config_map = {"metadata": {"name": "istio-sidecar-injector"}, "data": {"values": json.dumps(values), "config": "policy: enabled"}}
+    core.create_namespaced_config_map(system_namespace("istio-system"), config_map)
+    pod = until("istio-validation from the install's pilot.cni.enabled", lambda: (p := dry_run(kube_client, namespace)[0]) and "istio-validation" in _init_names(p) and p)
+    assert "istio-init" not in _init_names(pod)
+    assert container(pod, "istio-proxy")["resources"] == INSTALL_RESOURCES
+    assert container(pod, "istio-validation")["resources"] == INSTALL_RESOURCES
+    # An empty install value is Istio's value too (keepEmpty): the CNI agent gets an empty inbound list.
+    assert pod["metadata"]["annotations"]["traffic.sidecar.istio.io/includeInboundPorts"] == ""
+
+    core.delete_namespaced_config_map("istio-sidecar-injector", "istio-system")
+    pod = until("istio-init back once the ConfigMap is gone", lambda: (p := dry_run(kube_client, namespace)[0]) and "istio-init" in _init_names(p) and p)
+    assert "istio-validation" not in _init_names(pod)
+    assert container(pod, "istio-proxy")["resources"] == default_resources
 
 
 LINKERD_VALUES = """\

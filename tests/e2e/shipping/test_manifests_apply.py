@@ -106,7 +106,11 @@ def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> 
             watch = [*by_name(name), ("watch", "true"), ("timeoutSeconds", "1")]
             assert allowed("GET", f"/apis/apps/v1/namespaces/{namespace}/{plural}", watch), name
             assert allowed("GET", f"/apis/apps/v1/namespaces/{namespace}/{plural}/{name}"), name
-        assert allowed("GET", "/api/v1/namespaces/linkerd/configmaps", by_name("linkerd-config"))
+        for namespace, name in (("linkerd", "linkerd-config"), ("istio-system", "istio-sidecar-injector"), ("istio-system", "istio")):
+            assert allowed("GET", f"/api/v1/namespaces/{namespace}/configmaps", by_name(name)), name
+            watch = [*by_name(name), ("watch", "true"), ("timeoutSeconds", "1")]
+            assert allowed("GET", f"/api/v1/namespaces/{namespace}/configmaps", watch), name
+            assert allowed("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}"), name
         # Not even its own webhook configuration: a compromised server must not reroute or widen it
         # (only `certs install`, with the operator's credentials, patches its caBundle).
         own = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/meshswitch"
@@ -116,6 +120,8 @@ def test_the_cluster_role_grants_exactly_what_the_server_reads(stack: Stack) -> 
         assert not allowed("GET", "/apis/apps/v1/namespaces/istio-system/deployments")
         assert not allowed("GET", "/apis/apps/v1/namespaces/istio-system/deployments/other")
         assert not allowed("GET", "/api/v1/namespaces/linkerd/configmaps")
+        assert not allowed("GET", "/api/v1/namespaces/istio-system/configmaps")
+        assert not allowed("GET", "/api/v1/namespaces/istio-system/configmaps/other")
         assert not allowed("GET", f"/api/v1/namespaces/{home}/secrets")
         assert not allowed("GET", "/api/v1/pods")
         assert not allowed("PATCH", f"/api/v1/namespaces/{home}", body={"metadata": {"labels": {"x": "y"}}})
