@@ -55,17 +55,17 @@ class ControlPlaneWatch(ListWatch):
                 self.discovery.forget(self.target.kind, self.target.namespace, name)
             for name, obj in listed.items():
                 self.discovery.observe(self.target.kind, self.target.namespace, name, obj)
-            self._warn_releases()
+            self._warn()
             return
         found = next(iter(items), None)
         if found is None:
             self.discovery.forget(*self.target.key)
         else:
             self.discovery.observe(*self.target.key, found)
-        self._warn_releases()
+        self._warn()
 
-    def _warn_releases(self) -> None:
-        for warning in self.discovery.unreported_release_warnings():
+    def _warn(self) -> None:
+        for warning in self.discovery.unreported_warnings():
             log.warning("%s", warning)
 
     def on_object(self, kind: str, obj: RawObject) -> None:
@@ -76,7 +76,7 @@ class ControlPlaneWatch(ListWatch):
             self.discovery.forget(*key)
         else:
             self.discovery.observe(*key, obj)
-        self._warn_releases()
+        self._warn()
 
 
 def control_plane_watches(discovery: Discovery, api: KubeApi) -> list[ControlPlaneWatch]:

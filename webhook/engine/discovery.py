@@ -13,7 +13,9 @@ import yaml
 from webhook.engine.errors import ConfigError
 from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
-from webhook.engine.values import fits_declared
+from webhook.engine.schema import STRUCTS, TypeMismatch, conform
+from webhook.engine.settings import SHOWN_CHARS, show
+from webhook.engine.values import fits_declared, kind_name
 
 KINDS = ("Deployment", "ConfigMap")
 TAG_KIND = "MutatingWebhookConfiguration"  # cluster-scoped: namespace ""
@@ -30,15 +32,26 @@ class Take:
     # An empty string found is the value (Istio writes an empty global.proxy.includeIPRanges as `-i ""`);
     # otherwise it reads as not found, for values the mesh itself defaults when empty.
     keep_empty: bool = False
+    # The Go type the mesh reads the value into, in `conform`'s notation (`int64`, `uint`, `{string}`,
+    # `Capabilities`, ...); None: a value of the declared default's kind.
+    go_type: str | None = None
+    # Bounds of a number beyond its type's (a port): outside them the pod would not be accepted.
+    bounds: tuple[int | None, int | None] = (None, None)
 
     def extract(self, obj: Mapping[str, Any]) -> Any:
+        found = self.find(obj)
+        return found[1] if found else None
+
+    def find(self, obj: Mapping[str, Any]) -> tuple[str, Any] | None:
+        """Where the value is (the path inside the ConfigMap key's YAML, else "") and the value."""
         if self.image_tag_of is not None:
-            return _image_tag(obj, self.image_tag_of)
+            tag = _image_tag(obj, self.image_tag_of)
+            return ("", tag) if tag is not None else None
         data = (obj.get("data") or {}).get(self.config_key or "")
         if not isinstance(data, str):
             return None
         if not self.paths:
-            return data
+            return "", data
         try:
             document = yaml.safe_load(data)
         except yaml.YAMLError:
@@ -48,8 +61,20 @@ class Take:
             for part in path.split("."):
                 node = node.get(part) if isinstance(node, Mapping) else None
             if node is not None and (node != "" or self.keep_empty):
-                return node
+                return path, node
         return None
+
+    def read(self, value: Any, declared: Any) -> Any:
+        """The value as the mesh reads it; raises TypeMismatch where the mesh could not read it."""
+        if self.go_type is not None:
+            read = conform(value, self.go_type, yaml_text=True)
+            low, high = self.bounds
+            if isinstance(read, int | float) and ((low is not None and read < low) or (high is not None and read > high)):
+                raise TypeMismatch("", f"must be from {low if low is not None else '-'} to {high if high is not None else '-'}, got {read}")
+            return read
+        if not fits_declared(declared, value):
+            raise TypeMismatch("", f"must be {kind_name(declared)}, got {_shown(value)}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -98,11 +123,30 @@ def _image_tag(obj: Mapping[str, Any], container: str) -> str | None:
     return tag if name and "/" not in tag else None
 
 
+def _shown(value: Any) -> str:
+    """A found value for a message: text quoted, anything else as YAML's flow text; cut when long."""
+    if isinstance(value, str):
+        return show(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=2**16).removesuffix("\n").removesuffix("\n...")
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 def _namespace(raw: str, plugin: Plugin) -> str:
     # "{{ values.controlPlaneNamespace }}" lets the values file move a control plane.
     if raw.startswith("values."):
         return str(plugin.values.get(raw.removeprefix("values."), ""))
     return raw
+
+
+_GO_SCALARS = ("string", "bool", "int32", "int64", "uint", "float64", "any")
+
+
+def _known_go_type(kind: Any) -> bool:
+    if not isinstance(kind, str):
+        return False
+    if kind[:1] + kind[-1:] in ("[]", "{}"):
+        return _known_go_type(kind[1:-1])
+    return kind in _GO_SCALARS or kind in STRUCTS
 
 
 def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
@@ -120,6 +164,15 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
             paths = how.get("path", ())
             if not isinstance(how.get("keepEmpty", False), bool):
                 raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: keepEmpty is true or false")
+            go_type = how.get("type")
+            if go_type is not None and not _known_go_type(go_type):
+                raise ConfigError(
+                    f"{plugin.path}: controlPlane take {value!r}: type {go_type!r} is not a Go type meshswitch reads; accepted: "
+                    f"{', '.join(_GO_SCALARS)}, a struct ({', '.join(sorted(STRUCTS))}), [T] (a list) or {{T}} (a map)"
+                )
+            low, high = how.get("min"), how.get("max")
+            if any(b is not None and (isinstance(b, bool) or not isinstance(b, int)) for b in (low, high)):
+                raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: min and max are whole numbers")
             takes.append(
                 Take(
                     value=value,
@@ -127,6 +180,8 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
                     config_key=how.get("configKey"),
                     paths=(paths,) if isinstance(paths, str) else tuple(paths),
                     keep_empty=bool(how.get("keepEmpty", False)),
+                    go_type=go_type,
+                    bounds=(low, high),
                 )
             )
         revision_name = entry.get("revisionName")
@@ -163,7 +218,9 @@ class Discovery:
             p.name: tuple(o.describe() for o in self.objects[p.name] if not o.optional) for p in plugins
         }
         self._by_revision: dict[tuple[str, str], tuple[Attrs, tuple[str, ...]]] = {}
-        self._reported: set[str] = set()  # release warnings already logged
+        self._reported: set[str] = set()  # warnings already logged
+        # Values found that the mesh could not read, each with the configured value kept in its place.
+        self._unreadable: tuple[str, ...] = ()
 
     def watched(self) -> tuple[ControlPlaneObject, ...]:
         """Every object (and selector) any plugin looks for, once. An object with a selector is also
@@ -196,7 +253,7 @@ class Discovery:
             self._seen.pop((kind, namespace, name), None)
             self._recompute()
 
-    def _compute(self, plugin: Plugin, revision: str | None) -> tuple[Attrs, tuple[str, ...]]:
+    def _compute(self, plugin: Plugin, revision: str | None, unreadable: list[str] | None = None) -> tuple[Attrs, tuple[str, ...]]:
         base: Mapping[str, Any] = plugin.values
         if revision is not None and plugin.revisions is not None:
             base = plugin.revisions.values_of(plugin.values, revision)
@@ -211,21 +268,32 @@ class Discovery:
             for take in obj.takes:
                 if take.value in plugin.pinned:
                     continue  # the values file pins it
-                extracted = take.extract(seen)
-                # A value of another kind than the plugin declares (`gid: "2300"`, which the mesh's own
-                # typed config would not load either) keeps the configured value: the templates
-                # compare and compute with it.
-                if extracted is not None and fits_declared(base.get(take.value), extracted):
-                    found[take.value] = extracted
+                extracted = take.find(seen)
+                if extracted is None:
+                    continue
+                where, raw = extracted
+                # A value the mesh's own typed config would not load (`gid: "2300"`, a list where it
+                # reads a map) keeps the configured value, which the templates compare and compute
+                # with; the watch reports it once.
+                try:
+                    found[take.value] = take.read(raw, base.get(take.value))
+                except TypeMismatch as err:
+                    if unreadable is not None:
+                        inside = str(err).removeprefix("the value").strip()
+                        unreadable.append(
+                            f"{plugin.name}: {obj.describe()} {take.config_key or 'image'} {where}={_shown(raw)}: "
+                            f"{inside}; the configured {take.value} ({_shown(base.get(take.value))}) is used"
+                        )
         values = Attrs({**base, **found}) if found else base
         return values, tuple(absent)  # type: ignore[return-value]
 
     def _recompute(self) -> None:
         values: dict[str, Attrs] = {}
         missing: dict[str, tuple[str, ...]] = {}
+        unreadable: list[str] = []
         for plugin in self.plugins:
-            values[plugin.name], missing[plugin.name] = self._compute(plugin, None)
-        self._values, self._missing, self._by_revision = values, missing, {}
+            values[plugin.name], missing[plugin.name] = self._compute(plugin, None, unreadable)
+        self._values, self._missing, self._by_revision, self._unreadable = values, missing, {}, tuple(unreadable)
         self.generation += 1
 
     def resolve(self, plugin: Plugin, revision: str | None) -> str | None:
@@ -255,10 +323,11 @@ class Discovery:
         found = self._revision(plugin, revision)
         return found[0] if found else self._values.get(plugin.name, plugin.values)  # type: ignore[arg-type]
 
-    def unreported_release_warnings(self) -> list[str]:
-        """Each plugin's release warning for the values in force (releases.py), once per process."""
+    def unreported_warnings(self) -> list[str]:
+        """Each plugin's release warning for the values in force (releases.py), and each value found
+        that the mesh could not read, once per process."""
         found = [p.releases.warning(p.name, self.values_for(p)) for p in self.plugins if p.releases is not None]
-        new = [w for w in found if w is not None and w not in self._reported]
+        new = [w for w in [*found, *self._unreadable] if w is not None and w not in self._reported]
         self._reported.update(new)
         return new
 

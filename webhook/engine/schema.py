@@ -11,8 +11,11 @@ annotation pay for it.
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -112,7 +115,8 @@ _TABLE = {
     "LabelSelectorRequirement": "key:string operator:string values:[string]",
 }  # fmt: skip
 
-_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+# uint and float64 are Go's own types, for values a mesh reads from its install's YAML.
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1), "uint": (0, 2**64 - 1)}
 # metav1.Time reads RFC 3339 text (Go's time.RFC3339 layout).
 _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})")
 _QUANTITY_EXAMPLE = "a quantity such as 128Mi or 1"
@@ -155,35 +159,43 @@ def _got(value: Any) -> str:
     return "an object" if isinstance(value, dict) else "a list"
 
 
-def conform(value: Any, kind: str | Mapping[str, str], *, at: str = "", float64: bool = False) -> Any:
+def conform(value: Any, kind: str | Mapping[str, str], *, at: str = "", float64: bool = False, yaml_text: bool = False) -> Any:
     """`value` as Go's json.Unmarshal reads it into `kind` (a struct's name, a type as in the table,
     or a struct given as a mapping of field name to type), written back as Go would write it.
 
     `at` is the path of `value` inside the annotation, for messages. `float64`: the value went
     through a float64 first (Istio's template reads userVolume with fromJSON and writes it with
-    toYaml), so a whole number written as `4.2e2` is 420. Raises TypeMismatch.
+    toYaml), so a whole number written as `4.2e2` is 420. `yaml_text`: the value is YAML that Go's
+    sigs.k8s.io/yaml reads, which turns a number or boolean into text where a string is expected
+    (and a map's keys into text). Raises TypeMismatch.
     """
+    if yaml_text:
+        float64 = True  # that reader also takes a whole float (2.0) as an integer
     if value is None:
         return None
     if isinstance(kind, Mapping):
-        return _struct(value, kind, {_fold(k): k for k in kind}, at, float64)
+        return _struct(value, kind, {_fold(k): k for k in kind}, at, float64, yaml_text)
     if kind in _TABLE:
-        return _struct(value, _fields(kind), _folded(kind), at, float64)
+        return _struct(value, _fields(kind), _folded(kind), at, float64, yaml_text)
     if kind.startswith("["):
         if not isinstance(value, list):
             raise TypeMismatch(at, f"must be a list, got {_got(value)}")
         item = kind[1:-1]
-        return [_zero(item) if v is None else conform(v, item, at=f"{at}[{i}]", float64=float64) for i, v in enumerate(value)]
+        return [_zero(item) if v is None else conform(v, item, at=f"{at}[{i}]", float64=float64, yaml_text=yaml_text) for i, v in enumerate(value)]
     if kind.startswith("{"):
         if not isinstance(value, dict):
             raise TypeMismatch(at, f"must be an object, got {_got(value)}")
         item = kind[1:-1]
-        return {k: _zero(item) if v is None else conform(v, item, at=_join(at, k), float64=float64) for k, v in value.items()}
-    return _scalar(value, kind, at, float64)
+        keys = [go_yaml_key(k) if yaml_text else k for k in value]
+        return {
+            k: _zero(item) if v is None else conform(v, item, at=_join(at, k), float64=float64, yaml_text=yaml_text)
+            for k, v in zip(keys, value.values(), strict=True)
+        }
+    return _scalar(value, kind, at, float64, yaml_text)
 
 
-def _join(at: str, name: str) -> str:
-    return f"{at}.{name}" if at else name
+def _join(at: str, name: Any) -> str:
+    return f"{at}.{name}" if at else str(name)
 
 
 def _zero(kind: str) -> Any:
@@ -191,23 +203,26 @@ def _zero(kind: str) -> Any:
     return {"string": "", "bool": False, "int32": 0, "int64": 0}.get(kind, {} if kind in _TABLE else None)
 
 
-def _struct(value: Any, fields: Mapping[str, str], folded: Mapping[str, str], at: str, float64: bool) -> dict[str, Any]:
+def _struct(value: Any, fields: Mapping[str, str], folded: Mapping[str, str], at: str, float64: bool, yaml_text: bool = False) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeMismatch(at, f"must be an object, got {_got(value)}")
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = key if key in fields else folded.get(_fold(key))
+        key = go_yaml_key(key) if yaml_text else key
+        name = key if key in fields else folded.get(_fold(key)) if isinstance(key, str) else None
         if name is None:
             continue  # a field Go does not know: dropped
         if item is None:
             out.pop(name, None)  # null: the field stays unset (a pointer field is reset to nil)
             continue
-        out[name] = conform(item, fields[name], at=_join(at, name), float64=float64)
+        out[name] = conform(item, fields[name], at=_join(at, name), float64=float64, yaml_text=yaml_text)
     return out
 
 
-def _scalar(value: Any, kind: str, at: str, float64: bool) -> Any:
+def _scalar(value: Any, kind: str, at: str, float64: bool, yaml_text: bool = False) -> Any:
     if kind == "string":
+        if yaml_text and isinstance(value, bool | int | float):
+            return go_yaml_text(value)
         if not isinstance(value, str):
             raise TypeMismatch(at, f"must be a string, got {_got(value)}")
     elif kind == "bool":
@@ -215,6 +230,9 @@ def _scalar(value: Any, kind: str, at: str, float64: bool) -> Any:
             raise TypeMismatch(at, f"must be true or false, got {_got(value)}")
     elif kind in _INT_RANGES:
         return _whole(value, kind, at, float64, "must be a whole number")
+    elif kind == "float64":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise TypeMismatch(at, f"must be a number, got {_got(value)}")
     elif kind == "int-or-string":
         if not isinstance(value, str):
             return _whole(value, "int32", at, float64, "must be a string or a whole number")
@@ -235,6 +253,54 @@ def _whole(value: Any, kind: str, at: str, float64: bool, must: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise TypeMismatch(at, f"{must} from {low} to {high}, got {_got(value)}")
     return value
+
+
+def go_float_text(number: float, *, bits: int = 64) -> str:
+    """Go's strconv.FormatFloat(number, 'g', -1, bits), which fmt's %v also writes: the shortest
+    digits that read back as the same float64 (or float32), in exponent form from a decimal
+    exponent of 6 or below -4 (`999999`, `1e+06`, `1.2345679e+08`)."""
+    if bits == 32:
+        try:
+            number = struct.unpack("f", struct.pack("f", number))[0]
+        except OverflowError:
+            number = math.copysign(math.inf, number)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if number == 0:
+        return "-0" if math.copysign(1, number) < 0 else "0"
+    shortest = repr(abs(number))
+    if bits == 32:
+        rounded = abs(number)
+        shortest = next(t for p in range(1, 10) if struct.unpack("f", struct.pack("f", float(t := f"{rounded:.{p - 1}e}")))[0] == rounded)
+    _, digits, exponent = Decimal(shortest).normalize().as_tuple()
+    shown = "".join(map(str, digits))
+    power = len(shown) + int(exponent) - 1
+    minus = "-" if number < 0 else ""
+    if power < -4 or power >= 6:
+        mantissa = shown[0] + ("." + shown[1:] if len(shown) > 1 else "")
+        return f"{minus}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    return minus + format(Decimal(shortest).normalize(), "f")
+
+
+def go_yaml_text(value: bool | int | float) -> str:
+    """A YAML number or boolean as sigs.k8s.io/yaml writes it where Go expects a string: an integer
+    as written (one beyond 64 bits is a float to Go's YAML), a float as float32's shortest %g."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return str(value)
+    return go_float_text(float(value), bits=32)
+
+
+def go_yaml_key(key: Any) -> Any:
+    """A YAML map key as sigs.k8s.io/yaml makes it a JSON key (a float's key with float64's digits)."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    return go_float_text(key) if isinstance(key, float) else key
 
 
 def _is_quantity(text: str) -> bool:

@@ -23,6 +23,14 @@ def _kind(value: Any) -> type:
     return type(value)
 
 
+def kind_name(declared: Any) -> str:
+    """What a value of the declared default's kind is, for messages ("a whole number")."""
+    if declared is None:
+        return "a string, number or true/false"
+    expected = _kind(declared)
+    return _TYPE_NAMES.get(expected, expected.__name__)
+
+
 def fits_declared(declared: Any, value: Any) -> bool:
     """Whether `value` has the kind of the declared default (a number where a float is declared; any
     scalar where null is declared)."""

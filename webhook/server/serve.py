@@ -103,7 +103,7 @@ def build_injector(options: ServeOptions, api: KubeApi | None) -> tuple[Injector
     if options.values_file is not None:
         plugins = load_values(options.values_file, plugins)
     discovery = Discovery(plugins)
-    for warning in discovery.unreported_release_warnings():  # the pinned versions; discovered ones: the watches
+    for warning in discovery.unreported_warnings():  # the pinned versions; discovered ones: the watches
         log.warning("%s", warning)
     if api is None:
         return Injector(plugins=plugins, config=options.config), []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import apply, make_pod, namespace
+from tests.helpers import apply, make_pod, namespace, validate_pod
 from webhook.engine.config import Config
 from webhook.engine.discovery import Discovery, Take, control_plane_of
 from webhook.engine.errors import ConfigError
@@ -304,3 +304,91 @@ ISTIO_TAKEN = (
     "proxyComponentLogLevel", "agentLogLevel", "imagePullPolicy", "privileged", "meshId", "network", "clusterId",
     "rewriteAppProbers", "trustDomain", "holdApplicationUntilProxyStarts",
 )  # fmt: skip
+
+
+def _linkerd_config(extra: str) -> dict:
+    return {**LINKERD_CONFIG, "data": {"values": LINKERD_CONFIG["data"]["values"] + extra}}
+
+
+# Install values of a type Linkerd's injector cannot read into its typed values (it then fails for
+# every pod; seen with the reference program's -set): the configured value is kept, the pod still
+# renders and passes the API server's schema, and the bad value is reported once.
+_UNREADABLE = [
+    ("proxyCores", "proxy: {cores: '2'}", "proxy.cores"),
+    ("proxyCores", "proxy: {cores: 1.5}", "proxy.cores"),
+    ("proxyCores", "proxy: {cores: [1]}", "proxy.cores"),
+    ("proxyCores", "proxy: {cores: 99999999999999999999}", "proxy.cores"),
+    ("proxyWorkersMaximum", "proxy: {runtime: {workers: {maximum: '4'}}}", "proxy.runtime.workers.maximum"),
+    ("proxyWorkersMaximumCPURatio", "proxy: {runtime: {workers: {maximumCPURatio: '0.5'}}}", "proxy.runtime.workers.maximumCPURatio"),
+    ("controlStreamLifetime", "proxy: {control: {streams: {lifetime: {a: 1}}}}", "proxy.control.streams.lifetime"),
+    ("proxyInbound", "proxy: {inbound: []}", "proxy.inbound"),
+    ("proxyInbound", "proxy: {inbound: {server: x}}", "proxy.inbound"),
+    ("proxyOutbound", "proxy: {outbound: {server: {http2: [1]}}}", "proxy.outbound"),
+    ("livenessInitialDelaySeconds", "proxy: {livenessProbe: {initialDelaySeconds: -1}}", "proxy.livenessProbe.initialDelaySeconds"),
+    ("readinessTimeoutSeconds", "proxy: {readinessProbe: {timeoutSeconds: '10'}}", "proxy.readinessProbe.timeoutSeconds"),
+    ("startupPeriodSeconds", "proxy: {startupProbe: {periodSeconds: 1.5}}", "proxy.startupProbe.periodSeconds"),
+    ("proxySecurityContext", "proxy: {securityContext: abc}", "proxy.securityContext"),
+    ("proxySecurityContext", "proxy: {securityContext: [1]}", "proxy.securityContext"),
+    # A map Linkerd passes on whole: the API server refuses every pod carrying it.
+    ("proxySecurityContext", "proxy: {securityContext: {runAsUser: x}}", "proxy.securityContext"),
+    ("proxySecurityContext", "proxy: {securityContext: {capabilities: {add: NET_ADMIN}}}", "proxy.securityContext"),
+    ("proxyCapabilities", "proxy: {capabilities: {add: NET_ADMIN}}", "proxy.capabilities"),
+    ("proxyCapabilities", "proxy: {capabilities: x}", "proxy.capabilities"),
+    ("proxyInitRunAsUser", "proxyInit: {runAsUser: '1000'}", "proxyInit.runAsUser"),
+    ("proxyInitPrivileged", "proxyInit: {privileged: 'true'}", "proxyInit.privileged"),
+    ("closeWaitTimeoutSecs", "proxyInit: {closeWaitTimeoutSecs: '30'}", "proxyInit.closeWaitTimeoutSecs"),
+    ("proxyInitCapabilities", "proxyInit: {capabilities: {drop: ALL}}", "proxyInit.capabilities"),
+    ("tracingLabels", "proxy: {tracing: {labels: [1]}}", "proxy.tracing.labels"),
+    ("tracingLabels", "proxy: {tracing: {labels: {a: {b: 1}}}}", "proxy.tracing.labels"),
+    ("tracingEnabled", "proxy: {tracing: {enabled: 'true'}}", "proxy.tracing.enabled"),
+    ("serviceAccountTokenProjection", "identity: {serviceAccountTokenProjection: 'false'}", "identity.serviceAccountTokenProjection"),
+    ("proxyAdditionalEnv", "proxy: {additionalEnv: [1, a]}", "proxy.additionalEnv"),
+    ("proxyExperimentalEnv", "proxy: {experimentalEnv: [{name: A, value: {b: 1}}]}", "proxy.experimentalEnv"),
+    # Linkerd writes these and the API server refuses every pod carrying them.
+    ("adminPort", "proxy: {ports: {admin: 0}}", "proxy.ports.admin"),
+    ("inboundPort", "proxy: {ports: {inbound: 70000}}", "proxy.ports.inbound"),
+    ("proxyUID", "proxy: {uid: 1.5}", "proxy.uid"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "extra", "path"), _UNREADABLE)
+def test_linkerd_config_value_linkerd_cannot_read_keeps_the_default_and_is_reported_once(value: str, extra: str, path: str) -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(extra + "\n"))
+    assert discovery.values_for(plugins["linkerd"])[value] == plugins["linkerd"].values[value]
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    reported = discovery.unreported_warnings()
+    assert len(reported) == 1 and f"linkerd-config values {path}" in reported[0] and value in reported[0], reported
+    assert discovery.unreported_warnings() == []
+
+
+def test_linkerd_config_numbers_where_linkerd_reads_text_are_gos_text() -> None:
+    # Go's YAML reader turns a number or boolean into text where the field is a string (an int as
+    # written, a float as float32's shortest %g), as Linkerd's reference rendering shows.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    extra = (
+        "proxy: {control: {streams: {initialTimeout: 5, idleTimeout: 123456789.25, lifetime: true}},"
+        " tracing: {labels: {a: 1.5, b: true, c: 10000000}}}\n"
+        "proxyInit: {capabilities: {add: [X, 1, 2.5, true]}}\n"
+    )
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(extra))
+    found = discovery.values_for(plugins["linkerd"])
+    assert (found["controlStreamInitialTimeout"], found["controlStreamIdleTimeout"], found["controlStreamLifetime"]) == ("5", "1.2345679e+08", "true")
+    assert found["tracingLabels"] == {"a": "1.5", "b": "true", "c": "10000000"}
+    assert found["proxyInitCapabilities"] == {"add": ["X", "1", "2.5", "true"]}
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    assert _container(pod, "linkerd-init")[1]["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW", "X", "1", "2.5", "true"]
+    assert discovery.unreported_warnings() == []
+
+
+def test_linkerd_config_security_context_drops_fields_the_api_server_drops() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {a: 1, runAsUser: 5}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {"runAsUser": 5}

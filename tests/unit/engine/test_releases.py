@@ -92,8 +92,8 @@ def test_the_enabled_gate_takes_only_true_from_1173(version: str, injected: bool
 def test_the_server_reports_a_release_warning_once() -> None:
     # Logged at start-up for the pinned version, and by the watches for a discovered one.
     discovery = Discovery(apply_values(load_plugins(), {"dapr": {"version": "1.15.2"}}))
-    assert [w for w in discovery.unreported_release_warnings() if "1.15.2 is older" in w]
-    assert discovery.unreported_release_warnings() == []  # once per process
+    assert [w for w in discovery.unreported_warnings() if "1.15.2 is older" in w]
+    assert discovery.unreported_warnings() == []  # once per process
 
 
 def test_an_unknown_newer_version_renders_as_the_newest_line_with_a_warning() -> None:
