@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from webhook.engine.kube import go_json
 from webhook.engine.leaves import Attrs, PerPodEnvironment
 from webhook.engine.releases import version_at_least
-from webhook.engine.schema import TypeMismatch, conform
+from webhook.engine.schema import TypeMismatch, conform, go_float_text
 from webhook.engine.settings import nesting_problem, quantity
 from webhook.engine.yamltext import plain_scalar, quoted_scalar
 
@@ -227,7 +227,7 @@ def _snake_env(params: Any, prefix: str, depth: int = 4) -> list[dict[str, Any]]
             elif isinstance(node, int | float):
                 found.append({"name": name, "value": _go_float(node)})
             else:
-                found.append({"name": name, "value": node if isinstance(node, str) else _to_json(node)})
+                found.append({"name": name, "value": _go_print(node)})
             return
         if isinstance(node, Mapping):
             for key in sorted(node, key=str):
@@ -235,6 +235,22 @@ def _snake_env(params: Any, prefix: str, depth: int = 4) -> list[dict[str, Any]]
 
     walk(params, prefix, 0)
     return found
+
+
+def _go_print(value: Any) -> str:
+    """fmt's %v of a value Go read from JSON into an interface{} (sprig's `quote` of a map or list):
+    `map[k:v ...]` in key order, `[a b]`, float64 numbers, `<nil>`."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return go_float_text(float(value))
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{key}:{_go_print(value[key])}" for key in sorted(value, key=str)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_print(item) for item in value) + "]"
+    return str(value)
 
 
 def _is_connector(c: str) -> bool:

@@ -385,6 +385,22 @@ def test_linkerd_config_numbers_where_linkerd_reads_text_are_gos_text() -> None:
     assert discovery.unreported_warnings() == []
 
 
+def test_linkerd_config_http2_params_of_any_shape_are_written_as_linkerds_chart_writes_them() -> None:
+    # Keys of any spelling are snake-cased; a leaf that is a map or a list is Go's %v of it.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    extra = "proxy: {inbound: {server: {http2: {'': 1, 'a b': 2, 'ünï': 3, a: {b: [1, {c: 2.5}], d: null, e: x}, f: 1000000, g: [true, null, s]}}}}\n"
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(extra))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    env = {e["name"]: e.get("value") for e in _container(pod, "linkerd-proxy")[1]["env"]}
+    assert env["LINKERD2_PROXY_INBOUND_SERVER_HTTP2_A"] == "map[b:[1 map[c:2.5]] d:<nil> e:x]"
+    assert env["LINKERD2_PROXY_INBOUND_SERVER_HTTP2_F"] == "1e+06"
+    assert env["LINKERD2_PROXY_INBOUND_SERVER_HTTP2_G"] == "[true <nil> s]"
+    assert "LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_INTERVAL" in env
+    assert discovery.unreported_warnings() == []
+
+
 def test_linkerd_config_security_context_drops_fields_the_api_server_drops() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
