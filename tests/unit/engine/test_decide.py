@@ -544,6 +544,8 @@ def test_rule7_linkerd_finds_a_proxy_by_its_image(section: str, image: str, code
         # Linkerd's chart fails on these (its webhook then admits the pod unmeshed): meshswitch denies.
         ({"tracingEnabled": True, "tracingCollectorEndpoint": "collector.tracing:4317"}, "proxy.tracing is enabled without a collector"),
         ({"closeWaitTimeoutSecs": 60}, "needs linkerd-init to run as root"),
+        # Any value but 0, as the chart tests it (with runAsRoot, -1 is written as it is).
+        ({"closeWaitTimeoutSecs": -1}, "closeWaitTimeoutSecs other than 0) needs linkerd-init to run as root"),
     ],
 )
 def test_linkerd_install_values_its_chart_fails_on_are_denied(values: dict[str, object], message: str) -> None:
