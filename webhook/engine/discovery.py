@@ -14,7 +14,7 @@ from webhook.engine.errors import ConfigError
 from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.schema import STRUCTS, TypeMismatch, conform
-from webhook.engine.settings import SHOWN_CHARS, show
+from webhook.engine.settings import SHOWN_CHARS, nesting_problem, show
 from webhook.engine.values import fits_declared, kind_name
 
 KINDS = ("Deployment", "ConfigMap")
@@ -42,8 +42,9 @@ class Take:
         found = self.find(obj)
         return found[1] if found else None
 
-    def find(self, obj: Mapping[str, Any]) -> tuple[str, Any] | None:
-        """Where the value is (the path inside the ConfigMap key's YAML, else "") and the value."""
+    def find(self, obj: Mapping[str, Any], parsed: dict[str, Any] | None = None) -> tuple[str, Any] | None:
+        """Where the value is (the path inside the ConfigMap key's YAML, else "") and the value.
+        `parsed` keeps each YAML text read, so that the takes of one object parse it once."""
         if self.image_tag_of is not None:
             tag = _image_tag(obj, self.image_tag_of)
             return ("", tag) if tag is not None else None
@@ -52,10 +53,13 @@ class Take:
             return None
         if not self.paths:
             return "", data
-        try:
-            document = yaml.safe_load(data)
-        except yaml.YAMLError:
-            return None
+        parsed = {} if parsed is None else parsed
+        if data not in parsed:
+            try:
+                parsed[data] = yaml.safe_load(data)
+            except (yaml.YAMLError, RecursionError):  # nested deeper than Python's parser goes
+                parsed[data] = None
+        document = parsed[data]
         for path in self.paths:
             node: Any = document
             for part in path.split("."):
@@ -66,6 +70,9 @@ class Take:
 
     def read(self, value: Any, declared: Any) -> Any:
         """The value as the mesh reads it; raises TypeMismatch where the mesh could not read it."""
+        problem = nesting_problem(value)
+        if problem is not None:  # Go's YAML reader refuses excessive aliasing too
+            raise TypeMismatch("", f"is {problem}")
         if self.go_type is not None:
             read = conform(value, self.go_type, yaml_text=True)
             low, high = self.bounds
@@ -127,6 +134,8 @@ def _shown(value: Any) -> str:
     """A found value for a message: text quoted, anything else as YAML's flow text; cut when long."""
     if isinstance(value, str):
         return show(value)
+    if nesting_problem(value) is not None:
+        return "(not shown: too large or too deep)"
     text = yaml.safe_dump(value, default_flow_style=True, width=2**16).removesuffix("\n").removesuffix("\n...")
     return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
 
@@ -265,10 +274,11 @@ class Discovery:
                 if not obj.optional:
                     absent.append(obj.describe())
                 continue
+            parsed: dict[str, Any] = {}
             for take in obj.takes:
                 if take.value in plugin.pinned:
                     continue  # the values file pins it
-                extracted = take.find(seen)
+                extracted = take.find(seen, parsed)
                 if extracted is None:
                     continue
                 where, raw = extracted

@@ -408,3 +408,36 @@ def test_linkerd_config_security_context_drops_fields_the_api_server_drops() -> 
     pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
     validate_pod(pod)
     assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {"runAsUser": 5}
+
+
+_ALIASES = "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcde", "bcdef", strict=True))
+
+
+@pytest.mark.parametrize(
+    ("extra", "reported"),
+    [
+        # An alias used a million times: Go's YAML reader refuses it ("excessive aliasing").
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + _ALIASES + "proxy: {inbound: {server: {http2: {x: *f}}}}\n", "more than 20000 values"),
+        ("proxy: {outbound: {server: {http2: {x: " + "[" * 300 + "]" * 300 + "}}}}\n", "nested deeper than 64 levels"),
+    ],
+)
+def test_linkerd_config_value_too_large_or_deep_keeps_the_default_and_is_reported(extra: str, reported: str) -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(extra))
+    linkerd = plugins["linkerd"]
+    found = discovery.values_for(linkerd)
+    assert (found["proxyInbound"], found["proxyOutbound"]) == (linkerd.values["proxyInbound"], linkerd.values["proxyOutbound"])
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    warnings = discovery.unreported_warnings()
+    assert len(warnings) == 1 and reported in warnings[0] and len(warnings[0]) < 500, warnings
+
+
+def test_linkerd_config_nested_deeper_than_python_reads_keeps_every_default() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    deep = "proxy: {inbound: {server: {http2: {x: " + "[" * 5000 + "]" * 5000 + "}}}}\n"
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(deep))
+    assert discovery.values_for(plugins["linkerd"])["version"] == plugins["linkerd"].values["version"]
+    validate_pod(_linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))[0])
