@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import apply, make_pod, namespace, validate_pod
+from webhook.cluster.discovery_watch import ControlPlaneWatch
 from webhook.engine.config import Config
 from webhook.engine.discovery import Discovery, Take, control_plane_of
 from webhook.engine.errors import ConfigError
@@ -441,3 +443,17 @@ def test_linkerd_config_nested_deeper_than_python_reads_keeps_every_default() ->
     discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(deep))
     assert discovery.values_for(plugins["linkerd"])["version"] == plugins["linkerd"].values["version"]
     validate_pod(_linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))[0])
+
+
+def test_the_watch_logs_an_unreadable_value_once(caplog: pytest.LogCaptureFixture) -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    target = next(o for o in discovery.watched() if o.name == "linkerd-config")
+    watch = ControlPlaneWatch(discovery, target, api=None)  # type: ignore[arg-type]  # only list/watch use it
+    odd = _linkerd_config("proxy: {cores: '2'}\n")
+    with caplog.at_level(logging.WARNING):
+        watch.replace([odd], "1")
+        watch.on_object("MODIFIED", odd)
+    logged = [r.getMessage() for r in caplog.records if "proxy.cores" in r.getMessage()]
+    assert logged == ["linkerd: ConfigMap linkerd/linkerd-config values proxy.cores='2': must be a whole number from "
+                      "-9223372036854775808 to 9223372036854775807, got a string ('2'); the configured proxyCores (0) is used"]  # fmt: skip
