@@ -12,9 +12,10 @@ import yaml
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.leaves import Attrs
+from webhook.engine.kube import go_json
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.schema import STRUCTS, TypeMismatch, conform
-from webhook.engine.settings import SHOWN_CHARS, nesting_problem, show
+from webhook.engine.settings import SHOWN_CHARS, Setting, SettingError, nesting_problem, show
 from webhook.engine.values import fits_declared, kind_name
 
 KINDS = ("Deployment", "ConfigMap")
@@ -37,6 +38,10 @@ class Take:
     go_type: str | None = None
     # Bounds of a number beyond its type's (a port): outside them the pod would not be accepted.
     bounds: tuple[int | None, int | None] = (None, None)
+    # Read as this per-pod setting reads its annotation (Istio's MeshConfig defaultConfig, a ProxyConfig
+    # as proxy.istio.io/config is): field names and values written as the mesh writes them; a value
+    # the setting refuses is not taken (the mesh's control plane refuses that config too).
+    setting: Setting | None = None
 
     def extract(self, obj: Mapping[str, Any]) -> Any:
         found = self.find(obj)
@@ -73,6 +78,11 @@ class Take:
         problem = nesting_problem(value)
         if problem is not None:  # Go's YAML reader refuses excessive aliasing too
             raise TypeMismatch("", f"is {problem}")
+        if self.setting is not None:
+            try:
+                return self.setting.parse(value if isinstance(value, str) else go_json(value))
+            except (SettingError, TypeError) as err:  # TypeError: YAML that is no JSON (a !!set, a number as key)
+                raise TypeMismatch("", f"is not what {self.setting.keys[0]} accepts: {err}") from err
         if self.go_type is not None:
             read = conform(value, self.go_type, yaml_text=True)
             low, high = self.bounds
@@ -182,6 +192,10 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
             low, high = how.get("min"), how.get("max")
             if any(b is not None and (isinstance(b, bool) or not isinstance(b, int)) for b in (low, high)):
                 raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: min and max are whole numbers")
+            as_setting = how.get("asSetting")
+            setting = next((s for s in plugin.settings if s.name == as_setting), None)
+            if as_setting is not None and setting is None:
+                raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: asSetting names one of the plugin's settings")
             takes.append(
                 Take(
                     value=value,
@@ -191,6 +205,7 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
                     keep_empty=bool(how.get("keepEmpty", False)),
                     go_type=go_type,
                     bounds=(low, high),
+                    setting=setting,
                 )
             )
         revision_name = entry.get("revisionName")

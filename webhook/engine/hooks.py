@@ -389,12 +389,95 @@ def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     return HookResult(context={"prometheus_annotations": go_json(originals) if has_value else None}, annotation_changes=changes)
 
 
+# Istio's ProxyConfig (mesh/v1alpha1/proxy.proto) in declaration order, the order its injector's JSON
+# encoder writes PROXY_CONFIG in (1.30's fields; 1.28 lacks the last three). "scalar": a string,
+# number, enum, list or map, left out when empty or zero; "oneof": written whenever set; "message":
+# a message or wrapper (concurrency, holdApplicationUntilProxyStarts), written whenever set, even empty.
+_PROXY_CONFIG_FIELDS: Mapping[str, str] = {
+    "configPath": "scalar", "binaryPath": "scalar", "serviceCluster": "oneof", "tracingServiceName": "oneof",
+    "drainDuration": "message", "discoveryAddress": "scalar", "discoveryRefreshDelay": "message",
+    "zipkinAddress": "scalar", "statsdUdpAddress": "scalar", "envoyMetricsServiceAddress": "scalar",
+    "proxyAdminPort": "scalar", "availabilityZone": "scalar", "controlPlaneAuthPolicy": "scalar",
+    "customConfigFile": "scalar", "statNameLength": "scalar", "concurrency": "message",
+    "proxyBootstrapTemplatePath": "scalar", "interceptionMode": "scalar", "tracing": "message", "sds": "message",
+    "envoyAccessLogService": "message", "envoyMetricsService": "message", "proxyMetadata": "scalar",
+    "runtimeValues": "scalar", "statusPort": "scalar", "extraStatTags": "scalar", "gatewayTopology": "message",
+    "terminationDrainDuration": "message", "meshId": "scalar", "readinessProbe": "message",
+    "proxyStatsMatcher": "message", "holdApplicationUntilProxyStarts": "message", "caCertificatesPem": "scalar",
+    "image": "message", "privateKeyProvider": "message", "proxyHeaders": "message", "fileFlushInterval": "message",
+    "fileFlushMinSizeKb": "scalar", "statsCompression": "message",
+}  # fmt: skip
+# The enums' zero names (their first), left out as any zero is.
+_PROXY_CONFIG_ENUM_ZERO = {"interceptionMode": "REDIRECT", "controlPlaneAuthPolicy": "NONE"}
+# Istio's DefaultProxyConfig: its injector leaves these out of PROXY_CONFIG when they hold the default
+# (cleanProxyConfig), whoever set them.
+_PROXY_CONFIG_DEFAULTS: Mapping[str, Any] = {
+    "configPath": "./etc/istio/proxy", "binaryPath": "/usr/local/bin/envoy", "serviceCluster": "istio-proxy",
+    "drainDuration": "45s", "terminationDrainDuration": "5s", "discoveryAddress": "istiod.istio-system.svc:15012",
+    "proxyAdminPort": 15000, "controlPlaneAuthPolicy": "MUTUAL_TLS", "statNameLength": 189, "statusPort": 15020,
+}  # fmt: skip
+_PROXY_CONFIG_ONEOF = ("serviceCluster", "tracingServiceName")
+
+
+def istio_proxy_config(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod's ProxyConfig as Istio's injector builds it: the install's MeshConfig defaultConfig
+    (values `defaultConfig`) with the pod's proxy.istio.io/config laid over it field by field (a
+    field set replaces the default's whole, a null leaves it), except proxyMetadata, merged key by
+    key (mesh.MergeProxyConfig). A field absent holds Istio's own default."""
+    base: Mapping[str, Any] = values.get("defaultConfig") or {}
+    over: Mapping[str, Any] = settings.get("proxyConfig") or {}
+    if not over:
+        return dict(base)
+    merged = dict(base)
+    for name, value in over.items():
+        if value is None:
+            continue
+        if name in _PROXY_CONFIG_ONEOF:  # setting one member of the oneof clears the other
+            for other in _PROXY_CONFIG_ONEOF:
+                merged.pop(other, None)
+        merged[name] = value
+    if isinstance(base.get("proxyMetadata"), Mapping) and isinstance(over.get("proxyMetadata"), Mapping):
+        merged["proxyMetadata"] = {**base["proxyMetadata"], **over["proxyMetadata"]}
+    return merged
+
+
+def _key_sorted(value: Any) -> Any:
+    return {k: _key_sorted(value[k]) for k in sorted(value)} if isinstance(value, Mapping) else value
+
+
+def _proxy_config_zero(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return value in ("", 0, [], {}) or value == _PROXY_CONFIG_ENUM_ZERO.get(name)
+
+
+def proxy_config_text(config: Mapping[str, Any]) -> str:
+    """PROXY_CONFIG as Istio's injector writes it (protoToJSON): the fields in declaration order, those
+    at Istio's default and the empty or zero ones left out, unknown ones dropped; maps and (here) the
+    fields of nested messages in sorted order."""
+    written = {}
+    for name, kind in _PROXY_CONFIG_FIELDS.items():
+        value = config.get(name)
+        if value is None or (name in _PROXY_CONFIG_DEFAULTS and value == _PROXY_CONFIG_DEFAULTS[name]):
+            continue
+        if kind == "scalar" and _proxy_config_zero(name, value):
+            continue
+        written[name] = _key_sorted(value)
+    return go_json(written)
+
+
+def proxy_config(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """The pod's ProxyConfig (the install's defaultConfig under its proxy.istio.io/config), for every
+    field the template reads from it (`hook.proxy_config`), and PROXY_CONFIG (`hook.proxy_config_text`)."""
+    config = istio_proxy_config(settings, values)
+    return HookResult(context={"proxy_config": config, "proxy_config_text": proxy_config_text(config)})
+
+
 def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """holdApplicationUntilProxyStarts (proxy.istio.io/config, else the mesh default; or the chart's
-    global.proxy value, which Istio ORs in): the classic proxy waits for itself in postStart (the
-    template's `sidecar.classicFirst` puts it first)."""
-    config = settings.get("proxyConfig") or {}
-    hold = config.get("holdApplicationUntilProxyStarts", values.get("holdApplicationUntilProxyStarts", False))
+    """holdApplicationUntilProxyStarts (the pod's ProxyConfig; or the chart's global.proxy value, which
+    Istio ORs in): the classic proxy waits for itself in postStart (the template's
+    `sidecar.classicFirst` puts it first)."""
+    hold = istio_proxy_config(settings, values).get("holdApplicationUntilProxyStarts")
     return HookResult(context={"hold_application": hold is True or values.get("proxyHoldApplicationUntilProxyStarts") is True})
 
 
@@ -674,10 +757,12 @@ def _recorded_sections(raw: Any) -> dict[str, list[dict[str, Any]]]:
     return {part: list(overrides.get(part) or ()) for part in ("containers", "initContainers")}
 
 
-def _declared_proxy_user(spec: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[dict[str, Any], Mapping[str, Any]]:
+def _declared_proxy_user(
+    spec: Mapping[str, Any], settings: Mapping[str, Any], values: Mapping[str, Any]
+) -> tuple[dict[str, Any], Mapping[str, Any]]:
     """What Istio adjusts after its merge (adjustInitContainerUser) when the pod's own istio-proxy sets
     securityContext.runAsUser: that uid, unless 0, becomes istio-init's `-u` (`hook.proxy_uid`), and
-    under TPROXY (the annotation's or proxy.istio.io/config's) the proxy still runs as root. Istio
+    under TPROXY (the annotation's or the pod's ProxyConfig's) the proxy still runs as root. Istio
     adjusts nothing in a pod that ends with no istio-init or istio-validation init container: under
     the gateway template alone, which renders no istio-init, only if the pod declares one itself."""
     proxy = _first_named("istio-proxy", spec.get("containers"), spec.get("initContainers"))
@@ -689,8 +774,7 @@ def _declared_proxy_user(spec: Mapping[str, Any], settings: Mapping[str, Any]) -
     if "gateway" in templates and "sidecar" not in templates:
         if not any(_first_named(name, spec.get("initContainers")) for name in ("istio-init", "istio-validation")):
             return {"proxy_uid": None}, NOTHING
-    config = settings.get("proxyConfig") or {}
-    tproxy = settings.get("interceptionMode") == "TPROXY" or config.get("interceptionMode") == "TPROXY"
+    tproxy = settings.get("interceptionMode") == "TPROXY" or istio_proxy_config(settings, values).get("interceptionMode") == "TPROXY"
     return {"proxy_uid": uid or None}, ({"istio-proxy": {"securityContext": {"runAsUser": 0}}} if tproxy else NOTHING)
 
 
@@ -704,7 +788,7 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     """
     spec = pod.get("spec") or {}
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    user, imposed = _declared_proxy_user(spec, settings)
+    user, imposed = _declared_proxy_user(spec, settings, values)
     if "proxy.istio.io/overrides" in annotations and _ISTIO_STATUS not in annotations:
         # A record without Istio's status (annotations copied from an injected pod): Istio takes the
         # recorded containers as declared ones, over the pod's own of the same name, merges them
@@ -806,6 +890,7 @@ HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookRe
     "istio-probe-rewrite": rewrite_probes_through_agent,
     "istio-pod-ports": describe_pod_ports,
     "istio-prometheus-merge": merge_prometheus,
+    "istio-proxy-config": proxy_config,
     "istio-hold-application": hold_application,
     "istio-declared-proxy": record_declared_proxy,
     "linkerd-pod": linkerd_pod_facts,

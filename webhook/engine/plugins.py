@@ -26,7 +26,8 @@ KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
 SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "labels", "annotations", "appEnv")
 HOOKS = (
-    "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-hold-application", "istio-declared-proxy", "istio-owner",
+    "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-proxy-config", "istio-hold-application", "istio-declared-proxy",
+    "istio-owner",
     "dapr-app-containers", "linkerd-pod",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(

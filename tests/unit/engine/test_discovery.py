@@ -232,7 +232,7 @@ def test_istio_install_values_come_from_its_config_maps() -> None:
         "clusterId": "cluster-east",
         "rewriteAppProbers": False,
         "trustDomain": "east.example.com",
-        "holdApplicationUntilProxyStarts": True,
+        "defaultConfig": {"holdApplicationUntilProxyStarts": True},
     }
     assert discovery.missing_for(plugins["istio"]) == ()
     # A revision reads its own ConfigMaps: none seen for canary yet, so its values are the defaults.
@@ -304,7 +304,7 @@ ISTIO_TAKEN = (
     "cniEnabled", "resources", "proxyHoldApplicationUntilProxyStarts", "includeIPRanges", "excludeIPRanges",
     "includeInboundPorts", "excludeInboundPorts", "includeOutboundPorts", "excludeOutboundPorts", "proxyLogLevel",
     "proxyComponentLogLevel", "agentLogLevel", "imagePullPolicy", "privileged", "meshId", "network", "clusterId",
-    "rewriteAppProbers", "trustDomain", "holdApplicationUntilProxyStarts",
+    "rewriteAppProbers", "trustDomain", "defaultConfig",
 )  # fmt: skip
 
 
@@ -457,3 +457,90 @@ def test_the_watch_logs_an_unreadable_value_once(caplog: pytest.LogCaptureFixtur
     logged = [r.getMessage() for r in caplog.records if "proxy.cores" in r.getMessage()]
     assert logged == ["linkerd: ConfigMap linkerd/linkerd-config values proxy.cores='2': must be a whole number from "
                       "-9223372036854775808 to 9223372036854775807, got a string ('2'); the configured proxyCores (0) is used"]  # fmt: skip
+
+
+MESH_DEFAULT_CONFIG = """\
+trustDomain: cluster.local
+defaultConfig:
+  discoveryAddress: istiod.istio-system.svc:15012
+  termination_drain_duration: 1m
+  interceptionMode: 1
+  concurrency: 2
+  proxyMetadata:
+    ISTIO_META_DNS_CAPTURE: "true"
+    ISTIO_META_DNS_AUTO_ALLOCATE: "true"
+"""
+
+
+def _with_mesh(mesh: str) -> Discovery:
+    discovery = Discovery(load_plugins())
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    discovery.observe("ConfigMap", "istio-system", "istio", {"data": {"mesh": mesh}})
+    return discovery
+
+
+def test_istio_mesh_default_config_is_taken_whole_and_read_as_the_pods_proxy_config_is() -> None:
+    """The mesh ConfigMap's defaultConfig is a ProxyConfig, read as proxy.istio.io/config is: proto
+    names in JSON form, durations and enums written back as Istio writes them."""
+    discovery = _with_mesh(MESH_DEFAULT_CONFIG)
+    assert discovery.values_for(discovery.plugins["istio"])["defaultConfig"] == {
+        "discoveryAddress": "istiod.istio-system.svc:15012",
+        "terminationDrainDuration": "60s",
+        "interceptionMode": "TPROXY",
+        "concurrency": 2,
+        "proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true", "ISTIO_META_DNS_AUTO_ALLOCATE": "true"},
+    }
+
+
+@pytest.mark.parametrize(
+    "mesh",
+    [
+        "defaultConfig:\n  concurrency: many\n",  # refused in a pod's annotation: not taken either
+        "defaultConfig: [1, 2]\n",
+        "defaultConfig:\n  proxyMetadata: !!set {a}\n",  # YAML that is no JSON
+        "defaultConfig: {}\n",  # nothing set: the default, also empty
+    ],
+)
+def test_istio_mesh_default_config_istio_refuses_leaves_the_default(mesh: str) -> None:
+    discovery = _with_mesh(mesh)
+    assert discovery.values_for(discovery.plugins["istio"])["defaultConfig"] == {}
+
+
+def test_istio_pods_get_the_mesh_default_config_under_their_own() -> None:
+    """Each pod's ProxyConfig is the install's defaultConfig with its proxy.istio.io/config laid
+    over it: proxyMetadata key by key, other fields whole (Istio's mesh.MergeProxyConfig)."""
+    discovery = _with_mesh(MESH_DEFAULT_CONFIG)
+    injector = Injector(plugins=discovery.plugins, config=Config(sidecar_style="classic"), discovery=discovery)
+    own = {"proxy.istio.io/config": '{"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "false"}, "interceptionMode": "REDIRECT", "concurrency": null}'}
+    for annotations, mode, metadata, text in [
+        (
+            {},
+            "TPROXY",
+            {"ISTIO_META_DNS_AUTO_ALLOCATE": "true", "ISTIO_META_DNS_CAPTURE": "true"},
+            '{"concurrency":2,"interceptionMode":"TPROXY","proxyMetadata":{"ISTIO_META_DNS_AUTO_ALLOCATE":"true",'
+            '"ISTIO_META_DNS_CAPTURE":"true"},"terminationDrainDuration":"60s"}\n',
+        ),
+        (
+            own,
+            "REDIRECT",
+            {"ISTIO_META_DNS_AUTO_ALLOCATE": "true", "ISTIO_META_DNS_CAPTURE": "false"},
+            '{"concurrency":2,"proxyMetadata":{"ISTIO_META_DNS_AUTO_ALLOCATE":"true","ISTIO_META_DNS_CAPTURE":"false"},'
+            '"terminationDrainDuration":"60s"}\n',
+        ),
+    ]:
+        pod = make_pod(annotations=annotations)
+        injected = apply(pod, injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"})).patch)
+        _, init = _container(injected, "istio-init")
+        _, proxy = _container(injected, "istio-proxy")
+        env = {e["name"]: e.get("value") for e in proxy["env"]}
+        assert init["args"][init["args"].index("-m") + 1] == mode
+        assert {e["name"]: e["value"] for e in init["env"]} == metadata
+        assert {k: env[k] for k in metadata} == metadata
+        assert env["PROXY_CONFIG"] == text
+
+
+def test_as_setting_names_one_of_the_plugins_settings() -> None:
+    istio = load_plugins()["istio"]
+    entry = {"kind": "ConfigMap", "namespace": "istio-system", "name": "x", "take": {"defaultConfig": {"configKey": "mesh", "path": "defaultConfig", "asSetting": "nope"}}}
+    with pytest.raises(ConfigError, match="controlPlane take 'defaultConfig': asSetting names one of the plugin's settings"):
+        control_plane_of(dataclasses.replace(istio, control_plane=(entry,)))
