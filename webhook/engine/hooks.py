@@ -266,7 +266,9 @@ def rewrite_probes_through_agent(pod: Pod, settings: Mapping[str, Any], values: 
     # The probes point at the pod's status port; what counts as already rewritten is a probe on the
     # install's (Istio compares with the MeshConfig's port, not the annotation's).
     agent_port = values.get("statusPort", 15020)
-    status_port = settings.get("statusPort", agent_port)
+    status_port = settings.get("statusPort")
+    if status_port is None:  # no annotation: the MeshConfig's port (not the chart's global.proxy.statusPort)
+        status_port = agent_port
     # Every template's (a gateway's other containers too), as Istio rewrites once istio-proxy exists.
     enabled = _go_bool(settings.get("rewriteAppProbers"), default=values.get("rewriteAppProbers", True)) and status_port
     previous = _previous_probers(pod)

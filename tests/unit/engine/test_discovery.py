@@ -544,3 +544,53 @@ def test_as_setting_names_one_of_the_plugins_settings() -> None:
     entry = {"kind": "ConfigMap", "namespace": "istio-system", "name": "x", "take": {"defaultConfig": {"configKey": "mesh", "path": "defaultConfig", "asSetting": "nope"}}}
     with pytest.raises(ConfigError, match="controlPlane take 'defaultConfig': asSetting names one of the plugin's settings"):
         control_plane_of(dataclasses.replace(istio, control_plane=(entry,)))
+
+
+def test_istio_chart_values_of_the_proxy_come_from_the_injector_config_map() -> None:
+    """global.hub and global.tag make the proxy image (Istio's injector renders it from its values),
+    while istiod's image tag still picks the release line; the status port, probes, lifecycle,
+    seccomp profile, JSON logs, nftables, STS port, CA address, cluster domain and trust bundle are
+    the install's."""
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    istiod_1_28 = json.loads(json.dumps(ISTIOD).replace("pilot:1.29.6", "pilot:1.28.10"))
+    discovery.observe("Deployment", "istio-system", "istiod", istiod_1_28)
+    chart = {
+        "global": {
+            "hub": "registry.example.com/istio", "tag": "mirror-1", "caAddress": "ca.example.com:15012",
+            "logAsJson": True, "nativeNftables": True, "trustBundleName": "my-root-cert", "sts": {"servicePort": 15463},
+            "proxy_init": {"forceApplyIptables": True},
+            "proxy": {
+                "clusterDomain": "corp.local", "statusPort": 15030, "readinessInitialDelaySeconds": 2,
+                "readinessPeriodSeconds": 5, "readinessFailureThreshold": 10,
+                "startupProbe": {"enabled": False, "failureThreshold": 300},
+                "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}}, "seccompProfile": {"type": "RuntimeDefault"},
+                "capNetBindService": True, "outlierLogPath": "/dev/stdout",
+            },
+        },
+        "pilot": {"crlConfigMapName": "my-crl"},
+    }  # fmt: skip
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(chart)}})
+    pod = make_pod()
+    result = Injector(plugins=plugins, config=Config(sidecar_style="classic"), discovery=discovery).inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    _, init = _container(injected, "istio-init")
+    assert init["image"] == "registry.example.com/istio/proxyv2:mirror-1"
+    assert init["args"][-3:] == ["--log_as_json", "--force-apply", "--native-nftables"]
+    assert init["args"][init["args"].index("-d") + 1] == "15090,15021,15030"
+    assert init["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    _, proxy = _container(injected, "istio-proxy")
+    assert proxy["args"][3] == "$(POD_NAMESPACE).svc.corp.local"
+    assert proxy["args"][-3:] == ["--stsPort=15463", "--log_as_json", "--outlierLogPath=/dev/stdout"]
+    assert {"name": "CA_ADDR", "value": "ca.example.com:15012"} in proxy["env"]
+    assert "startupProbe" not in proxy and proxy["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "5"]}}}
+    probe = proxy["readinessProbe"]
+    assert (probe["initialDelaySeconds"], probe["periodSeconds"], probe["failureThreshold"]) == (2, 5, 10)
+    security = proxy["securityContext"]
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"} and security["capabilities"]["add"] == ["NET_BIND_SERVICE"]
+    # The release line is istiod's (1.28: divisor "0", and the CRL ConfigMap's name fixed).
+    cpu = next(e for e in proxy["env"] if e["name"] == "ISTIO_CPU_LIMIT")
+    assert cpu["valueFrom"]["resourceFieldRef"]["divisor"] == "0"
+    volumes = {v["name"]: v for v in injected["spec"]["volumes"]}
+    assert volumes["istio-ca-crl"]["configMap"]["name"] == "istio-ca-crl"
+    assert volumes["istiod-ca-cert"]["configMap"]["name"] == "my-root-cert"
