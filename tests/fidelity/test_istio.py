@@ -61,7 +61,7 @@ def injector(version: str, install: str | None = None) -> Injector:
     }
     if install is not None:
         # Discovery reads these from the install's ConfigMaps: not pinned, so that it may.
-        for taken in ("resources", "clusterId", "trustDomain", "meshId"):
+        for taken in ("resources", "clusterId", "trustDomain", "meshId", "hub", "caAddress"):
             values[MESH].pop(taken)
     pinned = apply_values(plugins, check_values(plugins, values, source=f"{version}/meta.yaml"))
     # kube-inject without a cluster renders classic sidecars (meta.yaml injector.nativeSidecarDefault),
