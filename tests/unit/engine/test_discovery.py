@@ -594,3 +594,34 @@ def test_istio_chart_values_of_the_proxy_come_from_the_injector_config_map() -> 
     volumes = {v["name"]: v for v in injected["spec"]["volumes"]}
     assert volumes["istio-ca-crl"]["configMap"]["name"] == "istio-ca-crl"
     assert volumes["istiod-ca-cert"]["configMap"]["name"] == "my-root-cert"
+
+
+def test_istio_certificate_and_image_chart_values_come_from_the_injector_config_map() -> None:
+    """global.pilotCertProvider (istiod's CA root only for istiod), global.caName GkeWorkloadCertificate,
+    global.mountMtlsCerts, and global.proxy.image / global.proxy_init.image, as Istio's templates read them."""
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    chart = {
+        "global": {
+            "pilotCertProvider": "custom", "caName": "GkeWorkloadCertificate", "mountMtlsCerts": True,
+            "proxy": {"image": "proxyv2-custom"}, "proxy_init": {"image": "registry.example.com/tools/iptables-init:1.0"},
+        },
+    }  # fmt: skip
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(chart)}})
+    pod = make_pod()
+    pod["spec"]["serviceAccountName"] = "reviews"
+    result = Injector(plugins=plugins, config=Config(sidecar_style="classic"), discovery=discovery).inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    _, init = _container(injected, "istio-init")
+    _, proxy = _container(injected, "istio-proxy")
+    assert init["image"] == "registry.example.com/tools/iptables-init:1.0"
+    assert proxy["image"] == "docker.io/istio/proxyv2-custom:1.29.6"
+    assert {"name": "PILOT_CERT_PROVIDER", "value": "custom"} in proxy["env"]
+    mounts = {m["name"]: m for m in proxy["volumeMounts"]}
+    assert "istiod-ca-cert" not in mounts and "istio-ca-crl" not in mounts and "workload-certs" not in mounts
+    assert mounts["gke-workload-certificate"]["readOnly"] is True and mounts["istio-certs"]["mountPath"] == "/etc/certs/"
+    volumes = {v["name"]: v for v in injected["spec"]["volumes"]}
+    assert "istiod-ca-cert" not in volumes and "istio-ca-crl" in volumes
+    assert volumes["istio-certs"]["secret"] == {"optional": True, "secretName": "istio.reviews"}
+    assert volumes["gke-workload-certificate"]["csi"] == {"driver": "workloadcertificates.security.cloud.google.com"}
