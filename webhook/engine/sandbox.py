@@ -6,10 +6,8 @@ load-time check (`check_expression`) that lets the per-pod leaves run without th
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import unicodedata
-from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any
 
@@ -138,17 +136,7 @@ def _go_float(value: Any) -> str:
     """A number as Go's `%v` writes a float64 (a chart value read from JSON): its shortest digits,
     in exponent form from a decimal exponent of 6 or below -4 (`999999`, `1e+06`, `3e+09`)."""
     number = float(value)
-    if number == 0 or not math.isfinite(number):
-        return "0" if number == 0 else str(value)
-    exact = Decimal(repr(abs(number))).normalize()
-    _, digits, exponent = exact.as_tuple()
-    shown = "".join(map(str, digits))
-    power = len(shown) + int(exponent) - 1
-    minus = "-" if number < 0 else ""
-    if power < -4 or power >= 6:
-        mantissa = shown[0] + ("." + shown[1:] if len(shown) > 1 else "")
-        return f"{minus}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
-    return minus + format(exact, "f")
+    return "0" if number == 0 else go_float_text(number)  # a chart's -0 is an int's 0
 
 
 def _go_snakecase(text: str) -> str:
