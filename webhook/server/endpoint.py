@@ -4,6 +4,7 @@ limit, refusals as HTTP 4xx, the review's metrics and log line, and the answer's
 from __future__ import annotations
 
 import time
+from typing import Generic, TypeVar
 
 from starlette.types import Receive, Scope, Send
 
@@ -17,6 +18,8 @@ JSON = "application/json"
 _JSON_HEADER = (b"content-type", b"application/json")
 _CLOSE_HEADER = (b"connection", b"close")
 
+A = TypeVar("A")  # what answers the endpoint's reviews (pod Admission, NamespaceAdmission)
+
 
 class Drain:
     """Set when shutdown starts: answers then close their connection and /readyz fails."""
@@ -25,7 +28,7 @@ class Drain:
         self.draining = False
 
 
-class ReviewEndpoint:
+class ReviewEndpoint(Generic[A]):
     """What a review endpoint is built from: no Request or Response objects, no middleware.
 
     An endpoint's ``__call__`` takes the body from ``_accept`` (None once it has answered), answers
@@ -35,8 +38,16 @@ class ReviewEndpoint:
     """
 
     def __init__(
-        self, *, metrics: Metrics, drain: Drain, max_body_bytes: int, review_log: ReviewLog, lane_bytes: int = LANE_BYTES
+        self,
+        admission: A,
+        *,
+        metrics: Metrics,
+        drain: Drain,
+        max_body_bytes: int,
+        review_log: ReviewLog,
+        lane_bytes: int = LANE_BYTES,
     ) -> None:
+        self.admission = admission
         self.metrics = metrics
         self.drain = drain
         self.max_body_bytes = max_body_bytes

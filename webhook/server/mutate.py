@@ -11,10 +11,8 @@ from starlette.types import Receive, Scope, Send
 from webhook.engine import review as wire
 from webhook.engine.errors import BadRequest
 from webhook.server.admission import Admission
-from webhook.server.endpoint import Drain, ReviewEndpoint
-from webhook.server.lane import LANE_ANNOTATION_CHARS, LANE_BYTES
-from webhook.server.metrics import Metrics
-from webhook.server.reviewlog import ReviewLog
+from webhook.server.endpoint import ReviewEndpoint
+from webhook.server.lane import LANE_ANNOTATION_CHARS
 from webhook.server.verdict import ReviewFacts, internal_error
 
 
@@ -23,25 +21,12 @@ def _annotation_chars(pod: dict[str, Any] | None) -> int:
     return sum(map(len, annotations.values())) if isinstance(annotations, dict) else 0
 
 
-class MutateHandler(ReviewEndpoint):
+class MutateHandler(ReviewEndpoint[Admission]):
     """POST /mutate as a bare ASGI callable.
 
     The body is read raw and handed to the pure wire module; the answer is orjson bytes. A large
     body, or a pod with long annotations (per-pod settings), is parsed and injected on the side lane.
     """
-
-    def __init__(
-        self,
-        admission: Admission,
-        *,
-        metrics: Metrics,
-        drain: Drain,
-        max_body_bytes: int,
-        review_log: ReviewLog,
-        lane_bytes: int = LANE_BYTES,
-    ) -> None:
-        super().__init__(metrics=metrics, drain=drain, max_body_bytes=max_body_bytes, review_log=review_log, lane_bytes=lane_bytes)
-        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

@@ -18,10 +18,7 @@ from webhook.engine import review as wire
 from webhook.engine.errors import BadRequest
 from webhook.engine.injector import Injector
 from webhook.engine.validate import namespace_objects, validate_namespace
-from webhook.server.endpoint import Drain, ReviewEndpoint
-from webhook.server.lane import LANE_BYTES
-from webhook.server.metrics import Metrics
-from webhook.server.reviewlog import ReviewLog
+from webhook.server.endpoint import ReviewEndpoint
 from webhook.server.verdict import ReviewFacts, Verdict, internal_error
 
 CHECKED_OPERATIONS = ("CREATE", "UPDATE")
@@ -72,21 +69,9 @@ class NamespaceAdmission:
         return wire.allow(review, warnings=verdict.warnings), Verdict("allowed", verdict.code)
 
 
-class ValidateHandler(ReviewEndpoint):
+class ValidateHandler(ReviewEndpoint[NamespaceAdmission]):
     """POST /validate as a bare ASGI callable; a large body is parsed on the side lane."""
 
-    def __init__(
-        self,
-        admission: NamespaceAdmission,
-        *,
-        metrics: Metrics,
-        drain: Drain,
-        max_body_bytes: int,
-        review_log: ReviewLog,
-        lane_bytes: int = LANE_BYTES,
-    ) -> None:
-        super().__init__(metrics=metrics, drain=drain, max_body_bytes=max_body_bytes, review_log=review_log, lane_bytes=lane_bytes)
-        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
