@@ -86,6 +86,16 @@ class Webhook:
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
 
+    def log_lines_with(self, text: str, timeout: float = 5.0) -> list[str]:
+        """The log's lines holding ``text``, once there are some: review lines go out a loop turn
+        after their answer (reviewlog.ReviewLog)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log().splitlines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def stop(self, timeout: float = 15.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -244,7 +244,7 @@ def test_ops_one_json_log_line_per_review(webhook: Webhook) -> None:
     review = make_review(make_pod(annotations=PLUGIN_ANNOTATIONS["linkerd"]), api_version=V1)
     webhook.post(review)
     uid = review["request"]["uid"]
-    lines = [orjson.loads(line) for line in webhook.log().splitlines() if uid in line]
+    lines = [orjson.loads(line) for line in webhook.log_lines_with(uid)]
     assert len(lines) == 1
     line = lines[0]
     assert line["namespace"] == "demo"

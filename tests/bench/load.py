@@ -104,6 +104,7 @@ def serve_bare(port: int, cert_dir: Path, response_file: Path) -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,  # as the webhook's (webhook/server/serve.py)
     )
     uvicorn.Server(config).run()
 

@@ -79,6 +79,7 @@ def create_app(
             namespaces.stop()
             for watch in watches:
                 watch.stop()
+            app.mutate.log.flush()  # the last turn's review lines
 
     app = WebhookApp(
         title="meshswitch",

@@ -167,6 +167,7 @@ def serve(options: ServeOptions, sock: socket.socket | None) -> int:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,  # nothing reads the client's address; no X-Forwarded-For layer per request
         timeout_keep_alive=int(options.keep_alive_seconds),
         timeout_graceful_shutdown=int(options.graceful_timeout_seconds),
     )
