@@ -345,6 +345,33 @@ def test_a_rollouts_pods_are_answered_from_the_cache(
     assert answer_cache_hits(webhook) > hits
 
 
+def test_a_rollouts_pods_with_their_own_token_volumes_share_one_answer(
+    kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory
+) -> None:
+    """The default: each pod mounts its service account token, from a volume the ServiceAccount
+    admission plugin names kube-api-access-<random> per pod. The cache key leaves that name out
+    (and managedFields' time), so all but the first two of eight pods are answered from the cache;
+    Linkerd's proxy mounts the token too, so each answer must carry the pod's own volume name."""
+    ns = namespace_factory(labels={MODE: "linkerd"})
+    apps: Any = k8s.AppsV1Api(kube_client)
+    labels = {"app": "tokens"}
+    hits = answer_cache_hits(webhook)
+    template = {"metadata": {"labels": labels}, "spec": pod_body()["spec"]}
+    deployment = {"metadata": {"name": "tokens"}, "spec": {"replicas": 8, "selector": {"matchLabels": labels}, "template": template}}
+    apps.create_namespaced_deployment(ns, {"apiVersion": "apps/v1", "kind": "Deployment", **deployment})
+    pods = eventually("the Deployment's 8 pods", lambda: found if len(found := list_pods(kube_client, ns, "app=tokens")) >= 8 else None)
+    volumes = set()
+    for pod in pods:
+        assert_injected(pod, "linkerd")
+        (token,) = [v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-")]
+        volumes.add(token)
+        proxy = next(c for c in pod["spec"]["initContainers"] if c["name"] == "linkerd-proxy")
+        mounted = [m["name"] for m in proxy["volumeMounts"] if m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"]
+        assert mounted == [token]
+    assert len(volumes) == 8
+    assert answer_cache_hits(webhook) - hits >= 6
+
+
 def test_job_pod_is_injected(kube_client: Any, webhook: dc.WebhookServer, namespace_factory: NamespaceFactory) -> None:
     ns = namespace_factory(labels={MODE: "linkerd"})
     job = strip_namespace(next(d for c in corpora() for d in documents(c.directory / "report-generator-job.yaml")))

@@ -108,7 +108,7 @@ class Admission:
         # writes) would answer hits with the wrong uid.
         if self.answers is None or review.uid != key.uid or not self.answers.admits(key.key):
             return
-        answer = split(payload, review.uid, Remembered(verdict, ReviewFacts.of(review)))
+        answer = split(payload, review.uid, Remembered(verdict, ReviewFacts.of(review)), key.token)
         if answer is None:
             return
         entry = make_entry(

@@ -1,9 +1,11 @@
-"""One answer for identical reviews: a rollout's pods can reach the webhook byte-identical apart
-from the request's uid, so the finished answer of the first is the answer of the rest, with only
-the uid replaced (docs/server.md says when they differ).
+"""One answer for identical reviews: a rollout's pods reach the webhook identical apart from the
+request's uid and what the API server writes into each pod (the token volume's random name, the
+time in managedFields), so the finished answer of the first is the answer of the rest, with only
+those replaced (docs/server.md says when they differ).
 
-The key is a SHA-256 of the raw body without its uid, taken before anything is parsed: a hit costs
-a digest and a dictionary lookup. The kube-apiserver serialises an AdmissionReview from its Go
+The key is a SHA-256 of the raw body without its uid, with managedFields' times blanked and the
+pod's token volume name replaced by a placeholder, taken before anything is parsed: a hit costs a
+digest and a dictionary lookup. The kube-apiserver serialises an AdmissionReview from its Go
 struct, so the body always begins with kind, apiVersion and the request's uid, in that order; only
 a body that begins exactly so (`digest_body`) is cached, any other is parsed and answered fresh.
 
@@ -16,6 +18,7 @@ remembered by its key alone, so bodies that never come back cost no answer's byt
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import re
 import sys
@@ -48,14 +51,32 @@ _ENVELOPE = re.compile(
     rb',"request":\{"uid":"([A-Za-z0-9-]{1,128})",'
 )
 
+# The ServiceAccount admission plugin names the projected token volume of every pod that mounts its
+# token kube-api-access-<5 random characters> (utilrand.String(5)), in spec.volumes and in each
+# container's volumeMounts. Its characters never need a JSON escape.
+_TOKEN_PREFIX = b"kube-api-access-"
+_TOKEN_LENGTH = len(b"kube-api-access-xxxxx")
+_QUOTED_TOKEN = re.compile(rb'"kube-api-access-[a-z0-9]{5}"')
+# A ManagedFieldsEntry's time, to the second. The API server writes a struct's fields in their
+# order and a map's keys sorted, so "time" followed by "fieldsType" is a ManagedFieldsEntry's and
+# nothing else's; the engine never reads managedFields (wire.parse drops them).
+_TIME_KEY = b',"time":"'
+_FIELDS_TYPE_KEY = b'","fieldsType":'
+# Raw control characters never occur in JSON text: the placeholders cannot be a body's own bytes.
+_TOKEN_PLACEHOLDER = b"\0" * _TOKEN_LENGTH
+_BLANK = b"\0"
+_PATCH_KEY = b'"patch":"'
+
 V = TypeVar("V")
 
 
 class BodyKey(NamedTuple):
-    """A cacheable body's key and the request's uid it left out."""
+    """A cacheable body's key, the request's uid it left out, and the pod's token volume name it
+    replaced (None when the pod has none)."""
 
     key: bytes
     uid: str
+    token: bytes | None = None
 
 
 def digest_body(body: bytes) -> BodyKey | None:
@@ -64,31 +85,108 @@ def digest_body(body: bytes) -> BodyKey | None:
     if match is None:
         return None
     start, end = match.span(1)
+    token, cuts = _token_name(body, end)
+    if cuts is None:
+        return None  # several token names: no body from an API server
+    cuts += _time_values(body, end)
+    cuts.sort()
     raw = memoryview(body)
     digest = hashlib.sha256(raw[:start])
-    digest.update(raw[end:])
-    return BodyKey(digest.digest(), match[1].decode("ascii"))
+    at = end
+    for begin, stop, placeholder in cuts:
+        if begin < at:
+            return None  # a name inside a time: no body from an API server
+        digest.update(raw[at:begin])
+        digest.update(placeholder)
+        at = stop
+    digest.update(raw[at:])
+    return BodyKey(digest.digest(), match[1].decode("ascii"), token)
+
+
+Cuts = list[tuple[int, int, bytes]]
+
+
+def _token_name(body: bytes, start: int) -> tuple[bytes | None, Cuts | None]:
+    """The one token volume name the body holds and where it occurs, also inside longer strings:
+    the key then stands for the body under any renaming of that name, and so does the answer
+    (Answer.payload). (None, []) without a name; (None, None) for several names. One scan: each
+    costs as much as a third of the digest."""
+    found = []
+    at = body.find(_TOKEN_PREFIX, start)
+    while at >= 0:
+        found.append(at)
+        at = body.find(_TOKEN_PREFIX, at + len(_TOKEN_PREFIX))
+    names = {body[at : at + _TOKEN_LENGTH] for at in found if _QUOTED_TOKEN.match(body, at - 1)}
+    if len(names) != 1:
+        return None, [] if not names else None
+    (name,) = names
+    return name, [(at, at + _TOKEN_LENGTH, _TOKEN_PLACEHOLDER) for at in found if body.startswith(name, at)]
+
+
+def _time_values(body: bytes, start: int) -> Cuts:
+    """Where each ManagedFieldsEntry's time is, to be blanked: the string value of a "time" key
+    right before a "fieldsType" key."""
+    cuts = []
+    at = body.find(_FIELDS_TYPE_KEY, start)
+    while at >= 0:
+        value = body.rfind(b'"', start, at) + 1
+        if value > 0 and body.endswith(_TIME_KEY, start, value) and body.find(b"\\", value, at) < 0:
+            cuts.append((value, at, _BLANK))
+        at = body.find(_FIELDS_TYPE_KEY, at + len(_FIELDS_TYPE_KEY))
+    return cuts
 
 
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[V]):
-    """An encoded answer cut around its uid, and what it said (for logs and metrics)."""
+    """An encoded answer cut around its uid, and what it said (for logs and metrics).
+
+    An answer whose patch carries the pod's token volume name (Linkerd's proxy mounts the token
+    too) also keeps its patch's JSON cut around each occurrence of the name, in ``patch_parts``:
+    ``suffix`` then ends where the patch's base64 begins and ``tail`` follows it."""
 
     prefix: bytes
     suffix: bytes
     verdict: V
+    patch_parts: tuple[bytes, ...] = ()
+    tail: bytes = b""
 
-    def payload(self, uid: str) -> bytes:
-        return self.prefix + orjson.dumps(uid) + self.suffix
+    def payload(self, uid: str, token: bytes | None = None) -> bytes:
+        if not self.patch_parts:
+            return self.prefix + orjson.dumps(uid) + self.suffix
+        assert token is not None  # an equal key replaced a name in this body as in the stored one
+        patch = binascii.b2a_base64(token.join(self.patch_parts), newline=False)
+        return self.prefix + orjson.dumps(uid) + self.suffix + patch + self.tail
+
+    @property
+    def size(self) -> int:
+        """The bytes of its own objects (the verdict not counted)."""
+        return sum(map(sys.getsizeof, (self, self.prefix, self.suffix, self.tail, self.patch_parts, *self.patch_parts)))
 
 
-def split(payload: bytes, uid: str, verdict: V) -> Answer[V] | None:
-    """The answer cut around its one `"uid":"..."`; None if that is not found exactly once."""
+def split(payload: bytes, uid: str, verdict: V, token: bytes | None = None) -> Answer[V] | None:
+    """The answer cut around its one `"uid":"..."`, and its patch around ``token`` (the pod's token
+    volume name); None if the uid is not found exactly once, or the name is found outside the patch."""
     marker = _UID_KEY + orjson.dumps(uid)
     parts = payload.split(marker)
     if len(parts) != 2:
         return None
-    return Answer(parts[0] + _UID_KEY, parts[1], verdict)
+    prefix, rest = parts[0] + _UID_KEY, parts[1]
+    if token is None:
+        return Answer(prefix, rest, verdict)
+    if token in prefix:
+        return None
+    # The response's one "patch" key: inside a JSON string a quote is always escaped.
+    start = rest.find(_PATCH_KEY)
+    if start < 0:
+        return None if token in rest else Answer(prefix, rest, verdict)
+    start += len(_PATCH_KEY)
+    end = rest.index(b'"', start)
+    if token in rest[:start] or token in rest[end:]:
+        return None
+    patch = binascii.a2b_base64(rest[start:end])
+    if token not in patch:
+        return Answer(prefix, rest, verdict)
+    return Answer(prefix, rest[:start], verdict, tuple(patch.split(token)), rest[end:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +219,7 @@ _ENTRY_OVERHEAD = (
 def make_entry(answer: Answer[V], *, namespace_name: str, namespace: NamespaceMeta, generation: int, extra: int = 0) -> Entry[V]:
     """An entry sized as the memory it keeps alive: its payload bytes and objects, plus ``extra``
     (what the verdict holds). The NamespaceMeta is the namespace cache's own and is not counted."""
-    size = sys.getsizeof(answer) + sys.getsizeof(answer.prefix) + sys.getsizeof(answer.suffix) + _ENTRY_OVERHEAD + extra
+    size = answer.size + _ENTRY_OVERHEAD + extra
     return Entry(answer, namespace_name, namespace, generation, size)
 
 

@@ -39,7 +39,7 @@ class MutateHandler(ReviewEndpoint[Admission]):
             entry = self.admission.recall(key.key)
             if entry is not None:
                 remembered = entry.answer.verdict
-                payload = entry.answer.payload(key.uid)
+                payload = entry.answer.payload(key.uid, key.token)
                 await self._finish(send, started, key.uid, remembered.facts, remembered.verdict, payload)
                 return
         try:

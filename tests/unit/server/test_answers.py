@@ -219,12 +219,14 @@ def test_the_key_leaves_out_only_the_uid() -> None:
     assert first.key == second.key and (first.uid, second.uid) == ("a", "0" * 128)
 
 
-def test_the_key_changes_with_any_byte_outside_the_uid() -> None:
+def test_the_key_changes_with_any_byte_outside_the_uid_and_managed_fields_time() -> None:
     body = body_of(make_pod(annotations=ISTIO, env=2), "0d8a7b4e-5d1c-4f38-9a0e-6c1f1b2d3e4f")
     base = digest_body(body)
     assert base is not None
     start = body.index(base.uid.encode())
     end = start + len(base.uid)
+    time_start = body.index(b',"time":"') + len(b',"time":"')
+    time_end = body.index(b'"', time_start)
     keys = []
     for position in (*range(start), *range(end, len(body))):
         changed = bytearray(body)
@@ -232,9 +234,107 @@ def test_the_key_changes_with_any_byte_outside_the_uid() -> None:
         keyed = digest_body(bytes(changed))
         # A change in the envelope (up to the comma after the uid) leaves no key at all.
         assert (keyed is None) == (position < start or position <= end + 1)
-        if keyed is not None:
+        if keyed is None:
+            continue
+        if time_start <= position < time_end:
+            assert keyed.key == base.key  # the engine never reads managedFields
+        else:
             keys.append(keyed.key)
-    assert base.key not in keys and len(set(keys)) == len(keys) == len(body) - end - 2
+    assert base.key not in keys and len(set(keys)) == len(keys) == len(body) - end - 2 - (time_end - time_start)
+
+
+# --- a rollout's pods as the API server writes them -------------------------------------------------
+
+TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def as_admitted(pod: dict[str, Any], token: str, time: str) -> dict[str, Any]:
+    """The pod as the API server's admission chain hands it to webhooks: the ServiceAccount plugin's
+    projected token volume, named ``token``, mounted in every container (unless the pod opts out),
+    and managedFields written at ``time``."""
+    pod = copy.deepcopy(pod)
+    metadata = pod.setdefault("metadata", {})
+    metadata["managedFields"] = [
+        {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": time,
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:generateName": {}}}},
+    ]  # fmt: skip
+    spec = pod.setdefault("spec", {})
+    if spec.get("automountServiceAccountToken") is False:
+        return pod
+    sources = [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+    ]
+    # make_pod's pods carry the volume under its old fixed name: it is the plugin's to name.
+    spec["volumes"] = [v for v in spec.get("volumes") or [] if v.get("name") != "kube-api-access"]
+    spec["volumes"].append({"name": token, "projected": {"sources": sources, "defaultMode": 420}})
+    for section in ("initContainers", "containers"):
+        for container in spec.get(section) or []:
+            mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != "kube-api-access"]
+            if not any(m.get("mountPath") == TOKEN_MOUNT for m in mounts):
+                mounts.append({"name": token, "readOnly": True, "mountPath": TOKEN_MOUNT})
+            container["volumeMounts"] = mounts
+    return pod
+
+
+def token_name(index: int) -> str:
+    return f"kube-api-access-{index:05d}"[:-5] + "".join("bcdfghjklmnpqrstvwxz2456789"[(index * 7 + i) % 27] for i in range(5))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
+def test_a_rollouts_pods_share_an_answer_across_token_names_and_times(mode: str, workload: str, pod: dict[str, Any]) -> None:
+    """Each pod of a ReplicaSet gets its own token volume name and the second it was written in; the
+    answer cached for two of them is, for a third, byte for byte that pod's fresh answer."""
+    cached = server(demo(mode))
+    seconds = iter(range(10))
+    names = iter(range(1, 10))
+    cached.store(lambda: body_of(as_admitted(pod, token_name(next(names)), f"2026-12-03T10:00:0{next(seconds)}Z"), uid(), mode=mode))
+    assert cached.cache is not None and len(cached.cache) == 1 and cached.hits == 0
+    third = body_of(as_admitted(pod, token_name(7), "2026-12-03T10:00:09Z"), uid(), mode=mode)
+    from_cache = cached.post(third)
+    assert cached.hits == 1
+    expected, expected_line = fresh(demo(mode), third)
+    assert from_cache == expected
+    assert cached.log.lines[-1] == expected_line
+
+
+def test_the_token_name_is_renamed_wherever_it_occurs() -> None:
+    """The name also inside a longer string (an annotation Linkerd copies nowhere, but the key and the
+    answer must agree on every occurrence)."""
+    def body(index: int) -> bytes:
+        name = token_name(index)
+        pod = make_pod(annotations={"meshswitch.io/mode": "linkerd", "example.com/note": f"token at {name}/token"})
+        return body_of(as_admitted(pod, name, "2026-12-03T10:00:00Z"), uid(), mode="linkerd")
+
+    cached = server(demo("linkerd"))
+    cached.post(body(1))
+    cached.post(body(2))
+    third = body(3)
+    from_cache = cached.post(third)
+    assert cached.hits == 1
+    assert from_cache == fresh(demo("linkerd"), third)[0]
+    patch = orjson.loads(base64.b64decode(orjson.loads(from_cache)["response"]["patch"]))
+    assert token_name(3) in orjson.dumps(patch).decode() and token_name(2) not in orjson.dumps(patch).decode()
+
+
+def test_a_body_with_two_token_names_is_not_cached() -> None:
+    pod = as_admitted(make_pod(annotations=ISTIO), token_name(1), "2026-12-03T10:00:00Z")
+    pod["spec"]["volumes"].append({**pod["spec"]["volumes"][-1], "name": token_name(2)})
+    assert digest_body(body_of(pod, uid())) is None
+
+
+def test_only_managed_fields_times_are_blanked() -> None:
+    """A map's keys are written sorted, so an annotation named "time" never precedes "fieldsType":
+    its value stays in the key."""
+    def key(value: str) -> bytes:
+        pod = make_pod(annotations={**ISTIO, "fieldsType": "x", "time": value})
+        keyed = digest_body(body_of(pod, "u"))
+        assert keyed is not None
+        return keyed.key
+
+    assert key("2026-12-03T10:00:00Z") != key("2026-12-03T10:00:01Z")
 
 
 Change = Callable[[Server], None]
