@@ -62,6 +62,7 @@ _QUOTED_TOKEN = re.compile(rb'"kube-api-access-[a-z0-9]{5}"')
 # nothing else's; the engine never reads managedFields (wire.parse drops them).
 _TIME_KEY = b',"time":"'
 _FIELDS_TYPE_KEY = b'","fieldsType":'
+_SPEC_KEY = b'"spec":{'
 # Raw control characters never occur in JSON text: the placeholders cannot be a body's own bytes.
 _TOKEN_PLACEHOLDER = b"\0" * _TOKEN_LENGTH
 _BLANK = b"\0"
@@ -85,54 +86,45 @@ def digest_body(body: bytes) -> BodyKey | None:
     if match is None:
         return None
     start, end = match.span(1)
-    token, cuts = _token_name(body, end)
-    if cuts is None:
-        return None  # several token names: no body from an API server
-    cuts += _time_values(body, end)
-    cuts.sort()
-    raw = memoryview(body)
-    digest = hashlib.sha256(raw[:start])
-    at = end
-    for begin, stop, placeholder in cuts:
-        if begin < at:
-            return None  # a name inside a time: no body from an API server
+    rest = body[end:]
+    token = _token_name(rest)
+    if token is not None:
+        # Wherever it occurs, also inside longer strings: the key then stands for the body under
+        # any renaming of that name, and so does the answer (Answer.payload).
+        rest = rest.replace(token, _TOKEN_PLACEHOLDER)
+    raw = memoryview(rest)
+    digest = hashlib.sha256(memoryview(body)[:start])
+    at = 0
+    for begin, stop in _time_values(rest):
         digest.update(raw[at:begin])
-        digest.update(placeholder)
+        digest.update(_BLANK)
         at = stop
     digest.update(raw[at:])
     return BodyKey(digest.digest(), match[1].decode("ascii"), token)
 
 
-Cuts = list[tuple[int, int, bytes]]
-
-
-def _token_name(body: bytes, start: int) -> tuple[bytes | None, Cuts | None]:
-    """The one token volume name the body holds and where it occurs, also inside longer strings:
-    the key then stands for the body under any renaming of that name, and so does the answer
-    (Answer.payload). (None, []) without a name; (None, None) for several names. One scan: each
-    costs as much as a third of the digest."""
-    found = []
-    at = body.find(_TOKEN_PREFIX, start)
+def _token_name(body: bytes) -> bytes | None:
+    """The first token volume name in the body (a quoted one: a volume's or a mount's name)."""
+    at = body.find(_TOKEN_PREFIX)
     while at >= 0:
-        found.append(at)
+        if _QUOTED_TOKEN.match(body, at - 1):
+            return body[at : at + _TOKEN_LENGTH]
         at = body.find(_TOKEN_PREFIX, at + len(_TOKEN_PREFIX))
-    names = {body[at : at + _TOKEN_LENGTH] for at in found if _QUOTED_TOKEN.match(body, at - 1)}
-    if len(names) != 1:
-        return None, [] if not names else None
-    (name,) = names
-    return name, [(at, at + _TOKEN_LENGTH, _TOKEN_PLACEHOLDER) for at in found if body.startswith(name, at)]
+    return None
 
 
-def _time_values(body: bytes, start: int) -> Cuts:
+def _time_values(body: bytes) -> list[tuple[int, int]]:
     """Where each ManagedFieldsEntry's time is, to be blanked: the string value of a "time" key
-    right before a "fieldsType" key."""
+    right before a "fieldsType" key, looked for in the metadata, before the pod's spec (missing
+    one elsewhere merely keeps its time in the key)."""
     cuts = []
-    at = body.find(_FIELDS_TYPE_KEY, start)
+    spec = body.find(_SPEC_KEY)
+    at = body.find(_FIELDS_TYPE_KEY, 0, spec)
     while at >= 0:
-        value = body.rfind(b'"', start, at) + 1
-        if value > 0 and body.endswith(_TIME_KEY, start, value) and body.find(b"\\", value, at) < 0:
-            cuts.append((value, at, _BLANK))
-        at = body.find(_FIELDS_TYPE_KEY, at + len(_FIELDS_TYPE_KEY))
+        value = body.rfind(b'"', 0, at) + 1
+        if body.endswith(_TIME_KEY, 0, value) and body.find(b"\\", value, at) < 0:
+            cuts.append((value, at))
+        at = body.find(_FIELDS_TYPE_KEY, at + len(_FIELDS_TYPE_KEY), spec)
     return cuts
 
 
