@@ -12,7 +12,7 @@ from webhook.cluster.namespaces import NamespaceSource
 from webhook.engine import review as wire
 from webhook.engine.errors import PodDenied
 from webhook.engine.injector import Injector, NamespaceMeta
-from webhook.server.answers import AnswerCache, BodyKey, Entry, digest_body, make_entry, split
+from webhook.server.answers import AnswerCache, BodyKey, Entry, body_key, make_entry, split
 from webhook.server.metrics import Metrics
 from webhook.server.verdict import ReviewFacts, Verdict, internal_error
 
@@ -55,7 +55,7 @@ class Admission:
 
     def key_body(self, body: bytes) -> BodyKey | None:
         """The cache key of a body the apiserver laid out; None without a cache or for another layout."""
-        return digest_body(body) if self.answers is not None else None
+        return body_key(body) if self.answers is not None else None
 
     def recall(self, key: bytes) -> Entry[Remembered] | None:
         """The cached answer for this key, if the namespace and the discovered values are unchanged."""
@@ -112,7 +112,7 @@ class Admission:
         if answer is None:
             return
         entry = make_entry(
-            answer, namespace_name=review.namespace, namespace=namespace, generation=generation, extra=answer.verdict.size
+            answer, key=key.key, namespace_name=review.namespace, namespace=namespace, generation=generation, extra=answer.verdict.size
         )
         self.answers.put(key.key, entry)
 

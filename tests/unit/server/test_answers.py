@@ -29,7 +29,7 @@ from tests.helpers import make_injector
 from webhook.engine.discovery import Discovery
 from webhook.engine.injector import Injector
 from webhook.engine.kube import NamespaceMeta
-from webhook.server.answers import SEEN_KEY_BYTES, SEEN_MAX_BYTES, AnswerCache, digest_body, make_entry, split
+from webhook.server.answers import SEEN_KEY_BYTES, SEEN_MAX_BYTES, AnswerCache, body_key, make_entry, split
 from webhook.server.admission import Admission, Remembered
 from webhook.server.endpoint import Drain
 from webhook.server.mutate import MutateHandler
@@ -214,14 +214,14 @@ def test_an_internal_error_is_never_cached(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_the_key_leaves_out_only_the_uid() -> None:
     pod = make_pod(annotations=ISTIO)
-    first, second = digest_body(body_of(pod, "a")), digest_body(body_of(pod, "0" * 128))
+    first, second = body_key(body_of(pod, "a")), body_key(body_of(pod, "0" * 128))
     assert first is not None and second is not None
     assert first.key == second.key and (first.uid, second.uid) == ("a", "0" * 128)
 
 
 def test_the_key_changes_with_any_byte_outside_the_uid_and_managed_fields_time() -> None:
     body = body_of(make_pod(annotations=ISTIO, env=2), "0d8a7b4e-5d1c-4f38-9a0e-6c1f1b2d3e4f")
-    base = digest_body(body)
+    base = body_key(body)
     assert base is not None
     start = body.index(base.uid.encode())
     end = start + len(base.uid)
@@ -231,7 +231,7 @@ def test_the_key_changes_with_any_byte_outside_the_uid_and_managed_fields_time()
     for position in (*range(start), *range(end, len(body))):
         changed = bytearray(body)
         changed[position] ^= 0x01
-        keyed = digest_body(bytes(changed))
+        keyed = body_key(bytes(changed))
         # A change in the envelope (up to the comma after the uid) leaves no key at all.
         assert (keyed is None) == (position < start or position <= end + 1)
         if keyed is None:
@@ -330,7 +330,7 @@ def test_only_the_first_token_name_is_left_out_of_the_key() -> None:
         return body_of(pod, uid(), mode="linkerd")
 
     def key(first: int, second: int) -> bytes:
-        keyed = digest_body(body(first, second))
+        keyed = body_key(body(first, second))
         assert keyed is not None and keyed.token == token_name(first).encode()
         return keyed.key
 
@@ -348,7 +348,7 @@ def test_only_managed_fields_times_are_blanked() -> None:
     its value stays in the key."""
     def key(value: str) -> bytes:
         pod = make_pod(annotations={**ISTIO, "fieldsType": "x", "time": value})
-        keyed = digest_body(body_of(pod, "u"))
+        keyed = body_key(body_of(pod, "u"))
         assert keyed is not None
         return keyed.key
 
@@ -481,7 +481,7 @@ def test_a_body_in_another_layout_is_answered_fresh_and_not_cached(layout: Calla
     for _ in range(3):
         review = make_review(copy.deepcopy(pod), uid=uid(), namespace="demo")
         body = layout(review)
-        assert digest_body(body) is None
+        assert body_key(body) is None
         answer = cached.post(body)
         assert answer == fresh(demo(), body)[0]
         assert orjson.loads(answer)["response"]["uid"] == orjson.loads(body)["request"]["uid"]
@@ -533,7 +533,7 @@ def test_a_duplicated_uid_key_is_not_cached() -> None:
 def entry(uid: str, payload: bytes) -> Any:
     answer = split(payload, uid, "v")
     assert answer is not None
-    return make_entry(answer, namespace_name="demo", namespace=NamespaceMeta("demo", {}, {}), generation=0)
+    return make_entry(answer, key=uid.encode(), namespace_name="demo", namespace=NamespaceMeta("demo", {}, {}), generation=0)
 
 
 def test_cache_is_bounded_in_bytes() -> None:
