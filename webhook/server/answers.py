@@ -5,9 +5,10 @@ those replaced (docs/server.md says when they differ).
 
 The key is the raw body without its uid, with managedFields' times blanked and the pod's token
 volume name replaced by a placeholder, taken before anything is parsed: a hit costs those cuts and
-a dictionary lookup (Python's keyed hash of the bytes and, on a match, their comparison). The kube-apiserver serialises an AdmissionReview from its Go
-struct, so the body always begins with kind, apiVersion and the request's uid, in that order; only
-a body that begins exactly so (`body_key`) is cached, any other is parsed and answered fresh.
+a dictionary lookup (Python's keyed hash of the bytes and, on a match, their comparison). The
+kube-apiserver serialises an AdmissionReview from its Go struct, so the body always begins with
+kind, apiVersion and the request's uid, in that order; only a body that begins exactly so
+(`body_key`) is cached, any other is parsed and answered fresh.
 
 What the answer reads outside the body is kept beside it (the namespace's labels and annotations,
 the generation of the discovered control-plane values) and compared on every hit. The plugins and
@@ -43,7 +44,7 @@ _UID_KEY = b'"uid":'
 # the pod. Go's TypeMeta writes kind before apiVersion; the other order is accepted too. The uid's
 # characters need no JSON escape, so its raw bytes are exactly orjson.dumps(uid). The four
 # prefixes before the uid differ within their common length, so the bytes around the uid name
-# their split point and hashing them back to back is unambiguous.
+# their split point and joining them back to back is unambiguous.
 _VERSION = rb'"admission\.k8s\.io/v1(?:beta1)?"'
 _ENVELOPE = re.compile(
     rb'\{(?:"kind":"AdmissionReview","apiVersion":' + _VERSION + rb'|"apiVersion":' + _VERSION + rb',"kind":"AdmissionReview")'
