@@ -2,7 +2,7 @@
 
 Lists of named items (containers, env, volumes, ports, mounts, ...) are compared by name, so one
 missing env var is one difference, not a cascade; where order matters to the API or the kubelet
-(containers, init containers, env) a different order is one more difference at `<list>[order]`.
+(containers, init containers, env, image pull secrets) a different order is one more difference at `<list>[order]`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-ORDERED = frozenset({"containers", "initContainers", "env"})
+ORDERED = frozenset({"containers", "initContainers", "env", "imagePullSecrets"})
 KEYS = ("name", "mountPath", "containerPort", "devicePath")
 
 

@@ -170,6 +170,7 @@ def build_patch(
     appended: list[Any] = []  # a runtime's classic sidecars
     plain: list[Any] = []
     added_volumes: list[Any] = []
+    pull_secrets: list[str] = []
     app_env: list[Any] = []
     firsts: set[str] = set()
     reapplied: dict[str, Mapping[str, Any]] = {}
@@ -185,6 +186,7 @@ def build_patch(
             appended += a.sidecars
         plain += a.containers
         added_volumes += a.volumes
+        pull_secrets += a.image_pull_secrets
         app_env += a.app_env
         if a.sidecars_first:
             firsts.update(c["name"] for c in a.sidecars)
@@ -254,6 +256,9 @@ def build_patch(
             volumes.append(volume)
         builder.add_list_items("/spec/volumes", spec.get("volumes"), volumes, front=False)
         status["volumes"] += [v["name"] for v in volumes]
+
+    if pull_secrets:
+        _add_pull_secrets(builder, pull_secrets)
 
     if labels:
         _overwrite_labels(builder, labels, additions)
@@ -495,6 +500,34 @@ def _move_after(builder: _PatchBuilder, additions: Sequence[Addition], init_cont
     return moved
 
 
+def _add_pull_secrets(builder: _PatchBuilder, names: Sequence[str]) -> None:
+    """The secrets into spec.imagePullSecrets as Istio's strategic merge puts them there (merge key
+    `name`): the pod's own of the same name kept, not repeated; ours first, in our order, each of
+    the pod's others before the first of ours that followed it in the pod's list. The names added
+    go in the status (`imagePullSecrets`), for uninject."""
+    ours = [{"name": name} for name in dict.fromkeys(names)]
+    existing = builder.spec.get("imagePullSecrets")
+    path = "/spec/imagePullSecrets"
+    if not isinstance(existing, list) or not existing:
+        builder.ops.append({"op": "add", "path": path, "value": ours})
+        if not isinstance(existing, list):
+            builder.created.append(path)
+        added = [s["name"] for s in ours]
+    else:
+        own = _names(existing)
+        added = [s["name"] for s in ours if s["name"] not in own]
+        if all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in existing):
+            merged = _strategic_list(existing, ours, "name")
+            if merged != existing:
+                builder.ops.append({"op": "replace", "path": path, "value": merged})
+                if [s for s in merged if s["name"] not in added] != existing:  # the pod's own reordered
+                    builder.status.setdefault("replacedImagePullSecrets", existing)
+        else:  # not a list the API server stores: ours appended, the rest left as it is
+            builder.add_list_items(path, existing, [s for s in ours if s["name"] in added], front=False)
+    if added:
+        builder.status.setdefault("imagePullSecrets", []).extend(added)
+
+
 def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> None:
     """Env for app containers (Dapr's DAPR_HTTP_PORT...): only names the container does not define."""
     if not env:
@@ -657,7 +690,9 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
     if status.get("omitted"):
         raise ValueError(omitted_warning(status))  # never a restore that is silently wrong
     spec = result.get("spec") or {}
-    for section in ("initContainers", "containers", "volumes"):
+    if "replacedImagePullSecrets" in status:  # the list before the merge changed its order
+        spec["imagePullSecrets"] = status["replacedImagePullSecrets"]
+    for section in ("initContainers", "containers", "volumes", "imagePullSecrets"):
         drop = set(status.get(section) or ())
         if isinstance(spec.get(section), list):
             spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name") in drop)]

@@ -87,6 +87,7 @@ class Addition(NamedTuple):
     containers: Sequence[Any] = ()  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = NOTHING
+    image_pull_secrets: Sequence[str] = ()  # secret names for the pod's spec.imagePullSecrets
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -113,6 +114,12 @@ def _check_strings(plugin: Plugin, section: str, mapping: Any) -> Mapping[str, s
 def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
     if not isinstance(items, list) or not (set(map(type, items)) <= _DICT_ONLY or all(isinstance(i, dict) for i in items)):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of mappings")
+    return items
+
+
+def _check_names(plugin: Plugin, section: str, items: Any) -> list[str]:
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of names (non-empty strings)")
     return items
 
 
@@ -219,6 +226,7 @@ def render(
             and plugin.sidecar.classic_first(settings=settings, values=plugin_values)
         ),
         container_appends=appends,
+        image_pull_secrets=_check_names(plugin, "imagePullSecrets", rendered.get("imagePullSecrets", [])),
     )
 
 

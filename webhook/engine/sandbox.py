@@ -84,6 +84,21 @@ def _append_missing(items: Any, item: Any) -> list[Any]:
     return out
 
 
+def _with_image_type(tag: Any, image_type: Any, known: Any = (), plain: Any = None) -> str:
+    """`tag` for the image of `image_type`, as image variants are named by a suffix (Istio's
+    `1.30.3-distroless`): no type (none, empty) keeps the tag as it is; else a `known` type already
+    at its end is dropped first, then `-<type>` appended, unless the type is `plain` (Istio's
+    `default`: the image without a suffix)."""
+    text = str(tag)
+    if image_type is None or image_type == "":
+        return text
+    for suffix in known or ():
+        if text.endswith(f"-{suffix}"):
+            text = text[: -len(suffix) - 1]
+            break
+    return text if image_type == plain else f"{text}-{image_type}"
+
+
 _QUANTITY_PARTS = re.compile(r"\+?0*([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+)|([KMGTPE]i)|([numkMGTPE]))?")
 _SI_EXPONENT = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _INT64_MAX = 2**63 - 1
@@ -421,6 +436,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.filters["append_missing"] = _append_missing
+    env.filters["with_image_type"] = _with_image_type
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
     env.globals["named"] = _named

@@ -27,9 +27,9 @@ STATUS_KEY = "meshswitch.io/status"
 ANNOTATIONS_LIMIT = 262_144
 # The parts of the record that keep the pod's own values, or name the items added to each app
 # container, for `uninject` alone; they grow with the pod, and are what `omitted` lists.
-RESTORE_SECTIONS = ("probes", "declared", "moved", "replaced", "replacedLabels", "env", "appended")
+RESTORE_SECTIONS = ("probes", "declared", "moved", "replaced", "replacedLabels", "replacedImagePullSecrets", "env", "appended")
 
-_LISTS = ("plugins", "initContainers", "containers", "volumes", "labels", "annotations", "created", "omitted")
+_LISTS = ("plugins", "initContainers", "containers", "volumes", "imagePullSecrets", "labels", "annotations", "created", "omitted")
 _SECTIONS = ("initContainers", "containers")
 
 
@@ -90,6 +90,9 @@ def read_status(annotations: Mapping[str, Any]) -> dict[str, Any] | None:
     if not all(_strings(status.get(name, [])) for name in _LISTS):
         return None
     if not all(check(status.get(name, {})) for name, check in _MAPS.items()):
+        return None
+    pull_secrets = status.get("replacedImagePullSecrets", [])
+    if not isinstance(pull_secrets, list) or not all(isinstance(s, dict) for s in pull_secrets):
         return None
     return status
 

@@ -625,3 +625,27 @@ def test_istio_certificate_and_image_chart_values_come_from_the_injector_config_
     assert "istiod-ca-cert" not in volumes and "istio-ca-crl" in volumes
     assert volumes["istio-certs"]["secret"] == {"optional": True, "secretName": "istio.reviews"}
     assert volumes["gke-workload-certificate"]["csi"] == {"driver": "workloadcertificates.security.cloud.google.com"}
+
+
+def test_istio_variant_and_image_pull_secrets_come_from_the_injector_config_map() -> None:
+    """global.variant (where the mesh ConfigMap names no image type) and global.imagePullSecrets, as
+    Istio's injector reads them; a type already at the tag's end is replaced, not doubled."""
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    chart = {"global": {"variant": "distroless", "tag": "1.29.6-debug", "imagePullSecrets": ["regcred"]}}
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(chart)}})
+    pod = make_pod()
+    result = Injector(plugins=plugins, config=Config(sidecar_style="classic"), discovery=discovery).inject(pod, namespace("demo", {"meshswitch.io/mode": "istio"}))
+    injected = apply(pod, result.patch)
+    assert {c["image"] for c in injected["spec"]["initContainers"] + injected["spec"]["containers"][1:]} == {"docker.io/istio/proxyv2:1.29.6-distroless"}
+    assert injected["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_istio_image_pull_secrets_of_another_kind_keep_the_default() -> None:
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    chart = {"global": {"imagePullSecrets": [{"name": "regcred"}]}}  # Istio reads a list of names
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(chart)}})
+    assert discovery.values_for(plugins["istio"])["imagePullSecrets"] == []

@@ -6,8 +6,12 @@ import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
+from webhook.engine.config import Config
 from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector
 from webhook.engine.patch import escape, uninject
+from webhook.engine.plugins import load_plugins
+from webhook.engine.values import apply_values
 
 INJECTOR = make_injector()
 ISTIO = {"meshswitch.io/mode": "istio"}
@@ -224,3 +228,41 @@ def test_labels_a_plugin_overwrites_replace_the_pods_and_come_back_on_uninject()
     status = orjson.loads(injected["metadata"]["annotations"]["meshswitch.io/status"])
     assert status["replacedLabels"] == {"dapr.io/app-id": "orders-v1", "dapr.io/metrics-enabled": "true"}
     assert status["labels"] == []
+
+
+PULL_SECRETS_INJECTOR = Injector(plugins=apply_values(load_plugins(), {"istio": {"imagePullSecrets": ["regcred", "mirror-pull"]}}), config=Config())
+
+
+@pytest.mark.parametrize(
+    ("own", "after"),
+    [
+        (None, ["regcred", "mirror-pull"]),
+        ([], ["regcred", "mirror-pull"]),
+        (["app-cred"], ["regcred", "mirror-pull", "app-cred"]),
+        # Istio's strategic merge: one of the same name is not repeated, and the pod's others go
+        # before the first of ours that followed them in the pod's list.
+        (["app-cred", "mirror-pull", "other-cred"], ["regcred", "app-cred", "mirror-pull", "other-cred"]),
+        (["regcred", "mirror-pull"], ["regcred", "mirror-pull"]),
+        # The pod's own reordered: uninject puts its order back (replacedImagePullSecrets).
+        (["mirror-pull", "regcred"], ["regcred", "mirror-pull"]),
+    ],
+)
+def test_image_pull_secrets_merge_by_name_and_come_off_on_uninject(own: list[str] | None, after: list[str]) -> None:
+    pod = make_pod() if own is None else make_pod(imagePullSecrets=[{"name": n} for n in own])
+    injected, patch = inject(pod, injector=PULL_SECRETS_INJECTOR)  # uninject gives the pod back
+    assert [s["name"] for s in injected["spec"]["imagePullSecrets"]] == after
+    status = orjson.loads(injected["metadata"]["annotations"]["meshswitch.io/status"])
+    assert status.get("imagePullSecrets", []) == [n for n in ("regcred", "mirror-pull") if n not in (own or ())]
+    istio_status = orjson.loads(injected["metadata"]["annotations"]["sidecar.istio.io/status"])
+    assert istio_status["imagePullSecrets"] == ["regcred", "mirror-pull"]
+    if own == after:
+        assert all(op["path"] != "/spec/imagePullSecrets" for op in patch)
+
+
+def test_no_image_pull_secrets_leave_the_pods_list_alone() -> None:
+    pod = make_pod(imagePullSecrets=[{"name": "app-cred"}])
+    injected, patch = inject(pod)
+    assert injected["spec"]["imagePullSecrets"] == [{"name": "app-cred"}]
+    assert all("imagePullSecrets" not in op["path"] for op in patch)
+    assert "imagePullSecrets" not in orjson.loads(injected["metadata"]["annotations"]["meshswitch.io/status"])
+    assert orjson.loads(injected["metadata"]["annotations"]["sidecar.istio.io/status"])["imagePullSecrets"] is None

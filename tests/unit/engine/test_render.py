@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import make_pod, namespace
 from webhook.engine.config import Config
+from webhook.engine.errors import ConfigError
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
 from webhook.engine.render import Workload, find_workload, render
@@ -85,3 +86,31 @@ def test_envoy_names_a_cronjob_run_as_its_file_does() -> None:
     added = next(op["value"] for op in patch if op["path"] == "/spec/initContainers")
     envoy = next(c for c in added if c["name"] == "envoy")
     assert envoy["args"][envoy["args"].index("--service-cluster") + 1] == "nightly"
+
+
+PULL_SECRETS = """\
+name: agent
+kind: runtime
+description: adds the install's pull secrets to the pod
+on:
+  - {in: pod-annotation, key: example.com/inject, values: ["true"]}
+values:
+  secrets: [agent-registry]
+fragment:
+  sidecars:
+    - {name: agent, image: "example.com/agent:1"}
+  imagePullSecrets: "{{ values.secrets }}"
+"""
+
+
+@pytest.mark.parametrize(("secrets", "rendered"), [(["agent-registry"], ["agent-registry"]), ([], []), ([1], None), ([""], None), ("x", None)])
+def test_image_pull_secrets_render_to_a_list_of_names(tmp_path: Path, secrets: object, rendered: list[str] | None) -> None:
+    (tmp_path / "agent.yaml").write_text(PULL_SECRETS)
+    plugin = next(p for p in load_plugins([tmp_path]) if p.name == "agent")
+    pod = make_pod(annotations={"example.com/inject": "true"})
+    args = {"pod": pod, "namespace": namespace("shop"), "settings": {}, "workload": Workload("Pod", "web"), "native_sidecar": True, "values": {"secrets": secrets}}
+    if rendered is None:
+        with pytest.raises(ConfigError, match="fragment imagePullSecrets must render to a list of names"):
+            render(plugin, **args)  # type: ignore[arg-type]
+    else:
+        assert list(render(plugin, **args).image_pull_secrets) == rendered  # type: ignore[arg-type]

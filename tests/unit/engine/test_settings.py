@@ -6,7 +6,7 @@ import pytest
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import version_at_least
-from webhook.engine.sandbox import _append_missing, _go_float, _go_snakecase, _snake_env, _whole_cores
+from webhook.engine.sandbox import _append_missing, _go_float, _go_snakecase, _snake_env, _whole_cores, _with_image_type
 from webhook.engine.settings import SettingError, load_setting
 
 
@@ -153,6 +153,19 @@ def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
 )
 def test_append_missing_adds_an_item_once(items: list[str] | None, item: str | None, expected: list[str]) -> None:
     assert _append_missing(items, item) == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "image_type", "expected"),
+    # As Istio's updateImageTypeIfPresent: no type keeps the tag whole; a known type at its end is
+    # replaced, not doubled; default drops it; an unknown suffix stays.
+    [("1.30.3", None, "1.30.3"), ("1.30.3-debug", "", "1.30.3-debug"), ("1.30.3", "distroless", "1.30.3-distroless"),
+     ("1.30.3-distroless", "distroless", "1.30.3-distroless"), ("1.30.3-debug", "distroless", "1.30.3-distroless"),
+     ("1.30.3-distroless", "default", "1.30.3"), ("1.30.3", "default", "1.30.3"), ("1.30.3-asm", "debug", "1.30.3-asm-debug"),
+     ("1.30.3-distroless", "custom", "1.30.3-custom")],
+)
+def test_with_image_type_replaces_a_known_type_at_the_tags_end(tag: str, image_type: str | None, expected: str) -> None:
+    assert _with_image_type(tag, image_type, ["distroless", "debug"], "default") == expected
 
 
 # Every spelling resource.ParseQuantity takes (Istio validates proxyCPU with it; Linkerd and Dapr
