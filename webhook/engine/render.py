@@ -87,6 +87,9 @@ class Addition(NamedTuple):
     containers: Sequence[Any] = ()  # ordinary containers, whatever the style
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = NOTHING
+    # By injected container name: env the mesh sets after merging the pod's declared container
+    # over its own (Istio's cluster env, metrics merge and probers), last and over the same names.
+    last_env: Mapping[str, list[Any]] = NOTHING
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -114,6 +117,12 @@ def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
     if not isinstance(items, list) or not (set(map(type, items)) <= _DICT_ONLY or all(isinstance(i, dict) for i in items)):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of mappings")
     return items
+
+
+def _check_last_env(plugin: Plugin, rendered: Any) -> Mapping[str, list[Any]]:
+    if not isinstance(rendered, dict):
+        raise ConfigError(f"{plugin.path}: fragment lastEnv must render to a mapping of container names to lists")
+    return {str(name): _check_list(plugin, f"lastEnv {name}", items) for name, items in rendered.items() if items}
 
 
 def inherited_settings(
@@ -219,6 +228,7 @@ def render(
             and plugin.sidecar.classic_first(settings=settings, values=plugin_values)
         ),
         container_appends=appends,
+        last_env=_check_last_env(plugin, rendered["lastEnv"]) if "lastEnv" in rendered else NOTHING,
     )
 
 
