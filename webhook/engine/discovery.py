@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from webhook.engine.errors import ConfigError
-from webhook.engine import yamltext
 from webhook.engine.leaves import Attrs
 from webhook.engine.kube import go_json
 from webhook.engine.plugins import Plugin, PluginSet
@@ -62,7 +61,7 @@ class Take:
         parsed = {} if parsed is None else parsed
         if data not in parsed:
             try:
-                parsed[data] = yamltext.load(data)
+                parsed[data] = yaml.safe_load(data)
             except (yaml.YAMLError, RecursionError):  # nested deeper than Python's parser goes
                 parsed[data] = None
         document = parsed[data]
