@@ -443,8 +443,23 @@ def istio_proxy_config(settings: Mapping[str, Any], values: Mapping[str, Any]) -
     return merged
 
 
-def _key_sorted(value: Any) -> Any:
-    return {k: _key_sorted(value[k]) for k in sorted(value)} if isinstance(value, Mapping) else value
+# Nested messages whose fields meshswitch types, in their declaration order (protojson's); the
+# fields of any other nested message are written sorted.
+_NESTED_FIELD_ORDER: Mapping[str, tuple[str, ...]] = {
+    "tlsSettings": ("mode", "clientCertificate", "privateKey", "caCertificates", "credentialName",
+                    "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"),
+    "lightstep": ("address", "accessToken"),
+    "cryptomb": ("pollDelay", "fallback"),
+    "qat": ("pollDelay", "fallback"),
+}  # fmt: skip
+
+
+def _key_sorted(value: Any, name: str = "") -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    order = _NESTED_FIELD_ORDER.get(name, ())
+    keys = sorted(value, key=lambda k: (order.index(k), "") if k in order else (len(order), k))
+    return {k: _key_sorted(value[k], k) for k in keys}
 
 
 def _proxy_config_zero(name: str, value: Any) -> bool:

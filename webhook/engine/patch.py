@@ -176,6 +176,7 @@ def build_patch(
     reapplied: dict[str, Mapping[str, Any]] = {}
     imposed: dict[str, Mapping[str, Any]] = {}
     overlaid: dict[str, dict[str, Mapping[str, Any]]] = {}
+    last_env: dict[str, list[Any]] = {}
     labels: dict[str, str] = {}
     extra_annotations: dict[str, str] = {}
     for a in additions:
@@ -196,6 +197,8 @@ def build_patch(
             imposed.update(a.imposed)
         for section, by_name in a.overlaid.items():
             overlaid.setdefault(section, {}).update(by_name)
+        for name, env in a.last_env.items():
+            last_env.setdefault(name, []).extend(env)
         _add_missing(labels, a.labels)
         _add_missing(extra_annotations, a.annotations)
     if appended:  # classic: each injector appends its own, and Dapr's is called before a mesh's
@@ -212,6 +215,8 @@ def build_patch(
         builder, redirects, proxies, native_sidecar=native_sidecar, previous=previous, reapplied=reapplied, imposed=imposed,
         overlaid=overlaid,
     )  # fmt: skip
+    if last_env:
+        redirects, proxies = _with_last_env(redirects, last_env), _with_last_env(proxies, last_env)
     init_containers, containers = spec.get("initContainers"), spec.get("containers")
     followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
     at = 0  # where the injected init containers go: after a mesh's that the pod already runs
@@ -466,6 +471,21 @@ def _merge_declared(
     redirects = place(redirects, "initContainers")
     proxies = place(proxies, "initContainers" if native_sidecar else "containers")
     return redirects, proxies, removals
+
+
+def _with_last_env(containers: list[Any], last_env: Mapping[str, list[Any]]) -> list[Any]:
+    """Env a mesh sets after its merge (`lastEnv`): entries of those names leave the merged env,
+    and the mesh's go at its end, in the fragment's order (Istio's updateClusterEnvs, then its
+    metrics merge and probe rewrite)."""
+    out = []
+    for container in containers:
+        env = last_env.get(container["name"])
+        if env:
+            names = {e.get("name") for e in env}
+            kept = [e for e in container.get("env") or () if not (isinstance(e, dict) and e.get("name") in names)]
+            container = {**container, "env": kept + [dict(e) for e in env]}
+        out.append(container)
+    return out
 
 
 def _after_meshes(init_containers: list[Any], settled: frozenset[str], injected: list[Any], removals: list[tuple[str, int]]) -> int:

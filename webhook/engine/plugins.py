@@ -24,7 +24,7 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
-SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "imagePullSecrets", "labels", "annotations", "appEnv")
+SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "imagePullSecrets", "labels", "annotations", "appEnv", "lastEnv")
 HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-proxy-config", "istio-hold-application", "istio-declared-proxy",
     "istio-owner",

@@ -88,6 +88,9 @@ class Addition(NamedTuple):
     sidecars_first: bool = False  # classic style: the sidecars go before the app's containers
     container_appends: Mapping[int, Mapping[str, list[Any]]] = NOTHING
     image_pull_secrets: Sequence[str] = ()  # secret names for the pod's spec.imagePullSecrets
+    # By injected container name: env the mesh sets after merging the pod's declared container
+    # over its own (Istio's cluster env, metrics merge and probers), last and over the same names.
+    last_env: Mapping[str, list[Any]] = NOTHING
 
 
 def _app_ports(pod: Pod) -> list[Mapping[str, Any]]:
@@ -121,6 +124,12 @@ def _check_names(plugin: Plugin, section: str, items: Any) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
         raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of names (non-empty strings)")
     return items
+
+
+def _check_last_env(plugin: Plugin, rendered: Any) -> Mapping[str, list[Any]]:
+    if not isinstance(rendered, dict):
+        raise ConfigError(f"{plugin.path}: fragment lastEnv must render to a mapping of container names to lists")
+    return {str(name): _check_list(plugin, f"lastEnv {name}", items) for name, items in rendered.items() if items}
 
 
 def inherited_settings(
@@ -227,6 +236,7 @@ def render(
         ),
         container_appends=appends,
         image_pull_secrets=_check_names(plugin, "imagePullSecrets", rendered.get("imagePullSecrets", [])),
+        last_env=_check_last_env(plugin, rendered["lastEnv"]) if "lastEnv" in rendered else NOTHING,
     )
 
 

@@ -14,6 +14,7 @@ import orjson
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import load_lines
+from webhook.engine import yamltext
 from webhook.engine.yamltext import quoted_scalar
 
 
@@ -330,7 +331,7 @@ def _parse_image(raw: str, setting: Setting) -> str:
 def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     # YAML is a superset of JSON, so both spellings a mesh accepts parse here; the result is data.
     try:
-        value = yaml.safe_load(raw)
+        value = yamltext.load(raw)
     except yaml.YAMLError:
         raise SettingError("not YAML or JSON") from None
     except RecursionError:  # building the objects recurses once per level
@@ -343,15 +344,21 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
         raise SettingError(f"a mapping of {problem}")
     mapping: dict[str, Any] = value
     if setting.proto_names:
-        mapping = _json_names(mapping, nested=[name for name, kind in setting.fields.items() if kind == "mapping"])
+        mapping = _json_names(mapping, messages=_message_paths(setting.fields))
     for group in setting.oneofs:
-        # A protobuf oneof, as Istio fills it: its YAML-to-JSON step sorts the keys, so of two members
-        # set, the one whose name sorts last is decoded last and kept.
-        for name in sorted(name for name in mapping if name in group)[:-1]:
-            del mapping[name]
+        # A protobuf oneof, as Istio's decoder fills it: members in declaration order, so of two set,
+        # the one declared (and listed) last is kept. Members are fields of one message (`tracing.zipkin`).
+        *parents, _ = group[0].split(".")
+        where: Any = mapping
+        for parent in parents:
+            where = where.get(parent) if isinstance(where, dict) else None
+        if isinstance(where, dict):
+            # A null member is no member (the decoder leaves it unset).
+            for name in [member.rsplit(".", 1)[-1] for member in group if where.get(member.rsplit(".", 1)[-1]) is not None][:-1]:
+                del where[name]
     for path, kind in setting.fields.items():
         *parents, name = path.split(".")
-        where: Any = mapping
+        where = mapping
         for parent in parents:
             where = where.get(parent) if isinstance(where, dict) else None
         if isinstance(where, dict):
@@ -359,19 +366,31 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     return mapping
 
 
-def _json_names(value: dict[str, Any], *, nested: Sequence[str]) -> dict[str, Any]:
+# Kinds of a field that is itself a message (its fields are named as protojson names them).
+_MESSAGE_KINDS = frozenset({"mapping", "message", "client TLS settings", "private key provider"})
+
+
+def _message_paths(fields: Mapping[str, Any]) -> frozenset[str]:
+    """The nested messages of a mapping's typed fields: each typed one and each parent of a dotted
+    field (`tracing` and `tracing.tlsSettings` for `tracing.tlsSettings.mode`), never a map field."""
+    paths = {path for path, kind in fields.items() if kind in _MESSAGE_KINDS}
+    for path in fields:
+        parts = path.split(".")
+        paths.update(".".join(parts[:n]) for n in range(1, len(parts)))
+    return frozenset(paths)
+
+
+def _json_names(value: dict[str, Any], *, messages: frozenset[str], at: str = "") -> dict[str, Any]:
     """A ProxyConfig as protojson reads it: a field may be spelled by its proto name (snake_case) or
-    its JSON name (lowerCamelCase); both become the JSON name, at the top and in the `nested`
-    messages (not in a map field, whose keys are data). A field spelled both ways is refused."""
+    its JSON name (lowerCamelCase); both become the JSON name, at the top and in the nested
+    `messages` (not in a map field, whose keys are data). A field spelled both ways is refused."""
     renamed: dict[str, Any] = {}
     for key, item in value.items():
         name = _SNAKE_PART.sub(lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
         if name in renamed:
-            raise SettingError(f"a mapping that sets {name} twice")
-        renamed[name] = item
-    for name in nested:
-        if isinstance(renamed.get(name), dict):
-            renamed[name] = _json_names(renamed[name], nested=())
+            raise SettingError(f"a mapping that sets {at}{name} twice")
+        path = f"{at}{name}"
+        renamed[name] = _json_names(item, messages=messages, at=f"{path}.") if path in messages and isinstance(item, dict) else item
     return renamed
 
 
@@ -380,9 +399,10 @@ _SNAKE_PART = re.compile(r"_([a-z0-9])")
 
 def _check_field(value: dict[str, Any], name: str, kind: str | tuple[str, ...], *, shown: str) -> None:
     """One typed field of a parsed mapping, checked (and written back as Istio writes it)."""
+    if value.get(name) is None and kind in _REQUIRED_KINDS:
+        # A message given (`zipkin: {}`, `cryptomb: {}`) is checked with this field empty or unset.
+        raise SettingError(f"a mapping whose {shown} is missing; {shown} is {_REQUIRED_KINDS[kind]}")
     if name not in value:
-        if kind == "tracer address":  # a tracer given (`zipkin: {}`) is checked with an empty address
-            raise SettingError(f"a mapping whose {shown} is missing; {shown} is {_ADDRESS_KINDS[kind]}")
         return
     if value[name] is None:
         del value[name]  # null leaves the field unset, as Istio's decoder does
@@ -410,15 +430,65 @@ def _check_field(value: dict[str, Any], name: str, kind: str | tuple[str, ...], 
         problem = "not text" if not isinstance(item, str) else _proxy_address_problem(item, kind)
         if problem is not None:
             raise SettingError(f"a mapping whose {shown} is {problem}; {shown} is {_ADDRESS_KINDS[kind]}")
-    elif kind == "non-empty string" and not _FIELD_TYPES[kind](value[name]):
+    elif kind in ("non-empty string", "required non-empty string") and not _FIELD_TYPES[kind](value[name]):
         raise SettingError(f"a mapping whose {shown} is {'empty' if value[name] == '' else 'not text'}; {shown} is a non-empty string")
+    elif kind == "required non-zero duration":
+        value[name] = _proto_duration(value[name], whole_seconds=False, shown=shown)
+        if _go_duration_ns(value[name]) == 0:
+            raise SettingError(f"a mapping whose {shown} is zero; {shown} is {_REQUIRED_KINDS[kind]}")
+    elif kind == "map of messages":
+        # A map whose values are messages: null is an empty one, as Istio's decoder reads it.
+        if not isinstance(value[name], dict) or not all(item is None or isinstance(item, dict) for item in value[name].values()):
+            raise SettingError(f"a mapping whose {shown} is not a mapping of mappings")
+        value[name] = {key: {} if item is None else item for key, item in value[name].items()}
+    elif kind == "private key provider":
+        if not isinstance(value[name], dict):
+            raise SettingError(f"a mapping whose {shown} is not a mapping")
+        if not any(isinstance(value[name].get(provider), dict) for provider in ("cryptomb", "qat")):
+            raise SettingError(f"a mapping whose {shown} names no provider; {shown} is cryptomb or qat, with a non-zero pollDelay")
+    elif kind == "client TLS settings":
+        if not isinstance(value[name], dict):
+            raise SettingError(f"a mapping whose {shown} is not a mapping")
+        value[name] = _client_tls_settings(value[name], shown=shown)
     elif not _FIELD_TYPES[kind](value[name]):
-        raise SettingError(f"a mapping whose {shown} is not {kind}")
+        raise SettingError(f"a mapping whose {shown} is not {'a mapping' if kind == 'message' else kind}")
 
+
+def _client_tls_settings(tls: dict[str, Any], *, shown: str) -> dict[str, Any]:
+    """A ClientTLSSettings (its fields typed already) as Istio's ValidateTLS reads it for the tracer:
+    refused where it would be, else written back as protojson writes it (empty fields, an empty
+    list and mode DISABLE left out)."""
+    mode = tls.get("mode", "DISABLE")
+    has = {field: bool(tls.get(field)) for field in ("clientCertificate", "privateKey", "caCertificates", "credentialName", "subjectAltNames", "caCrl")}
+    if str(tls.get("credentialName", "")).startswith("configmap://"):
+        raise SettingError(f"a mapping whose {shown}.credentialName is a configmap:// reference, which Istio does not accept for the tracer")
+    if tls.get("insecureSkipVerify") is True:
+        if mode == "SIMPLE" and (has["caCertificates"] or has["credentialName"] or has["subjectAltNames"]):
+            raise SettingError(f"a mapping whose {shown} sets insecureSkipVerify with caCertificates, credentialName or subjectAltNames; in SIMPLE mode it takes none of them")
+        if mode == "MUTUAL" and (has["caCertificates"] or has["subjectAltNames"]):
+            raise SettingError(f"a mapping whose {shown} sets insecureSkipVerify with caCertificates or subjectAltNames; in MUTUAL mode it takes neither")
+    if mode in ("SIMPLE", "MUTUAL") and has["credentialName"]:
+        if has["clientCertificate"] or has["caCertificates"] or has["privateKey"] or has["caCrl"]:
+            raise SettingError(
+                f"a mapping whose {shown} sets credentialName with clientCertificate, privateKey, caCertificates or caCrl; with credentialName it takes none of them"
+            )
+    elif mode == "MUTUAL" and not (has["clientCertificate"] and has["privateKey"]):
+        raise SettingError(f"a mapping whose {shown} is in MUTUAL mode without clientCertificate and privateKey; MUTUAL needs both (or credentialName)")
+    return {key: item for key, item in tls.items() if item not in ("", []) and not (key == "mode" and item == "DISABLE")}
+
+
+# Fields a message must set once it is given (the validator reads an unset one as empty), with what they take.
+_REQUIRED_KINDS = {
+    "tracer address": "a host:port (a DNS name, an IP address or $(HOST_IP), and a port from 1 to 65535)",
+    "required address": "a host:port (a DNS name or an IP address, and a port from 1 to 65535)",
+    "required non-empty string": "a non-empty string",
+    "required non-zero duration": "a non-zero duration, such as 10ms or 1s",
+}
 
 # The host:port fields of Istio's ProxyConfig, as its validator (ValidateProxyAddress) reads them.
 _ADDRESS_KINDS = {
     "address": "a host:port (a DNS name or an IP address, and a port from 1 to 65535)",
+    "required address": "a host:port (a DNS name or an IP address, and a port from 1 to 65535)",
     "address or empty": "a host:port (a DNS name or an IP address, and a port from 1 to 65535), or empty",
     # Istio puts 127.0.0.1 for the first $(HOST_IP) before it checks a Zipkin or Datadog address.
     "tracer address": "a host:port (a DNS name, an IP address or $(HOST_IP), and a port from 1 to 65535)",
@@ -536,11 +606,18 @@ _FIELD_TYPES: Mapping[str, Callable[[Any], bool]] = {
     "mapping of double-quoted YAML strings": lambda v: isinstance(v, dict)
     and all(isinstance(item, str) and quoted_scalar(item) is not None for item in v.values()),
     "list": lambda v: isinstance(v, list),
+    "list of strings": lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
     "non-empty string": lambda v: isinstance(v, str) and v != "",
+    "required non-empty string": lambda v: isinstance(v, str) and v != "",
+    "message": lambda v: isinstance(v, dict),
     # Checked in _check_field (each is written back as Istio writes it, or refused with its own words).
     "port": lambda v: True,
     "duration": lambda v: True,
     "duration in whole seconds": lambda v: True,
+    "required non-zero duration": lambda v: True,
+    "map of messages": lambda v: True,
+    "private key provider": lambda v: True,
+    "client TLS settings": lambda v: True,
     **{kind: (lambda v: True) for kind in _ADDRESS_KINDS},
 }
 

@@ -6,11 +6,21 @@ scalar, never spliced into our templates."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 
 _COMMENT = re.compile(r"[ \t]#")
+# libyaml's scanner is the one Go's YAML reader was ported from: both take a tab as the blank after
+# `:` or `,` and before a comment, where PyYAML's own scanner refuses any tab outside a scalar
+# (`concurrency:\t2` in `proxy.istio.io/config`). PyYAML's wheels carry libyaml; without it, only
+# tabs read differently.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load(text: str) -> Any:
+    """`text` as the mesh's Go YAML reader reads it (raises yaml.YAMLError where it refuses it)."""
+    return yaml.load(text, Loader=_LOADER)
 
 
 def plain_scalar(text: str) -> str:
