@@ -11,7 +11,9 @@
 # with the proxy's workers, control streams, HTTP/2 keep-alives and probes and linkerd-init's user, group
 # and privileged mode, and tests/reference/linkerd/cores/*.yaml with proxy.cores, a root linkerd-init
 # with a close-wait timeout and the proxy's own securityContext, tracing/*.yaml with proxy tracing
-# enabled, and token/*.yaml without the projected identity token. See tests/reference/linkerd/README.md.
+# enabled, token/*.yaml without the projected identity token, mounts/*.yaml with the
+# service-account and xtables-lock mount values, empty/*.yaml with values written empty, and
+# security/*.yaml with a proxy.securityContext of fields Kubernetes does not know. See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -68,4 +70,17 @@ reference-linkerd:
 	    -set tracing:proxy.tracing.traceServiceName=mesh-proxy -set tracing:proxy.tracing.collector.endpoint=collector.tracing:4317 \
 	    -set tracing:proxy.tracing.collector.meshIdentity.serviceAccountName=collector \
 	    -set tracing:proxy.tracing.collector.meshIdentity.namespace=tracing \
-	    -in token=$(LINKERD_REF_DIR)/token -set token:identity.serviceAccountTokenProjection=false
+	    -in token=$(LINKERD_REF_DIR)/token -set token:identity.serviceAccountTokenProjection=false \
+	    -in mounts=$(LINKERD_REF_DIR)/mounts \
+	    -set 'mounts:proxy.saMountPath={name: sa-token, mountPath: /var/run/secrets/sa, readOnly: true}' \
+	    -set 'mounts:proxyInit.saMountPath={name: init-sa-token, mountPath: /var/run/secrets/init-sa}' \
+	    -set mounts:proxyInit.xtMountPath.mountPath=/run/xtables \
+	    -in empty=$(LINKERD_REF_DIR)/empty -set 'empty:proxy.logLevel=""' -set 'empty:proxy.logFormat=""' \
+	    -set 'empty:proxy.defaultInboundPolicy=""' -set 'empty:proxy.control.streams.lifetime=""' \
+	    -set 'empty:proxyInit.logLevel=""' -set 'empty:imagePullPolicy=""' -set 'empty:proxy.image.name=""' \
+	    -set 'empty:proxy.control.streams.initialTimeout=""' -set 'empty:proxy.control.streams.idleTimeout=""' \
+	    -set 'empty:proxy.inboundConnectTimeout=""' -set 'empty:proxy.outboundConnectTimeout=""' \
+	    -set 'empty:proxy.inboundDiscoveryCacheUnusedTimeout=""' -set 'empty:proxy.outboundDiscoveryCacheUnusedTimeout=""' \
+	    -set 'empty:proxy.logHTTPHeaders=""' -set 'empty:proxyInit.ignoreInboundPorts=""' \
+	    -set 'empty:proxyInit.ignoreOutboundPorts=""' -set 'empty:proxy.opaquePorts=""' \
+	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: []}'

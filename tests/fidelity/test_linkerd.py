@@ -30,9 +30,11 @@ from webhook.engine.values import apply_values, check_values
 from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
-# cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/: inputs rendered by installs with other values (meta.yaml folder_values).
-CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token")))
+# cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/, security/: inputs rendered by installs with other values (meta.yaml folder_values).
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token", "mounts", "empty", "security")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
+# linkerd-config values a folder sets that Linkerd's injector does not read (its code replaces them).
+VALUES_NOT_READ = frozenset({"proxyInit.saMountPath"})
 
 
 def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, Any]:
@@ -42,6 +44,8 @@ def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, A
     named = {path: take.value for obj in control_plane_of(plugins[MESH]) for take in obj.takes for path in take.paths}
     found: dict[str, Any] = {}
     for path, value in set_over.items():
+        if path in VALUES_NOT_READ:
+            continue
         if path in named:
             found[named[path]] = value
             continue
@@ -83,7 +87,7 @@ def injector(version: str, folder: str = "cases") -> Injector:
 
 
 def case_injector(case: GoldenCase) -> Injector:
-    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/, cores/, tracing/ and token/ inputs were rendered by installs with other values."""
+    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/ and security/ inputs were rendered by installs with other values."""
     return injector(case.version, case.source.split("/", 1)[0])
 
 

@@ -545,7 +545,8 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     ports (named ports resolved; without the key, the default list filtered to the declared ports,
     which is also written as the pod's annotation), the first container's capabilities (else
     linkerd-config's proxy.capabilities) and
-    service-account token mount, which the proxy and linkerd-init copy, and its owner."""
+    service-account token mount (else linkerd-config's proxy.saMountPath), which the proxy and
+    linkerd-init copy, and its owner."""
     spec = pod.get("spec") or {}
     # Native-sidecar servers among the init containers count from edge-25.12.2 on.
     with_inits = version_at_least(values.get("version", ""), "edge-25.12.2")
@@ -581,6 +582,11 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
                 token_mount = {k: mount[k] for k in ("name", "mountPath") if k in mount}
                 token_mount["readOnly"] = mount.get("readOnly") is True
                 break
+    install_mount = values.get("proxySAMountPath")
+    if token_mount is None and isinstance(install_mount, Mapping) and install_mount:
+        # linkerd-config's proxy.saMountPath, where the first container mounts no token: the same three fields.
+        token_mount = {k: install_mount[k] for k in ("name", "mountPath") if k in install_mount}
+        token_mount["readOnly"] = install_mount.get("readOnly") is True
     if capabilities is None and isinstance(values.get("proxyCapabilities"), Mapping) and values["proxyCapabilities"]:
         # linkerd-config's proxy.capabilities, where the pod's first container sets none.
         capabilities = {k: [str(c) for c in values["proxyCapabilities"].get(k) or ()] for k in ("add", "drop")}

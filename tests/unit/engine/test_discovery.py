@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import apply, make_pod, namespace, validate_pod
 from webhook.cluster.discovery_watch import ControlPlaneWatch
@@ -649,3 +650,60 @@ def test_istio_image_pull_secrets_of_another_kind_keep_the_default() -> None:
     chart = {"global": {"imagePullSecrets": [{"name": "regcred"}]}}  # Istio reads a list of names
     discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(chart)}})
     assert discovery.values_for(plugins["istio"])["imagePullSecrets"] == []
+
+
+def _reference_linkerd_config(version: str, folder: str) -> dict:
+    """The linkerd-config the reference program gave Linkerd's injector for one folder's inputs: the
+    release's default values with the folder's values (meta.yaml folder_values) set over them."""
+    golden = Path(__file__).parents[2] / "reference" / "linkerd" / "golden" / version
+    values = yaml.safe_load((golden / "values.yaml").read_text())
+    for path, value in yaml.safe_load((golden / "meta.yaml").read_text())["folder_values"][folder].items():
+        *parents, last = path.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return {"metadata": {"name": "linkerd-config", "namespace": "linkerd"}, "data": {"values": yaml.safe_dump(values)}}
+
+
+def _reference_input(folder: str, stem: str) -> list[dict]:
+    return list(yaml.safe_load_all((Path(__file__).parents[2] / "reference" / "linkerd" / folder / f"{stem}.yaml").read_text()))
+
+
+def _reference_golden(version: str, folder: str, stem: str) -> list[dict]:
+    return list(yaml.safe_load_all((Path(__file__).parents[2] / "reference" / "linkerd" / "golden" / version / folder / f"{stem}.yaml").read_text()))
+
+
+@pytest.mark.parametrize("version", ["edge-26.8.3", "edge-25.10.7"])
+def test_linkerd_config_values_written_empty_are_written_as_linkerd_writes_them(version: str) -> None:
+    # Linkerd reads linkerd-config with no chart defaults under it: an empty log level, policy,
+    # timeout, port list, pull policy or image name is written empty (or null), not as the chart's.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _reference_linkerd_config(version, "empty"))
+    expected = _reference_golden(version, "empty", "empty-values")[0]
+    pod = _reference_input("empty", "empty-values")[0]
+    result = Injector(plugins=plugins, config=Config(), discovery=discovery).inject(pod, namespace("meshed", {"meshswitch.io/mode": "linkerd"}))
+    injected = apply(pod, result.patch)
+    for name in ("linkerd-proxy", "linkerd-init"):
+        ours, theirs = _container(injected, name)[1], _container(expected, name)[1]
+        assert (ours["image"], ours.get("imagePullPolicy") or "") == (theirs["image"], theirs.get("imagePullPolicy") or ""), name
+        assert ours.get("args") == theirs.get("args"), name
+        assert {e["name"]: e.get("value") or "" for e in ours.get("env") or ()} == {e["name"]: e.get("value") or "" for e in theirs.get("env") or ()}
+    assert any("proxy.image.name is empty" in w for w in result.warnings), result.warnings
+
+
+def test_linkerd_config_service_account_and_xtables_mount_paths_are_linkerds() -> None:
+    # proxy.saMountPath is the proxy's and linkerd-init's mount where the first container mounts no
+    # token (proxyInit.saMountPath is not read: Linkerd replaces it); proxyInit.xtMountPath's path is
+    # linkerd-init's xtables-lock mount.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _reference_linkerd_config("edge-26.8.3", "mounts"))
+    injector = Injector(plugins=plugins, config=Config(), discovery=discovery)
+    expected = _reference_golden("edge-26.8.3", "mounts", "service-account-mount")
+    for given, theirs in zip(_reference_input("mounts", "service-account-mount")[:2], expected[:2], strict=True):
+        result = injector.inject(given, namespace("meshed", {"meshswitch.io/mode": "linkerd"}))
+        injected = apply(given, result.patch)
+        for name in ("linkerd-proxy", "linkerd-init"):
+            assert _container(injected, name)[1]["volumeMounts"] == _container(theirs, name)[1]["volumeMounts"], name
