@@ -621,6 +621,8 @@ def _linkerd_trace_attributes(metadata: Mapping[str, Any], values: Mapping[str, 
 
 
 _TRACE_ANNOTATION_PREFIX = "resource.opentelemetry.io/"
+
+
 def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
     """The fresh items the container's list lacks: none of `fields` (name, mountPath) already taken."""
     if not fresh:
