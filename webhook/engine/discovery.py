@@ -77,7 +77,7 @@ class Take:
         """The value as the mesh reads it; raises TypeMismatch where the mesh could not read it."""
         problem = nesting_problem(value)
         if problem is not None:  # Go's YAML reader refuses excessive aliasing too
-            raise TypeMismatch("", f"is {problem}")
+            raise TypeMismatch("", f"is a value {problem}")
         if self.setting is not None:
             try:
                 return self.setting.parse(value if isinstance(value, str) else go_json(value))

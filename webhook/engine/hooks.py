@@ -777,7 +777,7 @@ def _recorded_sections(raw: Any) -> dict[str, list[dict[str, Any]]]:
     except orjson.JSONDecodeError:
         raise PodDenied(reasons.INVALID_SETTING, f"annotation {key}={show(str(raw))} is not JSON") from None
     if (problem := nesting_problem(parsed)) is not None:
-        raise PodDenied(reasons.INVALID_SETTING, f"annotation {key} is {problem}")
+        raise PodDenied(reasons.INVALID_SETTING, f"annotation {key} is JSON {problem}")
     overrides = check_annotation(parsed, _OVERRIDES_KIND, key=key) or {}
     return {part: list(overrides.get(part) or ()) for part in ("containers", "initContainers")}
 

@@ -109,7 +109,7 @@ def nesting_problem(value: Any) -> str | None:
         item, depth = stack.pop()
         counted += 1
         if counted > MAX_VALUES:
-            return f"more than {MAX_VALUES} values (each use of a YAML alias counted)"
+            return f"holding more than {MAX_VALUES} values (each use of a YAML alias counted)"
         if type(item) is dict or isinstance(item, dict):
             children: Any = item.values()
         elif type(item) is list or isinstance(item, list):
@@ -341,7 +341,7 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise SettingError("not a mapping")
     if (problem := nesting_problem(value)) is not None:
-        raise SettingError(f"a mapping of {problem}")
+        raise SettingError(f"a mapping {problem}")
     mapping: dict[str, Any] = value
     if setting.proto_names:
         mapping = _json_names(mapping, messages=_message_paths(setting.fields))
@@ -690,7 +690,7 @@ def _parse_env(raw: str, setting: Setting) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise SettingError("not a list of env vars, each with a name")
     if (problem := nesting_problem(value)) is not None:
-        raise SettingError(f"a list of {problem}")
+        raise SettingError(f"a list {problem}")
     try:
         env = conform(value, "[EnvVar]")
     except TypeMismatch as err:
@@ -717,7 +717,7 @@ def _parse_named(raw: str, setting: Setting) -> list[dict[str, Any]]:
     else:
         raise SettingError("neither a JSON map nor a JSON list")
     if (problem := nesting_problem(value)) is not None:
-        raise SettingError(f"JSON of {problem}")
+        raise SettingError(f"JSON {problem}")
     from webhook.engine.schema import TypeMismatch, conform  # schema reads this module's quantity grammar
 
     named = []
