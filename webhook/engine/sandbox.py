@@ -84,6 +84,33 @@ def _append_missing(items: Any, item: Any) -> list[Any]:
     return out
 
 
+def _append_multus_network(existing: Any, network: str) -> str:
+    """A Multus `k8s.v1.cni.cncf.io/networks` value with `network` (`namespace/name`) added, as
+    Istio's injector adds its CNI network (appendMultusNetwork): to a JSON list (a value with a `]`)
+    as one more object before its last `]`, unless an object has that name and namespace (a value
+    that is no JSON list of objects is left as it is); to a comma list as one more item, unless an
+    item is it already."""
+    text = "" if existing is None else str(existing)
+    if not text:
+        return network
+    namespace, _, name = network.rpartition("/")
+    end = text.rfind("]")
+    if end != -1:
+        try:
+            networks = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text
+        if not isinstance(networks, list) or not all(isinstance(n, dict) for n in networks):
+            return text  # Go reads it into []map[string]any: anything else fails, the value is kept
+        if any(n.get("name") == name and (n.get("namespace") if n.get("namespace") is not None else "") == namespace for n in networks):
+            return text
+        added = f', {{"name": "{name}", "namespace": "{namespace}"}}' if namespace else f', {{"name": "{name}"}}'
+        return text[:end] + added + text[end:]
+    if any(item.strip() == network for item in text.split(",")):
+        return text
+    return f"{text}, {network}"
+
+
 def _with_image_type(tag: Any, image_type: Any, known: Any = (), plain: Any = None) -> str:
     """`tag` for the image of `image_type`, as image variants are named by a suffix (Istio's
     `1.30.3-distroless`): no type (none, empty) keeps the tag as it is; else a `known` type already
@@ -436,6 +463,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.filters["append_missing"] = _append_missing
+    env.filters["append_multus_network"] = _append_multus_network
     env.filters["with_image_type"] = _with_image_type
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact
