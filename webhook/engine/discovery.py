@@ -36,6 +36,9 @@ class Take:
     # The Go type the mesh reads the value into, in `conform`'s notation (`int64`, `uint`, `{string}`,
     # `Capabilities`, ...); None: a value of the declared default's kind.
     go_type: str | None = None
+    # Read as protojson reads JSON into that type (Istio's injector values, ApplyYAML into its typed
+    # Values): no number or bool where text is expected, as sigs.k8s.io/yaml would let through.
+    strict: bool = False
     # Bounds of a number beyond its type's (a port): outside them the pod would not be accepted.
     bounds: tuple[int | None, int | None] = (None, None)
     # Read as this per-pod setting reads its annotation (Istio's MeshConfig defaultConfig, a ProxyConfig
@@ -84,7 +87,7 @@ class Take:
             except (SettingError, TypeError) as err:  # TypeError: YAML that is no JSON (a !!set, a number as key)
                 raise TypeMismatch("", f"is not what {self.setting.keys[0]} accepts: {err}") from err
         if self.go_type is not None:
-            read = conform(value, self.go_type, yaml_text=True)
+            read = conform(value, self.go_type, yaml_text=not self.strict)
             low, high = self.bounds
             if isinstance(read, int | float) and ((low is not None and read < low) or (high is not None and read > high)):
                 raise TypeMismatch("", f"must be from {low if low is not None else '-'} to {high if high is not None else '-'}, got {read}")
@@ -181,8 +184,9 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
             if not isinstance(how, Mapping):
                 raise ConfigError(f"{plugin.path}: controlPlane take {value!r} needs imageTagOf or configKey")
             paths = how.get("path", ())
-            if not isinstance(how.get("keepEmpty", False), bool):
-                raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: keepEmpty is true or false")
+            for flag in ("keepEmpty", "strict"):
+                if not isinstance(how.get(flag, False), bool):
+                    raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: {flag} is true or false")
             go_type = how.get("type")
             if go_type is not None and not _known_go_type(go_type):
                 raise ConfigError(
@@ -204,6 +208,7 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
                     paths=(paths,) if isinstance(paths, str) else tuple(paths),
                     keep_empty=bool(how.get("keepEmpty", False)),
                     go_type=go_type,
+                    strict=bool(how.get("strict", False)),
                     bounds=(low, high),
                     setting=setting,
                 )

@@ -425,7 +425,8 @@ def istio_proxy_config(settings: Mapping[str, Any], values: Mapping[str, Any]) -
     """The pod's ProxyConfig as Istio's injector builds it: the install's MeshConfig defaultConfig
     (values `defaultConfig`) with the pod's proxy.istio.io/config laid over it field by field (a
     field set replaces the default's whole, a null leaves it), except proxyMetadata, merged key by
-    key (mesh.MergeProxyConfig). A field absent holds Istio's own default."""
+    key, and five proxyHeaders fields, the install's where the pod's leaves them unset
+    (mesh.MergeProxyConfig). A field absent holds Istio's own default."""
     base: Mapping[str, Any] = values.get("defaultConfig") or {}
     over: Mapping[str, Any] = settings.get("proxyConfig") or {}
     if not over:
@@ -440,26 +441,47 @@ def istio_proxy_config(settings: Mapping[str, Any], values: Mapping[str, Any]) -
         merged[name] = value
     if isinstance(base.get("proxyMetadata"), Mapping) and isinstance(over.get("proxyMetadata"), Mapping):
         merged["proxyMetadata"] = {**base["proxyMetadata"], **over["proxyMetadata"]}
+    installed, own = base.get("proxyHeaders"), over.get("proxyHeaders")
+    if isinstance(installed, Mapping) and isinstance(own, Mapping):
+        headers = dict(own)
+        for name, unset in _KEPT_PROXY_HEADERS.items():
+            if headers.get(name) in unset and installed.get(name) not in unset:
+                headers[name] = installed[name]
+        merged["proxyHeaders"] = headers
     return merged
 
 
-# Nested messages whose fields meshswitch types, in their declaration order (protojson's); the
-# fields of any other nested message are written sorted.
-_NESTED_FIELD_ORDER: Mapping[str, tuple[str, ...]] = {
-    "tlsSettings": ("mode", "clientCertificate", "privateKey", "caCertificates", "credentialName",
-                    "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"),
-    "lightstep": ("address", "accessToken"),
-    "cryptomb": ("pollDelay", "fallback"),
-    "qat": ("pollDelay", "fallback"),
+# The fields of ProxyConfig's nested messages in their declaration order, which protojson writes them
+# in (by path from the top; the fields of a message not listed here, and map keys, go sorted).
+_MESSAGE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "proxyHeaders": ("forwardedClientCert", "setCurrentClientCertDetails", "requestId", "server", "attemptCount",
+                     "envoyDebugHeaders", "metadataExchangeHeaders", "preserveHttp1HeaderCase", "xForwardedHost", "xForwardedPort"),
+    "proxyHeaders.server": ("disabled", "value"),
+    "proxyHeaders.setCurrentClientCertDetails": ("subject", "cert", "chain", "dns", "uri"),
+    "tracing": ("zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent", "customTags", "maxPathTagLength",
+                "sampling", "tlsSettings", "enableIstioTags"),
+    "tracing.lightstep": ("address", "accessToken"),
+    "tracing.stackdriver": ("debug", "maxNumberOfAttributes", "maxNumberOfAnnotations", "maxNumberOfMessageEvents"),
+    "tracing.openCensusAgent": ("address", "context"),
+    "tracing.tlsSettings": ("mode", "clientCertificate", "privateKey", "caCertificates", "credentialName",
+                            "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"),
+    "privateKeyProvider.cryptomb": ("pollDelay", "fallback"),
+    "privateKeyProvider.qat": ("pollDelay", "fallback"),
+}  # fmt: skip
+# The ProxyHeaders fields Istio keeps from the install where the pod's proxyHeaders leaves them unset
+# (mesh.MergeProxyConfig's correctProxyHeaders), with the value that counts as unset.
+_KEPT_PROXY_HEADERS: Mapping[str, tuple[Any, ...]] = {
+    "forwardedClientCert": (None, "UNDEFINED", 0), "requestId": (None,), "attemptCount": (None,),
+    "server": (None,), "envoyDebugHeaders": (None,),
 }  # fmt: skip
 
 
-def _key_sorted(value: Any, name: str = "") -> Any:
+def _key_sorted(value: Any, path: str = "") -> Any:
     if not isinstance(value, Mapping):
         return value
-    order = _NESTED_FIELD_ORDER.get(name, ())
-    keys = sorted(value, key=lambda k: (order.index(k), "") if k in order else (len(order), k))
-    return {k: _key_sorted(value[k], k) for k in keys}
+    order = _MESSAGE_FIELDS.get(path, ())
+    names = [k for k in order if k in value] + sorted(k for k in value if k not in order)
+    return {k: _key_sorted(value[k], f"{path}.{k}" if path else k) for k in names}
 
 
 def _proxy_config_zero(name: str, value: Any) -> bool:
@@ -479,7 +501,7 @@ def proxy_config_text(config: Mapping[str, Any]) -> str:
             continue
         if kind == "scalar" and _proxy_config_zero(name, value):
             continue
-        written[name] = _key_sorted(value)
+        written[name] = _key_sorted(value, name)
     return go_json(written)
 
 

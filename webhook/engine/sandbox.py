@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import yaml
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -21,6 +22,8 @@ from webhook.engine.releases import version_at_least
 from webhook.engine.schema import TypeMismatch, conform, go_float_text
 from webhook.engine.settings import nesting_problem, quantity
 from webhook.engine.yamltext import plain_scalar, quoted_scalar
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _BUILTIN_METHOD: Any = type({}.get)
 
@@ -82,6 +85,93 @@ def _append_missing(items: Any, item: Any) -> list[Any]:
     if item is not None and item not in out:
         out.append(item)
     return out
+
+
+def _append_multus_network(existing: Any, network: str) -> str:
+    """A Multus `k8s.v1.cni.cncf.io/networks` value with `network` (`namespace/name`) added, as
+    Istio's injector adds its CNI network (appendMultusNetwork): to a JSON list (a value with a `]`)
+    as one more object before its last `]`, unless an object has that name and namespace (a value
+    that is no JSON list of objects is left as it is); to a comma list as one more item, unless an
+    item is it already."""
+    text = "" if existing is None else str(existing)
+    if not text:
+        return network
+    namespace, _, name = network.rpartition("/")
+    end = text.rfind("]")
+    if end != -1:
+        try:
+            networks = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text
+        if not isinstance(networks, list) or not all(isinstance(n, dict) for n in networks):
+            return text  # Go reads it into []map[string]any: anything else fails, the value is kept
+        if any(n.get("name") == name and (n.get("namespace") if n.get("namespace") is not None else "") == namespace for n in networks):
+            return text
+        added = f', {{"name": "{name}", "namespace": "{namespace}"}}' if namespace else f', {{"name": "{name}"}}'
+        return text[:end] + added + text[end:]
+    if any(item.strip() == network for item in text.split(",")):
+        return text
+    return f"{text}, {network}"
+
+
+def _json_env(text: Any) -> list[dict[str, str]] | None:
+    """A JSON object spread into env entries as Istio's sidecar template spreads apm.datadoghq.com/env
+    (`range fromJSON`): in sorted name order, each name as an unquoted YAML scalar reads it, each
+    value as Go's `%v` writes it (JSON numbers are float64) inside double quotes. None where Istio's
+    injection fails: no JSON, JSON that is no object, list or null, a name YAML reads as no string
+    (`true`, `N`, `1`), a value YAML refuses there (a bare quote)."""
+    try:
+        found = orjson.loads(str(text))
+    except orjson.JSONDecodeError:
+        return None  # Istio's fromJSON gives the text "{}", which its range cannot iterate
+    if found is None or found == []:
+        return []
+    if not isinstance(found, dict):
+        return None  # a list's names are its indexes (numbers), which no env name may be
+    env = []
+    for key in sorted(found):
+        name = _yaml_plain_string(key)
+        value = _go_text(found[key])
+        decoded = None if value is None else quoted_scalar(value)
+        if name is None or decoded is None:
+            return None
+        env.append({"name": name, "value": decoded})
+    return env
+
+
+# YAML 1.1 booleans Go's YAML reader knows beyond PyYAML's.
+_GO_YAML_BOOLS = frozenset({"y", "Y", "n", "N"})
+
+
+def _yaml_plain_string(text: str) -> str | None:
+    """`name: <text>` as Go's YAML reads it, when that is a string; else None."""
+    if text in _GO_YAML_BOOLS:
+        return None
+    try:
+        read = yaml.load(f"name: {text}", Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return None
+    return read["name"] if isinstance(read, dict) and list(read) == ["name"] and isinstance(read["name"], str) else None
+
+
+def _go_text(value: Any) -> str | None:
+    """A value of Go's JSON reader (into `any`) as `%v` writes it; None for a number float64 cannot hold."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, int | float):
+        try:
+            return go_float_text(float(value))
+        except OverflowError:
+            return None
+    parts = [(f"{k}:", _go_text(value[k])) for k in sorted(value)] if isinstance(value, dict) else [("", _go_text(v)) for v in value]
+    if any(text is None for _, text in parts):
+        return None
+    inside = " ".join(f"{prefix}{text}" for prefix, text in parts)
+    return f"map[{inside}]" if isinstance(value, dict) else f"[{inside}]"
 
 
 def _with_image_type(tag: Any, image_type: Any, known: Any = (), plain: Any = None) -> str:
@@ -436,6 +526,8 @@ def _configure(env: Environment) -> Environment:
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.filters["append_missing"] = _append_missing
+    env.filters["append_multus_network"] = _append_multus_network
+    env.filters["json_env"] = _json_env
     env.filters["with_image_type"] = _with_image_type
     env.globals["json"] = _to_json
     env.globals["compact"] = _compact

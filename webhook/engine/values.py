@@ -11,7 +11,8 @@ import yaml
 
 from webhook.engine.errors import ConfigError, not_utf8
 from webhook.engine.leaves import Attrs
-from webhook.engine.plugins import PluginSet
+from webhook.engine.plugins import Plugin, PluginSet
+from webhook.engine.schema import TypeMismatch, conform
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a mapping", list: "a list", float: "a number"}
 
@@ -68,8 +69,27 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
                 raise ConfigError(
                     f"{source}: {name}.{key}={value!r} is not {_TYPE_NAMES.get(expected, expected.__name__)}"
                 )
+            go_type = _taken_types(plugins[name]).get(key)
+            if go_type is not None:
+                # The Go type the mesh reads the value into (its controlPlane take's `type`): what the
+                # cluster's value is checked against, so that the values file cannot give what it refuses.
+                try:
+                    conform(value, go_type)
+                except TypeMismatch as err:
+                    inside = str(err).removeprefix("the value").strip()
+                    raise ConfigError(f"{source}: {name}.{key}={value!r}: {inside} (the mesh reads it as {go_type})") from None
         checked[name] = dict(values)
     return checked
+
+
+def _taken_types(plugin: Plugin) -> dict[str, str]:
+    """Each value a controlPlane take reads with a declared Go type, and that type."""
+    types: dict[str, str] = {}
+    for entry in plugin.control_plane:
+        for value, how in ((entry.get("take") or {}) if isinstance(entry, Mapping) else {}).items():
+            if isinstance(how, Mapping) and isinstance(how.get("type"), str):
+                types.setdefault(str(value), how["type"])
+    return types
 
 
 def apply_values(plugins: PluginSet, overrides: Mapping[str, Mapping[str, Any]]) -> PluginSet:

@@ -643,6 +643,28 @@ def test_istio_variant_and_image_pull_secrets_come_from_the_injector_config_map(
     assert injected["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
 
+def test_istio_image_pull_secrets_that_are_not_names_are_reported_and_keep_the_default() -> None:
+    """Istio reads its values into typed fields (protojson): [1] is no list of names there, so istiod
+    refuses the values; discovery keeps the configured ones and says which value and why."""
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("Deployment", "istio-system", "istiod", ISTIOD)
+    chart = {"global": {"imagePullSecrets": [1]}}
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", {"data": {"values": json.dumps(chart)}})
+    assert discovery.values_for(plugins["istio"])["imagePullSecrets"] == []
+    [warning] = discovery.unreported_warnings()
+    assert "global.imagePullSecrets=[1]" in warning and "[0] must be a string, got a number (1)" in warning
+
+
+def test_istio_image_pull_secrets_in_a_values_file_must_be_names(tmp_path: Path) -> None:
+    """The values file is checked against the Go type the cluster's value is read as, so that a list
+    of numbers is refused naming the value, not failing later when the plugin renders."""
+    path = tmp_path / "values.yaml"
+    path.write_text("istio:\n  imagePullSecrets: [1]\n")
+    with pytest.raises(ConfigError, match=r"istio\.imagePullSecrets=\[1\]: \[0\] must be a string, got a number \(1\) \(the mesh reads it as \[string\]\)"):
+        load_values(path, load_plugins())
+
+
 def test_istio_image_pull_secrets_of_another_kind_keep_the_default() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
