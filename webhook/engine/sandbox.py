@@ -128,6 +128,8 @@ def _json_env(text: Any) -> list[dict[str, str]] | None:
         return []
     if not isinstance(found, dict):
         return None  # a list's names are its indexes (numbers), which no env name may be
+    if nesting_problem(found) is not None:
+        return None  # Go would write it; no env value nested 64 deep is meant, and %v recurses here
     env = []
     for key in sorted(found):
         name = _yaml_plain_string(key)

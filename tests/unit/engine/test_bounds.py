@@ -161,3 +161,33 @@ def test_a_user_volume_nested_too_deep_is_refused(injector: Injector) -> None:
     pod = make_pod(annotations={**PLUGIN_ANNOTATIONS["istio"], "sidecar.istio.io/userVolume": deep})
     with pytest.raises(PodDenied, match="sidecar.istio.io/userVolume.*nested deeper than 64 levels"):
         injector.inject(pod, NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        '{"A": ' + "[" * 900 + "]" * 900 + "}",
+        '{"A": ' + '{"b": ' * 900 + "1" + "}" * 900 + "}",
+    ],
+    ids=["lists", "maps"],
+)
+def test_a_deep_datadog_env_is_refused_naming_the_key(env: str) -> None:
+    """With the install's global.proxy.tracer datadog, Istio spreads apm.datadoghq.com/env into the
+    proxy's env; a value nested past the engine's bound is a refusal naming the key, never a template
+    error (Go's %v would write it; Python's recursion would not)."""
+    import json
+
+    from webhook.engine.discovery import Discovery
+
+    discovery = Discovery(PLUGINS)
+    istiod = {"spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.29.6"}]}}}}
+    discovery.observe("Deployment", "istio-system", "istiod", istiod)
+    values = {"data": {"values": json.dumps({"global": {"proxy": {"tracer": "datadog"}}})}}
+    discovery.observe("ConfigMap", "istio-system", "istio-sidecar-injector", values)
+    engine = Injector(plugins=PLUGINS, config=Config(), discovery=discovery)
+    istio = NamespaceMeta("demo", {"meshswitch.io/mode": "istio"}, {})
+    with pytest.raises(PodDenied, match="apm.datadoghq.com/env.*nested at most 64 deep"):
+        engine.inject(make_pod(annotations={"apm.datadoghq.com/env": env}), istio)
+    shallow = engine.inject(make_pod(annotations={"apm.datadoghq.com/env": '{"A": {"b": [1, 2]}}'}), istio)
+    proxy = next(c for op in shallow.patch if op["path"] == "/spec/initContainers" for c in op["value"] if c["name"] == "istio-proxy")
+    assert {"name": "A", "value": "map[b:[1 2]]"} in proxy["env"]
