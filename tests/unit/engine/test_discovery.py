@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -271,10 +272,22 @@ def test_an_empty_value_reads_as_not_found_unless_the_take_keeps_it() -> None:
     assert Take("v", config_key="values", paths=("missing", "n"), keep_empty=True).extract(config_map) is None
 
 
-def test_keep_empty_is_true_or_false() -> None:
+@pytest.mark.parametrize(
+    ("take", "message"),
+    [
+        ({"network": {"configKey": "values", "path": "global.network", "keepEmpty": "yes"}}, "controlPlane take 'network': keepEmpty is true or false"),
+        ({"network": {"configKey": "values", "path": "global.network", "strict": "yes"}}, "controlPlane take 'network': strict is true or false"),
+        (
+            {"defaultConfig": {"configKey": "mesh", "path": "defaultConfig", "asSetting": "nope"}},
+            "controlPlane take 'defaultConfig': asSetting names one of the plugin's settings",
+        ),
+    ],
+    ids=["keepEmpty", "strict", "asSetting"],
+)
+def test_a_takes_options_are_checked_at_load(take: dict[str, Any], message: str) -> None:
     istio = load_plugins()["istio"]
-    entry = {"kind": "ConfigMap", "namespace": "istio-system", "name": "x", "take": {"network": {"configKey": "values", "path": "global.network", "keepEmpty": "yes"}}}
-    with pytest.raises(ConfigError, match="controlPlane take 'network': keepEmpty is true or false"):
+    entry = {"kind": "ConfigMap", "namespace": "istio-system", "name": "x", "take": take}
+    with pytest.raises(ConfigError, match=message):
         control_plane_of(dataclasses.replace(istio, control_plane=(entry,)))
 
 
@@ -309,7 +322,7 @@ ISTIO_TAKEN = (
 )  # fmt: skip
 
 
-def _linkerd_config(extra: str) -> dict:
+def _linkerd_config(extra: str) -> dict[str, Any]:
     return {**LINKERD_CONFIG, "data": {"values": LINKERD_CONFIG["data"]["values"] + extra}}
 
 
@@ -540,13 +553,6 @@ def test_istio_pods_get_the_mesh_default_config_under_their_own() -> None:
         assert env["PROXY_CONFIG"] == text
 
 
-def test_as_setting_names_one_of_the_plugins_settings() -> None:
-    istio = load_plugins()["istio"]
-    entry = {"kind": "ConfigMap", "namespace": "istio-system", "name": "x", "take": {"defaultConfig": {"configKey": "mesh", "path": "defaultConfig", "asSetting": "nope"}}}
-    with pytest.raises(ConfigError, match="controlPlane take 'defaultConfig': asSetting names one of the plugin's settings"):
-        control_plane_of(dataclasses.replace(istio, control_plane=(entry,)))
-
-
 def test_istio_chart_values_of_the_proxy_come_from_the_injector_config_map() -> None:
     """global.hub and global.tag make the proxy image (Istio's injector renders it from its values),
     while istiod's image tag still picks the release line; the status port, probes, lifecycle,
@@ -674,7 +680,7 @@ def test_istio_image_pull_secrets_of_another_kind_keep_the_default() -> None:
     assert discovery.values_for(plugins["istio"])["imagePullSecrets"] == []
 
 
-def _reference_linkerd_config(version: str, folder: str) -> dict:
+def _reference_linkerd_config(version: str, folder: str) -> dict[str, Any]:
     """The linkerd-config the reference program gave Linkerd's injector for one folder's inputs: the
     release's default values with the folder's values (meta.yaml folder_values) set over them."""
     golden = Path(__file__).parents[2] / "reference" / "linkerd" / "golden" / version
@@ -688,11 +694,11 @@ def _reference_linkerd_config(version: str, folder: str) -> dict:
     return {"metadata": {"name": "linkerd-config", "namespace": "linkerd"}, "data": {"values": yaml.safe_dump(values)}}
 
 
-def _reference_input(folder: str, stem: str) -> list[dict]:
+def _reference_input(folder: str, stem: str) -> list[dict[str, Any]]:
     return list(yaml.safe_load_all((Path(__file__).parents[2] / "reference" / "linkerd" / folder / f"{stem}.yaml").read_text()))
 
 
-def _reference_golden(version: str, folder: str, stem: str) -> list[dict]:
+def _reference_golden(version: str, folder: str, stem: str) -> list[dict[str, Any]]:
     return list(yaml.safe_load_all((Path(__file__).parents[2] / "reference" / "linkerd" / "golden" / version / folder / f"{stem}.yaml").read_text()))
 
 
