@@ -48,13 +48,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._reading_headers = True
         self._header_bytes = 0
         self._refused = False
-        self._deadline: asyncio.TimerHandle | None = None
+        # When the request now arriving began: its first byte, or the handshake for a connection's
+        # first request; None between requests. One timer per connection watches it (a timer armed
+        # and cancelled per request cost more than the rest of these checks together).
+        self._reading_since: float | None = None
+        self._watch: asyncio.TimerHandle | None = None
 
     # Connection -------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_deadline()  # a connection that never sends a request is closed as well
+        # A connection that never sends a request is closed as well.
+        self._reading_since = self.loop.time()
+        self._watch = self.loop.call_later(self.limits.read_timeout_seconds, self._check_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
         # uvicorn cancels its keep-alive timer only on a clean close; after a reset the timer
@@ -88,16 +94,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_headers = True
-        self._arm_deadline()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > self.limits.max_header_line_bytes:
-            self.refuse(431, f"a request header line is over the limit of {self.limits.max_header_line_bytes} bytes")
-            raise httptools.HttpParserError("header line too long")  # stops this feed
-        super().on_header(name, value)
+        if self._reading_since is None:
+            self._reading_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
+        # Checked once the headers are in (uvicorn keeps them, names lowercased, lengths kept): the
+        # total is bounded already by data_received, and an override of on_header costs a call per
+        # header of every request.
+        limit = self.limits.max_header_line_bytes
+        for name, value in self.headers:
+            if len(name) + len(value) > limit:
+                self.refuse(431, f"a request header line is over the limit of {limit} bytes")
+                raise httptools.HttpParserError("header line too long")  # stops this feed
         if self.parser.should_upgrade():
             # ``Upgrade`` with ``Connection: upgrade`` (or CONNECT): httptools skips the body and
             # stops at the headers, leaving the rest of the read unparsed. uvicorn then ran the app
@@ -113,7 +122,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._cancel_deadline()
+        self._reading_since = None
         self._reading_headers = True
         self._header_bytes = 0
         super().on_message_complete()
@@ -153,18 +162,22 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self.transport is not None and self in self.connections:
             self.transport.abort()
 
-    def _arm_deadline(self) -> None:
-        if self._deadline is None:
-            self._deadline = self.loop.call_later(self.limits.read_timeout_seconds, self._read_timed_out)
-
     def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._reading_since = None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
-    def _read_timed_out(self) -> None:
-        self._deadline = None
-        self.refuse(408, f"the request was not received within {self.limits.read_timeout_seconds:g} s")
+    def _check_deadline(self) -> None:
+        """The watch: a request arriving for ``read_timeout_seconds`` is refused; otherwise the
+        watch comes back when the request now arriving (or the next one, at the earliest) is due."""
+        timeout = self.limits.read_timeout_seconds
+        since, now = self._reading_since, self.loop.time()
+        if since is not None and now - since >= timeout:
+            self._watch = None
+            self.refuse(408, f"the request was not received within {timeout:g} s")
+            return
+        self._watch = self.loop.call_later(timeout if since is None else since + timeout - now, self._check_deadline)
 
     def abort_stalled(self) -> bool:
         """At shutdown: drop a connection whose request is still arriving; True when it did."""
