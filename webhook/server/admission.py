@@ -63,7 +63,7 @@ class Admission:
         entry = self.answers.get(key)
         if entry is None or not entry.holds_for(self.namespaces.lookup(entry.namespace_name), self._generation()):
             return None
-        self.metrics.answer_cache_hits.inc()
+        self.metrics.count_answer_cache_hit()
         return entry
 
     async def answer(self, review: wire.Review, *, lane: ThreadPoolExecutor | None = None) -> tuple[bytes, Verdict]:

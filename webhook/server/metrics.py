@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from webhook.server.tally import ReviewTally
 
 # From 0.5 ms (an ordinary review) up to the apiserver's 10 s default webhook timeout; 5 ms, 25 ms
 # and 100 ms line up with the buckets of apiserver_admission_webhook_admission_duration_seconds.
@@ -27,22 +29,13 @@ class Metrics:
         # (The switch is process-wide; this process exports no other metrics.)
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
-        self.reviews = Counter(
-            "meshswitch_reviews",
-            "AdmissionReviews answered, by plugins injected, outcome (injected, skipped, denied, error; allowed on /validate) and reason code.",
-            ["plugin", "outcome", "reason"],
-            registry=self.registry,
-        )
+        # The per-review counts (reviews, their latency, answer-cache hits): plain numbers.
+        self.tally = ReviewTally(LATENCY_BUCKETS)
+        self.registry.register(self.tally)
         self.bad_requests = Counter(
             "meshswitch_bad_requests",
             "Requests to /mutate or /validate refused before review, by HTTP status (400, 405, 413, 415).",
             ["status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "meshswitch_review_duration_seconds",
-            "Time to answer one AdmissionReview, from the handler's start to the response body.",
-            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.certificate_expiry = Gauge(
@@ -66,11 +59,6 @@ class Metrics:
             "Reviews whose namespace was not in the cache and cost a GET.",
             registry=self.registry,
         )
-        self.answer_cache_hits = Counter(
-            "meshswitch_answer_cache_hits",
-            "Reviews answered from the cache of finished answers (identical pods, as a rollout makes).",
-            registry=self.registry,
-        )
         self.answer_cache_bytes = Gauge(
             "meshswitch_answer_cache_bytes",
             "Bytes the cache of finished answers holds.",
@@ -84,16 +72,11 @@ class Metrics:
             registry=self.registry,
         )
 
-        # labels() validates and locks on every call; the label sets are few, so keep their children.
-        self._review_children: dict[tuple[str, str, str], Counter] = {}
-
     def count_review(self, *, plugins: Sequence[str], outcome: str, reason: str, seconds: float) -> None:
-        key = ("+".join(plugins) or "none", outcome, reason)
-        child = self._review_children.get(key)
-        if child is None:
-            child = self._review_children[key] = self.reviews.labels(*key)
-        child.inc()
-        self.latency.observe(seconds)
+        self.tally.count(("+".join(plugins) or "none", outcome, reason), seconds)
+
+    def count_answer_cache_hit(self) -> None:
+        self.tally.hits += 1
 
     def track_namespace_cache(self, size: Callable[[], int]) -> None:
         self.namespace_cache_size.set_function(lambda: float(size()))

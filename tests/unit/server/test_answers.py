@@ -93,8 +93,7 @@ class Server:
 
     @property
     def hits(self) -> float:
-        hits: float = self.metrics.answer_cache_hits._value.get()
-        return hits
+        return self.metrics.tally.hits
 
     def post(self, body: bytes) -> bytes:
         return asyncio.run(call(self.handler, body))
