@@ -932,8 +932,53 @@ def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]
     return HookResult(context={"owner": owner})
 
 
+# Istio's templates that write global.imagePullSecrets into the pod (grpc-simple writes none).
+_PULL_SECRET_TEMPLATES = frozenset({"sidecar", "gateway", "grpc-agent"})
+
+
+def istio_pull_secrets(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """global.imagePullSecrets as Istio's templates hand them to the pod (`hook.pull_secrets`): each
+    template that writes them is strategic-merged into the pod by name, the pod typed in between,
+    where an empty name is an entry without one (`{}`). Into a pod with no list the first template's
+    entries go as written, a repeated name too; a second template's merge groups a repeated name
+    at its first place. Denies the pod where Istio's merge fails: an entry without a name in a list
+    it merges into (the pod's own, or the empty name a template wrote before), or the empty name
+    twice merged into the pod's own list (the second loses its key)."""
+    names = [str(n) for n in values.get("imagePullSecrets") or ()]
+    merges = sum(1 for t in settings.get("templates") or () if t in _PULL_SECRET_TEMPLATES)
+    if not names or not merges:
+        return HookResult(context={"pull_secrets": names})
+    own = (pod.get("spec") or {}).get("imagePullSecrets")
+    if isinstance(own, list) and own:
+        for index, entry in enumerate(own):
+            if isinstance(entry, dict) and not entry.get("name"):
+                raise PodDenied(
+                    reasons.INVALID_SETTING,
+                    f"spec.imagePullSecrets[{index}] has no name, and the install's global.imagePullSecrets are merged into "
+                    "this list by name (Istio's injector refuses the pod); accepted: a name on every entry",
+                )
+        if names.count("") > 1:
+            raise PodDenied(
+                reasons.INVALID_SETTING,
+                "the install's global.imagePullSecrets holds an empty name more than once, which Istio's injector cannot merge "
+                "into the pod's own spec.imagePullSecrets; accepted: a pod without imagePullSecrets of its own, or an install "
+                "with the empty name at most once",
+            )
+    if merges > 1 and "" in names:
+        raise PodDenied(
+            reasons.INVALID_SETTING,
+            "the install's global.imagePullSecrets holds an empty name, which Istio's injector cannot merge a second time "
+            f"(inject.istio.io/templates {','.join(settings.get('templates') or ())} each add them); accepted: one of those templates",
+        )
+    if merges > 1:
+        first = {name: n for n, name in reversed(list(enumerate(names)))}
+        names = sorted(names, key=first.__getitem__)
+    return HookResult(context={"pull_secrets": names})
+
+
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {
     "istio-owner": istio_owner,
+    "istio-pull-secrets": istio_pull_secrets,
     "istio-probe-rewrite": rewrite_probes_through_agent,
     "istio-pod-ports": describe_pod_ports,
     "istio-prometheus-merge": merge_prometheus,

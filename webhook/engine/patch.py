@@ -522,30 +522,35 @@ def _move_after(builder: _PatchBuilder, additions: Sequence[Addition], init_cont
 
 def _add_pull_secrets(builder: _PatchBuilder, names: Sequence[str]) -> None:
     """The secrets into spec.imagePullSecrets as Istio's strategic merge puts them there (merge key
-    `name`): the pod's own of the same name kept, not repeated; ours first, in our order, each of
-    the pod's others before the first of ours that followed it in the pod's list. The names added
-    go in the status (`imagePullSecrets`), for uninject."""
-    ours = [{"name": name} for name in dict.fromkeys(names)]
+    `name`; an empty name is an entry without one, `{}` as the typed pod writes it): into a pod
+    without a list, as they are, a repeated name too; else the pod's own of the same name kept, not
+    repeated; ours first, in our order, each of the pod's others before the first of ours that
+    followed it in the pod's list. The names added go in the status (`imagePullSecrets`), for uninject."""
     existing = builder.spec.get("imagePullSecrets")
     path = "/spec/imagePullSecrets"
     if not isinstance(existing, list) or not existing:
-        builder.ops.append({"op": "add", "path": path, "value": ours})
+        builder.ops.append({"op": "add", "path": path, "value": [_pull_secret(name) for name in names]})
         if not isinstance(existing, list):
             builder.created.append(path)
-        added = [s["name"] for s in ours]
+        added = list(dict.fromkeys(names))
     else:
+        ours = [_pull_secret(name) for name in dict.fromkeys(names)]
         own = _names(existing)
-        added = [s["name"] for s in ours if s["name"] not in own]
+        added = [name for name in dict.fromkeys(names) if name not in own]
         if all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in existing):
             merged = _strategic_list(existing, ours, "name")
             if merged != existing:
                 builder.ops.append({"op": "replace", "path": path, "value": merged})
-                if [s for s in merged if s["name"] not in added] != existing:  # the pod's own reordered
+                if [s for s in merged if s.get("name", "") not in added] != existing:  # the pod's own reordered
                     builder.status.setdefault("replacedImagePullSecrets", existing)
         else:  # not a list the API server stores: ours appended, the rest left as it is
-            builder.add_list_items(path, existing, [s for s in ours if s["name"] in added], front=False)
+            builder.add_list_items(path, existing, [s for s in ours if s.get("name", "") in added], front=False)
     if added:
         builder.status.setdefault("imagePullSecrets", []).extend(added)
+
+
+def _pull_secret(name: str) -> dict[str, str]:
+    return {"name": name} if name else {}
 
 
 def _add_app_env(builder: _PatchBuilder, env: Sequence[Mapping[str, Any]]) -> None:
@@ -715,7 +720,8 @@ def uninject(pod: Mapping[str, Any]) -> dict[str, Any]:
     for section in ("initContainers", "containers", "volumes", "imagePullSecrets"):
         drop = set(status.get(section) or ())
         if isinstance(spec.get(section), list):
-            spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name") in drop)]
+            # An injected pull secret with an empty name is an entry without one.
+            spec[section] = [i for i in spec[section] if not (isinstance(i, dict) and i.get("name", "") in drop)]
     back = list((status.get("declared") or {}).values())
     for name, record in (status.get("moved") or {}).items():  # the pod's own, taken from where they went
         items = spec.get(record["section"]) or []

@@ -27,7 +27,7 @@ PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", 
 SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "imagePullSecrets", "labels", "annotations", "appEnv", "lastEnv")
 HOOKS = (
     "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-proxy-config", "istio-hold-application", "istio-declared-proxy",
-    "istio-owner",
+    "istio-owner", "istio-pull-secrets",
     "dapr-app-containers", "linkerd-pod",
 )  # fmt: skip
 _TOP_FIELDS = frozenset(

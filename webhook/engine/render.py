@@ -121,8 +121,8 @@ def _check_list(plugin: Plugin, section: str, items: Any) -> list[Any]:
 
 
 def _check_names(plugin: Plugin, section: str, items: Any) -> list[str]:
-    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
-        raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of names (non-empty strings)")
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{plugin.path}: fragment {section} must render to a list of names (strings; an empty one is an entry without a name)")
     return items
 
 

@@ -21,7 +21,7 @@ from webhook.engine.leaves import Attrs, PerPodEnvironment
 from webhook.engine.releases import version_at_least
 from webhook.engine.schema import TypeMismatch, conform, go_float_text
 from webhook.engine.settings import nesting_problem, quantity
-from webhook.engine.yamltext import plain_scalar, quoted_scalar
+from webhook.engine.yamltext import plain_scalar, quoted_scalar, single_quoted_scalar
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -85,6 +85,12 @@ def _append_missing(items: Any, item: Any) -> list[Any]:
     if item is not None and item not in out:
         out.append(item)
     return out
+
+
+def _yaml_single_quoted(value: Any) -> str | None:
+    """Text the mesh's template writes inside single quotes, as its YAML reads it; None where YAML
+    refuses it there (a lone quote, a line starting with `---` or `...`)."""
+    return single_quoted_scalar(str(value))
 
 
 def _append_multus_network(existing: Any, network: str) -> str:
@@ -525,6 +531,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["snake_env"] = _snake_env
     env.filters["yaml_plain"] = _yaml_plain
     env.filters["yaml_quoted"] = _yaml_quoted
+    env.filters["yaml_single_quoted"] = _yaml_single_quoted
     env.filters["env_list"] = _env_list
     env.filters["merge_named"] = _merge_named
     env.filters["append_missing"] = _append_missing

@@ -41,3 +41,22 @@ def quoted_scalar(text: str) -> str | None:
     except yaml.YAMLError:
         return None
     return value if isinstance(value, str) else None
+
+
+# YAML's line breaks (libyaml's and Go's: CR, LF, NEL, LS, PS): a value without them or a quote reads as written.
+_SINGLE_QUOTED_SPECIAL = re.compile("['\r\n\x85\u2028\u2029]")
+
+
+def single_quoted_scalar(text: str) -> str | None:
+    """As a single-quoted scalar reads `text` (`''` one quote, line breaks folded: one into a blank,
+    n into n-1, the blanks around them dropped), or None where YAML refuses it (a lone quote, a
+    line starting with a document marker, `---` or `...`): the mesh's injection fails."""
+    if not _SINGLE_QUOTED_SPECIAL.search(text):
+        return text  # nothing to fold or unescape: the common value, without a parser per pod
+    if "'" in text.replace("''", ""):
+        return None
+    try:
+        value = yaml.load(f"'{text}'", Loader=_LOADER)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, str) else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -258,6 +260,40 @@ def test_image_pull_secrets_merge_by_name_and_come_off_on_uninject(own: list[str
     if own == after:
         assert all(op["path"] != "/spec/imagePullSecrets" for op in patch)
 
+
+
+@pytest.mark.parametrize(
+    ("names", "own", "after"),
+    [
+        # An empty name is an entry without one, as Istio's typed pod writes it; into a pod without
+        # a list the install's go as written, a repeated one too (install/pull-secrets-empty).
+        ([""], None, [{}]),
+        (["regcred", "", "regcred"], None, [{"name": "regcred"}, {}, {"name": "regcred"}]),
+        (["regcred", "", "regcred"], ["app-cred", "regcred"], [{"name": "app-cred"}, {"name": "regcred"}, {}]),
+    ],
+)
+def test_image_pull_secrets_empty_and_repeated_names_come_off_on_uninject(names: list[str], own: list[str] | None, after: list[Any]) -> None:
+    injector = Injector(plugins=apply_values(load_plugins(), {"istio": {"imagePullSecrets": names}}), config=Config())
+    pod = make_pod() if own is None else make_pod(imagePullSecrets=[{"name": n} for n in own])
+    injected, _ = inject(pod, injector=injector)  # uninject gives the pod back
+    assert injected["spec"]["imagePullSecrets"] == after
+    assert orjson.loads(injected["metadata"]["annotations"]["sidecar.istio.io/status"])["imagePullSecrets"] == names
+
+
+@pytest.mark.parametrize(
+    ("names", "own", "templates", "field"),
+    [
+        (["regcred"], [{"name": "app-cred"}, {}], "sidecar", r"spec.imagePullSecrets\[1\] has no name"),
+        (["regcred"], [{"name": ""}], "sidecar", r"spec.imagePullSecrets\[0\] has no name"),
+        (["", ""], [{"name": "app-cred"}], "sidecar", "holds an empty name more than once"),
+        ([""], None, "sidecar,gateway", "cannot merge a second time"),
+    ],
+)
+def test_image_pull_secrets_istio_cannot_merge_deny_the_pod(names: list[str], own: list[Any] | None, templates: str, field: str) -> None:
+    injector = Injector(plugins=apply_values(load_plugins(), {"istio": {"imagePullSecrets": names}}), config=Config(sidecar_style="classic"))
+    pod = make_pod(annotations={"inject.istio.io/templates": templates}) if own is None else make_pod(imagePullSecrets=own)
+    with pytest.raises(PodDenied, match=field):
+        inject(pod, injector=injector)
 
 def test_no_image_pull_secrets_leave_the_pods_list_alone() -> None:
     pod = make_pod(imagePullSecrets=[{"name": "app-cred"}])

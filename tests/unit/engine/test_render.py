@@ -103,7 +103,7 @@ fragment:
 """
 
 
-@pytest.mark.parametrize(("secrets", "rendered"), [(["agent-registry"], ["agent-registry"]), ([], []), ([1], None), ([""], None), ("x", None)])
+@pytest.mark.parametrize(("secrets", "rendered"), [(["agent-registry"], ["agent-registry"]), ([], []), ([1], None), ([""], [""]), ("x", None)])
 def test_image_pull_secrets_render_to_a_list_of_names(tmp_path: Path, secrets: object, rendered: list[str] | None) -> None:
     (tmp_path / "agent.yaml").write_text(PULL_SECRETS)
     plugin = next(p for p in load_plugins([tmp_path]) if p.name == "agent")
