@@ -76,7 +76,7 @@ def as_pod(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 def pods(*, only: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(id, pod) for every workload's pod in every corpus (or the one named); never empty."""
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for corpus in corpora():
         if only is not None and corpus.name != only:
             continue

@@ -32,7 +32,7 @@ FAVOURED = {
 }
 
 _NAME = st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
-_TEXT = st.one_of(_NAME, st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12))
+_TEXT = st.one_of(_NAME, st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12))
 _PORT_NAMES = st.sampled_from(["http", "grpc", "admin", "metrics", "http-web"])
 
 

@@ -22,7 +22,7 @@ def test_two_workers_share_the_port_and_all_answer(tmp_path: Path) -> None:
     try:
         workers = children(webhook.process.pid)
         assert len(workers) == 2
-        answered = set()
+        answered: set[int] = set()
         deadline = time.monotonic() + 30
         # Fresh connections land on either listener; both must show up in the review log.
         while len(answered) < 2 and time.monotonic() < deadline:

@@ -43,7 +43,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = outcome.get_result()
     if report.skipped and isinstance(report.longrepr, tuple) and NO_GO in str(report.longrepr[2]):
         # pytest -ra groups skips by file and line; parametrized tests would each get a line of their own.
-        report.longrepr = (str(Path(__file__).parent), None, report.longrepr[2])
+        # pytest's own folding takes a None line (terminal._folded_skips); TestReport.longrepr's annotation says int.
+        report.longrepr = (str(Path(__file__).parent), None, report.longrepr[2])  # type: ignore[assignment]
     server = item.config.stash.get(WEBHOOK_KEY, None)
     if report.failed and server is not None and item.get_closest_marker("e2e"):
         report.sections.append((f"meshswitch serve log ({server.log_path})", server.log_tail(60)))

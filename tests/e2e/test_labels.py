@@ -63,6 +63,7 @@ def test_a_new_namespace_with_a_misspelt_mode_is_not_created(webhook: dc.Webhook
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     with pytest.raises(ApiException) as caught:
         core.create_namespace({"metadata": {"name": name, "labels": {MODE: "consul"}}})
+    assert caught.value.body is not None
     message = json.loads(caught.value.body)["message"]
     assert REFUSED in message and "namespace label meshswitch.io/mode='consul' is not an installed mode" in message
 
@@ -72,6 +73,7 @@ def test_two_meshes_at_once_are_refused(webhook: dc.WebhookServer, kube_client: 
     core: Any = k8s.CoreV1Api(kube_client)
     with pytest.raises(ApiException) as caught:
         core.patch_namespace(namespace, {"metadata": {"annotations": {"linkerd.io/inject": "enabled"}}})
+    assert caught.value.body is not None
     message = json.loads(caught.value.body)["message"]
     assert REFUSED in message and "the namespace asks for two meshes at once" in message
 

@@ -31,7 +31,8 @@ def dry_run(kube_client: Any, namespace: str, pod: dict[str, Any] | None = None)
     """A server-side dry-run create: the pod as admitted, and the warnings the API server passed on."""
     from kubernetes import client as k8s
 
-    response = k8s.CoreV1Api(kube_client).create_namespaced_pod(namespace, pod or _pod(), dry_run="All", _preload_content=False)
+    core: Any = k8s.CoreV1Api(kube_client)  # with _preload_content=False it answers the raw HTTP response
+    response = core.create_namespaced_pod(namespace, pod or _pod(), dry_run="All", _preload_content=False)
     return orjson.loads(response.data), list(response.headers.getlist("Warning"))
 
 
@@ -67,7 +68,7 @@ def system_namespace(kube_client: Any) -> Iterator[Callable[[str], str]]:
     for name in created:
         core.delete_namespace(name, propagation_policy="Foreground")
     for name in created:  # the next test may create it again: wait until it is really gone
-        until(f"namespace {name} deleted", lambda name=name: not _exists(core, name), timeout=60)
+        until(f"namespace {name} deleted", lambda: not _exists(core, name), timeout=60)  # polled before the loop moves on
 
 
 def _exists(core: Any, name: str) -> bool:
@@ -264,7 +265,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 def stand_in_injector(kube_client: Any, tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
     """An HTTPS webhook registered like Istio's pod-label entry, under a name that sorts after meshswitch's."""
     generated = certs.generate(tmp_path / "certs", dns_names=["localhost"], ips=["127.0.0.1"])
-    handler = type("Recorder", (_Recorder,), {"received": []})
+    received: list[dict[str, Any]] = []
+    handler = type("Recorder", (_Recorder,), {"received": received})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(generated.tls_cert, generated.tls_key)
@@ -288,7 +290,7 @@ def stand_in_injector(kube_client: Any, tmp_path: Path) -> Iterator[list[dict[st
             "objectSelector": {"matchLabels": {"sidecar.istio.io/inject": "true"}},
         }],
     })  # fmt: skip
-    yield handler.received
+    yield received
     from kubernetes import client as k8s
 
     k8s.AdmissionregistrationV1Api(kube_client).delete_mutating_webhook_configuration(name)

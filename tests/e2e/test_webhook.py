@@ -176,6 +176,7 @@ def assert_untouched(pod: Mapping[str, Any], containers: tuple[str, ...] = ("app
 
 def denial(exc: ApiException) -> str:
     """Return the message of an API server refusal."""
+    assert exc.body is not None
     message: str = json.loads(exc.body)["message"]
     return message
 

@@ -125,8 +125,8 @@ def differences_of(case: GoldenCase) -> list[Difference]:
     """Every difference between meshswitch's rendering and Istio's, the outcome included."""
     ours = render(case, case_injector(case), namespace_of(case))
     found = []
-    for (prefix, mine), (_, their) in zip(_items(ours.obj), _items(case.expected), strict=True):
-        found += [Difference(prefix + d.path, d.ours, d.theirs) for d in compare(mine, their)]
+    for (prefix, our_item), (_, their_item) in zip(_items(ours.obj), _items(case.expected), strict=True):
+        found += [Difference(prefix + d.path, d.ours, d.theirs) for d in compare(our_item, their_item)]
     theirs = ("injected" if _injected(case.expected) else "skipped") if case.reason is None else "skipped" if case.reason.startswith("===> Skipping") else "refused"
     mine = "refused" if ours.denied is not None else "injected" if _injected(ours.obj) else "skipped"
     if mine != theirs:

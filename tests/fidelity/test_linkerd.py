@@ -93,11 +93,11 @@ def case_injector(case: GoldenCase) -> Injector:
 
 @cache
 def _namespaces(path: str) -> dict[str, dict[str, Any]]:
-    found = {}
+    found: dict[str, dict[str, Any]] = {}
     for doc in documents(REFERENCE.parent / path if path.startswith("corpus") else REFERENCE / MESH / path):
         if doc.get("kind") == "Namespace":
-            metadata = doc.get("metadata") or {}
-            found[metadata.get("name")] = metadata
+            metadata: dict[str, Any] = doc.get("metadata") or {}
+            found[metadata["name"]] = metadata
     return found
 
 

@@ -1,21 +1,25 @@
 import copy, json, yaml, os
+from typing import Any
+
+Doc = dict[str, Any]
 OUT = "/work/main/tests/reference/istio/cases"
 
-def container(name="app", image="ghcr.io/example/app:1.0.0", port=8080, **extra):
-    c = {"name": name, "image": image}
+def container(name: str = "app", image: str = "ghcr.io/example/app:1.0.0", port: int | None = 8080, **extra: Any) -> Doc:
+    c: Doc = {"name": name, "image": image}
     if port:
         c["ports"] = [{"name": "http", "containerPort": port}]
     c.update(extra)
     return c
 
-def deployment(name, annotations=None, labels=None, ns="shop", containers=None, init=None, **spec):
+def deployment(name: str, annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+               ns: str = "shop", containers: list[Doc] | None = None, init: list[Doc] | None = None, **spec: Any) -> Doc:
     lbl = {"app": name}
     tlabels = dict(lbl)
     tlabels.update(labels or {})
-    meta = {"labels": tlabels}
+    meta: Doc = {"labels": tlabels}
     if annotations:
         meta["annotations"] = annotations
-    pod = {"containers": containers or [container()]}
+    pod: Doc = {"containers": containers or [container()]}
     if init:
         pod["initContainers"] = init
     pod.update(spec)
@@ -24,21 +28,23 @@ def deployment(name, annotations=None, labels=None, ns="shop", containers=None, 
             "spec": {"replicas": 1, "selector": {"matchLabels": lbl},
                      "template": {"metadata": meta, "spec": pod}}}
 
-def pod(name, annotations=None, labels=None, ns="shop", containers=None, init=None, **spec):
-    meta = {"name": name, "namespace": ns, "labels": {"app": name, **(labels or {})}}
+def pod(name: str, annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+        ns: str = "shop", containers: list[Doc] | None = None, init: list[Doc] | None = None, **spec: Any) -> Doc:
+    meta: Doc = {"name": name, "namespace": ns, "labels": {"app": name, **(labels or {})}}
     if annotations:
         meta["annotations"] = annotations
-    p = {"containers": containers or [container()]}
+    p: Doc = {"containers": containers or [container()]}
     if init:
         p["initContainers"] = init
     p.update(spec)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": p}
 
-cases = {}
-def case(stem, *docs, note=""):
+cases: dict[str, tuple[str, list[Doc]]] = {}
+def case(stem: str, *docs: Doc, note: str = "") -> None:
     cases[stem] = (note, list(docs))
 
-A = lambda k, v, name=None: deployment(name or k.split("/")[-1].lower(), annotations={k: v})
+def A(k: str, v: str, name: str | None = None) -> Doc:
+    return deployment(name or k.split("/")[-1].lower(), annotations={k: v})
 
 # --- sidecar.istio.io/inject (annotation and label)
 case("sidecar-inject-annotation-false", A("sidecar.istio.io/inject", "false", "inject-anno-false"), note="annotation opts the pod out")
@@ -83,7 +89,7 @@ case("enable-core-dump", A("sidecar.istio.io/enableCoreDump", "true", "enable-co
 case("discovery-address", A("sidecar.istio.io/discoveryAddress", "istiod-canary.istio-system.svc:15012", "discovery-address"))
 case("native-sidecar-true", A("sidecar.istio.io/nativeSidecar", "true", "native-true"))
 case("native-sidecar-false", A("sidecar.istio.io/nativeSidecar", "false", "native-false"))
-probes = dict(
+probes: Doc = dict(
     livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
     readinessProbe={"httpGet": {"path": "/ready", "port": "http"}},
     startupProbe={"tcpSocket": {"port": 8080}, "failureThreshold": 30})

@@ -87,7 +87,10 @@ def _all_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
     found = []
     for name in COMMANDS:
         top = build_parser([name])
-        stack: list[tuple[str, argparse.ArgumentParser]] = [(f"meshswitch {name}", top._subparsers._group_actions[0].choices[name])]  # type: ignore[union-attr]
+        assert top._subparsers is not None
+        commands = top._subparsers._group_actions[0]
+        assert isinstance(commands, argparse._SubParsersAction)
+        stack: list[tuple[str, argparse.ArgumentParser]] = [(f"meshswitch {name}", commands.choices[name])]
         while stack:
             label, parser = stack.pop()
             found.append((label, parser))

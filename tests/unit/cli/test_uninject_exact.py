@@ -31,7 +31,7 @@ WORKLOADS = [(ident, obj) for corpus in corpora() for ident, obj in workloads(co
 def test_uninject_gives_back_the_original(ident: str, original: dict[str, Any], mode: str, sidecar_style: str) -> None:
     injector = Injector(plugins=PLUGINS, config=Config(sidecar_style=sidecar_style))
     pristine = copy.deepcopy(original)
-    injected_any = []
+    injected_any: list[str] = []
 
     def inject(pod: dict[str, Any], workload: Workload, namespace: str) -> dict[str, Any]:
         try:

@@ -19,7 +19,7 @@ PLUGINS = load_plugins()
 
 
 def workload(kind: str, name: str, *, paused: bool = False, owned: bool = False, annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    template = {"metadata": {"labels": {"app": name}, "annotations": annotations or {}}, "spec": {"containers": [{"name": name, "image": "nginx"}]}}
+    template: dict[str, Any] = {"metadata": {"labels": {"app": name}, "annotations": annotations or {}}, "spec": {"containers": [{"name": name, "image": "nginx"}]}}
     metadata: dict[str, Any] = {"name": name, "namespace": "shop"}
     if owned:
         metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "1", "controller": True}]

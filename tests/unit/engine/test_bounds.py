@@ -34,7 +34,7 @@ def test_every_setting_has_a_maximum_checked_before_parsing(plugin: str, setting
     assert 0 < setting.longest <= 64 * 1024
     parsed: list[str] = []
     kind = TYPES[setting.type]
-    monkeypatch.setitem(TYPES, setting.type, type(kind)(lambda raw, s: parsed.append(raw), kind.accepts, kind.max_length))  # type: ignore[arg-type]
+    monkeypatch.setitem(TYPES, setting.type, type(kind)(lambda raw, s: parsed.append(raw), kind.accepts, kind.max_length))
     with pytest.raises(SettingError, match=f"longer than {setting.longest} characters"):
         setting.parse("1" * (setting.longest + 1))
     assert parsed == [], "the parser must not see an over-long value"

@@ -5,12 +5,14 @@ gives the original back, a second pass is a no-op."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import orjson
 import pytest
 
 from tests.corpora import pods
 from tests.helpers import apply, make_injector, namespace, validate_pod
+from webhook.engine.injector import Injector
 from webhook.engine.patch import uninject
 
 PODS = pods()
@@ -40,7 +42,7 @@ INJECTOR = make_injector()
 CLASSIC = make_injector(sidecar_style="classic")
 
 
-def _request(plugin: str, pod: dict) -> tuple[dict, dict]:
+def _request(plugin: str, pod: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The pod as it would arrive for this plugin, and the namespace's labels."""
     pod = copy.deepcopy(pod)
     if plugin == "dapr":
@@ -56,7 +58,7 @@ def _request(plugin: str, pod: dict) -> tuple[dict, dict]:
 @pytest.mark.parametrize("plugin", sorted(EXPECTED))
 @pytest.mark.parametrize("injector", [INJECTOR, CLASSIC], ids=["native-sidecar", "classic"])
 @pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
-def test_plugin_on_corpus_workload(plugin: str, injector, workload: str, pod: dict) -> None:
+def test_plugin_on_corpus_workload(plugin: str, injector: Injector, workload: str, pod: dict[str, Any]) -> None:
     request, labels = _request(plugin, pod)
     original = copy.deepcopy(request)
     result = injector.inject(request, namespace("demo", labels))
@@ -97,7 +99,7 @@ def test_plugin_on_corpus_workload(plugin: str, injector, workload: str, pod: di
 
 
 @pytest.mark.parametrize(("workload", "pod"), PODS, ids=[w for w, _ in PODS])
-def test_dapr_on_istio_on_corpus_workload(workload: str, pod: dict) -> None:
+def test_dapr_on_istio_on_corpus_workload(workload: str, pod: dict[str, Any]) -> None:
     request, _ = _request("dapr", pod)
     result = INJECTOR.inject(request, namespace("demo", {"meshswitch.io/mode": "istio"}))
     injected = apply(request, result.patch)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace
 from webhook.engine import reasons
 from webhook.engine.config import Config
+from webhook.engine.decide import Decision
 from webhook.engine.errors import PodDenied
 from webhook.engine.injector import Injector
 from webhook.engine.plugins import load_plugins
@@ -16,12 +19,20 @@ from webhook.engine.values import apply_values, check_values
 INJECTOR = make_injector()
 
 
-def decide(pod: dict, ns_labels: dict | None = None, ns_annotations: dict | None = None, ns: str = "demo", injector=INJECTOR):
+def decide(
+    pod: dict[str, Any], ns_labels: dict[str, str] | None = None, ns_annotations: dict[str, str] | None = None, ns: str = "demo", injector: Injector = INJECTOR
+) -> Decision:
     return injector.decide(pod, namespace(ns, ns_labels, ns_annotations))
 
 
-def names(decision) -> list[str]:
+def names(decision: Decision) -> list[str]:
     return [p.name for p in decision.plugins]
+
+
+def pod_with(where: str, keys: dict[str, str]) -> dict[str, Any]:
+    """A pod with ``keys`` as its ``where`` ("labels" or "annotations")."""
+    spec: dict[str, Any] = {where: keys}
+    return make_pod(**spec)
 
 
 # Rule 2: ignored namespaces.
@@ -93,7 +104,7 @@ def test_rule4_istio_namespace_label_enables_istio() -> None:
 
 @pytest.mark.parametrize("where", ["labels", "annotations"])
 def test_rule4_istio_pod_key_enables_istio(where: str) -> None:
-    assert names(decide(make_pod(**{where: {"sidecar.istio.io/inject": "true"}}))) == ["istio"]
+    assert names(decide(pod_with(where, {"sidecar.istio.io/inject": "true"}))) == ["istio"]
 
 
 @pytest.mark.parametrize("value", ["enabled", "ingress"])
@@ -115,15 +126,15 @@ def test_rule4_server_default_mode() -> None:
 # Rule 5: a plugin's own "off" key.
 @pytest.mark.parametrize("where", ["labels", "annotations"])
 def test_rule5_istio_pod_off_key(where: str) -> None:
-    decision = decide(make_pod(**{where: {"sidecar.istio.io/inject": "false"}}), {"istio-injection": "enabled"})
+    decision = decide(pod_with(where, {"sidecar.istio.io/inject": "false"}), {"istio-injection": "enabled"})
     assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED
 
 
 @pytest.mark.parametrize("where", ["labels", "annotations"])
 def test_rule5_istio_keys_count_only_as_written(where: str) -> None:
     """Istio compares the exact text (`exact: true`): "False" opts nothing out, "TRUE" asks for nothing."""
-    assert names(decide(make_pod(**{where: {"sidecar.istio.io/inject": "False"}}), {"istio-injection": "enabled"})) == ["istio"]
-    assert decide(make_pod(**{where: {"sidecar.istio.io/inject": "TRUE"}})).reason.code == reasons.NO_MODE
+    assert names(decide(pod_with(where, {"sidecar.istio.io/inject": "False"}), {"istio-injection": "enabled"})) == ["istio"]
+    assert decide(pod_with(where, {"sidecar.istio.io/inject": "TRUE"})).reason.code == reasons.NO_MODE
 
 
 def test_rule5_istio_pod_label_beats_annotation() -> None:
@@ -457,7 +468,7 @@ def test_an_istio_label_false_is_no_request_for_istio_even_with_the_annotation_t
         ("linkerd-delegate", make_pod(annotations={"linkerd.io/inject": "disabled"}), {}),
     ],
 )
-def test_delegating_modes_honour_the_mesh_opt_outs(mode: str, pod: dict, ns_labels: dict) -> None:
+def test_delegating_modes_honour_the_mesh_opt_outs(mode: str, pod: dict[str, Any], ns_labels: dict[str, str]) -> None:
     decision = decide(pod, {"meshswitch.io/mode": mode, **ns_labels})
     assert decision.plugins == () and decision.reason.code == reasons.PLUGIN_DISABLED, decision.reason
 
@@ -475,7 +486,7 @@ def test_delegating_mode_still_delegates_without_an_opt_out() -> None:
         (make_pod(annotations={"meshswitch.io/sidecar": "x", "meshswitch.io/inject": "false"}), reasons.OPTED_OUT),
     ],
 )
-def test_a_bad_sidecar_style_is_refused_only_when_something_is_injected(pod: dict, code: str) -> None:
+def test_a_bad_sidecar_style_is_refused_only_when_something_is_injected(pod: dict[str, Any], code: str) -> None:
     assert decide(pod).reason.code == code
     with pytest.raises(PodDenied, match="meshswitch.io/sidecar='Native' is not a sidecar style"):
         decide(make_pod(annotations={"meshswitch.io/sidecar": "Native", "sidecar.istio.io/inject": "true"}))

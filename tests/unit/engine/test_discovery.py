@@ -30,7 +30,7 @@ LINKERD_CONFIG = {
 }
 
 
-def proxy_of(injector: Injector, mode: str) -> tuple[dict, tuple[str, ...]]:
+def proxy_of(injector: Injector, mode: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     pod = make_pod()
     result = injector.inject(pod, namespace("demo", {"meshswitch.io/mode": mode}))
     return apply(pod, result.patch)["spec"]["initContainers"][1], result.warnings
@@ -53,13 +53,13 @@ def test_istiod_tag_becomes_the_proxy_tag_and_follows_changes() -> None:
     assert proxy["image"] == "docker.io/istio/proxyv2:1.30.3" and warnings
 
 
-def _linkerd_pod(injector: Injector) -> tuple[dict, tuple[str, ...]]:
+def _linkerd_pod(injector: Injector) -> tuple[dict[str, Any], tuple[str, ...]]:
     pod = make_pod()
     result = injector.inject(pod, namespace("demo", {"meshswitch.io/mode": "linkerd"}))
     return apply(pod, result.patch), result.warnings
 
 
-def _container(pod: dict, name: str) -> tuple[str, dict]:
+def _container(pod: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
     for section in ("initContainers", "containers"):
         for container in pod["spec"].get(section) or ():
             if container["name"] == name:
@@ -198,7 +198,7 @@ ISTIO_INJECTOR_VALUES = {
 }
 
 
-def _istio_config_maps(suffix: str = "") -> list[tuple[str, dict]]:
+def _istio_config_maps(suffix: str = "") -> list[tuple[str, dict[str, Any]]]:
     return [
         ("istio-sidecar-injector" + suffix, {"data": {"values": json.dumps(ISTIO_INJECTOR_VALUES), "config": "policy: enabled"}}),
         ("istio" + suffix, {"data": {"mesh": "trustDomain: east.example.com\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n"}}),

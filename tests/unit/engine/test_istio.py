@@ -38,7 +38,7 @@ def env(proxy: dict[str, Any], name: str) -> str | None:
     return next((e.get("value") for e in proxy.get("env", []) if e["name"] == name), None)
 
 
-def injected(pod: dict[str, Any], injector: Injector = INJECTOR, **labels: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def injected(pod: dict[str, Any], injector: Injector = INJECTOR, /, **labels: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     result = injector.inject(pod, namespace("demo", labels))
     out = apply(pod, result.patch)
     if result.patch:
@@ -223,7 +223,8 @@ def test_a_declared_istio_proxy_goes_where_istio_puts_its_proxy(
     injector: Injector, annotations: dict[str, str], init: list[Any], containers: list[Any], want_init: list[str], want_containers: list[str]
 ) -> None:
     # Istio's reorderPod: the proxy last, first to hold the app, right after istio-init as a native sidecar.
-    pod = make_pod(annotations=annotations, containers=containers, **({"initContainers": init} if init else {}))
+    spec: dict[str, Any] = {"initContainers": init} if init else {}
+    pod = make_pod(annotations=annotations, containers=containers, **spec)
     out, _ = injected(pod, injector, **{"istio-injection": "enabled"})
     assert (names(out, "initContainers"), names(out, "containers")) == (want_init, want_containers)
 

@@ -29,6 +29,13 @@ from webhook.engine.sandbox import make_environment, per_pod_environment
 PATH = "/plugins/hand.yaml"
 
 
+def compose(text: str) -> yaml.Node:
+    """The YAML node of a hand-written fragment (never empty here)."""
+    node = yaml.compose(text)
+    assert node is not None
+    return node
+
+
 def _jinja_lines(items: list[Any], lines: list[str], source_lines: list[int]) -> None:
     """The per-pod leaves as the former generated template: one line per leaf, conditions around."""
     for item in items:
@@ -90,7 +97,7 @@ def _position(message: str) -> str:
 def references() -> Iterator[dict[str, _Program]]:
     """The Jinja reference of every shipped plugin, built from the very nodes load_plugins compiled."""
     found: dict[str, _Program] = {}
-    real = plugins_module.compile_fragment
+    real = compile_fragment  # the function plugins.py imported from fragment.py and calls
 
     def recording(node: yaml.Node, *, path: str, env: Any) -> Fragment:
         found[path] = jinja_reference(node, path)
@@ -142,9 +149,9 @@ def test_every_shipped_plugin_on_every_corpus_pod_gives_what_jinja_gave(referenc
     # Every plugin rendered, each on (nearly) every pod.
     assert {p.rsplit("/", 1)[-1].removesuffix(".yaml") for p in compared} == set(names)
     assert min(compared.values()) >= len(PODS) // 2
-    for plugin in injector.plugins:  # a native plugin renders nothing: no leaves either way
-        if plugin.kind == "native":
-            assert references[plugin.path].template is None and plugin.fragment.per_pod.run({}) == {}
+    for loaded in injector.plugins:  # a native plugin renders nothing: no leaves either way
+        if loaded.kind == "native":
+            assert references[loaded.path].template is None and loaded.fragment.per_pod.run({}) == {}
 
 
 def hand_context() -> dict[str, Any]:
@@ -228,7 +235,7 @@ def _fragment_yaml(expression: str) -> str:
 
 @pytest.mark.parametrize("expression", EXPRESSIONS)
 def test_each_kind_of_expression_gives_what_jinja_gave(expression: str) -> None:
-    node = yaml.compose(_fragment_yaml(expression))
+    node = compose(_fragment_yaml(expression))
     compiled = compile_fragment(node, path=PATH, env=make_environment())
     reference = jinja_reference(node, PATH)
     for context in (hand_context(), {**hand_context(), "native": False}, {**hand_context(), "labels": {}}):
@@ -250,18 +257,18 @@ def _render_outcome(fragment: Fragment, context: dict[str, Any]) -> Any:
 
 
 def test_errors_name_the_plugin_line_of_the_leaf() -> None:
-    node = yaml.compose("labels:\n  a: \"{{ labels.app }}\"\n  b: \"{{ 1 / 0 }}\"\n")
+    node = compose("labels:\n  a: \"{{ labels.app }}\"\n  b: \"{{ 1 / 0 }}\"\n")
     compiled = compile_fragment(node, path=PATH, env=make_environment())
     with pytest.raises(ConfigError, match=re.escape(f"{PATH}:3: template error: ZeroDivisionError('division by zero')")):
         compiled.render(hand_context())
-    node = yaml.compose("labels:\n  a: \"{{ labels.app }}\"\n  $if: \"{{ labels.nope.x }}\"\n")
+    node = compose("labels:\n  a: \"{{ labels.app }}\"\n  $if: \"{{ labels.nope.x }}\"\n")
     compiled = compile_fragment(node, path=PATH, env=make_environment())
     with pytest.raises(ConfigError, match=re.escape(f"{PATH}:3: template error: 'dict object' has no attribute 'nope'")):
         compiled.render(hand_context())
 
 
 def test_an_undefined_value_assigned_to_a_leaf_is_reported_with_its_line() -> None:
-    node = yaml.compose("labels:\n  a: \"{{ labels.nope }}\"\n")
+    node = compose("labels:\n  a: \"{{ labels.nope }}\"\n")
     compiled = compile_fragment(node, path=PATH, env=make_environment())
     with pytest.raises(ConfigError, match=re.escape(f"{PATH}:2: template error: 'dict object' has no attribute 'nope'")):
         compiled.render(hand_context())
@@ -272,7 +279,7 @@ HOSTILE_VALUES = ["{{ 7*7 }}", "__import__('os').system('id')", "{% for x in ran
 
 @pytest.mark.parametrize("value", HOSTILE_VALUES)
 def test_a_hostile_annotation_value_arrives_as_the_same_string(value: str) -> None:
-    node = yaml.compose(
+    node = compose(
         "labels:\n  single: \"{{ annotations.get('evil') }}\"\n  text: \"<{{ annotations['evil'] }}>\"\n"
         "  joined: \"{{ [annotations.evil, labels.app] | join('|') }}\"\n"
     )
@@ -295,7 +302,7 @@ def test_a_hostile_annotation_value_arrives_as_the_same_string(value: str) -> No
     ],
 )
 def test_a_template_reaching_for_more_fails_at_load_with_file_and_line(leaf: str, message: str) -> None:
-    node = yaml.compose(f"labels:\n  a: \"{{{{ labels.app }}}}\"\n  b: \"{leaf}\"\n")
+    node = compose(f"labels:\n  a: \"{{{{ labels.app }}}}\"\n  b: \"{leaf}\"\n")
     with pytest.raises(ConfigError) as caught:
         compile_fragment(node, path=PATH, env=make_environment())
     assert str(caught.value).startswith(f"{PATH}:3: template error:") and message in str(caught.value)
@@ -303,7 +310,7 @@ def test_a_template_reaching_for_more_fails_at_load_with_file_and_line(leaf: str
 
 def test_the_generated_source_holds_no_template_text() -> None:
     # Attribute names, keys and strings the template wrote travel as constants, never as source.
-    node = yaml.compose("labels:\n  a: \"{{ labels.evil_attr ~ labels['evil_key'] ~ 'evil_text' }}\"\n")
+    node = compose("labels:\n  a: \"{{ labels.evil_attr ~ labels['evil_key'] ~ 'evil_text' }}\"\n")
     steps = fragment_module.per_pod_steps(_items(node))
     from webhook.engine.leaves import _Writer
 
@@ -319,7 +326,7 @@ def _items(node: yaml.Node) -> list[Any]:
 
 def test_an_attribute_of_our_own_map_that_is_not_a_key_reads_as_in_jinja() -> None:
     # decide.py sets `cache_key` on the settings it parses: Jinja's getattr finds it after the items.
-    node = yaml.compose("labels:\n  a: \"{{ [labels.app, settings.cache_key] }}\"\n")
+    node = compose("labels:\n  a: \"{{ [labels.app, settings.cache_key] }}\"\n")
     compiled = compile_fragment(node, path=PATH, env=make_environment())
     context = hand_context()
     context["settings"].cache_key = ("cpu", "100m")

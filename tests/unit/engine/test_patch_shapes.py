@@ -19,7 +19,7 @@ INJECTOR = make_injector()
 ISTIO = {"meshswitch.io/mode": "istio"}
 
 
-def inject(pod: dict, labels: dict = ISTIO, injector=INJECTOR) -> tuple[dict, list[dict]]:
+def inject(pod: dict[str, Any], labels: dict[str, str] = ISTIO, injector: Injector = INJECTOR) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     result = injector.inject(pod, namespace("demo", labels))
     injected = apply(pod, result.patch)
     validate_pod(injected)
@@ -163,7 +163,7 @@ def test_existing_labels_and_annotations_keep_their_values() -> None:
 
 
 def test_app_env_only_where_not_defined() -> None:
-    containers = [
+    containers: list[dict[str, Any]] = [
         {"name": "a", "image": "x", "env": [{"name": "DAPR_HTTP_PORT", "value": "9999"}]},
         {"name": "b", "image": "x"},
     ]
@@ -205,7 +205,7 @@ def test_patch_never_diffs_or_copies_the_whole_pod() -> None:
 @pytest.mark.parametrize("probe", [
     {"exec": {"command": ["true"]}},
 ])
-def test_exec_probes_are_left_alone(probe: dict) -> None:
+def test_exec_probes_are_left_alone(probe: dict[str, Any]) -> None:
     pod = make_pod(containers=[{"name": "app", "image": "x", "livenessProbe": probe}])
     injected, patch = inject(pod)
     assert injected["spec"]["containers"][0]["livenessProbe"] == probe

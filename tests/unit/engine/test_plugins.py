@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 import pytest
@@ -304,14 +306,14 @@ def test_mapping_setting_checks_its_typed_fields(tmp_path: Path) -> None:
         with pytest.raises(PodDenied) as caught:
             injector.inject(make_pod(annotations={"example.com/inject": "1", "example.com/extra": bad}), namespace("demo"))
         assert "example.com/extra" in caught.value.message and why in caught.value.message
-def _linkerd(pod: dict, injector: Injector | None = None) -> dict:
+def _linkerd(pod: dict[str, Any], injector: Injector | None = None) -> dict[str, Any]:
     injector = injector or Injector(plugins=load_plugins(), config=Config())
     injected = apply(pod, injector.inject(pod, namespace("demo", None, {"linkerd.io/inject": "enabled"})).patch)
     validate_pod(injected)
     return injected
 
 
-def _proxy(pod: dict) -> dict:
+def _proxy(pod: dict[str, Any]) -> dict[str, Any]:
     return next(c for s in ("initContainers", "containers") for c in pod["spec"].get(s, []) if c["name"] == "linkerd-proxy")
 
 
@@ -365,7 +367,7 @@ def test_linkerd_defaults_are_the_releases() -> None:
     ({"config.linkerd.io/proxy-log-level": "{{ settings }}"}, "{{ settings }}", "plain"),
     ({"config.linkerd.io/proxy-log-level": ""}, "", "plain"),
 ])  # fmt: skip
-def test_linkerd_log_filter_and_format_are_written_as_given(annotations: dict, log: str | None, log_format: str) -> None:
+def test_linkerd_log_filter_and_format_are_written_as_given(annotations: dict[str, str], log: str | None, log_format: str) -> None:
     env = {e["name"]: e.get("value", "") for e in _proxy(_linkerd(make_pod(annotations=annotations)))["env"]}
     assert env["LINKERD2_PROXY_LOG_FORMAT"] == log_format
     assert env["LINKERD2_PROXY_LOG"] == (log if log is not None else "warn,linkerd=info,hickory=error") + ",[{headers}]=off,[{request}]=off"
@@ -401,7 +403,7 @@ def test_linkerd_capabilities_of_the_first_container_are_copied() -> None:
         ({"meshswitch.io/sidecar": "native", "config.linkerd.io/proxy-enable-native-sidecar": "false"}, True),
     ],
 )
-def test_linkerd_sidecar_style_precedence(annotations: dict, native: bool) -> None:
+def test_linkerd_sidecar_style_precedence(annotations: dict[str, str], native: bool) -> None:
     pod = _linkerd(make_pod(annotations=annotations))
     assert (_proxy(pod) in pod["spec"].get("initContainers", [])) is native
 

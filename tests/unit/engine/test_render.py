@@ -3,6 +3,8 @@ any of them still gets each one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 import pytest
@@ -73,7 +75,7 @@ def test_every_context_name_reaches_a_template_that_reads_it(tmp_path: Path) -> 
         ("migrate-", {"kind": "Job", "name": "migrate"}, {}, Workload("Job", "migrate", from_pod=True)),
     ],
 )  # fmt: skip
-def test_a_pod_names_the_workload_a_file_would(generate_name: str, owner: dict, labels: dict, expected: Workload) -> None:
+def test_a_pod_names_the_workload_a_file_would(generate_name: str, owner: dict[str, Any], labels: dict[str, str], expected: Workload) -> None:
     pod = {"metadata": {"generateName": generate_name, "labels": labels, "ownerReferences": [{**owner, "controller": True}]}}
     assert find_workload(pod) == expected
 

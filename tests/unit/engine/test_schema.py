@@ -36,7 +36,7 @@ def _derived_table(roots: tuple[str, ...]) -> dict[str, str]:
 
     def code(prop: dict[str, Any]) -> str:
         if "$ref" in prop:
-            full = prop["$ref"].rsplit("/", 1)[-1]
+            full: str = prop["$ref"].rsplit("/", 1)[-1]
             if full in _SPECIAL:
                 return _SPECIAL[full]
             queue.append(full)
@@ -128,6 +128,7 @@ def test_a_quantity_that_does_not_parse_is_refused(value: Any) -> None:
 def test_int_or_string_takes_text_or_an_int32() -> None:
     probe = {"httpGet": {"port": "http"}, "tcpSocket": {"port": 8080}}
     assert conform(probe, "Probe") == probe
+    bad: object
     for bad in (True, 1.5, 2**31, {}):
         with pytest.raises(TypeMismatch, match="httpGet.port must be a string or a whole number"):
             conform({"httpGet": {"port": bad}}, "Probe")

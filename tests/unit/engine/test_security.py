@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import orjson
 import pytest
 
 from tests.helpers import apply, make_injector, make_pod, namespace, validate_pod
 from webhook.engine import reasons
 from webhook.engine.errors import PodDenied
+from webhook.engine.injector import Injector
 
 INJECTOR = make_injector()
 HOSTILE = [
@@ -85,7 +89,7 @@ def test_image_override_that_is_not_an_image_is_denied() -> None:
     assert caught.value.code == reasons.INVALID_SETTING and "image reference" in caught.value.message
 
 
-def test_template_sandbox_blocks_python_internals(tmp_path) -> None:
+def test_template_sandbox_blocks_python_internals(tmp_path: Path) -> None:
     from webhook.engine.errors import ConfigError
     from webhook.engine.injector import Injector
     from webhook.engine.config import Config
@@ -100,7 +104,7 @@ def test_template_sandbox_blocks_python_internals(tmp_path) -> None:
     assert "evil.yaml:6" in str(caught.value)
 
 
-def test_serve_allow_registry_replaces_the_allowed_prefixes(tmp_path) -> None:
+def test_serve_allow_registry_replaces_the_allowed_prefixes(tmp_path: Path) -> None:
     import argparse
 
     from webhook.server.options import ServeOptions, add_serve_arguments
@@ -131,7 +135,7 @@ EVIL_LEAVES = [
 
 
 @pytest.mark.parametrize("leaf", EVIL_LEAVES)
-def test_per_pod_leaves_are_checked_at_load_since_they_run_without_the_sandbox(tmp_path, leaf: str) -> None:
+def test_per_pod_leaves_are_checked_at_load_since_they_run_without_the_sandbox(tmp_path: Path, leaf: str) -> None:
     from webhook.engine.config import Config
     from webhook.engine.errors import ConfigError
     from webhook.engine.injector import Injector
@@ -146,7 +150,7 @@ def test_per_pod_leaves_are_checked_at_load_since_they_run_without_the_sandbox(t
     assert "evil.yaml:6: template error:" in str(caught.value) and "not allowed" in str(caught.value)
 
 
-def test_a_key_taken_from_the_pod_reads_items_never_attributes(tmp_path) -> None:
+def test_a_key_taken_from_the_pod_reads_items_never_attributes(tmp_path: Path) -> None:
     from webhook.engine.config import Config
     from webhook.engine.errors import ConfigError
     from webhook.engine.injector import Injector
@@ -165,6 +169,7 @@ def test_a_key_taken_from_the_pod_reads_items_never_attributes(tmp_path) -> None
     assert "__class__" in str(caught.value) and "dict" not in str(caught.value).split("__class__")[-1][:10]
 
 
-def labels_after(injector, pod) -> dict[str, str]:
+def labels_after(injector: Injector, pod: dict[str, Any]) -> dict[str, str]:
     result = injector.inject(pod, namespace("demo"))
-    return apply(pod, result.patch)["metadata"]["labels"]
+    labels: dict[str, str] = apply(pod, result.patch)["metadata"]["labels"]
+    return labels

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from webhook.engine.errors import ConfigError
@@ -191,7 +193,7 @@ def test_quantities_follow_kubernetes_grammar(kind: str) -> None:
     [("concurrency: '2'", {"concurrency": 2}), ("concurrency: 2.0", {"concurrency": 2}), ("concurrency: null", {}),
      ("concurrency: ' 2'", {"concurrency": 2}), ("concurrency: -1", {"concurrency": -1})],
 )  # fmt: skip
-def test_mapping_int_fields_take_what_istio_takes(raw: str, parsed: dict) -> None:
+def test_mapping_int_fields_take_what_istio_takes(raw: str, parsed: dict[str, Any]) -> None:
     setting = load_setting("proxyConfig", {"key": "k", "type": "mapping", "fields": {"concurrency": "int"}}, where="test")
     assert setting.parse(raw) == parsed
 
@@ -247,7 +249,7 @@ def test_duration_seconds_are_go_float64_seconds(raw: str, milliseconds: int) ->
 
 
 @pytest.mark.parametrize(("spec", "raw"), [({"type": "ports"}, "80,x_y"), ({"type": "cidrs"}, "10.0.0.0/8,nope"), ({"type": "string", "pattern": "[a-z]+"}, "")])
-def test_refusals_read_after_the_value_is(spec: dict, raw: str) -> None:
+def test_refusals_read_after_the_value_is(spec: dict[str, Any], raw: str) -> None:
     # decide words a refusal as "<key>=<value> is <error>": the error must read on from "is".
     with pytest.raises(SettingError) as caught:
         setting(**spec).parse(raw)
@@ -351,7 +353,7 @@ PROXY_CONFIG_FIELDS = {
      ("proxyAdminPort: '15001'", {"proxyAdminPort": 15001}),
      ("tracingServiceName: APP_LABEL_AND_NAMESPACE\nserviceCluster: ''", {"tracingServiceName": "APP_LABEL_AND_NAMESPACE"})],
 )  # fmt: skip
-def test_proxy_config_fields_take_what_istio_takes(raw: str, parsed: dict) -> None:
+def test_proxy_config_fields_take_what_istio_takes(raw: str, parsed: dict[str, Any]) -> None:
     setting = load_setting(
         "proxyConfig", {"key": "k", "type": "mapping", "fields": PROXY_CONFIG_FIELDS, "oneofs": [["serviceCluster", "tracingServiceName"]]}, where="test"
     )  # fmt: skip

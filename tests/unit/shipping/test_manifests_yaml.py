@@ -118,7 +118,7 @@ def test_deployment_arguments_match_its_volumes_and_the_server(objects: Mapping[
     assert args.port == 8443
     assert all(m.get("readOnly") for m in container["volumeMounts"] if m["mountPath"] != "/tmp")
     graceful = ServeOptions.__dataclass_fields__["graceful_timeout_seconds"].default
-    assert pod["terminationGracePeriodSeconds"] > args.drain_seconds + graceful  # type: ignore[operator]
+    assert pod["terminationGracePeriodSeconds"] > args.drain_seconds + graceful
     # A request must be read before the API server gives up on the webhook.
     timeouts = [w["timeoutSeconds"] for w in one(objects, "MutatingWebhookConfiguration")["webhooks"]]
     assert args.read_timeout_seconds <= min(timeouts)
