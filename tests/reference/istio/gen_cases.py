@@ -1,8 +1,10 @@
+"""Writes the generated Istio case files (one per key family) into tests/reference/istio/cases."""
+
 import copy, json, yaml, os
 from typing import Any
 
 Doc = dict[str, Any]
-OUT = "/work/main/tests/reference/istio/cases"
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
 
 def container(name: str = "app", image: str = "ghcr.io/example/app:1.0.0", port: int | None = 8080, **extra: Any) -> Doc:
     c: Doc = {"name": name, "image": image}
