@@ -39,6 +39,10 @@ class Take:
     # Read as protojson reads JSON into that type (Istio's injector values, ApplyYAML into its typed
     # Values): no number or bool where text is expected, as sigs.k8s.io/yaml would let through.
     strict: bool = False
+    # The mesh passes the value on as written (Linkerd's proxy.securityContext, a map[string]interface{}
+    # put whole into the pod): `go_type` is what the API server reads it into, so a value it cannot read
+    # is not taken, and the value taken is the one written, fields the API server drops included.
+    as_written: bool = False
     # Bounds of a number beyond its type's (a port): outside them the pod would not be accepted.
     bounds: tuple[int | None, int | None] = (None, None)
     # Read as this per-pod setting reads its annotation (Istio's MeshConfig defaultConfig, a ProxyConfig
@@ -91,7 +95,7 @@ class Take:
             low, high = self.bounds
             if isinstance(read, int | float) and ((low is not None and read < low) or (high is not None and read > high)):
                 raise TypeMismatch("", f"must be from {low if low is not None else '-'} to {high if high is not None else '-'}, got {read}")
-            return read
+            return value if self.as_written else read
         if not fits_declared(declared, value):
             raise TypeMismatch("", f"must be {kind_name(declared)}, got {_shown(value)}")
         return value
@@ -184,7 +188,7 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
             if not isinstance(how, Mapping):
                 raise ConfigError(f"{plugin.path}: controlPlane take {value!r} needs imageTagOf or configKey")
             paths = how.get("path", ())
-            for flag in ("keepEmpty", "strict"):
+            for flag in ("keepEmpty", "strict", "asWritten"):
                 if not isinstance(how.get(flag, False), bool):
                     raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: {flag} is true or false")
             go_type = how.get("type")
@@ -209,6 +213,7 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
                     keep_empty=bool(how.get("keepEmpty", False)),
                     go_type=go_type,
                     strict=bool(how.get("strict", False)),
+                    as_written=bool(how.get("asWritten", False)),
                     bounds=(low, high),
                     setting=setting,
                 )

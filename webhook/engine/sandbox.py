@@ -66,6 +66,16 @@ def _env_list(raw: Any) -> list[Any]:
         return []
 
 
+def _kube_fields(value: Any, kind: str) -> Any:
+    """`value` as the API server keeps it in a field of Kubernetes type `kind`: the fields it does not
+    know dropped (a mesh that writes a map of its install's whole, such as Linkerd's
+    proxy.securityContext). None where it could not be read; the value was checked where it was taken."""
+    try:
+        return conform(value, kind, yaml_text=True)
+    except TypeMismatch:
+        return None
+
+
 def _merge_named(base: Any, later: Any) -> list[Any]:
     """`base` with each item of `later` replacing the item of the same name in place, else appended."""
     out = list(base or ())
@@ -533,6 +543,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["yaml_quoted"] = _yaml_quoted
     env.filters["yaml_single_quoted"] = _yaml_single_quoted
     env.filters["env_list"] = _env_list
+    env.filters["kube_fields"] = _kube_fields
     env.filters["merge_named"] = _merge_named
     env.filters["append_missing"] = _append_missing
     env.filters["append_multus_network"] = _append_multus_network

@@ -148,6 +148,18 @@ def test_linkerd_config_value_of_another_kind_keeps_the_configured_value() -> No
     assert proxy["securityContext"]["runAsUser"] == 2200 and "runAsGroup" not in proxy["securityContext"]
 
 
+def test_linkerd_config_security_context_of_unknown_fields_leaves_the_proxy_an_empty_one() -> None:
+    # Linkerd writes the install's map in place of its own context (golden security/unknown-fields);
+    # the API server drops the fields it does not know, so the proxy runs with an empty one.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {procMountType: Default, sysctls: []}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {}
+    assert discovery.unreported_warnings() == []
+
+
 # The install values read from linkerd-config since the workers/, cores/, tracing/ and token/ cases:
 # a default install's linkerd-config (the file each release's injector read) gives the plugin's defaults.
 _CHART_DEFAULTS = (
