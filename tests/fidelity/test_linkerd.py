@@ -33,8 +33,10 @@ MESH = "linkerd"
 # cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/, security/: inputs rendered by installs with other values (meta.yaml folder_values).
 CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token", "mounts", "empty", "security")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
-# linkerd-config values a folder sets that Linkerd's injector does not read (its code replaces them).
-VALUES_NOT_READ = frozenset({"proxyInit.saMountPath"})
+# linkerd-config values a folder sets that the plugin does not read: proxyInit.saMountPath, which
+# Linkerd's code replaces with the proxy's; proxyInit.xtMountPath.name, which Linkerd writes on a mount
+# of no volume (intended/linkerd.yaml).
+VALUES_NOT_READ = frozenset({"proxyInit.saMountPath", "proxyInit.xtMountPath.name"})
 
 
 def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, Any]:

@@ -736,7 +736,8 @@ def test_linkerd_config_values_written_empty_are_written_as_linkerd_writes_them(
 def test_linkerd_config_service_account_and_xtables_mount_paths_are_linkerds() -> None:
     # proxy.saMountPath is the proxy's and linkerd-init's mount where the first container mounts no
     # token (proxyInit.saMountPath is not read: Linkerd replaces it); proxyInit.xtMountPath's path is
-    # linkerd-init's xtables-lock mount.
+    # linkerd-init's xtables-lock mount. Its name (xtables-lock in mounts/) is not followed: Linkerd's
+    # volume keeps the chart's name, so the mount would name no volume (intended/linkerd.yaml).
     plugins = load_plugins()
     discovery = Discovery(plugins)
     discovery.observe("ConfigMap", "linkerd", "linkerd-config", _reference_linkerd_config("edge-26.8.3", "mounts"))
@@ -746,4 +747,8 @@ def test_linkerd_config_service_account_and_xtables_mount_paths_are_linkerds() -
         result = injector.inject(given, namespace("meshed", {"meshswitch.io/mode": "linkerd"}))
         injected = apply(given, result.patch)
         for name in ("linkerd-proxy", "linkerd-init"):
-            assert _container(injected, name)[1]["volumeMounts"] == _container(theirs, name)[1]["volumeMounts"], name
+            mounts = [
+                {**m, "name": "linkerd-proxy-init-xtables-lock"} if m["name"] == "xtables-lock" else m
+                for m in _container(theirs, name)[1]["volumeMounts"]
+            ]
+            assert _container(injected, name)[1]["volumeMounts"] == mounts, name
