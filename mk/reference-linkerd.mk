@@ -83,4 +83,4 @@ reference-linkerd:
 	    -set 'empty:proxy.inboundDiscoveryCacheUnusedTimeout=""' -set 'empty:proxy.outboundDiscoveryCacheUnusedTimeout=""' \
 	    -set 'empty:proxy.logHTTPHeaders=""' -set 'empty:proxyInit.ignoreInboundPorts=""' \
 	    -set 'empty:proxyInit.ignoreOutboundPorts=""' -set 'empty:proxy.opaquePorts=""' \
-	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: []}'
+	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: [], RunAsUser: 5}'

@@ -40,8 +40,9 @@ class Take:
     # Values): no number or bool where text is expected, as sigs.k8s.io/yaml would let through.
     strict: bool = False
     # The mesh passes the value on as written (Linkerd's proxy.securityContext, a map[string]interface{}
-    # put whole into the pod): `go_type` is what the API server reads it into, so a value it cannot read
-    # is not taken, and the value taken is the one written, fields the API server drops included.
+    # put whole into the pod): `go_type` is what the API server reads it into (names in their own case),
+    # so a value it cannot read is not taken, and the value taken is the one written, fields the API
+    # server drops included.
     as_written: bool = False
     # Bounds of a number beyond its type's (a port): outside them the pod would not be accepted.
     bounds: tuple[int | None, int | None] = (None, None)
@@ -91,7 +92,7 @@ class Take:
             except (SettingError, TypeError) as err:  # TypeError: YAML that is no JSON (a !!set, a number as key)
                 raise TypeMismatch("", f"is not what {self.setting.keys[0]} accepts: {err}") from err
         if self.go_type is not None:
-            read = conform(value, self.go_type, yaml_text=not self.strict)
+            read = conform(value, self.go_type, yaml_text=not self.strict, exact_names=self.as_written)
             low, high = self.bounds
             if isinstance(read, int | float) and ((low is not None and read < low) or (high is not None and read > high)):
                 raise TypeMismatch("", f"must be from {low if low is not None else '-'} to {high if high is not None else '-'}, got {read}")

@@ -68,10 +68,11 @@ def _env_list(raw: Any) -> list[Any]:
 
 def _kube_fields(value: Any, kind: str) -> Any:
     """`value` as the API server keeps it in a field of Kubernetes type `kind`: the fields it does not
-    know dropped (a mesh that writes a map of its install's whole, such as Linkerd's
-    proxy.securityContext). None where it could not be read; the value was checked where it was taken."""
+    know, in the field's own case, dropped (a mesh that writes a map of its install's whole, such as
+    Linkerd's proxy.securityContext). None where it could not be read; the value was checked where it
+    was taken."""
     try:
-        return conform(value, kind, yaml_text=True)
+        return conform(value, kind, yaml_text=True, exact_names=True)
     except TypeMismatch:
         return None
 

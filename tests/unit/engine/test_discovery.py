@@ -160,6 +160,21 @@ def test_linkerd_config_security_context_of_unknown_fields_leaves_the_proxy_an_e
     assert discovery.unreported_warnings() == []
 
 
+def test_linkerd_config_security_context_names_are_read_in_their_own_case() -> None:
+    # Linkerd writes `RunAsUser: 5` as it is (reference program, both releases); the API server's
+    # decoder is case-sensitive and drops it, so the proxy runs without a runAsUser.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {RunAsUser: 5, runAsNonRoot: true}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {"runAsNonRoot": True}
+    # A field the API server drops is not checked either: the install's context still applies.
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {RunAsUser: x}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {}
+    assert discovery.unreported_warnings() == []
+
+
 # The install values read from linkerd-config since the workers/, cores/, tracing/ and token/ cases:
 # a default install's linkerd-config (the file each release's injector read) gives the plugin's defaults.
 _CHART_DEFAULTS = (
@@ -289,12 +304,13 @@ def test_an_empty_value_reads_as_not_found_unless_the_take_keeps_it() -> None:
     [
         ({"network": {"configKey": "values", "path": "global.network", "keepEmpty": "yes"}}, "controlPlane take 'network': keepEmpty is true or false"),
         ({"network": {"configKey": "values", "path": "global.network", "strict": "yes"}}, "controlPlane take 'network': strict is true or false"),
+        ({"network": {"configKey": "values", "path": "global.network", "asWritten": 1}}, "controlPlane take 'network': asWritten is true or false"),
         (
             {"defaultConfig": {"configKey": "mesh", "path": "defaultConfig", "asSetting": "nope"}},
             "controlPlane take 'defaultConfig': asSetting names one of the plugin's settings",
         ),
     ],
-    ids=["keepEmpty", "strict", "asSetting"],
+    ids=["keepEmpty", "strict", "asWritten", "asSetting"],
 )
 def test_a_takes_options_are_checked_at_load(take: dict[str, Any], message: str) -> None:
     istio = load_plugins()["istio"]
