@@ -699,6 +699,17 @@ def test_istio_image_pull_secrets_in_a_values_file_must_be_names(tmp_path: Path)
         load_values(path, load_plugins())
 
 
+def test_linkerd_security_context_in_a_values_file_is_checked_as_the_api_server_reads_it(tmp_path: Path) -> None:
+    """proxySecurityContext is taken as written: a name in another case is a field the API server
+    drops, as from linkerd-config (not refused); a known field of the wrong type is refused."""
+    path = tmp_path / "values.yaml"
+    path.write_text("linkerd:\n  proxySecurityContext: {RunAsUser: x, runAsNonRoot: true}\n")
+    load_values(path, load_plugins())
+    path.write_text("linkerd:\n  proxySecurityContext: {runAsUser: x}\n")
+    with pytest.raises(ConfigError, match=r"linkerd\.proxySecurityContext=.*: runAsUser must be a whole number"):
+        load_values(path, load_plugins())
+
+
 def test_istio_image_pull_secrets_of_another_kind_keep_the_default() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
