@@ -74,7 +74,7 @@ reference-linkerd:
 	    -in mounts=$(LINKERD_REF_DIR)/mounts \
 	    -set 'mounts:proxy.saMountPath={name: sa-token, mountPath: /var/run/secrets/sa, readOnly: true}' \
 	    -set 'mounts:proxyInit.saMountPath={name: init-sa-token, mountPath: /var/run/secrets/init-sa}' \
-	    -set mounts:proxyInit.xtMountPath.mountPath=/run/xtables \
+	    -set mounts:proxyInit.xtMountPath.mountPath=/run/xtables -set mounts:proxyInit.xtMountPath.name=xtables-lock \
 	    -in empty=$(LINKERD_REF_DIR)/empty -set 'empty:proxy.logLevel=""' -set 'empty:proxy.logFormat=""' \
 	    -set 'empty:proxy.defaultInboundPolicy=""' -set 'empty:proxy.control.streams.lifetime=""' \
 	    -set 'empty:proxyInit.logLevel=""' -set 'empty:imagePullPolicy=""' -set 'empty:proxy.image.name=""' \
@@ -83,4 +83,4 @@ reference-linkerd:
 	    -set 'empty:proxy.inboundDiscoveryCacheUnusedTimeout=""' -set 'empty:proxy.outboundDiscoveryCacheUnusedTimeout=""' \
 	    -set 'empty:proxy.logHTTPHeaders=""' -set 'empty:proxyInit.ignoreInboundPorts=""' \
 	    -set 'empty:proxyInit.ignoreOutboundPorts=""' -set 'empty:proxy.opaquePorts=""' \
-	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: []}'
+	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: [], RunAsUser: 5}'

@@ -33,15 +33,18 @@ MESH = "linkerd"
 # cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/, security/: inputs rendered by installs with other values (meta.yaml folder_values).
 CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token", "mounts", "empty", "security")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
-# linkerd-config values a folder sets that Linkerd's injector does not read (its code replaces them).
-VALUES_NOT_READ = frozenset({"proxyInit.saMountPath"})
+# linkerd-config values a folder sets that the plugin does not read: proxyInit.saMountPath, which
+# Linkerd's code replaces with the proxy's; proxyInit.xtMountPath.name, which Linkerd writes on a mount
+# of no volume (intended/linkerd.yaml).
+VALUES_NOT_READ = frozenset({"proxyInit.saMountPath", "proxyInit.xtMountPath.name"})
 
 
 def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, Any]:
     """The plugin's values for the linkerd-config values the reference set for one folder's inputs
-    (meta.yaml folder_values), named as the plugin takes them from linkerd-config."""
+    (meta.yaml folder_values), named and read as the plugin takes them from linkerd-config."""
     set_over = (reference.meta(MESH, version).get("folder_values") or {}).get(folder) or {}
-    named = {path: take.value for obj in control_plane_of(plugins[MESH]) for take in obj.takes for path in take.paths}
+    takes = {take.value: take for obj in control_plane_of(plugins[MESH]) for take in obj.takes}
+    named = {path: take.value for take in takes.values() for path in take.paths}
     found: dict[str, Any] = {}
     for path, value in set_over.items():
         if path in VALUES_NOT_READ:
@@ -57,7 +60,8 @@ def _folder_values(plugins: PluginSet, version: str, folder: str) -> dict[str, A
         for part in parents:
             node = node.setdefault(part, {})
         node[last] = value
-    return found
+    # As discovery reads them from a cluster's linkerd-config (what the mesh's typed values keep).
+    return {name: takes[name].read(value, plugins[MESH].values[name]) for name, value in found.items()}
 
 
 @cache

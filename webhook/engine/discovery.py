@@ -39,6 +39,11 @@ class Take:
     # Read as protojson reads JSON into that type (Istio's injector values, ApplyYAML into its typed
     # Values): no number or bool where text is expected, as sigs.k8s.io/yaml would let through.
     strict: bool = False
+    # The mesh passes the value on as written (Linkerd's proxy.securityContext, a map[string]interface{}
+    # put whole into the pod): `go_type` is what the API server reads it into (names in their own case),
+    # so a value it cannot read is not taken, and the value taken is the one written, fields the API
+    # server drops included.
+    as_written: bool = False
     # Bounds of a number beyond its type's (a port): outside them the pod would not be accepted.
     bounds: tuple[int | None, int | None] = (None, None)
     # Read as this per-pod setting reads its annotation (Istio's MeshConfig defaultConfig, a ProxyConfig
@@ -87,11 +92,11 @@ class Take:
             except (SettingError, TypeError) as err:  # TypeError: YAML that is no JSON (a !!set, a number as key)
                 raise TypeMismatch("", f"is not what {self.setting.keys[0]} accepts: {err}") from err
         if self.go_type is not None:
-            read = conform(value, self.go_type, yaml_text=not self.strict)
+            read = conform(value, self.go_type, yaml_text=not self.strict, exact_names=self.as_written)
             low, high = self.bounds
             if isinstance(read, int | float) and ((low is not None and read < low) or (high is not None and read > high)):
                 raise TypeMismatch("", f"must be from {low if low is not None else '-'} to {high if high is not None else '-'}, got {read}")
-            return read
+            return value if self.as_written else read
         if not fits_declared(declared, value):
             raise TypeMismatch("", f"must be {kind_name(declared)}, got {_shown(value)}")
         return value
@@ -184,7 +189,7 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
             if not isinstance(how, Mapping):
                 raise ConfigError(f"{plugin.path}: controlPlane take {value!r} needs imageTagOf or configKey")
             paths = how.get("path", ())
-            for flag in ("keepEmpty", "strict"):
+            for flag in ("keepEmpty", "strict", "asWritten"):
                 if not isinstance(how.get(flag, False), bool):
                     raise ConfigError(f"{plugin.path}: controlPlane take {value!r}: {flag} is true or false")
             go_type = how.get("type")
@@ -209,6 +214,7 @@ def control_plane_of(plugin: Plugin) -> tuple[ControlPlaneObject, ...]:
                     keep_empty=bool(how.get("keepEmpty", False)),
                     go_type=go_type,
                     strict=bool(how.get("strict", False)),
+                    as_written=bool(how.get("asWritten", False)),
                     bounds=(low, high),
                     setting=setting,
                 )

@@ -66,6 +66,17 @@ def _env_list(raw: Any) -> list[Any]:
         return []
 
 
+def _kube_fields(value: Any, kind: str) -> Any:
+    """`value` as the API server keeps it in a field of Kubernetes type `kind`: the fields it does not
+    know, in the field's own case, dropped (a mesh that writes a map of its install's whole, such as
+    Linkerd's proxy.securityContext). None where it could not be read; the value was checked where it
+    was taken."""
+    try:
+        return conform(value, kind, yaml_text=True, exact_names=True)
+    except TypeMismatch:
+        return None
+
+
 def _merge_named(base: Any, later: Any) -> list[Any]:
     """`base` with each item of `later` replacing the item of the same name in place, else appended."""
     out = list(base or ())
@@ -202,7 +213,7 @@ _SI_EXPONENT = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P":
 _INT64_MAX = 2**63 - 1
 
 
-def _whole_cores(value: Any) -> int:
+def whole_cores(value: Any) -> int:
     """A CPU quantity rounded up to whole cores (`1500m` -> 2, `.5` -> 1, `0` -> 0), as Linkerd's
     ToWholeCPUCores does: 0 where Kubernetes' Quantity.AsInt64 fails, that is where ParseQuantity
     keeps the value as a decimal (more than 18 digits, finer than nanos, a large binary suffix:
@@ -525,7 +536,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
     env.filters["fromjson"] = _from_json
-    env.filters["whole_cores"] = _whole_cores
+    env.filters["whole_cores"] = whole_cores
     env.filters["go_float"] = _go_float
     env.filters["go_snakecase"] = _go_snakecase
     env.filters["snake_env"] = _snake_env
@@ -533,6 +544,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["yaml_quoted"] = _yaml_quoted
     env.filters["yaml_single_quoted"] = _yaml_single_quoted
     env.filters["env_list"] = _env_list
+    env.filters["kube_fields"] = _kube_fields
     env.filters["merge_named"] = _merge_named
     env.filters["append_missing"] = _append_missing
     env.filters["append_multus_network"] = _append_multus_network

@@ -159,7 +159,9 @@ def _got(value: Any) -> str:
     return "an object" if isinstance(value, dict) else "a list"
 
 
-def conform(value: Any, kind: str | Mapping[str, str], *, at: str = "", float64: bool = False, yaml_text: bool = False) -> Any:
+def conform(
+    value: Any, kind: str | Mapping[str, str], *, at: str = "", float64: bool = False, yaml_text: bool = False, exact_names: bool = False
+) -> Any:
     """`value` as Go's json.Unmarshal reads it into `kind` (a struct's name, a type as in the table,
     or a struct given as a mapping of field name to type), written back as Go would write it.
 
@@ -167,28 +169,29 @@ def conform(value: Any, kind: str | Mapping[str, str], *, at: str = "", float64:
     through a float64 first (Istio's template reads userVolume with fromJSON and writes it with
     toYaml), so a whole number written as `4.2e2` is 420. `yaml_text`: the value is YAML that Go's
     sigs.k8s.io/yaml reads, which turns a number or boolean into text where a string is expected
-    (and a map's keys into text). Raises TypeMismatch.
+    (and a map's keys into text). `exact_names`: a key names a field only in the field's own case, as
+    the API server's decoder reads a pod (Go's json.Unmarshal also takes `RunAsUser`). Raises TypeMismatch.
     """
     if yaml_text:
         float64 = True  # that reader also takes a whole float (2.0) as an integer
     if value is None:
         return None
     if isinstance(kind, Mapping):
-        return _struct(value, kind, {_fold(k): k for k in kind}, at, float64, yaml_text)
+        return _struct(value, kind, {_fold(k): k for k in kind}, at, float64, yaml_text, exact_names)
     if kind in _TABLE:
-        return _struct(value, _fields(kind), _folded(kind), at, float64, yaml_text)
+        return _struct(value, _fields(kind), _folded(kind), at, float64, yaml_text, exact_names)
     if kind.startswith("["):
         if not isinstance(value, list):
             raise TypeMismatch(at, f"must be a list, got {_got(value)}")
         item = kind[1:-1]
-        return [_zero(item) if v is None else conform(v, item, at=f"{at}[{i}]", float64=float64, yaml_text=yaml_text) for i, v in enumerate(value)]
+        return [_zero(item) if v is None else conform(v, item, at=f"{at}[{i}]", float64=float64, yaml_text=yaml_text, exact_names=exact_names) for i, v in enumerate(value)]
     if kind.startswith("{"):
         if not isinstance(value, dict):
             raise TypeMismatch(at, f"must be an object, got {_got(value)}")
         item = kind[1:-1]
         keys = [go_yaml_key(k) if yaml_text else k for k in value]
         return {
-            k: _zero(item) if v is None else conform(v, item, at=_join(at, k), float64=float64, yaml_text=yaml_text)
+            k: _zero(item) if v is None else conform(v, item, at=_join(at, k), float64=float64, yaml_text=yaml_text, exact_names=exact_names)
             for k, v in zip(keys, value.values(), strict=True)
         }
     return _scalar(value, kind, at, float64, yaml_text)
@@ -203,19 +206,21 @@ def _zero(kind: str) -> Any:
     return {"string": "", "bool": False, "int32": 0, "int64": 0}.get(kind, {} if kind in _TABLE else None)
 
 
-def _struct(value: Any, fields: Mapping[str, str], folded: Mapping[str, str], at: str, float64: bool, yaml_text: bool = False) -> dict[str, Any]:
+def _struct(
+    value: Any, fields: Mapping[str, str], folded: Mapping[str, str], at: str, float64: bool, yaml_text: bool = False, exact_names: bool = False
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeMismatch(at, f"must be an object, got {_got(value)}")
     out: dict[str, Any] = {}
     for key, item in value.items():
         key = go_yaml_key(key) if yaml_text else key
-        name = key if key in fields else folded.get(_fold(key)) if isinstance(key, str) else None
+        name = key if key in fields else folded.get(_fold(key)) if isinstance(key, str) and not exact_names else None
         if name is None:
             continue  # a field Go does not know: dropped
         if item is None:
             out.pop(name, None)  # null: the field stays unset (a pointer field is reset to nil)
             continue
-        out[name] = conform(item, fields[name], at=_join(at, name), float64=float64, yaml_text=yaml_text)
+        out[name] = conform(item, fields[name], at=_join(at, name), float64=float64, yaml_text=yaml_text, exact_names=exact_names)
     return out
 
 

@@ -69,12 +69,13 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
                 raise ConfigError(
                     f"{source}: {name}.{key}={value!r} is not {_TYPE_NAMES.get(expected, expected.__name__)}"
                 )
-            go_type = _taken_types(plugins[name]).get(key)
+            go_type, as_written = _taken_types(plugins[name]).get(key, (None, False))
             if go_type is not None:
                 # The Go type the mesh reads the value into (its controlPlane take's `type`): what the
                 # cluster's value is checked against, so that the values file cannot give what it refuses.
+                # A value the mesh passes on as written is read as the API server reads it (names exact).
                 try:
-                    conform(value, go_type)
+                    conform(value, go_type, exact_names=as_written)
                 except TypeMismatch as err:
                     inside = str(err).removeprefix("the value").strip()
                     raise ConfigError(f"{source}: {name}.{key}={value!r}: {inside} (the mesh reads it as {go_type})") from None
@@ -82,13 +83,14 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
     return checked
 
 
-def _taken_types(plugin: Plugin) -> dict[str, str]:
-    """Each value a controlPlane take reads with a declared Go type, and that type."""
-    types: dict[str, str] = {}
+def _taken_types(plugin: Plugin) -> dict[str, tuple[str, bool]]:
+    """Each value a controlPlane take reads with a declared Go type: that type, and whether the take
+    is `asWritten`."""
+    types: dict[str, tuple[str, bool]] = {}
     for entry in plugin.control_plane:
         for value, how in ((entry.get("take") or {}) if isinstance(entry, Mapping) else {}).items():
             if isinstance(how, Mapping) and isinstance(how.get("type"), str):
-                types.setdefault(str(value), how["type"])
+                types.setdefault(str(value), (how["type"], how.get("asWritten") is True))
     return types
 
 

@@ -148,6 +148,33 @@ def test_linkerd_config_value_of_another_kind_keeps_the_configured_value() -> No
     assert proxy["securityContext"]["runAsUser"] == 2200 and "runAsGroup" not in proxy["securityContext"]
 
 
+def test_linkerd_config_security_context_of_unknown_fields_leaves_the_proxy_an_empty_one() -> None:
+    # Linkerd writes the install's map in place of its own context (golden security/unknown-fields);
+    # the API server drops the fields it does not know, so the proxy runs with an empty one.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {procMountType: Default, sysctls: []}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    validate_pod(pod)
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {}
+    assert discovery.unreported_warnings() == []
+
+
+def test_linkerd_config_security_context_names_are_read_in_their_own_case() -> None:
+    # Linkerd writes `RunAsUser: 5` as it is (reference program, both releases); the API server's
+    # decoder is case-sensitive and drops it, so the proxy runs without a runAsUser.
+    plugins = load_plugins()
+    discovery = Discovery(plugins)
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {RunAsUser: 5, runAsNonRoot: true}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {"runAsNonRoot": True}
+    # A field the API server drops is not checked either: the install's context still applies.
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {RunAsUser: x}}\n"))
+    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {}
+    assert discovery.unreported_warnings() == []
+
+
 # The install values read from linkerd-config since the workers/, cores/, tracing/ and token/ cases:
 # a default install's linkerd-config (the file each release's injector read) gives the plugin's defaults.
 _CHART_DEFAULTS = (
@@ -277,12 +304,13 @@ def test_an_empty_value_reads_as_not_found_unless_the_take_keeps_it() -> None:
     [
         ({"network": {"configKey": "values", "path": "global.network", "keepEmpty": "yes"}}, "controlPlane take 'network': keepEmpty is true or false"),
         ({"network": {"configKey": "values", "path": "global.network", "strict": "yes"}}, "controlPlane take 'network': strict is true or false"),
+        ({"network": {"configKey": "values", "path": "global.network", "asWritten": 1}}, "controlPlane take 'network': asWritten is true or false"),
         (
             {"defaultConfig": {"configKey": "mesh", "path": "defaultConfig", "asSetting": "nope"}},
             "controlPlane take 'defaultConfig': asSetting names one of the plugin's settings",
         ),
     ],
-    ids=["keepEmpty", "strict", "asSetting"],
+    ids=["keepEmpty", "strict", "asWritten", "asSetting"],
 )
 def test_a_takes_options_are_checked_at_load(take: dict[str, Any], message: str) -> None:
     istio = load_plugins()["istio"]
@@ -671,6 +699,17 @@ def test_istio_image_pull_secrets_in_a_values_file_must_be_names(tmp_path: Path)
         load_values(path, load_plugins())
 
 
+def test_linkerd_security_context_in_a_values_file_is_checked_as_the_api_server_reads_it(tmp_path: Path) -> None:
+    """proxySecurityContext is taken as written: a name in another case is a field the API server
+    drops, as from linkerd-config (not refused); a known field of the wrong type is refused."""
+    path = tmp_path / "values.yaml"
+    path.write_text("linkerd:\n  proxySecurityContext: {RunAsUser: x, runAsNonRoot: true}\n")
+    load_values(path, load_plugins())
+    path.write_text("linkerd:\n  proxySecurityContext: {runAsUser: x}\n")
+    with pytest.raises(ConfigError, match=r"linkerd\.proxySecurityContext=.*: runAsUser must be a whole number"):
+        load_values(path, load_plugins())
+
+
 def test_istio_image_pull_secrets_of_another_kind_keep_the_default() -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
@@ -724,7 +763,8 @@ def test_linkerd_config_values_written_empty_are_written_as_linkerd_writes_them(
 def test_linkerd_config_service_account_and_xtables_mount_paths_are_linkerds() -> None:
     # proxy.saMountPath is the proxy's and linkerd-init's mount where the first container mounts no
     # token (proxyInit.saMountPath is not read: Linkerd replaces it); proxyInit.xtMountPath's path is
-    # linkerd-init's xtables-lock mount.
+    # linkerd-init's xtables-lock mount. Its name (xtables-lock in mounts/) is not followed: Linkerd's
+    # volume keeps the chart's name, so the mount would name no volume (intended/linkerd.yaml).
     plugins = load_plugins()
     discovery = Discovery(plugins)
     discovery.observe("ConfigMap", "linkerd", "linkerd-config", _reference_linkerd_config("edge-26.8.3", "mounts"))
@@ -734,4 +774,8 @@ def test_linkerd_config_service_account_and_xtables_mount_paths_are_linkerds() -
         result = injector.inject(given, namespace("meshed", {"meshswitch.io/mode": "linkerd"}))
         injected = apply(given, result.patch)
         for name in ("linkerd-proxy", "linkerd-init"):
-            assert _container(injected, name)[1]["volumeMounts"] == _container(theirs, name)[1]["volumeMounts"], name
+            mounts = [
+                {**m, "name": "linkerd-proxy-init-xtables-lock"} if m["name"] == "xtables-lock" else m
+                for m in _container(theirs, name)[1]["volumeMounts"]
+            ]
+            assert _container(injected, name)[1]["volumeMounts"] == mounts, name

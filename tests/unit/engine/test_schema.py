@@ -141,6 +141,13 @@ def test_keys_match_fields_as_go_matches_them() -> None:
     assert conform({"\u212aey": "k", "name": "n"}, "SecretKeySelector") == {"key": "k", "name": "n"}
 
 
+def test_exact_names_read_keys_as_the_api_server_does() -> None:
+    # The API server's decoder is case-sensitive: a key in another case is a field it does not know,
+    # nested ones included, and its value is not checked.
+    context = {"RunAsUser": "x", "runAsNonRoot": True, "capabilities": {"ADD": ["NET_ADMIN"], "drop": ["ALL"]}}
+    assert conform(context, "SecurityContext", exact_names=True) == {"runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+
+
 def test_lists_and_maps_are_typed_item_by_item() -> None:
     assert conform({"args": ["a", None], "resources": {"requests": {"cpu": "1"}}}, "Container") == {
         "args": ["a", ""],
