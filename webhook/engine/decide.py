@@ -273,7 +273,7 @@ def _check_fallbacks(plugin: Plugin, pod: Pod, view: _View) -> None:
             raise PodDenied(
                 reasons.INVALID_SETTING,
                 f"pod annotation {key} is absent, so the pod's {setting.fallback} {_cut(raw)!r} stands in for it, "
-                f"and it {err}; accepted: {setting.accepts()}",
+                f"and it is {err}; accepted: {setting.accepts()}",
             ) from None
 
 
