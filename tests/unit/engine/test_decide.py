@@ -342,6 +342,15 @@ def test_rule8_dapr_pod_name_standing_in_for_the_app_id_is_denied_in_a_sentence(
     assert "metadata.name 'web.v1' stands in for it, and it is not of the accepted form; accepted: a DNS label" in message
 
 
+@pytest.mark.parametrize("app_id", [{"dapr.io/app-id": ""}, {}])
+def test_rule8_dapr_missing_app_id_is_named_before_other_bad_keys(app_id: dict) -> None:
+    # Dapr refuses such a pod for its app id alone (it ignores the bad number): the denial names it.
+    pod = make_pod(name=None, annotations={"dapr.io/enabled": "true", "dapr.io/metrics-port": "x", **app_id})
+    with pytest.raises(PodDenied) as caught:
+        decide(pod)
+    assert caught.value.message.startswith("pod annotation dapr.io/app-id is absent or empty"), caught.value.message
+
+
 def test_rule8_bad_sidecar_style_is_denied() -> None:
     with pytest.raises(PodDenied) as caught:
         decide(make_pod(annotations={"meshswitch.io/sidecar": "sidecar"}), {"meshswitch.io/mode": "istio"})
