@@ -273,7 +273,7 @@ def _check_fallbacks(plugin: Plugin, pod: Pod, view: _View) -> None:
             raise PodDenied(
                 reasons.INVALID_SETTING,
                 f"pod annotation {key} is absent, so the pod's {setting.fallback} {_cut(raw)!r} stands in for it, "
-                f"and it {err}; accepted: {setting.accepts()}",
+                f"and it is {err}; accepted: {setting.accepts()}",
             ) from None
 
 
@@ -566,9 +566,9 @@ def decide(
     settings = {}
     for plugin in chosen:  # rule 8
         own = view if plugin.namespace_settings else pod_only
-        settings[plugin.name] = parse_settings(plugin, own, config, installed(plugin))
-        if plugin.fallbacks:
+        if plugin.fallbacks:  # first: Dapr refuses a pod for its missing app id alone, whatever else is wrong
             _check_fallbacks(plugin, pod, own)
+        settings[plugin.name] = parse_settings(plugin, own, config, installed(plugin))
     style = _sidecar_style(view, config, chosen, settings)
     mergers = [p for p in chosen if p.declared == "merge"]
     app_names = app_containers if mergers else frozenset()

@@ -337,6 +337,31 @@ def test_rule8_bad_dapr_app_id_is_denied() -> None:
     assert "dapr.io/app-id" in caught.value.message and "DNS label" in caught.value.message
 
 
+def test_rule8_dapr_app_id_ending_in_a_dash_is_denied() -> None:
+    # Dapr's own check passes ("orders--dapr" is a DNS label); its label dapr.io/app-id=orders- is
+    # no valid label value, so the API server would refuse the pod (cases/app-id-trailing-dash).
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(annotations={"dapr.io/enabled": "true", "dapr.io/app-id": "orders-"}))
+    assert "dapr.io/app-id='orders-' is not of the accepted form" in caught.value.message
+    assert "ending alphanumeric" in caught.value.message
+
+
+def test_rule8_dapr_pod_name_standing_in_for_the_app_id_is_denied_in_a_sentence() -> None:
+    with pytest.raises(PodDenied) as caught:
+        decide(make_pod(name="web.v1", annotations={"dapr.io/enabled": "true"}))
+    message = caught.value.message
+    assert "metadata.name 'web.v1' stands in for it, and it is not of the accepted form; accepted: a DNS label" in message
+
+
+@pytest.mark.parametrize("app_id", [{"dapr.io/app-id": ""}, {}])
+def test_rule8_dapr_missing_app_id_is_named_before_other_bad_keys(app_id: dict) -> None:
+    # Dapr refuses such a pod for its app id alone (it ignores the bad number): the denial names it.
+    pod = make_pod(name=None, annotations={"dapr.io/enabled": "true", "dapr.io/metrics-port": "x", **app_id})
+    with pytest.raises(PodDenied) as caught:
+        decide(pod)
+    assert caught.value.message.startswith("pod annotation dapr.io/app-id is absent or empty"), caught.value.message
+
+
 def test_rule8_bad_sidecar_style_is_denied() -> None:
     with pytest.raises(PodDenied) as caught:
         decide(make_pod(annotations={"meshswitch.io/sidecar": "sidecar"}), {"meshswitch.io/mode": "istio"})
