@@ -354,7 +354,7 @@ def test_rule8_dapr_pod_name_standing_in_for_the_app_id_is_denied_in_a_sentence(
 
 
 @pytest.mark.parametrize("app_id", [{"dapr.io/app-id": ""}, {}])
-def test_rule8_dapr_missing_app_id_is_named_before_other_bad_keys(app_id: dict) -> None:
+def test_rule8_dapr_missing_app_id_is_named_before_other_bad_keys(app_id: dict[str, str]) -> None:
     # Dapr refuses such a pod for its app id alone (it ignores the bad number): the denial names it.
     pod = make_pod(name=None, annotations={"dapr.io/enabled": "true", "dapr.io/metrics-port": "x", **app_id})
     with pytest.raises(PodDenied) as caught:
