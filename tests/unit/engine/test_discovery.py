@@ -148,30 +148,27 @@ def test_linkerd_config_value_of_another_kind_keeps_the_configured_value() -> No
     assert proxy["securityContext"]["runAsUser"] == 2200 and "runAsGroup" not in proxy["securityContext"]
 
 
-def test_linkerd_config_security_context_of_unknown_fields_leaves_the_proxy_an_empty_one() -> None:
-    # Linkerd writes the install's map in place of its own context (golden security/unknown-fields);
-    # the API server drops the fields it does not know, so the proxy runs with an empty one.
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        # Linkerd writes the install's map in place of its own context (golden security/unknown-fields);
+        # the API server drops the fields it does not know, so the proxy runs with an empty one.
+        ("{procMountType: Default, sysctls: []}", {}),
+        ("{a: 1, runAsUser: 5}", {"runAsUser": 5}),
+        # Linkerd writes `RunAsUser: 5` as it is (reference program, both releases); the API server's
+        # decoder is case-sensitive and drops it, so the proxy runs without a runAsUser.
+        ("{RunAsUser: 5, runAsNonRoot: true}", {"runAsNonRoot": True}),
+        # A field the API server drops is not checked either.
+        ("{RunAsUser: x}", {}),
+    ],
+)
+def test_linkerd_config_security_context_keeps_what_the_api_server_keeps(context: str, expected: dict[str, Any]) -> None:
     plugins = load_plugins()
     discovery = Discovery(plugins)
-    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {procMountType: Default, sysctls: []}}\n"))
+    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config(f"proxy: {{securityContext: {context}}}\n"))
     pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
     validate_pod(pod)
-    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {}
-    assert discovery.unreported_warnings() == []
-
-
-def test_linkerd_config_security_context_names_are_read_in_their_own_case() -> None:
-    # Linkerd writes `RunAsUser: 5` as it is (reference program, both releases); the API server's
-    # decoder is case-sensitive and drops it, so the proxy runs without a runAsUser.
-    plugins = load_plugins()
-    discovery = Discovery(plugins)
-    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {RunAsUser: 5, runAsNonRoot: true}}\n"))
-    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
-    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {"runAsNonRoot": True}
-    # A field the API server drops is not checked either: the install's context still applies.
-    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {RunAsUser: x}}\n"))
-    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
-    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {}
+    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == expected
     assert discovery.unreported_warnings() == []
 
 
@@ -443,15 +440,6 @@ def test_linkerd_config_http2_params_of_any_shape_are_written_as_linkerds_chart_
     assert env["LINKERD2_PROXY_INBOUND_SERVER_HTTP2_G"] == "[true <nil> s]"
     assert "LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_INTERVAL" in env
     assert discovery.unreported_warnings() == []
-
-
-def test_linkerd_config_security_context_drops_fields_the_api_server_drops() -> None:
-    plugins = load_plugins()
-    discovery = Discovery(plugins)
-    discovery.observe("ConfigMap", "linkerd", "linkerd-config", _linkerd_config("proxy: {securityContext: {a: 1, runAsUser: 5}}\n"))
-    pod, _ = _linkerd_pod(Injector(plugins=plugins, config=Config(), discovery=discovery))
-    validate_pod(pod)
-    assert _container(pod, "linkerd-proxy")[1]["securityContext"] == {"runAsUser": 5}
 
 
 _ALIASES = "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcde", "bcdef", strict=True))
