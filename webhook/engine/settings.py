@@ -247,14 +247,14 @@ def quantity(text: str) -> float | None:
 
 
 def _parse_cpu(raw: str, setting: Setting) -> str:
-    text = raw.strip()
+    text = raw if setting.strict else raw.strip()
     if quantity(text) is None:
         raise SettingError("not a CPU quantity")
     return text
 
 
 def _parse_memory(raw: str, setting: Setting) -> str:
-    text = raw.strip()
+    text = raw if setting.strict else raw.strip()
     if quantity(text) is None:
         raise SettingError("not a memory quantity")
     return text
@@ -299,7 +299,7 @@ def _parse_pairs(raw: str, setting: Setting) -> list[list[str]]:
 
 
 def _parse_enum(raw: str, setting: Setting) -> str:
-    text = raw.strip()
+    text = raw if setting.strict else raw.strip()
     if text not in setting.choices:
         raise SettingError("not one of the choices")
     return text
@@ -793,8 +793,8 @@ TYPES: Mapping[str, SettingType] = {
         + (' or "*"' if s.wildcard else ""),
         16 * 1024,
     ),
-    "cpu": SettingType(_parse_cpu, lambda s: "a CPU quantity such as 100m or 2", 32),
-    "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi", 32),
+    "cpu": SettingType(_parse_cpu, lambda s: "a CPU quantity such as 100m or 2" + (", no blanks" if s.strict else ""), 32),
+    "memory": SettingType(_parse_memory, lambda s: "a memory quantity such as 128Mi or 1Gi" + (", no blanks" if s.strict else ""), 32),
     "image": SettingType(_parse_image, lambda s: "an image reference from an allowed registry", 512),
     "bool": SettingType(_parse_bool, lambda s: "true or false (as Go reads them: 1, t, T, TRUE, true, True; 0, f, F, FALSE, false, False)", 16),
     "truthy": SettingType(_parse_truthy, lambda s: "y, yes, true, t, on or 1 for true (any case); anything else is false", 256),
@@ -816,7 +816,7 @@ TYPES: Mapping[str, SettingType] = {
         32 * 1024,
     ),
     "env": SettingType(_parse_env, lambda s: 'a JSON list of env vars such as [{"name":"A","value":"1"}]', 32 * 1024),
-    "enum": SettingType(_parse_enum, lambda s: _one_of(s.choices), 256),
+    "enum": SettingType(_parse_enum, lambda s: _one_of(s.choices) + (", exactly (no blanks)" if s.strict else ""), 256),
     "names": SettingType(_parse_names, lambda s: s.description or "a comma-separated list of " + ", ".join(s.choices), 1024),
     "mapping": SettingType(_parse_mapping, lambda s: s.description or "a YAML or JSON mapping", 32 * 1024),
     # Free text up to 32 KiB: a whole ProxyConfig (proxy.istio.io/config) fits; a pattern narrows it.
@@ -857,7 +857,7 @@ class Setting:
     proto_names: bool = False  # a mapping's fields may be spelled snake_case, as protojson reads them
     oneofs: tuple[tuple[str, ...], ...] = ()  # a mapping's fields of which one is kept (a protobuf oneof)
     names: bool = False  # ports: container port names are accepted too
-    strict: bool = False  # ports, cidrs: each item as Istio's validator reads it (no range, no empty item, a mask)
+    strict: bool = False  # ports, cidrs: each item as Istio's validator reads it (no range, no empty item, a mask); cpu, memory, enum: nothing trimmed
     exclusive: bool = False  # float: the bounds themselves are out of range
     namespace: bool | frozenset[str] = True  # also read on the namespace (all keys, or these), as the default for its pods
     separator: str = ":"
