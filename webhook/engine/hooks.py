@@ -18,7 +18,6 @@ import orjson
 from webhook.engine import reasons
 from webhook.engine.errors import PodDenied
 from webhook.engine.releases import version_at_least
-from webhook.engine.sandbox import whole_cores
 from webhook.engine.kube import Pod, go_json, listed_containers
 from webhook.engine.leaves import Attrs
 from webhook.engine.schema import check_annotation
@@ -569,9 +568,7 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     which is also written as the pod's annotation), the first container's capabilities (else
     linkerd-config's proxy.capabilities) and
     service-account token mount (else linkerd-config's proxy.saMountPath), which the proxy and
-    linkerd-init copy, and its owner. Also the proxy's worker counts, computed once for the env that
-    tests and writes them: the pod's cpu request and limit in whole cores, else the install's
-    proxy.runtime.workers minimum and maximum."""
+    linkerd-init copy, and its owner."""
     spec = pod.get("spec") or {}
     # Native-sidecar servers among the init containers count from edge-25.12.2 on.
     with_inits = version_at_least(values.get("version", ""), "edge-25.12.2")
@@ -615,11 +612,8 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     if capabilities is None and isinstance(values.get("proxyCapabilities"), Mapping) and values["proxyCapabilities"]:
         # linkerd-config's proxy.capabilities, where the pod's first container sets none.
         capabilities = {k: [str(c) for c in values["proxyCapabilities"].get(k) or ()] for k in ("add", "drop")}
-    request, limit = settings.get("proxyCPURequest"), settings.get("proxyCPULimit")
     return HookResult(
         context={
-            "workers_minimum": whole_cores(request) if request is not None else values.get("proxyWorkersMinimum"),
-            "workers_maximum": whole_cores(limit) if limit is not None else values.get("proxyWorkersMaximum"),
             "inbound_ports": ",".join(sorted(ports)),
             "opaque_ports": opaque,
             "opaque_annotation": opaque_annotation,
