@@ -601,14 +601,12 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
         for mount in first[0].get("volumeMounts") or ():
             if isinstance(mount, dict) and mount.get("mountPath") == _SERVICE_ACCOUNT_MOUNT:
                 # Linkerd copies name, path and the readOnly bool, which it always writes (false when unset).
-                token_mount = {k: mount[k] for k in ("name", "mountPath") if k in mount}
-                token_mount["readOnly"] = mount.get("readOnly") is True
+                token_mount = _token_mount(mount)
                 break
     install_mount = values.get("proxySAMountPath")
     if token_mount is None and isinstance(install_mount, Mapping) and install_mount:
         # linkerd-config's proxy.saMountPath, where the first container mounts no token: the same three fields.
-        token_mount = {k: install_mount[k] for k in ("name", "mountPath") if k in install_mount}
-        token_mount["readOnly"] = install_mount.get("readOnly") is True
+        token_mount = _token_mount(install_mount)
     if capabilities is None and isinstance(values.get("proxyCapabilities"), Mapping) and values["proxyCapabilities"]:
         # linkerd-config's proxy.capabilities, where the pod's first container sets none.
         capabilities = {k: [str(c) for c in values["proxyCapabilities"].get(k) or ()] for k in ("add", "drop")}
@@ -643,6 +641,13 @@ def _linkerd_trace_attributes(metadata: Mapping[str, Any], values: Mapping[str, 
 
 
 _TRACE_ANNOTATION_PREFIX = "resource.opentelemetry.io/"
+
+
+def _token_mount(mount: Mapping[str, Any]) -> dict[str, Any]:
+    """The three fields of a token mount the proxy and linkerd-init copy."""
+    copied = {k: mount[k] for k in ("name", "mountPath") if k in mount}
+    copied["readOnly"] = mount.get("readOnly") is True
+    return copied
 
 
 def _missing(existing: Any, fresh: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:

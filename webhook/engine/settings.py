@@ -14,8 +14,7 @@ import orjson
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import load_lines
-from webhook.engine import yamltext
-from webhook.engine.yamltext import quoted_scalar
+from webhook.engine.yamltext import load as load_yaml_text, quoted_scalar
 
 
 class SettingError(ValueError):
@@ -331,7 +330,7 @@ def _parse_image(raw: str, setting: Setting) -> str:
 def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     # YAML is a superset of JSON, so both spellings a mesh accepts parse here; the result is data.
     try:
-        value = yamltext.load(raw)
+        value = load_yaml_text(raw)
     except yaml.YAMLError:
         raise SettingError("not YAML or JSON") from None
     except RecursionError:  # building the objects recurses once per level

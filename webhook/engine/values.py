@@ -86,11 +86,13 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
 def _taken_types(plugin: Plugin) -> dict[str, tuple[str, bool]]:
     """Each value a controlPlane take reads with a declared Go type: that type, and whether the take
     is `asWritten`."""
+    from webhook.engine.discovery import control_plane_of  # discovery reads this module's kind checks
+
     types: dict[str, tuple[str, bool]] = {}
-    for entry in plugin.control_plane:
-        for value, how in ((entry.get("take") or {}) if isinstance(entry, Mapping) else {}).items():
-            if isinstance(how, Mapping) and isinstance(how.get("type"), str):
-                types.setdefault(str(value), (how["type"], how.get("asWritten") is True))
+    for found in control_plane_of(plugin):
+        for take in found.takes:
+            if take.go_type is not None:
+                types.setdefault(take.value, (take.go_type, take.as_written))
     return types
 
 
