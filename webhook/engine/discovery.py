@@ -11,12 +11,12 @@ from typing import Any
 import yaml
 
 from webhook.engine.errors import ConfigError
+from webhook.engine.kinds import fits_declared, kind_name
 from webhook.engine.leaves import Attrs
 from webhook.engine.kube import go_json
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.schema import STRUCTS, TypeMismatch, conform
 from webhook.engine.settings import SHOWN_CHARS, Setting, SettingError, nesting_problem, show
-from webhook.engine.values import fits_declared, kind_name
 
 KINDS = ("Deployment", "ConfigMap")
 TAG_KIND = "MutatingWebhookConfiguration"  # cluster-scoped: namespace ""

@@ -347,22 +347,28 @@ def _parse_mapping(raw: str, setting: Setting) -> dict[str, Any]:
     for group in setting.oneofs:
         # A protobuf oneof, as Istio's decoder fills it: members in declaration order, so of two set,
         # the one declared (and listed) last is kept. Members are fields of one message (`tracing.zipkin`).
-        *parents, _ = group[0].split(".")
-        where: Any = mapping
-        for parent in parents:
-            where = where.get(parent) if isinstance(where, dict) else None
-        if isinstance(where, dict):
-            # A null member is no member (the decoder leaves it unset).
-            for name in [member.rsplit(".", 1)[-1] for member in group if where.get(member.rsplit(".", 1)[-1]) is not None][:-1]:
-                del where[name]
+        holder, _ = _field_holder(mapping, group[0])
+        if holder is None:
+            continue
+        members = [member.rsplit(".", 1)[-1] for member in group]
+        present = [name for name in members if holder.get(name) is not None]  # a null member is no member
+        for name in present[:-1]:
+            del holder[name]
     for path, kind in setting.fields.items():
-        *parents, name = path.split(".")
-        where = mapping
-        for parent in parents:
-            where = where.get(parent) if isinstance(where, dict) else None
-        if isinstance(where, dict):
-            _check_field(where, name, kind, shown=path)
+        holder, name = _field_holder(mapping, path)
+        if holder is not None:
+            _check_field(holder, name, kind, shown=path)
     return mapping
+
+
+def _field_holder(mapping: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, str]:
+    """The mapping that holds a dotted path's last field (None where a parent on the way is not a
+    mapping), and that field's name."""
+    *parents, name = path.split(".")
+    where: Any = mapping
+    for parent in parents:
+        where = where.get(parent) if isinstance(where, dict) else None
+    return (where if isinstance(where, dict) else None), name
 
 
 # Kinds of a field that is itself a message (its fields are named as protojson names them).

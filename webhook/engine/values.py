@@ -9,37 +9,12 @@ from typing import Any
 
 import yaml
 
+from webhook.engine.discovery import control_plane_of
 from webhook.engine.errors import ConfigError, not_utf8
+from webhook.engine.kinds import fits_declared, kind_name
 from webhook.engine.leaves import Attrs
 from webhook.engine.plugins import Plugin, PluginSet
 from webhook.engine.schema import TypeMismatch, conform
-
-_TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a mapping", list: "a list", float: "a number"}
-
-
-def _kind(value: Any) -> type:
-    for kind in (bool, int, float, str, dict, list):
-        if isinstance(value, kind):
-            return kind
-    return type(value)
-
-
-def kind_name(declared: Any) -> str:
-    """What a value of the declared default's kind is, for messages ("a whole number")."""
-    if declared is None:
-        return "a string, number or true/false"
-    expected = _kind(declared)
-    return _TYPE_NAMES.get(expected, expected.__name__)
-
-
-def fits_declared(declared: Any, value: Any) -> bool:
-    """Whether `value` has the kind of the declared default (a number where a float is declared; any
-    scalar where null is declared)."""
-    if declared is None:
-        return value is None or isinstance(value, str | int | float | bool)
-    expected = _kind(declared)
-    return _kind(value) is expected or (expected is float and _kind(value) is int)
-
 
 def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str, dict[str, Any]]:
     """Validate overrides; raises ConfigError naming the plugin, the key and what is accepted."""
@@ -60,15 +35,10 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
         for key, value in values.items():
             if key not in declared:
                 raise ConfigError(f"{source}: {name}: unknown value {key!r}; accepted: {accepted}")
+            if not fits_declared(declared[key], value):
+                raise ConfigError(f"{source}: {name}.{key}={value!r} is not {kind_name(declared[key])}")
             if declared[key] is None:  # declared null: "unset, decided elsewhere"; any scalar overrides
-                if not isinstance(value, str | int | float | bool) and value is not None:
-                    raise ConfigError(f"{source}: {name}.{key}={value!r} is not a string, number or true/false")
                 continue
-            expected = _kind(declared[key])
-            if _kind(value) is not expected and not (expected is float and _kind(value) is int):
-                raise ConfigError(
-                    f"{source}: {name}.{key}={value!r} is not {_TYPE_NAMES.get(expected, expected.__name__)}"
-                )
             go_type, as_written = _taken_types(plugins[name]).get(key, (None, False))
             if go_type is not None:
                 # The Go type the mesh reads the value into (its controlPlane take's `type`): what the
@@ -86,8 +56,6 @@ def check_values(plugins: PluginSet, overrides: Any, *, source: str) -> dict[str
 def _taken_types(plugin: Plugin) -> dict[str, tuple[str, bool]]:
     """Each value a controlPlane take reads with a declared Go type: that type, and whether the take
     is `asWritten`."""
-    from webhook.engine.discovery import control_plane_of  # discovery reads this module's kind checks
-
     types: dict[str, tuple[str, bool]] = {}
     for found in control_plane_of(plugin):
         for take in found.takes:
