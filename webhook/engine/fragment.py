@@ -4,7 +4,8 @@ Each leaf is evaluated on its own and its value assigned to a slot; the structur
 Python from those values. Values therefore reach the pod as data: an annotation holding YAML or
 template text can never add a field.
 
-Leaves that read only `settings`, `values` and `native` are "static": they go into one sandboxed
+Leaves that read only `settings`, `values`, `native` and the names the plugin's derivations give
+(`hook.<name>` of a hook part that reads settings and values only) are "static": they go into one sandboxed
 Jinja2 template of `{% set %}` lines, evaluated once per distinct (settings, values, style) and
 folded into a specialised tree of constants, so that per pod only the leaves that read the pod are
 evaluated.
@@ -24,14 +25,15 @@ import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from jinja2 import Environment, TemplateError, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.engine.errors import ConfigError
-from webhook.engine.leaves import Assignment, Condition, PerPodLeaves, Step, compile_leaves
+from webhook.engine.hooks import Derivation
+from webhook.engine.leaves import Assignment, Attrs, Condition, PerPodLeaves, Step, compile_leaves
 from webhook.engine.sandbox import check_expression, per_pod_environment, single_expression
 
 _CONDITION_KEY = "$if"
@@ -276,6 +278,20 @@ class _Compiler:
     path: str
     env: SandboxedEnvironment
     count: int = 0
+    derived: frozenset[str] = frozenset()  # the `hook.<name>`s the plugin's derivations give
+
+    def is_static(self, ast: nodes.Template, names: set[str]) -> bool:
+        """Whether a leaf reads only settings, values, native and derived hook names: `hook` only
+        ever as `hook.<a derived name>`."""
+        if not names <= STATIC_NAMES | {"hook"}:
+            return False
+        if "hook" not in names:
+            return True
+        uses = sum(1 for n in ast.find_all(nodes.Name) if n.name == "hook")
+        derived = sum(
+            1 for g in ast.find_all(nodes.Getattr) if isinstance(g.node, nodes.Name) and g.node.name == "hook" and g.attr in self.derived
+        )
+        return uses == derived
 
     def check(self, source: str, yaml_line: int) -> tuple[nodes.Template, set[str]]:
         """Parse a leaf alone, for errors with its line; returns it and the names it reads."""
@@ -326,7 +342,7 @@ class _Compiler:
         key = self.next_key()
         expr = single_expression(self.env, value)
         source = f"{{% set {key} = ({expr}) %}}" if expr is not None else f"{{% set {key} %}}{value}{{% endset %}}"
-        static = static_scope and names <= STATIC_NAMES
+        static = static_scope and self.is_static(ast, names)
         out.append(_Leaf(key, source, line, static, ast, expr is not None))
         return Slot(key, f"{self.path}:{line}", static)
 
@@ -346,7 +362,7 @@ class _Compiler:
             expr = single_expression(self.env, raw) or raw
             line = value_node.start_mark.line + 1
             ast, names = self.check("{{ " + expr + " }}", line)
-            condition = _Leaf(self.next_key(), f"{{% if ({expr}) %}}", line, static_scope and names <= STATIC_NAMES, ast)
+            condition = _Leaf(self.next_key(), f"{{% if ({expr}) %}}", line, static_scope and self.is_static(ast, names), ast)
         if condition is None:
             compiled = tuple((key, self.compile(value, static_scope, out)) for key, value in entries)
             if all(isinstance(n, Const) for _, n in compiled):
@@ -458,6 +474,14 @@ def freeze(value: Any) -> Any:
     return value
 
 
+class Prepared(NamedTuple):
+    """What one distinct (settings, values, style) gives: the tree with its static leaves folded
+    in, and the derived hook names (`hook.<name>`) the per-pod leaves read beside the pod's own."""
+
+    tree: Node
+    derived: Mapping[str, Any]
+
+
 @dataclass
 class Fragment:
     """The compiled fragment of one plugin: call ``render(context)`` to get plain data."""
@@ -466,27 +490,39 @@ class Fragment:
     root: Node
     static: _Program
     per_pod: PerPodLeaves
-    _specialized: dict[tuple[Any, ...], tuple[Any, Node, int]] = field(default_factory=dict)
+    derivations: tuple[Derivation, ...] = ()
+    _specialized: dict[tuple[Any, ...], tuple[Any, Prepared, int]] = field(default_factory=dict)
     _cached_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def render(self, context: dict[str, Any]) -> Any:
-        """Evaluate the per-pod leaves over the cached static tree; raises ConfigError on a template bug."""
-        tree = self.specialized(context["settings"], context["values"], context["native"])
-        return tree.build(self.per_pod.run(context))
+        """Evaluate the per-pod leaves over the cached static tree; raises ConfigError on a template bug.
+        The context's `hook` (if any) holds the per-pod hooks' names; the derived ones are added."""
+        prepared = self.specialized(context["settings"], context["values"], context["native"])
+        if self.derivations:
+            context = {**context, "hook": Attrs({**prepared.derived, **(context.get("hook") or {})})}
+        return self.build(prepared, context)
 
-    def specialized(self, settings: Mapping[str, Any], values: Mapping[str, Any], native: bool) -> Node:
-        """The tree with static leaves folded in, cached per distinct settings, values and style."""
+    def build(self, prepared: Prepared, context: Mapping[str, Any]) -> Any:
+        """The per-pod leaves over a prepared tree; the context's `hook` holds the derived names too."""
+        return prepared.tree.build(self.per_pod.run(context))
+
+    def specialized(self, settings: Mapping[str, Any], values: Mapping[str, Any], native: bool) -> Prepared:
+        """The tree with static leaves folded in and the derived names, cached per distinct settings,
+        values and style."""
         settings_key = getattr(settings, "cache_key", None)
         key = (freeze(settings) if settings_key is None else settings_key, id(values), native)
         cached = self._specialized.get(key)
         if cached is not None and cached[0] is values:
             return cached[1]
-        results = self.static.run({"settings": settings, "values": values, "native": native})
-        tree = self.root.specialize(results)
+        derived = Attrs()
+        for derivation in self.derivations:
+            derived.update(_derive(self.path, derivation, settings, values))
+        results = self.static.run({"settings": settings, "values": values, "native": native, "hook": derived})
+        prepared = Prepared(self.root.specialize(results), derived)
         cost = _entry_bytes(key[0])
         if cost > CACHE_BYTES // 4:
-            return tree  # one pod's odd settings must not evict everyone's trees
+            return prepared  # one pod's odd settings must not evict everyone's trees
         with self._lock:  # the server's side lane renders on a thread of its own
             while self._specialized and self._cached_bytes + cost > CACHE_BYTES:
                 # The oldest first (dicts keep insertion order): a Deployment's settings come back soon.
@@ -495,9 +531,9 @@ class Fragment:
             previous = self._specialized.pop(key, None)
             if previous is not None:
                 self._cached_bytes -= previous[2]
-            self._specialized[key] = (values, tree, cost)  # values kept alive, so its id stays its own
+            self._specialized[key] = (values, prepared, cost)  # values kept alive, so its id stays its own
             self._cached_bytes += cost
-        return tree
+        return prepared
 
     @property
     def reads(self) -> frozenset[str]:
@@ -521,9 +557,20 @@ def _entry_bytes(settings_key: Any) -> int:
     return _TREE_BYTES + _BYTES_PER_CHAR * len(repr(settings_key))
 
 
-def compile_fragment(node: yaml.Node, *, path: str, env: SandboxedEnvironment) -> Fragment:
-    """Compile the ``fragment`` YAML node of a plugin file; raises ConfigError naming file and line."""
-    compiler = _Compiler(path=path, env=env)
+def _derive(path: str, derivation: Derivation, settings: Mapping[str, Any], values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A derivation's names; it gives exactly those it declares (what the compiler took as static)."""
+    given = derivation.derive(settings, values)
+    if given.keys() != derivation.names:
+        raise ConfigError(f"{path}: hook {derivation.derive.__name__} gave {sorted(given)}, not its declared {sorted(derivation.names)}")
+    return given
+
+
+def compile_fragment(
+    node: yaml.Node, *, path: str, env: SandboxedEnvironment, derivations: tuple[Derivation, ...] = ()
+) -> Fragment:
+    """Compile the ``fragment`` YAML node of a plugin file; raises ConfigError naming file and line.
+    ``derivations``: the plugin's hooks that read only settings and values (their names are static)."""
+    compiler = _Compiler(path=path, env=env, derived=frozenset().union(*(d.names for d in derivations)))
     items: list[Any] = []
     root = compiler.compile(node, True, items)
     return Fragment(
@@ -531,4 +578,5 @@ def compile_fragment(node: yaml.Node, *, path: str, env: SandboxedEnvironment) -
         root=root,
         static=_static_program(env, path, items),
         per_pod=compile_leaves(per_pod_steps(items), path=path, env=_PER_POD_ENV),
+        derivations=derivations,
     )

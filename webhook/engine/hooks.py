@@ -505,19 +505,19 @@ def proxy_config_text(config: Mapping[str, Any]) -> str:
     return go_json(written)
 
 
-def proxy_config(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+def proxy_config(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """The pod's ProxyConfig (the install's defaultConfig under its proxy.istio.io/config), for every
     field the template reads from it (`hook.proxy_config`), and PROXY_CONFIG (`hook.proxy_config_text`)."""
     config = istio_proxy_config(settings, values)
-    return HookResult(context={"proxy_config": config, "proxy_config_text": proxy_config_text(config)})
+    return {"proxy_config": config, "proxy_config_text": proxy_config_text(config)}
 
 
-def hold_application(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+def hold_application(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """holdApplicationUntilProxyStarts (the pod's ProxyConfig; or the chart's global.proxy value, which
     Istio ORs in): the classic proxy waits for itself in postStart (the template's
     `sidecar.classicFirst` puts it first)."""
     hold = istio_proxy_config(settings, values).get("holdApplicationUntilProxyStarts")
-    return HookResult(context={"hold_application": hold is True or values.get("proxyHoldApplicationUntilProxyStarts") is True})
+    return {"hold_application": hold is True or values.get("proxyHoldApplicationUntilProxyStarts") is True}
 
 
 _SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -941,18 +941,31 @@ def istio_owner(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]
 _PULL_SECRET_TEMPLATES = frozenset({"sidecar", "gateway", "grpc-agent"})
 
 
-def istio_pull_secrets(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    """global.imagePullSecrets as Istio's templates hand them to the pod (`hook.pull_secrets`): each
-    template that writes them is strategic-merged into the pod by name, the pod typed in between,
-    where an empty name is an entry without one (`{}`). Into a pod with no list the first template's
-    entries go as written, a repeated name too; a second template's merge groups a repeated name
-    at its first place. Denies the pod where Istio's merge fails: an entry without a name in a list
-    it merges into (the pod's own, or the empty name a template wrote before), or the empty name
-    twice merged into the pod's own list (the second loses its key)."""
+def _pull_secret_names(settings: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[list[str], int]:
+    """global.imagePullSecrets as names, and how many of the pod's templates merge them into the pod."""
     names = [str(n) for n in values.get("imagePullSecrets") or ()]
-    merges = sum(1 for t in settings.get("templates") or () if t in _PULL_SECRET_TEMPLATES)
+    return names, sum(1 for t in settings.get("templates") or () if t in _PULL_SECRET_TEMPLATES)
+
+
+def pull_secrets(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """global.imagePullSecrets as Istio's templates hand them to the pod (`hook.pull_secrets`): each
+    template that writes them is strategic-merged into the pod by name, where an empty name is an
+    entry without one (`{}`). Into a pod with no list the first template's entries go as written, a
+    repeated name too; a second template's merge groups a repeated name at its first place."""
+    names, merges = _pull_secret_names(settings, values)
+    if merges > 1:
+        first = {name: n for n, name in reversed(list(enumerate(names)))}
+        names = sorted(names, key=first.__getitem__)
+    return {"pull_secrets": names}
+
+
+def check_pull_secrets(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
+    """Denies the pod where Istio's merge of global.imagePullSecrets by name fails: an entry without
+    a name in a list it merges into (the pod's own, or the empty name a template wrote before), or
+    the empty name twice merged into the pod's own list (the second loses its key)."""
+    names, merges = _pull_secret_names(settings, values)
     if not names or not merges:
-        return HookResult(context={"pull_secrets": names})
+        return _UNCHANGED
     own = (pod.get("spec") or {}).get("imagePullSecrets")
     if isinstance(own, list) and own:
         for index, entry in enumerate(own):
@@ -975,21 +988,38 @@ def istio_pull_secrets(pod: Pod, settings: Mapping[str, Any], values: Mapping[st
             "the install's global.imagePullSecrets holds an empty name, which Istio's injector cannot merge a second time "
             f"(inject.istio.io/templates {','.join(settings.get('templates') or ())} each add them); accepted: one of those templates",
         )
-    if merges > 1:
-        first = {name: n for n, name in reversed(list(enumerate(names)))}
-        names = sorted(names, key=first.__getitem__)
-    return HookResult(context={"pull_secrets": names})
+    return _UNCHANGED
 
 
+_UNCHANGED = HookResult()
+
+
+# Per pod: what reads the pod itself.
 HOOKS: Mapping[str, Callable[[Pod, Mapping[str, Any], Mapping[str, Any]], HookResult]] = {
     "istio-owner": istio_owner,
-    "istio-pull-secrets": istio_pull_secrets,
+    "istio-pull-secrets": check_pull_secrets,
     "istio-probe-rewrite": rewrite_probes_through_agent,
     "istio-pod-ports": describe_pod_ports,
     "istio-prometheus-merge": merge_prometheus,
-    "istio-proxy-config": proxy_config,
-    "istio-hold-application": hold_application,
     "istio-declared-proxy": record_declared_proxy,
     "linkerd-pod": linkerd_pod_facts,
     "dapr-app-containers": dapr_app_containers,
 }
+
+
+class Derivation(NamedTuple):
+    """A hook's part that reads only the plugin's settings and values: the names it gives
+    (`hook.<name>`, declared so that the leaves reading only them are known at load) and the function.
+    It runs with the fragment's static half, once per distinct settings, not once per pod."""
+
+    names: frozenset[str]
+    derive: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
+
+
+DERIVED: Mapping[str, Derivation] = {
+    "istio-proxy-config": Derivation(frozenset({"proxy_config", "proxy_config_text"}), proxy_config),
+    "istio-hold-application": Derivation(frozenset({"hold_application"}), hold_application),
+    "istio-pull-secrets": Derivation(frozenset({"pull_secrets"}), pull_secrets),
+}
+# Every hook a plugin may name: a per-pod part, a derived part, or both.
+HOOK_NAMES = tuple(dict.fromkeys([*HOOKS, *DERIVED]))

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from jinja2 import Environment, TemplateError, Undefined, nodes
+from jinja2 import filters as jinja_filters
+from jinja2 import tests as jinja_tests
 from jinja2.compiler import operators
 from jinja2.runtime import Context, new_context, str_join
 from jinja2.utils import _PassArg
@@ -136,7 +138,48 @@ def _helpers(env: PerPodEnvironment) -> dict[str, Any]:
         "_str_join": str_join,
         "_Exception": Exception,
         "_fail": _fail,
+        "_select": _select,
+        "_reject": _reject,
+        "_map_with": _map_with,
+        "_Mapping": Mapping,
+        "_dict": dict,
+        "_type": type,
+        "_dict_get": dict.get,
+        "_isinstance": isinstance,
     }
+
+
+# Jinja's select, reject and map with a named test or filter look the name up and dispatch through
+# Environment.call_test/call_filter for every item (about a microsecond each). For a name that is a
+# constant naming a function that takes no context, the function is called directly: the same
+# calls, in the same order, lazily, and nothing for a false value, as jinja2.filters does.
+_SELECT = {jinja_filters.do_select: "_select", jinja_filters.do_reject: "_reject"}
+# Tests that are one Python operator: written inline when the environment has Jinja's own.
+_INLINE_TESTS = {
+    jinja_tests.test_none: "({0} is None)",
+    jinja_tests.test_sameas: "({0} is {1})",
+    jinja_tests.test_mapping: "_isinstance({0}, _Mapping)",
+}
+
+
+def _select(value: Any, test: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    if value:
+        for item in value:
+            if test(item, *args):
+                yield item
+
+
+def _reject(value: Any, test: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    if value:
+        for item in value:
+            if not test(item, *args):
+                yield item
+
+
+def _map_with(value: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    if value:
+        for item in value:
+            yield function(item, *args)
 
 
 def _items_of(obj: Any) -> Mapping[str, Any]:
@@ -164,6 +207,7 @@ class _Writer:
     items: dict[str, str] = field(default_factory=dict)  # context name local -> local of its map's items
     lines: list[str] = field(default_factory=list)
     context: Context | None = None
+    temporaries: int = 0  # locals `tN` that hold an evaluated object for a call on it
     line: int = 0  # the plugin file's line of the leaf being written, for load errors
 
     def constant(self, value: Any) -> str:
@@ -251,6 +295,14 @@ class _Writer:
         callee = self.env.globals.get(node.node.name) if isinstance(node.node, nodes.Name) else None
         if callable(callee) and _PassArg.from_obj(callee) is not None:
             self.unsupported(node)
+        method = node.node
+        if isinstance(method, nodes.Getattr) and method.attr == "get" and not (node.kwargs or node.dyn_args or node.dyn_kwargs):
+            # `x.get(key)`, the templates' commonest call: on a plain dict, dict.get without the
+            # bound method read_method makes; the object is evaluated once, before the arguments.
+            held = f"t{self.temporaries}"
+            self.temporaries += 1
+            arguments = self.arguments(node, [])
+            return f"(_dict_get({held}, {arguments}) if _type({held} := {self.expression(method.node)}) is _dict else _method({held}, {self.constant(method.attr)})({arguments}))"
         return f"{self.expression(node.node)}({self.arguments(node, [])})"
 
     def visit_Filter(self, node: nodes.Filter) -> str:
@@ -264,6 +316,12 @@ class _Writer:
     def filter_or_test(self, node: nodes.Filter | nodes.Test, function: Any, kind: str) -> str:
         if function is None:
             raise ConfigError(f"{self.path}:{self.line}: template error: No {kind} named {node.name!r}.")
+        if kind == "test" and function in _INLINE_TESTS and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None:
+            operands = [self.expression(node.node), *(self.expression(arg) for arg in node.args)]  # type: ignore[arg-type]
+            if len(operands) == _INLINE_TESTS[function].count("{"):
+                return _INLINE_TESTS[function].format(*operands)
+        if kind == "filter" and (direct := self.direct_per_item(node, function)) is not None:
+            return direct
         if getattr(function, "jinja_async_variant", False):
             function = function.__wrapped__  # the sync filter: a leaf never runs async, the wrapper only asks
         first = [self.expression(node.node)]  # type: ignore[arg-type]
@@ -275,6 +333,26 @@ class _Writer:
         elif passed is _PassArg.environment:
             first.insert(0, self.constant(self.env))
         return f"{self.constant(function)}({self.arguments(node, first)})"
+
+    def direct_per_item(self, node: nodes.Filter | nodes.Test, function: Any) -> str | None:
+        """select/reject/map naming, as a constant, a test or filter that takes no context: a call
+        to it per item; None where Jinja's own filter must run (any other form)."""
+        if node.kwargs or node.dyn_args is not None or node.dyn_kwargs is not None or not node.args:
+            return None
+        name = node.args[0]
+        if not isinstance(name, nodes.Const) or not isinstance(name.value, str):
+            return None
+        named: Any  # the test or filter the name gives, if any
+        if function in _SELECT:
+            helper, named = _SELECT[function], self.env.tests.get(name.value)
+        elif function is jinja_filters.do_map:
+            helper, named = "_map_with", self.env.filters.get(name.value)
+        else:
+            return None
+        if named is None or _PassArg.from_obj(named) is not None or getattr(named, "jinja_async_variant", False):
+            return None
+        rest = "".join(self.expression(arg) + ", " for arg in node.args[1:])
+        return f"{helper}({self.expression(node.node)}, {self.constant(named)}, ({rest}))"  # type: ignore[arg-type]
 
     def shared_context(self) -> Context:
         """A context made once: the filters that take one (map, select, ...) use it only to reach

@@ -15,6 +15,7 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from webhook.engine.errors import ConfigError, not_utf8
 from webhook.engine.fragment import Fragment, compile_fragment
+from webhook.engine.hooks import DERIVED, HOOK_NAMES
 from webhook.engine.leaves import Attrs
 from webhook.engine.sandbox import make_environment
 from webhook.engine.releases import Releases, Version, applies, load_lines, load_releases
@@ -25,11 +26,6 @@ BUILTIN_TEMPLATES = Path(os.environ.get("MESHSWITCH_TEMPLATES_DIR", Path(__file_
 KINDS = ("mesh", "runtime", "native")
 PLACES = ("pod", "pod-label", "pod-annotation", "namespace", "namespace-label", "namespace-annotation")
 SECTIONS = ("initContainers", "sidecars", "containers", "volumes", "imagePullSecrets", "labels", "annotations", "appEnv", "lastEnv")
-HOOKS = (
-    "istio-probe-rewrite", "istio-pod-ports", "istio-prometheus-merge", "istio-proxy-config", "istio-hold-application", "istio-declared-proxy",
-    "istio-owner", "istio-pull-secrets",
-    "dapr-app-containers", "linkerd-pod",
-)  # fmt: skip
 _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
      "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
@@ -401,8 +397,8 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         raise ConfigError(f"{where}: kind {kind!r}; accepted: {', '.join(KINDS)}")
     hooks = tuple(fields.get("hooks") or ())
     for hook in hooks:
-        if hook not in HOOKS:
-            raise ConfigError(f"{where}: hook {hook!r}; accepted: {', '.join(HOOKS)}")
+        if hook not in HOOK_NAMES:
+            raise ConfigError(f"{where}: hook {hook!r}; accepted: {', '.join(HOOK_NAMES)}")
     settings_raw = fields.get("settings") or {}
     if not isinstance(settings_raw, Mapping):
         raise ConfigError(f"{where}: settings must be a mapping of name to spec")
@@ -434,7 +430,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         raise ConfigError(f"{where}: a native plugin injects nothing, so it has no fragment")
     names = _literal_names(fragment_node, where=where)
     env = env or make_environment()
-    fragment = compile_fragment(fragment_node, path=where, env=env)
+    fragment = compile_fragment(fragment_node, path=where, env=env, derivations=tuple(DERIVED[h] for h in hooks if h in DERIVED))
     control_plane = fields.get("controlPlane") or []
     declared = fields.get("declared", "skip")
     if declared not in ("skip", "merge", "present"):

@@ -162,7 +162,9 @@ def render(
 ) -> Addition:
     """Evaluate the plugin's fragment for this pod; a template bug raises ConfigError."""
     plugin_values = plugin.values if values is None else values
-    hook_context: dict[str, Any] = {}
+    # The static half and the derived hook names, cached per distinct settings; then the per-pod hooks.
+    prepared = plugin.fragment.specialized(settings, plugin_values, native_sidecar)
+    hook_context: dict[str, Any] = dict(prepared.derived)
     changes: dict[int, Mapping[str, Any]] = {}
     init_changes: dict[int, Mapping[str, Any]] = {}
     annotation_changes: dict[str, str | None] = {}
@@ -171,7 +173,10 @@ def render(
     overlaid: dict[str, Mapping[str, Mapping[str, Any]]] = {}
     appends: dict[int, dict[str, list[Any]]] = {}
     for hook_name in plugin.hooks:
-        result = HOOKS[hook_name](pod, settings, plugin_values)
+        hook = HOOKS.get(hook_name)
+        if hook is None:  # only a derived part: its names came with the prepared tree
+            continue
+        result = hook(pod, settings, plugin_values)
         # Most hooks change nothing but their context: the empty parts are skipped, not merged.
         hook_context.update(result.context)
         if result.container_changes:
@@ -212,7 +217,7 @@ def render(
         context["app_ports"] = _app_ports(pod)
     if "hook" in reads:
         context["hook"] = Attrs(hook_context)
-    rendered = plugin.fragment.render(context)
+    rendered = plugin.fragment.build(prepared, context)
     return Addition(
         plugin=plugin,
         init_containers=_check_list(plugin, "initContainers", rendered.get("initContainers", [])),

@@ -22,7 +22,8 @@ from tests.helpers import make_injector, make_pod, namespace
 from webhook.engine import fragment as fragment_module
 from webhook.engine import plugins as plugins_module
 from webhook.engine.errors import ConfigError, PodDenied
-from webhook.engine.fragment import Fragment, _Compiler, _Leaf, _Program, compile_fragment
+from webhook.engine.fragment import Fragment, Prepared, _Compiler, _Leaf, _Program, compile_fragment
+from webhook.engine.hooks import Derivation
 from webhook.engine.leaves import Attrs
 from webhook.engine.sandbox import make_environment, per_pod_environment
 
@@ -54,10 +55,11 @@ def _jinja_lines(items: list[Any], lines: list[str], source_lines: list[int]) ->
         source_lines += [condition.line, *inner_sources, condition.line]
 
 
-def jinja_reference(node: yaml.Node, path: str) -> _Program:
-    """The per-pod Jinja program the fragment at ``node`` used to run."""
+def jinja_reference(node: yaml.Node, path: str, derived: frozenset[str] = frozenset()) -> _Program:
+    """The per-pod Jinja program the fragment at ``node`` used to run (``derived``: the hook names
+    the plugin's derivations give, which leave the per-pod program)."""
     items: list[Any] = []
-    _Compiler(path=path, env=make_environment()).compile(node, True, items)
+    _Compiler(path=path, env=make_environment(), derived=derived).compile(node, True, items)
     lines: list[str] = []
     source_lines: list[int] = []
     _jinja_lines(items, lines, source_lines)
@@ -99,9 +101,9 @@ def references() -> Iterator[dict[str, _Program]]:
     found: dict[str, _Program] = {}
     real = compile_fragment  # the function plugins.py imported from fragment.py and calls
 
-    def recording(node: yaml.Node, *, path: str, env: Any) -> Fragment:
-        found[path] = jinja_reference(node, path)
-        return real(node, path=path, env=env)
+    def recording(node: yaml.Node, *, path: str, env: Any, derivations: tuple[Derivation, ...] = ()) -> Fragment:
+        found[path] = jinja_reference(node, path, frozenset().union(*(d.names for d in derivations)))
+        return real(node, path=path, env=env, derivations=derivations)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plugins_module, "compile_fragment", recording)
@@ -127,18 +129,18 @@ PODS = pods()
 @pytest.mark.parametrize("style", ["native", "classic"])
 def test_every_shipped_plugin_on_every_corpus_pod_gives_what_jinja_gave(references: dict[str, _Program], style: str) -> None:
     compared: dict[str, int] = {}
-    real_render = Fragment.render
+    real_build = Fragment.build
 
-    def comparing(self: Fragment, context: dict[str, Any]) -> Any:
+    def comparing(self: Fragment, prepared: Prepared, context: dict[str, Any]) -> Any:
         expected = outcome(references[self.path].run, context)
         assert outcome(self.per_pod.run, context) == expected, self.path
         compared[self.path] = compared.get(self.path, 0) + 1
-        return real_render(self, context)
+        return real_build(self, prepared, context)
 
     injector = make_injector(sidecar_style=style)
     names = sorted(p.name for p in injector.plugins if p.kind != "native")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Fragment, "render", comparing)
+        patch.setattr(Fragment, "build", comparing)
         for plugin in names:
             for _, pod in PODS:
                 request, labels = _requests(plugin, pod)
@@ -197,7 +199,21 @@ EXPRESSIONS = [
     "{{ '1500m' | whole_cores }}", "{{ labels | json }}", "{{ labels | json(true) }}", "{{ app_ports | selectattr('name') | list }}",
     "{{ [[1]] | merge_named([]) }}", "{{ ['a', 'a'] | append_missing('b') }}", "{{ ['a'] | append_missing('a') }}",
     "{{ [] | append_missing(none) }}", "{{ labels | length }}", "{{ settings.ports | join(',') | trim }}", "{{ none | string }}",
+    # select, reject and map naming a test or filter that takes no context (called directly), and the forms Jinja keeps
+    "{{ settings.ports | select('in', [80, 8]) | list }}", "{{ labels | select('in', ['app']) | list }}", "{{ [1, 2] | select('sameas', 1) | list }}",
+    "{{ [1, 2, 3] | reject('divisibleby', 2) | list }}", "{{ labels.nope | select('equalto', 1) | list }}", "{{ none | map('upper') | list }}",
+    "{{ [] | select('nosuchtest') | list }}", "{{ ['x'] | select('nosuchtest') | list }}",
+    "{{ [' a ', 'b '] | map('trim') | reject('equalto', '') | join(',') }}", "{{ ['a'] | map('replace', 'a', 'b') | list }}",
+    "{{ [[1, 2]] | map('join', '-') | list }}", "{{ [1] | select('in', 5) | list }}", "{{ [labels.nope, 1] | map('string') | list }}",
+    "{{ ['a'] | select(labels.app) | list }}", "{{ [1, none] | reject | list }}",
+    "{{ ('x' | select('equalto', 'x'))[0] }}", "{{ app_ports | rejectattr('name') | list }}", "{{ [3, 2] | map('int', base=8) | list }}",
+    # `.get` calls: on a plain dict directly, on anything else as Jinja reads the method
+    "{{ settings.get('cpu') }}", "{{ hook.get('items') }}", "{{ labels.get(labels.get('which', 'app'), labels.get('x', 'd')) }}",
+    "{{ labels.nope.get('a') }}", "{{ 'abc'.get('a') }}", "{{ app_ports[0].get('name') }}", "{{ (labels.get('app') or {}).get('x') }}",
+    "{{ labels.get() }}", "{{ labels.get('a', 'b', 'c') }}", "{{ labels.get(*['app']) }}", "{{ namespace.labels.get('team') }}",
     # tests
+    "{{ labels.app is sameas labels.app }}", "{{ none is sameas none }}", "{{ native is sameas true }}", "{{ labels.nope is none }}",
+    "{{ hook.nested is mapping }}", "{{ app_ports is mapping }}", "{{ labels.nope is sameas none }}", "{{ labels.app is not none }}",
     "{{ labels.app is none }}", "{{ labels.nope is defined }}", "{{ 3 is divisibleby 3 }}", "{{ 'a' is in 'abc' }}", "{{ labels is mapping }}",
     # conditional expressions
     "{{ 1 if labels.app else 2 }}", "{{ 1 if none }}", "{{ 1 if labels.nope else 2 }}", "{{ labels.app if native }}",
@@ -332,3 +348,51 @@ def test_an_attribute_of_our_own_map_that_is_not_a_key_reads_as_in_jinja() -> No
     context["settings"].cache_key = ("cpu", "100m")
     assert outcome(compiled.per_pod.run, context) == outcome(jinja_reference(node, PATH).run, context)
     assert compiled.per_pod.run(context)["_s1"] == ["web", ("cpu", "100m")]
+
+
+DERIVED_TEXT = Derivation(frozenset({"text"}), lambda settings, values: {"text": f"{settings['cpu']}/{values['tag']}"})
+
+
+@pytest.mark.parametrize(
+    ("leaf", "static", "value"),
+    [
+        ("{{ hook.text }}", True, "100m/1.2"),
+        ("{{ hook.text ~ settings.cpu ~ values.tag if native else 'x' }}", True, "100m/1.2100m1.2"),
+        ("{{ hook.text ~ hook.items }}", False, "100m/1.2from hook"),  # a per-pod hook's name too
+        ("{{ hook['text'] }}", False, "100m/1.2"),  # the whole of `hook`, not one derived name
+        ("{{ hook | length }}", False, 2),
+        ("{{ hook.text ~ labels.app }}", False, "100m/1.2web"),
+    ],
+)
+def test_a_leaf_reading_only_derived_hook_names_is_static(leaf: str, static: bool, value: Any) -> None:
+    node = compose(f'labels:\n  a: "{leaf}"\n')
+    fragment = compile_fragment(node, path=PATH, env=make_environment(), derivations=(DERIVED_TEXT,))
+    assert (not fragment.per_pod.reads) is static  # a static leaf leaves nothing to the per-pod function
+    # Either way the leaf reads the derived name: from the static tree, or from the per-pod context.
+    context = {**hand_context(), "hook": Attrs(items="from hook")}
+    assert fragment.render(context)["labels"]["a"] == value
+
+
+def test_derived_names_are_worked_out_once_per_distinct_settings() -> None:
+    calls: list[str] = []
+
+    def derive(settings: Any, values: Any) -> dict[str, Any]:
+        calls.append(settings["cpu"])
+        return {"text": settings["cpu"]}
+
+    node = compose('labels:\n  a: "{{ hook.text }}"\n  b: "{{ labels.app }}"\n')
+    fragment = compile_fragment(node, path=PATH, env=make_environment(), derivations=(Derivation(frozenset({"text"}), derive),))
+    context = hand_context()  # one values object: the cache is per distinct settings of the same values
+    for cpu in ("1", "1", "2", "1"):
+        settings = Attrs(cpu=cpu)
+        settings.cache_key = (cpu,)  # type: ignore[attr-defined]
+        assert fragment.render({**context, "settings": settings}) == {"labels": {"a": cpu, "b": "web"}}
+    assert calls == ["1", "2"]
+
+
+def test_a_derivation_giving_other_names_than_it_declares_fails_naming_the_plugin() -> None:
+    node = compose('labels:\n  a: "{{ hook.text }}"\n')
+    wrong = Derivation(frozenset({"text"}), lambda settings, values: {"txt": "x"})
+    fragment = compile_fragment(node, path=PATH, env=make_environment(), derivations=(wrong,))
+    with pytest.raises(ConfigError, match=f"{PATH}: hook <lambda> gave \\['txt'\\], not its declared \\['text'\\]"):
+        fragment.render(hand_context())
