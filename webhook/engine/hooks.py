@@ -830,6 +830,21 @@ def _declared_proxy_user(
     return {"proxy_uid": uid or None}, ({"istio-proxy": {"securityContext": {"runAsUser": 0}}} if tproxy else NOTHING)
 
 
+# The containers of Istio's sidecar template a pod may declare itself.
+_TEMPLATE_CONTAINERS = frozenset({"istio-proxy", "istio-init"})
+_NONE_DECLARED = HookResult(context=MappingProxyType({"overrides": None, "overrides_native": None, "proxy_uid": None}))
+
+
+def _declares(spec: Mapping[str, Any], names: frozenset[str]) -> bool:
+    """Whether any container or init container of the pod is named one of `names`."""
+    for section in ("containers", "initContainers"):
+        for container in spec.get(section) or ():
+            name = container.get("name") if isinstance(container, dict) else None
+            if isinstance(name, str) and name in names:
+                return True
+    return False
+
+
 def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
     """Istio records the pod's own containers that carry the names of its template's (what it
     merges over them) in proxy.istio.io/overrides, so that a later re-injection applies them again.
@@ -840,6 +855,8 @@ def record_declared_proxy(pod: Pod, settings: Mapping[str, Any], values: Mapping
     """
     spec = pod.get("spec") or {}
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if "proxy.istio.io/overrides" not in annotations and not _declares(spec, _TEMPLATE_CONTAINERS):
+        return _NONE_DECLARED  # the common pod: nothing to record, no uid, nothing imposed
     user, imposed = _declared_proxy_user(spec, settings, values)
     if "proxy.istio.io/overrides" in annotations and _ISTIO_STATUS not in annotations:
         # A record without Istio's status (annotations copied from an injected pod): Istio takes the
