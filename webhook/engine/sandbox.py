@@ -98,10 +98,18 @@ def _append_missing(items: Any, item: Any) -> list[Any]:
     return out
 
 
+# C0 control characters but a tab and the line breaks: Istio's template YAML reads them inside
+# single quotes, but the JSON document its injection makes of it cannot hold them (its strategic
+# merge fails, "invalid JSON document").
+_UNCARRIED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _yaml_single_quoted(value: Any) -> str | None:
-    """Text the mesh's template writes inside single quotes, as its YAML reads it; None where YAML
-    refuses it there (a lone quote, a line starting with `---` or `...`)."""
-    return single_quoted_scalar(str(value))
+    """Text the mesh's template writes inside single quotes, as its YAML reads it; None where the
+    mesh's injection fails on it: YAML refuses it there (a lone quote, a line starting with `---` or
+    `...`), or it holds a C0 control character other than a tab or a line break."""
+    text = str(value)
+    return None if _UNCARRIED.search(text) else single_quoted_scalar(text)
 
 
 def _append_multus_network(existing: Any, network: str) -> str:
