@@ -3,7 +3,9 @@
 - API defaults the server fills in (a port's protocol TCP, a probe's timeouts, an HTTP probe's
   scheme), filled on both sides;
 - quantity spellings (`0.1` and `100m`, `1Gi` and `1024Mi`), compared by value;
-- an empty map, list or string and an absent key (the API omits empty fields).
+- an empty map, list or string and an absent key (the API omits empty fields);
+- `false` and an absent key for the pod spec's plain booleans (`hostNetwork`, `hostPID`, `hostIPC`:
+  Go `bool` fields with `omitempty`, so the API stores no `false`, and Istio's typed rendering drops it).
 
 Nothing else: a difference in any value, name or order that the API keeps is a difference.
 """
@@ -21,6 +23,8 @@ _SUFFIXES = {
 
 PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+# PodSpec fields that are a plain Go bool (not *bool) with omitempty: false is never stored.
+PLAIN_BOOLS = ("hostNetwork", "hostPID", "hostIPC")
 
 
 def quantity(value: Any) -> Any:
@@ -74,7 +78,7 @@ def _container(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spec(spec: dict[str, Any]) -> dict[str, Any]:
-    spec = dict(spec)
+    spec = {k: v for k, v in spec.items() if not (k in PLAIN_BOOLS and v is False)}
     for key in CONTAINER_LISTS:
         if isinstance(spec.get(key), list):
             spec[key] = [_container(c) for c in spec[key]]

@@ -26,6 +26,16 @@ def test_empty_and_absent_are_equal() -> None:
     assert differences(normalize.pod(pod(resources={}, env=[])), normalize.pod(pod())) == []
 
 
+def test_a_false_plain_bool_and_absent_are_equal() -> None:
+    # hostNetwork is a Go bool with omitempty: the API stores no false (Istio's typed output drops it).
+    def on_host(value: bool) -> dict[str, object]:
+        return {"spec": {"hostNetwork": value, "containers": [{"name": "app", "image": "nginx"}]}}
+
+    absent = {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}
+    assert differences(normalize.pod(on_host(False)), normalize.pod(absent)) == []
+    assert [d.path for d in differences(normalize.pod(on_host(True)), normalize.pod(absent))] == ["spec.hostNetwork"]
+
+
 def test_a_different_value_is_a_difference() -> None:
     found = differences(normalize.pod(pod(resources={"limits": {"cpu": "1"}})), normalize.pod(pod(resources={"limits": {"cpu": "2"}})))
     assert [d.path for d in found] == ["spec.containers[app].resources.limits.cpu"]

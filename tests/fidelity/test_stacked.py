@@ -5,9 +5,11 @@ istio-sidecar-injector and linkerd-proxy-injector (Istio's chart sets reinvocati
 Dapr adds nothing once daprd exists). The goldens (tests/reference/stacked/golden/dapr-<D>/<mesh>-<V>/,
 `make reference-stacked`) are each case of tests/reference/stacked/cases/<mesh>/ run through Dapr's
 reference program and then the mesh's. meshswitch, configured as both references were, renders the
-case in one pass, compared after the fidelity normalisation. Where the chain gives daprd and the
-proxy different sidecar styles (each injector follows its own key), meshswitch gives the pod one
-style (docs/fidelity.md): that pair is checked for the one style, not compared key for key.
+case in one pass, compared after the fidelity normalisation; a difference left must be listed in
+tests/fidelity/intended/stacked.yaml with its reason (docs/fidelity.md, "Dapr"), and every entry
+there must still be needed. Where the chain gives daprd and the proxy different sidecar styles (each
+injector follows its own key), meshswitch gives the pod one style (docs/fidelity.md): that pair is
+checked for the one style, not compared key for key.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import yaml
 
 from tests.corpora import documents
 from tests.fidelity import reference, test_dapr, test_istio, test_linkerd
-from tests.fidelity.harness import compare, pod_of, render
+from tests.fidelity.compare import Difference
+from tests.fidelity.harness import Intended, assert_explained, compare, pod_of, render
 from tests.fidelity.reference import GoldenCase
 from webhook.engine.config import Config
 from webhook.engine.injector import Injector
@@ -30,6 +33,7 @@ ROOT = reference.REFERENCE / "stacked"
 # Written by meshswitch, listed for every mesh in docs/fidelity.md.
 OWN_KEYS = ("metadata.annotations.meshswitch.io/status", "metadata.annotations.linkerd.io/created-by")
 PROXY = {"istio": "istio-proxy", "linkerd": "linkerd-proxy"}
+INTENDED = "stacked"  # tests/fidelity/intended/stacked.yaml
 
 
 def _goldens() -> list[tuple[str, str, str, Path]]:
@@ -88,12 +92,29 @@ SAME_STYLE = [(case, dapr) for case, dapr in PAIRS if not _mixed(case)]
 MIXED_STYLE = [(case, dapr) for case, dapr in PAIRS if _mixed(case)]
 
 
-@pytest.mark.parametrize(("case", "dapr"), SAME_STYLE, ids=[f"dapr-{d}/{c.version}/{c.source}" for c, d in SAME_STYLE])
-def test_stacked_rendering_matches_the_chain(case: GoldenCase, dapr: str) -> None:
+def _differences(case: GoldenCase, dapr: str) -> list[Difference]:
     ours = render(case, injector(case.mesh, case.version, dapr), _namespace(case.mesh, case))
-    assert ours.denied is None
-    found = [d for d in compare(ours.obj, case.expected) if not d.path.startswith(OWN_KEYS)]
-    assert not found, "\n".join(str(d) for d in found)
+    assert ours.denied is None, ours.denied
+    return [d for d in compare(ours.obj, case.expected) if not d.path.startswith(OWN_KEYS)]
+
+
+@pytest.fixture(scope="module")
+def intended() -> Intended:
+    return Intended.load(INTENDED)
+
+
+@pytest.mark.parametrize(("case", "dapr"), SAME_STYLE, ids=[f"dapr-{d}/{c.version}/{c.source}" for c, d in SAME_STYLE])
+def test_stacked_rendering_matches_the_chain(case: GoldenCase, dapr: str, intended: Intended) -> None:
+    assert_explained(intended, case, _differences(case, dapr))
+
+
+def test_every_intended_difference_is_used() -> None:
+    fresh = Intended.load(INTENDED)
+    assert fresh.entries, "intended/stacked.yaml is empty"
+    for case, dapr in SAME_STYLE:
+        fresh.unexplained(case, _differences(case, dapr))
+    unused = [f"{e.path} ({e.reason})" for i, e in enumerate(fresh.entries) if i not in fresh.used]
+    assert not unused, "entries that no case needs any more:\n" + "\n".join(unused)
 
 
 @pytest.mark.parametrize(("case", "dapr"), MIXED_STYLE, ids=[f"dapr-{d}/{c.version}/{c.source}" for c, d in MIXED_STYLE])
