@@ -13,7 +13,9 @@
 # with a close-wait timeout and the proxy's own securityContext, tracing/*.yaml with proxy tracing
 # enabled, token/*.yaml without the projected identity token, mounts/*.yaml with the
 # service-account and xtables-lock mount values, empty/*.yaml with values written empty, and
-# security/*.yaml with a proxy.securityContext of fields Kubernetes does not know. See tests/reference/linkerd/README.md.
+# security/*.yaml with a proxy.securityContext of fields Kubernetes does not know, validator/*.yaml with the
+# CNI plugin and networkValidator.securityContext, and gateway/*.yaml with proxy.isGateway and
+# proxy.isIngress. See tests/reference/linkerd/README.md.
 LINKERD_REF_DIR := tests/reference/linkerd
 
 .PHONY: reference-linkerd
@@ -83,4 +85,7 @@ reference-linkerd:
 	    -set 'empty:proxy.inboundDiscoveryCacheUnusedTimeout=""' -set 'empty:proxy.outboundDiscoveryCacheUnusedTimeout=""' \
 	    -set 'empty:proxy.logHTTPHeaders=""' -set 'empty:proxyInit.ignoreInboundPorts=""' \
 	    -set 'empty:proxyInit.ignoreOutboundPorts=""' -set 'empty:proxy.opaquePorts=""' \
-	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: [], RunAsUser: 5}'
+	    -in security=$(LINKERD_REF_DIR)/security -set 'security:proxy.securityContext={procMountType: Default, sysctls: [], RunAsUser: 5}' \
+	    -in validator=$(LINKERD_REF_DIR)/validator -set validator:cniEnabled=true \
+	    -set 'validator:networkValidator.securityContext={runAsUser: 1234, readOnlyRootFilesystem: true}' \
+	    -in gateway=$(LINKERD_REF_DIR)/gateway -set gateway:proxy.isGateway=true -set gateway:proxy.isIngress=true

@@ -30,8 +30,8 @@ from webhook.engine.values import apply_values, check_values
 from webhook.engine.workloads import iter_workloads, pod_template
 
 MESH = "linkerd"
-# cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/, security/: inputs rendered by installs with other values (meta.yaml folder_values).
-CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token", "mounts", "empty", "security")))
+# cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/, security/, validator/, gateway/: inputs rendered by installs with other values (meta.yaml folder_values).
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "cni", "ha", "options", "proxy", "workers", "cores", "tracing", "token", "mounts", "empty", "security", "validator", "gateway")))
 PROXY_CONTAINERS = ("linkerd-proxy", "linkerd-init")
 # linkerd-config values a folder sets that the plugin does not read: proxyInit.saMountPath, which
 # Linkerd's code replaces with the proxy's; proxyInit.xtMountPath.name, which Linkerd writes on a mount
@@ -91,7 +91,7 @@ def injector(version: str, folder: str = "cases") -> Injector:
 
 
 def case_injector(case: GoldenCase) -> Injector:
-    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/ and security/ inputs were rendered by installs with other values."""
+    """The injector for the case's folder: cni/, ha/, options/, proxy/, workers/, cores/, tracing/, token/, mounts/, empty/, security/, validator/ and gateway/ inputs were rendered by installs with other values."""
     return injector(case.version, case.source.split("/", 1)[0])
 
 

@@ -363,7 +363,8 @@ def _previous_prometheus_annotations(pod: Pod) -> str | None:
 
 
 def _merge_prometheus(pod: Pod, settings: Mapping[str, Any], values: Mapping[str, Any]) -> HookResult:
-    if not settings.get("mergeMetrics", True):
+    merge = settings.get("mergeMetrics")  # the pod's annotation, else the MeshConfig's enablePrometheusMerge
+    if not (values.get("enablePrometheusMerge", True) if merge is None else merge):
         return HookResult(context={"prometheus_annotations": None})
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     found: dict[str, tuple[str, str]] = {}  # scrape|path|port -> (key as spelled, value)

@@ -220,6 +220,7 @@ def build_patch(
     init_containers, containers = spec.get("initContainers"), spec.get("containers")
     followers = _move_after(builder, additions, init_containers, removals) if init_containers else []
     at = 0  # where the injected init containers go: after a mesh's that the pod already runs
+    leading: list[Any] = []  # classic: the redirects that go before the pod's own init containers
     if native_sidecar:
         # A runtime joining a meshed pod goes after the mesh's containers, where Dapr appends daprd;
         # a mesh joining a pod a runtime runs in goes first, as Istio's reorderPod and Linkerd's
@@ -229,7 +230,12 @@ def build_patch(
         builder.add_list_items("/spec/initContainers", init_containers, redirects + proxies + followers, front=True, at=at)
         builder.add_list_items("/spec/containers", containers, plain, front=False)
     else:
-        builder.add_list_items("/spec/initContainers", init_containers, redirects + followers, front=False)
+        # A plugin's `initFirst` containers go before the pod's own (Istio's istio-validation: the app's
+        # init containers wait until the CNI agent's redirect works); the other redirects go last.
+        init_first = frozenset[str]().union(*(a.plugin.init_first for a in additions))
+        leading = [c for c in redirects if c["name"] in init_first] if init_first and isinstance(init_containers, list) else []
+        builder.add_list_items("/spec/initContainers", init_containers, leading, front=True)
+        builder.add_list_items("/spec/initContainers", init_containers, [c for c in redirects if c not in leading] + followers, front=False)
         # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
         # holdApplicationUntilProxyStarts) goes first; a declared container merged over ours goes there too.
         if firsts:
@@ -272,7 +278,7 @@ def build_patch(
     _add_app_env(builder, app_env)
     # The pod's own init containers sit behind the ones added at the front; the removals of
     # declared containers come last of all, so they move nothing here.
-    front = len(redirects) + len(proxies) + len(followers) if native_sidecar and isinstance(init_containers, list) else 0
+    front = (len(redirects) + len(proxies) + len(followers) if native_sidecar else len(leading)) if isinstance(init_containers, list) else 0
     _replace_app_fields(builder, additions, init_offset=front, init_from=at)
     changed = _change_annotations(builder, annotations, additions)
     for key in changed:

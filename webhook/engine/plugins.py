@@ -30,7 +30,7 @@ _TOP_FIELDS = frozenset(
     {"name", "kind", "description", "on", "off", "settings", "values", "hooks", "fragment", "controlPlane", "releases", "sidecarStyle",
      "meshFreeNamespaces", "namespaceSettings", "sidecar", "warn", "refuse", "present",
      "declared", "overwrite", "overwriteLabels", "replaceEmptyLabels", "revisions", "ownStatus", "emptyIsUnset",
-     "presentImages", "initAfter"}
+     "presentImages", "initAfter", "initFirst"}
 )
 
 
@@ -188,6 +188,7 @@ class Plugin:
     overwrite_labels: frozenset[str] = frozenset()  # labels written even where the pod has them (Dapr's)
     replace_empty_labels: frozenset[str] = frozenset()  # labels written where the pod's is empty (Istio's `| default`)
     init_after: frozenset[str] = frozenset()  # the pod's own init containers moved right after the plugin's
+    init_first: frozenset[str] = frozenset()  # the plugin's init containers that go first with classic sidecars too
     revisions: Revisions | None = None
     own_status: str | None = None  # the annotation where the mesh's own injector lists what it injected
     sidecar: SidecarRule | None = None
@@ -439,6 +440,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
     overwrite_labels = _names(fields.get("overwriteLabels"), f"{where}: overwriteLabels must be a list of label names")
     replace_empty = _names(fields.get("replaceEmptyLabels"), f"{where}: replaceEmptyLabels must be a list of label names")
     init_after = _names(fields.get("initAfter"), f"{where}: initAfter must be a list of init container names")
+    init_first = _names(fields.get("initFirst"), f"{where}: initFirst must be a list of init container names")
     revisions = _revisions(fields.get("revisions"), where=where)
     own_status = fields.get("ownStatus")
     if own_status is not None and (not isinstance(own_status, str) or not own_status):
@@ -477,6 +479,7 @@ def load_plugin(path: Path, *, env: Any = None) -> Plugin:
         overwrite_labels=overwrite_labels,
         replace_empty_labels=replace_empty,
         init_after=init_after,
+        init_first=init_first,
         revisions=revisions,
         own_status=own_status,
         written_keys=_written_keys(fragment_node, env),

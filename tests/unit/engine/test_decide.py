@@ -429,7 +429,7 @@ def test_namespace_setting_defaults_and_pod_only_keys() -> None:
           "config.linkerd.io/enable-gateway": "true", "config.beta.linkerd.io/proxy-enable-native-sidecar": "false"}
     settings = decide(make_pod(), ns_annotations=ns).settings["linkerd"]
     assert settings["proxyCPURequest"] == "200m"
-    assert settings["gateway"] is False  # pod only: the namespace's value is not read
+    assert settings["gateway"] is None  # pod only: the namespace's value is not read (unset: the install's proxy.isGateway)
     assert settings["nativeSidecarBeta"] is None  # the beta key is read on the pod only
     pod = make_pod(annotations={"config.linkerd.io/enable-gateway": "true", "config.linkerd.io/proxy-cpu-request": "1"})
     settings = decide(pod, ns_annotations=ns).settings["linkerd"]
