@@ -316,10 +316,9 @@ class _Writer:
     def filter_or_test(self, node: nodes.Filter | nodes.Test, function: Any, kind: str) -> str:
         if function is None:
             raise ConfigError(f"{self.path}:{self.line}: template error: No {kind} named {node.name!r}.")
-        if kind == "test" and function in _INLINE_TESTS and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None:
-            operands = [self.expression(node.node), *(self.expression(arg) for arg in node.args)]  # type: ignore[arg-type]
-            if len(operands) == _INLINE_TESTS[function].count("{"):
-                return _INLINE_TESTS[function].format(*operands)
+        inline = _INLINE_TESTS.get(function) if kind == "test" else None
+        if inline is not None and not (node.kwargs or node.dyn_args or node.dyn_kwargs) and len(node.args) + 1 == inline.count("{"):
+            return inline.format(self.expression(node.node), *(self.expression(arg) for arg in node.args))  # type: ignore[arg-type]
         if kind == "filter" and (direct := self.direct_per_item(node, function)) is not None:
             return direct
         if getattr(function, "jinja_async_variant", False):
