@@ -5,13 +5,13 @@ Python from those values. Values therefore reach the pod as data: an annotation 
 template text can never add a field.
 
 Leaves that read only `settings`, `values`, `native` and the names the plugin's derivations give
-(`hook.<name>` of a hook part that reads settings and values only) are "static": they go into one sandboxed
-Jinja2 template of `{% set %}` lines, evaluated once per distinct (settings, values, style) and
-folded into a specialised tree of constants, so that per pod only the leaves that read the pod are
-evaluated.
+(`hook.<name>` of a hook part that reads settings and values only) are "static": they are
+evaluated once per distinct (settings, values, style) and folded into a specialised tree of
+constants, so that per pod only the leaves that read the pod are evaluated.
 
-The per-pod leaves are compiled at load into one plain Python function per plugin
-(`webhook/engine/leaves.py`), generated from each leaf's Jinja2 AST: no template context, and no
+Both halves are compiled at load into one plain Python function each per plugin
+(`webhook/engine/leaves.py`), generated from each leaf's Jinja2 AST (a static half whose leaves use
+`{% %}` statements stays one sandboxed Jinja2 template of `{% set %}` lines): no template context, and no
 sandbox, whose per-call checks cost more than the lookups they guard. Every leaf is checked once, at
 load, instead (`check_expression` in `webhook/engine/sandbox.py`): attributes and methods only from
 an allow-list, no name starting with `_`, filters only with constant attribute names. At run time a subscript never falls
@@ -33,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.hooks import Derivation
-from webhook.engine.leaves import Assignment, Attrs, Condition, PerPodLeaves, Step, compile_leaves
+from webhook.engine.leaves import Assignment, Attrs, Condition, CompiledLeaves, Step, compile_leaves
 from webhook.engine.sandbox import check_expression, per_pod_environment, single_expression
 
 _CONDITION_KEY = "$if"
@@ -55,6 +55,11 @@ class Node:
 
     __slots__ = ()
 
+    @property
+    def static_only(self) -> bool:
+        """Whether every slot and condition in it is static: specialised, it is one constant."""
+        return False
+
     def build(self, results: Mapping[str, Any]) -> Any:
         raise NotImplementedError
 
@@ -73,6 +78,10 @@ class Const(Node):
 
     def build(self, results: Mapping[str, Any]) -> Any:
         return self.value
+
+    @property
+    def static_only(self) -> bool:
+        return True
 
 
 class Slot(Node):
@@ -94,6 +103,10 @@ class Slot(Node):
     def specialize(self, results: Mapping[str, Any]) -> Node:
         return Const(self.build(results)) if self.static else self
 
+    @property
+    def static_only(self) -> bool:
+        return self.static
+
 
 # How a map or list builds each of its children, decided once per (specialised) tree: constants
 # and slots are read inline, not through a method call each (the build runs for every pod).
@@ -107,11 +120,12 @@ _NODE = 2  # payload: the child's bound build method
 class MapNode(Node):
     """A mapping, perhaps under ``$if``; entries whose value is null are left out."""
 
-    __slots__ = ("condition", "condition_static", "plan")
+    __slots__ = ("condition", "condition_static", "plan", "_static_only")
 
     def __init__(self, entries: tuple[tuple[str, Node], ...], condition: str | None, condition_static: bool = False) -> None:
         self.condition = condition
         self.condition_static = condition_static
+        self._static_only = (condition is None or condition_static) and all(node.static_only for _, node in entries)
         plan: list[tuple[int, str, Any, Node]] = []
         for key, node in entries:
             if type(node) is Const:
@@ -146,7 +160,13 @@ class MapNode(Node):
                     out[key] = value
         return out
 
+    @property
+    def static_only(self) -> bool:
+        return self._static_only
+
     def specialize(self, results: Mapping[str, Any]) -> Node:
+        if self._static_only:  # one build gives what specialising each part would
+            return Const(self.build(results))
         condition = self.condition
         if condition is not None and self.condition_static:
             if condition not in results:
@@ -182,6 +202,10 @@ class Splice(Node):
     def specialize(self, results: Mapping[str, Any]) -> Node:
         return Const(self.build(results)) if self.slot.static else self
 
+    @property
+    def static_only(self) -> bool:
+        return self.slot.static
+
 
 _NO_NODE = Const(None)  # in a plan, where the child itself is not kept
 
@@ -207,9 +231,10 @@ def _append(out: list[Any], value: Any) -> None:
 class ListNode(Node):
     """A sequence; items whose ``$if`` was false are left out, ``$splice`` items are flattened."""
 
-    __slots__ = ("plan",)
+    __slots__ = ("plan", "_static_only")
 
     def __init__(self, items: tuple[Node, ...]) -> None:
+        self._static_only = all(node.static_only for node in items)
         plan: list[tuple[int, Any, Node]] = []
         run: list[Any] = []  # consecutive constant items, appended with one extend
         for node in items:
@@ -248,7 +273,13 @@ class ListNode(Node):
                     out.append(value)
         return out
 
+    @property
+    def static_only(self) -> bool:
+        return self._static_only
+
     def specialize(self, results: Mapping[str, Any]) -> Node:
+        if self._static_only:  # one build gives what specialising each item would
+            return Const(self.build(results))
         items = [n for n in (node.specialize(results) for node in self.items) if not (isinstance(n, Const) and n.value is _DROPPED)]
         if all(isinstance(n, Const) for n in items):
             out: list[Any] = []
@@ -447,6 +478,32 @@ class _Program:
         return "?"
 
 
+def static_steps(items: list[Any]) -> list[Step]:
+    """The static leaves, each under the static conditions it sits under (as `_generate` emits them)."""
+    steps: list[Step] = []
+    for item in items:
+        if isinstance(item, _Leaf):
+            if item.static:
+                steps.append(Assignment(item.key, item.line, item.ast, item.single))
+            continue
+        _, condition, children = item
+        if condition.static:  # everything under a per-pod condition is per-pod
+            test = condition.ast.body[0].nodes[0]  # the `{{ expression }}` check parsed
+            steps.append(Condition(condition.key, condition.line, test, tuple(static_steps(children))))
+    return steps
+
+
+def _static_leaves(env: Environment, path: str, items: list[Any]) -> CompiledLeaves | _Program:
+    """The static half as one generated Python function, as the per-pod leaves are (every leaf was
+    checked at load; it runs once per distinct settings, and a pod with settings of its own pays
+    it); a static leaf with `{% %}` statements, which the generator does not take, keeps the
+    sandboxed Jinja program for the whole half."""
+    try:
+        return compile_leaves(static_steps(items), path=path, env=_PER_POD_ENV)
+    except ConfigError:
+        return _static_program(env, path, items)
+
+
 def _static_program(env: Environment, path: str, items: list[Any]) -> _Program:
     lines: list[str] = []
     source_lines: list[int] = []
@@ -488,8 +545,8 @@ class Fragment:
 
     path: str
     root: Node
-    static: _Program
-    per_pod: PerPodLeaves
+    static: CompiledLeaves | _Program
+    per_pod: CompiledLeaves
     derivations: tuple[Derivation, ...] = ()
     _specialized: dict[tuple[Any, ...], tuple[Any, Prepared, int]] = field(default_factory=dict)
     _cached_bytes: int = 0
@@ -576,7 +633,7 @@ def compile_fragment(
     return Fragment(
         path=path,
         root=root,
-        static=_static_program(env, path, items),
+        static=_static_leaves(env, path, items),
         per_pod=compile_leaves(per_pod_steps(items), path=path, env=_PER_POD_ENV),
         derivations=derivations,
     )

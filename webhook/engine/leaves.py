@@ -82,9 +82,9 @@ Results = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class PerPodLeaves:
-    """The compiled function: ``run(context)`` gives ``{key: value}`` for the leaves and the
-    conditions that held, as ``Node.build`` reads them."""
+class CompiledLeaves:
+    """The compiled function of a plugin's per-pod leaves (or of its static ones): ``run(context)``
+    gives ``{key: value}`` for the leaves and the conditions that held, as ``Node.build`` reads them."""
 
     path: str
     function: Callable[[Mapping[str, Any]], Results]
@@ -449,7 +449,7 @@ class _Writer:
         ])  # fmt: skip
 
 
-def compile_leaves(steps: list[Step], *, path: str, env: PerPodEnvironment) -> PerPodLeaves:
+def compile_leaves(steps: list[Step], *, path: str, env: PerPodEnvironment) -> CompiledLeaves:
     """One function for a plugin's per-pod leaves; an unsupported expression raises ConfigError."""
     writer = _Writer(path=path, env=env)
     source = writer.source(steps)
@@ -457,4 +457,4 @@ def compile_leaves(steps: list[Step], *, path: str, env: PerPodEnvironment) -> P
     # The plugin's path as filename, so a traceback through the generated code names the plugin.
     exec(compile(source, path, "exec"), namespace)  # noqa: S102 - source built only from our own tokens, see the docstring
     function: Callable[[Mapping[str, Any]], Results] = namespace["make"](tuple(writer.constants))
-    return PerPodLeaves(path, function, frozenset(writer.names))
+    return CompiledLeaves(path, function, frozenset(writer.names))

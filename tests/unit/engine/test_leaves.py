@@ -55,6 +55,15 @@ def _jinja_lines(items: list[Any], lines: list[str], source_lines: list[int]) ->
         source_lines += [condition.line, *inner_sources, condition.line]
 
 
+def jinja_static_reference(node: yaml.Node, path: str, derived: frozenset[str] = frozenset()) -> _Program:
+    """The sandboxed Jinja program the fragment's static half used to run (and still runs where a
+    static leaf holds `{% %}` statements)."""
+    items: list[Any] = []
+    env = make_environment()
+    _Compiler(path=path, env=env, derived=derived).compile(node, True, items)
+    return fragment_module._static_program(env, path, items)
+
+
 def jinja_reference(node: yaml.Node, path: str, derived: frozenset[str] = frozenset()) -> _Program:
     """The per-pod Jinja program the fragment at ``node`` used to run (``derived``: the hook names
     the plugin's derivations give, which leave the per-pod program)."""
@@ -102,7 +111,9 @@ def references() -> Iterator[dict[str, _Program]]:
     real = compile_fragment  # the function plugins.py imported from fragment.py and calls
 
     def recording(node: yaml.Node, *, path: str, env: Any, derivations: tuple[Derivation, ...] = ()) -> Fragment:
-        found[path] = jinja_reference(node, path, frozenset().union(*(d.names for d in derivations)))
+        derived = frozenset[str]().union(*(d.names for d in derivations))
+        found[path] = jinja_reference(node, path, derived)
+        found[f"{path}#static"] = jinja_static_reference(node, path, derived)
         return real(node, path=path, env=env, derivations=derivations)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -154,6 +165,36 @@ def test_every_shipped_plugin_on_every_corpus_pod_gives_what_jinja_gave(referenc
     for loaded in injector.plugins:  # a native plugin renders nothing: no leaves either way
         if loaded.kind == "native":
             assert references[loaded.path].template is None and loaded.fragment.per_pod.run({}) == {}
+
+
+@pytest.mark.parametrize("style", ["native", "classic"])
+def test_every_shipped_plugins_static_half_gives_what_jinja_gave(references: dict[str, _Program], style: str) -> None:
+    # Run once per distinct settings (a fresh injector has empty caches): each corpus pod's settings.
+    compared: dict[str, int] = {}
+    real_specialized = Fragment.specialized
+
+    def comparing(self: Fragment, settings: Any, values: Any, native: bool) -> Prepared:
+        derived = Attrs()
+        for derivation in self.derivations:
+            derived.update(derivation.derive(settings, values))
+        context = {"settings": settings, "values": values, "native": native, "hook": derived}
+        assert outcome(self.static.run, context) == outcome(references[f"{self.path}#static"].run, context), self.path
+        compared[self.path] = compared.get(self.path, 0) + 1
+        return real_specialized(self, settings, values, native)
+
+    injector = make_injector(sidecar_style=style)
+    names = sorted(p.name for p in injector.plugins if p.kind != "native")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Fragment, "specialized", comparing)
+        for plugin in names:
+            for _, pod in PODS:
+                request, labels = _requests(plugin, pod)
+                try:
+                    injector.inject(request, namespace("demo", labels))
+                except PodDenied:
+                    pass
+    assert {p.rsplit("/", 1)[-1].removesuffix(".yaml") for p in compared} == set(names)
+    assert sum(compared.values()) >= len(PODS)  # the corpus's settings differ from pod to pod
 
 
 def hand_context() -> dict[str, Any]:
