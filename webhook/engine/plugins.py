@@ -16,8 +16,8 @@ from jinja2 import TemplateSyntaxError, nodes
 from webhook.engine.errors import ConfigError, not_utf8
 from webhook.engine.fragment import Fragment, compile_fragment
 from webhook.engine.hooks import DERIVED, HOOK_NAMES
-from webhook.engine.leaves import Attrs
-from webhook.engine.sandbox import make_environment
+from webhook.engine.leaves import Assignment, Attrs, CompiledLeaves, compile_leaves
+from webhook.engine.sandbox import check_expression, make_environment, per_pod_environment
 from webhook.engine.releases import Releases, Version, applies, load_lines, load_releases
 from webhook.engine.settings import SINGLE_VALUE_TYPES, Setting, load_setting
 
@@ -37,16 +37,29 @@ _TOP_FIELDS = frozenset(
 _ABSENT: Any = object()  # an Expression called without settings
 
 
+_PLAIN_ENV = per_pod_environment()  # the generated expressions' filters, tests and lookups
+_RESULT = "_s1"  # the one result key of an expression's generated function
+
+
 class Expression:
-    """One `{{ expression }}` of a plugin file outside its fragment, compiled once, sandboxed."""
+    """One `{{ expression }}` of a plugin file outside its fragment, compiled once: to a generated
+    Python function as the fragment's leaves are, when it passes their load-time check; else
+    sandboxed."""
 
     def __init__(self, env: Any, text: Any, *, where: str) -> None:
         raw = str(text).strip()
         body = raw[2:-2].strip() if raw.startswith("{{") and raw.endswith("}}") else raw
         try:
             self._compiled = env.compile_expression(body, undefined_to_none=False)
+            ast = env.parse("{{ " + body + " }}")
         except TemplateSyntaxError as err:
             raise ConfigError(f"{where}: template error in {raw!r}: {err.message}") from None
+        self._leaves: CompiledLeaves | None = None
+        if check_expression(ast, env) is None:
+            try:
+                self._leaves = compile_leaves([Assignment(_RESULT, 0, ast, single=True)], path=where, env=_PLAIN_ENV)
+            except ConfigError:
+                pass  # a form the generator does not take: the sandboxed expression runs
         self.where = where
         self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
@@ -61,7 +74,9 @@ class Expression:
         if cached is not None and cached[0] is values:
             return cached[1]
         try:
-            result = self._compiled(**context)
+            result = self._leaves.run(context)[_RESULT] if self._leaves is not None else self._compiled(**context)
+        except ConfigError as err:  # the generated function's, which names the error it caught
+            raise ConfigError(f"{self.where}: template error: {err.__cause__}") from err.__cause__
         except Exception as err:  # noqa: BLE001 - a template bug, reported with where it is
             raise ConfigError(f"{self.where}: template error: {err}") from err
         if settings_key is not None:

@@ -437,3 +437,30 @@ def test_a_derivation_giving_other_names_than_it_declares_fails_naming_the_plugi
     fragment = compile_fragment(node, path=PATH, env=make_environment(), derivations=(wrong,))
     with pytest.raises(ConfigError, match=f"{PATH}: hook <lambda> gave \\['txt'\\], not its declared \\['text'\\]"):
         fragment.render(hand_context())
+
+
+PLUGIN_EXPRESSIONS = [
+    "{{ settings.cpu == '100m' and native }}", "{{ values.tag if not native else none }}", "{{ settings.nope }}",
+    "{{ (settings.ports | select('in', [80]) | list)[-1:] == [80] }}", "{{ settings.get('cpu') is sameas none }}",
+    "{{ values.tag | int + 1 }}", "{{ 1 / 0 }}", "{{ nowhere.deeper }}", "{{ settings.cpu | append_multus_network('a/b') }}",
+    "settings.cpu ~ values.tag", "{{ values.tag is none or settings.ports | length > 1 }}",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", PLUGIN_EXPRESSIONS)
+def test_a_plugin_expression_gives_what_the_sandbox_gave(text: str) -> None:
+    # A sidecar rule's or a warn/refuse rule's `if`, generated as the fragment's leaves are.
+    generated = plugins_module.Expression(make_environment(), text, where="/plugins/hand.yaml: refuse")
+    sandboxed = plugins_module.Expression(make_environment(), text, where="/plugins/hand.yaml: refuse")
+    assert generated._leaves is not None
+    sandboxed._leaves = None
+    for native in (True, False):
+        context = {"settings": Attrs(cpu="100m", ports=[80, 443]), "values": Attrs(tag="1"), "native": native}
+        assert _expression_outcome(generated, context) == _expression_outcome(sandboxed, context)
+
+
+def _expression_outcome(expression: Any, context: dict[str, Any]) -> Any:
+    try:
+        return comparable(expression(**context))
+    except ConfigError as err:
+        return ("error", str(err))
