@@ -43,7 +43,9 @@ PROXY_CONTAINERS = ("istio-proxy", "istio-init")
 def injector(version: str, install: str | None = None) -> Injector:
     """meshswitch configured with the values the reference program gave Istio's injector; for an
     install folder, the install's own values are what discovery reads from the ConfigMaps that
-    install's chart rendered (meta.yaml install.<name>.configMaps), as in a cluster."""
+    install's chart rendered (meta.yaml install.<name>.configMaps), as in a cluster. A revision
+    install (install.<name>.revision) is istiod-<revision> beside the default revision's istiod,
+    whose ConfigMaps (defaultRevisionConfigMaps) are there too: discovery must read the revision's."""
     meta = reference.meta(MESH, version)
     chart = meta["chart"]["injectorConfigMap"]["values"]
     proxy = chart["global"]["proxy"]
@@ -74,31 +76,61 @@ def injector(version: str, install: str | None = None) -> Injector:
     if install is None:
         return Injector(plugins=pinned, config=config)
     discovery = Discovery(pinned)
-    discovery.observe("Deployment", "istio-system", "istiod", _istiod(str(chart["global"]["tag"])))
-    for name, data in meta["install"][install]["configMaps"].items():
-        discovery.observe("ConfigMap", "istio-system", name, {"metadata": {"name": name, "namespace": "istio-system"}, "data": data})
-    assert not discovery.missing_for(pinned[MESH]), discovery.missing_for(pinned[MESH])
+    entry = meta["install"][install]
+    tag = str(chart["global"]["tag"])
+    discovery.observe("Deployment", "istio-system", "istiod", _istiod("istiod", "default", tag))
+    revision = entry.get("revision")
+    # name -> (the revision whose chart rendered it, its data)
+    config_maps = {name: (revision or "default", data) for name, data in entry["configMaps"].items()}
+    if revision is not None:
+        discovery.observe("Deployment", "istio-system", entry["istiod"], _istiod(entry["istiod"], revision, tag))
+        config_maps |= {name: ("default", data) for name, data in entry["defaultRevisionConfigMaps"].items()}
+    for name, (owner, data) in config_maps.items():
+        metadata = {"name": name, "namespace": "istio-system", "labels": {"istio.io/rev": owner}}
+        discovery.observe("ConfigMap", "istio-system", name, {"metadata": metadata, "data": data})
+    for name, webhook in (entry.get("revisionTags") or {}).items():
+        discovery.observe("MutatingWebhookConfiguration", "", name, webhook)
+    assert not discovery.missing_for(pinned[MESH], revision), discovery.missing_for(pinned[MESH], revision)
     return Injector(plugins=pinned, config=config, discovery=discovery)
 
 
-def _istiod(tag: str) -> dict[str, Any]:
-    return {"spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": f"docker.io/istio/pilot:{tag}"}]}}}}
+def _istiod(name: str, revision: str, tag: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "istio-system", "labels": {"app": "istiod", "istio.io/rev": revision}},
+        "spec": {"template": {"spec": {"containers": [{"name": "discovery", "image": f"docker.io/istio/pilot:{tag}"}]}}},
+    }
+
+
+def _install_of(case: GoldenCase) -> str | None:
+    folder, _, rest = case.source.partition("/")
+    return rest.split("/", 1)[0] if folder == "install" else None
 
 
 def case_injector(case: GoldenCase) -> Injector:
     """install/<name>/ inputs were rendered by an install with other values."""
-    folder, _, rest = case.source.partition("/")
-    return injector(case.version, rest.split("/", 1)[0] if folder == "install" else None)
+    return injector(case.version, _install_of(case))
 
 
 def namespace_of(case: GoldenCase) -> dict[str, Any]:
     """kube-inject injects every pod that does not opt out: the namespace turns Istio on, unless the
-    pod names a revision itself (`istio.io/rev`), as a pod in a revisioned rollout does."""
+    pod names a revision itself (`istio.io/rev`), as a pod in a revisioned rollout does. In a
+    revision install's folder every pod is that revision's: a pod without the label is in a
+    namespace labelled `istio.io/rev=<revision>` (kube-inject --revision has no selector)."""
     name = (case.given.get("metadata") or {}).get("namespace") or "default"
     labels = {"kubernetes.io/metadata.name": name}
     if "istio.io/rev" not in (_template_metadata(case.given).get("labels") or {}):
-        labels["istio-injection"] = "enabled"
+        revision = _revision_of(case.version, _install_of(case))
+        labels |= {"istio.io/rev": revision} if revision is not None else {"istio-injection": "enabled"}
     return {"labels": labels, "annotations": {}}
+
+
+@cache
+def _revision_of(version: str, install: str | None) -> str | None:
+    """The revision an install folder installs (meta.yaml install.<name>.revision); None: the default."""
+    if install is None:
+        return None
+    revision: str | None = reference.meta(MESH, version)["install"][install].get("revision")
+    return revision
 
 
 def _template_metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -7,7 +7,10 @@
 // With -install DIR, each folder DIR/<name> is rendered by an install with
 // other values: DIR/<name>/values.yaml holds istio-discovery chart values
 // set over the defaults (meshConfig included), the folder's other *.yaml
-// files are its inputs, and the goldens go to install/<name>/.
+// files are its inputs, and the goldens go to install/<name>/. A `revision`
+// there installs that revision (ConfigMaps istio-sidecar-injector-<rev> and
+// istio-<rev>) and injects as its webhook does (the injector's revision, what
+// kube-inject's --revision passes).
 //
 // Usage:
 //
@@ -57,6 +60,7 @@ const (
 	meshCM           = "istio"
 	installValues    = "values.yaml"
 	defaultNamespace = "default"
+	tagWebhookPrefix = "istio-revision-tag-"
 )
 
 func fail(format string, a ...any) {
@@ -67,33 +71,55 @@ func fail(format string, a ...any) {
 // chartInjectorConfig renders the istio-discovery chart (embedded from the
 // release tree by the replace directive) with the given values over its
 // defaults and returns the injector ConfigMap's `config` and `values` keys
-// and the mesh ConfigMap's `mesh` key.
-func chartInjectorConfig(userValues map[string]any) (string, string, string) {
+// and the mesh ConfigMap's `mesh` key. A revision install names its
+// ConfigMaps <name>-<revision>, as the chart does for a non-empty revision.
+func chartInjectorConfig(userValues map[string]any, revision string) (string, string, string) {
+	config, vals, meshText, _ := chartRender(userValues, revision)
+	return config, vals, meshText
+}
+
+// chartRender is chartInjectorConfig plus the metadata (name, labels) of
+// each revision tag's webhook configuration the chart renders (revisionTags).
+func chartRender(userValues map[string]any, revision string) (string, string, string, map[string]any) {
 	iop := values.Map{"spec": map[string]any{"values": userValues}}
 	mfs, _, err := helm.Render(releaseName, releaseNamespace, chartDir, iop, nil)
 	if err != nil {
 		fail("render chart: %v", err)
 	}
 	var config, vals, meshText string
+	tags := map[string]any{}
 	found := 0
 	for _, m := range mfs {
+		if m.GetKind() == "MutatingWebhookConfiguration" && strings.HasPrefix(m.GetName(), tagWebhookPrefix) {
+			tags[m.GetName()] = map[string]any{"metadata": map[string]any{"name": m.GetName(), "labels": m.GetLabels()}}
+			continue
+		}
 		if m.GetKind() != "ConfigMap" {
 			continue
 		}
 		data, _, _ := unstructuredData(m.Object)
 		switch m.GetName() {
-		case injectorCM:
+		case revisionName(injectorCM, revision):
 			config, vals = data["config"], data["values"]
 			found++
-		case meshCM:
+		case revisionName(meshCM, revision):
 			meshText = data["mesh"]
 			found++
 		}
 	}
 	if found != 2 {
-		fail("chart rendered no ConfigMap %s or %s", injectorCM, meshCM)
+		fail("chart rendered no ConfigMap %s or %s", revisionName(injectorCM, revision), revisionName(meshCM, revision))
 	}
-	return config, vals, meshText
+	return config, vals, meshText, tags
+}
+
+// revisionName is the chart's name of a revision's object: name, or
+// name-<revision> for a non-empty revision.
+func revisionName(name, revision string) string {
+	if revision == "" {
+		return name
+	}
+	return name + "-" + revision
 }
 
 // mergeValues sets src over dst, map by map, as Helm merges a values file
@@ -227,10 +253,13 @@ type injector struct {
 	// or for an install folder the chart's mesh ConfigMap over the defaults,
 	// as istiod reads it.
 	meshConfig func() *meshconfig.MeshConfig
+	// revision is the injector's own ("" for the default revision, as
+	// kube-inject passes it; a revision's istiod passes its REVISION).
+	revision string
 }
 
 // newInjector loads the injector ConfigMap's two keys as kube-inject does.
-func newInjector(configText, valuesText string, meshConfig func() *meshconfig.MeshConfig) (*injector, inject.Config) {
+func newInjector(configText, valuesText string, meshConfig func() *meshconfig.MeshConfig, revision string) (*injector, inject.Config) {
 	cfg, err := inject.UnmarshalConfig([]byte(configText))
 	if err != nil {
 		fail("injector config: %v", err)
@@ -243,7 +272,7 @@ func newInjector(configText, valuesText string, meshConfig func() *meshconfig.Me
 	if err != nil {
 		fail("values: %v", err)
 	}
-	return &injector{templates: templs, values: vc, meshConfig: meshConfig}, cfg
+	return &injector{templates: templs, values: vc, meshConfig: meshConfig, revision: revision}, cfg
 }
 
 // injectDoc injects one document. It returns the output object and, when the
@@ -321,7 +350,7 @@ func (ij *injector) injectDoc(raw []byte) (map[string]any, string) {
 				err = fmt.Errorf("panic in injector: %v", r)
 			}
 		}()
-		out, err = inject.IntoObject(nil, ij.templates, ij.values, "", ij.meshConfig(), obj,
+		out, err = inject.IntoObject(nil, ij.templates, ij.values, ij.revision, ij.meshConfig(), obj,
 			func(w string) { warnings = append(warnings, strings.TrimSpace(w)) })
 	}()
 	if err != nil {
@@ -483,8 +512,8 @@ func main() {
 	// release tooling rewrites them in the published chart to the release hub
 	// and the release tag. These two are the only values set beyond defaults.
 	userValues := map[string]any{"global": map[string]any{"hub": *hub, "tag": *tag}}
-	configText, valuesText, _ := chartInjectorConfig(userValues)
-	ij, cfg := newInjector(configText, valuesText, mesh.DefaultMeshConfig)
+	configText, valuesText, defaultMesh := chartInjectorConfig(userValues, "")
+	ij, cfg := newInjector(configText, valuesText, mesh.DefaultMeshConfig, "")
 
 	if err := os.RemoveAll(*outDir); err != nil {
 		fail("%v", err)
@@ -515,26 +544,51 @@ func main() {
 				fail("%s: %v", valuesFile, err)
 			}
 			folderValues := mergeValues(userValues, set)
-			fConfig, fValues, fMesh := chartInjectorConfig(folderValues)
+			// The chart's `revision`; kube-inject --revision default renders
+			// with "" too.
+			revision, _ := set["revision"].(string)
+			injectRevision := revision
+			if injectRevision == "default" {
+				injectRevision = ""
+			}
+			fConfig, fValues, fMesh, fTags := chartRender(folderValues, revision)
 			if _, err := mesh.ApplyMeshConfigDefaults(fMesh); err != nil {
 				fail("%s: mesh config: %v", valuesFile, err)
 			}
 			fij, fcfg := newInjector(fConfig, fValues, func() *meshconfig.MeshConfig {
 				m, _ := mesh.ApplyMeshConfigDefaults(fMesh)
 				return m
-			})
+			}, injectRevision)
 			renderFolder(fij, dir, filepath.Join(*outDir, "install", name), counts)
-			installs[name] = map[string]any{
-				"valuesSet":     set,
-				"config_sha256": sha(fConfig),
-				"templates":     "the release's own; same as the default install's unless config_sha256 differs",
+			entry := map[string]any{
+				"valuesSet":        set,
+				"config_sha256":    sha(fConfig),
+				"templates":        "the release's own; same as the default install's unless config_sha256 differs",
 				"defaultTemplates": fcfg.DefaultTemplates,
 				// What the cluster's ConfigMaps hold: meshswitch's discovery reads these two keys.
 				"configMaps": map[string]any{
-					injectorCM: map[string]any{"values": fValues},
-					meshCM:     map[string]any{"mesh": fMesh},
+					revisionName(injectorCM, revision): map[string]any{"values": fValues},
+					revisionName(meshCM, revision):     map[string]any{"mesh": fMesh},
 				},
 			}
+			if len(fTags) > 0 {
+				// Revision tags (chart value revisionTags): the webhook
+				// configurations a cluster would hold, by name.
+				entry["revisionTags"] = fTags
+			}
+			if revision != "" {
+				// Its control plane is istiod-<revision>; the injector was given
+				// injectRevision. Absent for the default revision.
+				entry["revision"] = revision
+				entry["istiod"] = revisionName(releaseName, revision)
+				// The default revision's install beside it (a canary upgrade):
+				// its ConfigMaps are in the cluster too, and must not be read.
+				entry["defaultRevisionConfigMaps"] = map[string]any{
+					injectorCM: map[string]any{"values": valuesText},
+					meshCM:     map[string]any{"mesh": defaultMesh},
+				}
+			}
+			installs[name] = entry
 		}
 	}
 
