@@ -34,4 +34,5 @@ reference-dapr:
 	$(DAPR_REF_BUILD)/dapr-reference -src $(abspath $(SRC)) -version $(VERSION) \
 	  -trust-anchors $(abspath $(DAPR_REF_DIR))/trust-anchors.pem \
 	  -corpus $(abspath tests/corpus) -cases $(abspath $(DAPR_REF_DIR))/cases \
+	  -install $(abspath $(DAPR_REF_DIR))/install \
 	  -out $(abspath $(DAPR_REF_DIR))/golden/$(VERSION)

@@ -2,7 +2,8 @@
 
 meshswitch is configured as the reference injector was (meta.yaml: release, registry, trust
 anchors, control-plane namespace, trust and cluster domain, classic sidecars as the chart's
-`nativeSidecar: false`), renders the same input, and must produce the same pod except for the
+`nativeSidecar: false`; an install folder's chart values as the dapr values a platform team sets
+to the same effect, CHART_TO_PLUGIN), renders the same input, and must produce the same pod except for the
 differences listed in intended/dapr.yaml. Where Dapr skipped a pod, meshswitch injects nothing;
 where Dapr refused one, meshswitch denies it, naming the key.
 """
@@ -53,7 +54,18 @@ def _given_for(folder: str, doc: dict[str, Any]) -> dict[str, Any]:
     return _enable(doc) if folder == "corpus-enabled" else doc
 
 
-CASES = list(reference.cases(MESH, folders=("corpus", "cases", "corpus-enabled"), given_for=_given_for))
+def _install_folders() -> tuple[str, ...]:
+    """install/<name>: inputs rendered by an install with other chart values (meta.yaml `install`)."""
+    names = {
+        name
+        for version in reference.versions(MESH)
+        for name, entry in (reference.meta(MESH, version).get("install") or {}).items()
+        if "install_error" not in entry
+    }
+    return tuple(f"install/{name}" for name in sorted(names))
+
+
+CASES = list(reference.cases(MESH, folders=("corpus", "cases", "corpus-enabled", *_install_folders()), given_for=_given_for))
 INTENDED = harness.Intended.load(MESH)
 
 
@@ -70,12 +82,93 @@ def plugin_values(meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Dapr chart values (umbrella layout, dotted) and the dapr plugin value a platform team sets to the
+# same effect. meshswitch discovers only the release (the injector's image tag, global.tag); the
+# injector's other settings live in its Deployment's env, which meshswitch does not read, so they
+# are given as meshswitch values, one for one.
+CHART_TO_PLUGIN = {
+    "global.registry": "registry",
+    "global.mtls.enabled": "mtlsEnabled",
+    "global.mtls.controlPlaneTrustDomain": "trustDomain",
+    "global.actors.enabled": "actorsEnabled",
+    "global.actors.serviceName": "actorsServiceName",
+    "global.reminders.serviceName": "remindersServiceName",
+    "global.reminders.skipMigration": "skipReminderMigration",
+    "global.scheduler.enabled": "schedulerEnabled",
+    "dapr_sidecar_injector.image.name": "sidecarImageName",
+    "dapr_sidecar_injector.sidecarImagePullPolicy": "imagePullPolicy",
+    "dapr_sidecar_injector.sidecarRunAsNonRoot": "sidecarRunAsNonRoot",
+    "dapr_sidecar_injector.sidecarRunAsUser": "sidecarRunAsUser",
+    "dapr_sidecar_injector.sidecarRunAsGroup": "sidecarRunAsGroup",
+    "dapr_sidecar_injector.sidecarReadOnlyRootFilesystem": "sidecarReadOnlyRootFilesystem",
+    "dapr_sidecar_injector.sidecarDropALLCapabilities": "sidecarDropAllCapabilities",
+    "dapr_sidecar_injector.enableK8sDownwardAPIs": "enableK8sDownwardAPIs",
+    "dapr_sidecar_injector.kubeClusterDomain": "clusterDomain",
+    "dapr_sidecar_injector.ignoreEntrypointTolerations": "ignoreEntrypointTolerations",
+}
+# Chart values that change nothing in the pod Dapr renders: who may create injected pods (not
+# modelled, meta.yaml request_user), the control plane's own logs, replicas and Sentry client.
+CHART_NO_POD_EFFECT = {
+    "global.logAsJson", "global.ha.enabled", "global.mtls.sentryAddress", "global.mtls.mountSentryVolume",
+    "dapr_sidecar_injector.allowedServiceAccounts", "dapr_sidecar_injector.allowedServiceAccountsPrefixNames",
+}  # fmt: skip
+
+
+def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def install_values(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The dapr plugin values and sidecar style for an install folder (meta.yaml install.<name>):
+    each chart value set, as the platform team gives it to meshswitch."""
+    values: dict[str, Any] = {}
+    style = "classic"
+    for path, value in _leaves(entry["values"]):
+        if path in CHART_NO_POD_EFFECT:
+            continue
+        if path == "global.tag":
+            values["version"] = str(value)  # discovered from the injector's image tag
+        elif path == "dapr_sidecar_injector.nativeSidecar":
+            # Only releases whose chart passes it on (1.18: NATIVE_SIDECAR_ENABLED) read it.
+            native = entry["injector"]["release_specific"].get("native_sidecar_enabled", False)
+            style = "native" if native else "classic"
+        elif path == "dapr_sidecar_injector.kubeClusterDomain" and not value:
+            # Empty: Dapr's injector detects the domain from its pod's DNS settings; meshswitch is told it.
+            values["clusterDomain"] = entry["injector"]["kube_cluster_domain"]
+        elif path == "dapr_sidecar_injector.ignoreEntrypointTolerations":
+            # A JSON list in the chart; what Dapr parsed (none when it does not parse) as a list here.
+            values["ignoreEntrypointTolerations"] = entry["injector"]["ignore_entrypoint_tolerations"] or []
+        elif path in ("dapr_sidecar_injector.sidecarRunAsUser", "dapr_sidecar_injector.sidecarRunAsGroup"):
+            values[CHART_TO_PLUGIN[path]] = int(value)
+        elif path in CHART_TO_PLUGIN:
+            values[CHART_TO_PLUGIN[path]] = value
+        else:
+            raise AssertionError(f"chart value {path} has no meshswitch value in CHART_TO_PLUGIN")
+    return values, style
+
+
 @cache
-def injector_for(version: str) -> Injector:
+def injector_for(version: str, install: str | None = None) -> Injector:
     plugins = load_plugins()
-    values = check_values(plugins, {MESH: plugin_values(reference.meta(MESH, version))}, source=f"{version}/meta.yaml")
+    meta = reference.meta(MESH, version)
+    values = plugin_values(meta)
     # The chart's default is `nativeSidecar: false`: daprd is an ordinary container.
-    return Injector(plugins=apply_values(plugins, values), config=Config(sidecar_style="classic"))
+    style = "classic"
+    if install is not None:
+        extra, style = install_values(meta["install"][install])
+        values.update(extra)
+    checked = check_values(plugins, {MESH: values}, source=f"{version}/meta.yaml")
+    return Injector(plugins=apply_values(plugins, checked), config=Config(sidecar_style=style))
+
+
+def case_injector(case: reference.GoldenCase) -> Injector:
+    """install/<name>/ inputs were rendered by an install with other values."""
+    folder, _, rest = case.source.partition("/")
+    return injector_for(case.version, rest.split("/", 1)[0] if folder == "install" else None)
 
 
 def _pairs(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
@@ -105,7 +198,7 @@ def _is_refusal(reason: str) -> bool:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_dapr_renders_as_dapr(case: reference.GoldenCase) -> None:
-    rendering = harness.render(case, injector_for(case.version))
+    rendering = harness.render(case, case_injector(case))
     if case.reason is not None and _is_refusal(case.reason):
         assert rendering.denied is not None, f"Dapr refused ({case.reason}); meshswitch did not"
         assert APP_ID_KEY in rendering.denied, rendering.denied  # the only key Dapr refuses for
@@ -122,7 +215,7 @@ def test_dapr_renders_as_dapr(case: reference.GoldenCase) -> None:
 
 def test_every_intended_difference_is_used() -> None:
     for case in CASES:
-        rendering = harness.render(case, injector_for(case.version))
+        rendering = harness.render(case, case_injector(case))
         if case.reason is not None and _is_refusal(case.reason):
             continue
         if rendering.denied is not None:

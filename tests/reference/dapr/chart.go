@@ -57,7 +57,7 @@ func dig(m map[string]any, keys ...string) any {
 	return cur
 }
 
-// helmString renders a value the way `toString` does for the scalars used here.
+// helmString renders a value the way `toString` does.
 func helmString(v any) string {
 	switch t := v.(type) {
 	case nil:
@@ -69,14 +69,29 @@ func helmString(v any) string {
 			return "true"
 		}
 		return "false"
-	case float64:
-		if t == float64(int64(t)) {
-			return fmt.Sprintf("%d", int64(t))
-		}
-		return fmt.Sprintf("%v", t)
 	default:
+		// sprig's strval: a number from a values file is a float64, so 1000000 is "1e+06".
 		return fmt.Sprintf("%v", t)
 	}
+}
+
+// truthyHelm is a template's `if`: false for nil, false, 0, "" and empty collections.
+func truthyHelm(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return t
+	case float64:
+		return t != 0
+	case string:
+		return t != ""
+	case map[string]any:
+		return len(t) > 0
+	case []any:
+		return len(t) > 0
+	}
+	return true
 }
 
 func truthy(v any) bool {
@@ -84,7 +99,51 @@ func truthy(v any) bool {
 	return ok && b
 }
 
-func loadChart(src, version string) (*chartSettings, error) {
+// mergeValues sets `over` onto `base` as Helm merges a values file over the chart's: maps key by
+// key, anything else (lists included) replaced whole; a null removes the key.
+func mergeValues(base, over map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = mergeValues(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// helmInt is Helm's `int` of a value (sprig toInt): numbers truncated, strings parsed, else 0.
+func helmInt(v any) int64 {
+	switch t := v.(type) {
+	case float64:
+		return int64(t)
+	case bool:
+		if t {
+			return 1
+		}
+		return 0
+	case string:
+		var n int64
+		if _, err := fmt.Sscan(t, &n); err == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+// loadChart reads the release's chart defaults with `set` (an install's values.yaml, umbrella
+// chart layout: global:, dapr_sidecar_injector:) merged over them, as `helm install --values`.
+func loadChart(src, version string, set map[string]any) (*chartSettings, error) {
 	chart := filepath.Join(src, "charts", "dapr")
 	global, err := readYAML(filepath.Join(chart, "values.yaml"))
 	if err != nil {
@@ -93,6 +152,22 @@ func loadChart(src, version string) (*chartSettings, error) {
 	inj, err := readYAML(filepath.Join(chart, "charts", "dapr_sidecar_injector", "values.yaml"))
 	if err != nil {
 		return nil, err
+	}
+	if set != nil {
+		if g, ok := set["global"].(map[string]any); ok {
+			global = mergeValues(global, map[string]any{"global": g})
+			// A subchart sees the umbrella's globals as its own .Values.global.
+		}
+		if i, ok := set["dapr_sidecar_injector"].(map[string]any); ok {
+			inj = mergeValues(inj, i)
+		}
+	}
+	// The template's own `fail`s: Helm refuses the install.
+	if inj["sidecarRunAsNonRoot"] == false && helmInt(inj["sidecarRunAsUser"]) != 0 {
+		return nil, fmt.Errorf("helm install fails: sidecarRunAsUser must be 0 or value ommited when sidecarRunAsNonRoot is false")
+	}
+	if _, has := inj["sidecarRunAsUser"]; inj["sidecarRunAsNonRoot"] == true && has && helmInt(inj["sidecarRunAsUser"]) <= 0 {
+		return nil, fmt.Errorf("helm install fails: sidecarRunAsUser must positive when sidecarRunAsNonRoot is true (or default)")
 	}
 	tplBytes, err := os.ReadFile(filepath.Join(chart, "charts", "dapr_sidecar_injector", "templates", "dapr_sidecar_injector_deployment.yaml"))
 	if err != nil {
@@ -151,10 +226,10 @@ func loadChart(src, version string) (*chartSettings, error) {
 	add("SIDECAR_IMAGE", image)
 	add("SIDECAR_IMAGE_PULL_POLICY", helmString(inj["sidecarImagePullPolicy"]))
 	add("SIDECAR_RUN_AS_NON_ROOT", helmString(inj["sidecarRunAsNonRoot"]))
-	if u, ok := inj["sidecarRunAsUser"].(float64); ok && u > 0 {
+	if u := inj["sidecarRunAsUser"]; truthyHelm(u) && helmInt(u) > 0 {
 		add("SIDECAR_RUN_AS_USER", helmString(u))
 	}
-	if g, ok := inj["sidecarRunAsGroup"].(float64); ok && g > 0 {
+	if g := inj["sidecarRunAsGroup"]; truthyHelm(g) && helmInt(g) > 0 {
 		add("SIDECAR_RUN_AS_GROUP", helmString(g))
 	}
 	add("ENABLE_K8S_DOWNWARD_APIS", helmString(inj["enableK8sDownwardAPIs"]))

@@ -36,6 +36,7 @@ func main() {
 	corpus := flag.String("corpus", "", "directory of corpus *.yaml (skipped when missing)")
 	cases := flag.String("cases", "", "directory of case *.yaml")
 	out := flag.String("out", "", "golden directory for this version (rewritten)")
+	installs := flag.String("install", "", "directory of install folders <name>/values.yaml + inputs (skipped when missing)")
 	flag.Parse()
 	if *src == "" || *version == "" || *anchors == "" || *out == "" {
 		flag.Usage()
@@ -45,7 +46,7 @@ func main() {
 		log.Fatalf("version %s does not belong to the %s line this binary was built for", *version, releaseLine)
 	}
 
-	in, env, err := setup(*src, *version, *anchors)
+	in, env, err := setup(*src, *version, *anchors, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,14 +84,67 @@ func main() {
 			counts[job.name]++
 		}
 	}
-	if err := writeMeta(filepath.Join(*out, "meta.yaml"), in, env, *version, *anchors, counts); err != nil {
+	installMeta, err := renderInstalls(*installs, *src, *version, *anchors, filepath.Join(*out, "install"), counts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := writeMeta(filepath.Join(*out, "meta.yaml"), in, env, *version, *anchors, counts, installMeta); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "dapr %s: %v files rendered into %s\n", *version, counts, *out)
 }
 
-func setup(src, version, anchorsPath string) (*injector, []envVar, error) {
-	chart, err := loadChart(src, version)
+// renderInstalls renders each install folder <dir>/<name>/: its values.yaml set over the chart
+// defaults, its other *.yaml files rendered by that install into <out>/<name>/. It returns
+// meta.yaml's install.<name> entries: the values set, the injector env and settings, or the
+// error Helm gives for those values (then nothing is rendered).
+func renderInstalls(dir, src, version, anchors, out string, counts map[string]int) (map[string]any, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	valueFiles, _ := filepath.Glob(filepath.Join(dir, "*", "values.yaml"))
+	sort.Strings(valueFiles)
+	meta := map[string]any{}
+	for _, vf := range valueFiles {
+		folder := filepath.Dir(vf)
+		name := filepath.Base(folder)
+		set, err := readYAML(vf)
+		if err != nil {
+			return nil, err
+		}
+		in, env, err := setup(src, version, anchors, set)
+		if err != nil {
+			meta[name] = map[string]any{"values": set, "install_error": err.Error()}
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(folder, "*.yaml"))
+		sort.Strings(files)
+		for _, f := range files {
+			if f == vf {
+				continue
+			}
+			stem := strings.TrimSuffix(filepath.Base(f), ".yaml")
+			docs, reasons, err := in.renderFile(f, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", f, err)
+			}
+			if err := writeDocs(filepath.Join(out, name, stem+".yaml"), docs); err != nil {
+				return nil, err
+			}
+			if len(reasons) > 0 {
+				if err := writeReasons(filepath.Join(out, name, stem+".reasons.yaml"), reasons); err != nil {
+					return nil, err
+				}
+			}
+			counts["install/"+name]++
+		}
+		meta[name] = map[string]any{"values": set, "injector_env": env, "injector": injectorMeta(in)}
+	}
+	return meta, nil
+}
+
+func setup(src, version, anchorsPath string, set map[string]any) (*injector, []envVar, error) {
+	chart, err := loadChart(src, version, set)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -361,7 +415,29 @@ func applyPatch(raw []byte, patch jsonpatch.Patch) (map[string]any, error) {
 	return out, json.Unmarshal(b, &out)
 }
 
-func writeMeta(path string, in *injector, env []envVar, version, anchorsPath string, counts map[string]int) error {
+// injectorMeta is the injector's settings as Dapr parsed them.
+func injectorMeta(in *injector) map[string]any {
+	return map[string]any{
+		"sidecar_image":                 in.cfg.SidecarImage,
+		"sidecar_image_pull_policy":     string(in.cfg.GetPullPolicy()),
+		"control_plane_namespace":       in.ctrlNS,
+		"kube_cluster_domain":           in.cfg.KubeClusterDomain,
+		"control_plane_trust_domain":    in.trustDomain,
+		"operator_address":              "dapr-api." + in.ctrlNS + ".svc." + in.cfg.KubeClusterDomain + ":443",
+		"sentry_address":                "dapr-sentry." + in.ctrlNS + ".svc." + in.cfg.KubeClusterDomain + ":443",
+		"sentry_spiffe_id":              in.sentryID,
+		"mtls_enabled":                  in.mtls,
+		"actors_enabled":                in.cfg.GetActorsEnabled(),
+		"run_as_non_root":               in.cfg.GetRunAsNonRoot(),
+		"read_only_root_filesystem":     in.cfg.GetReadOnlyRootFilesystem(),
+		"drop_all_capabilities":         in.cfg.GetDropCapabilities(),
+		"enable_k8s_downward_apis":      in.cfg.GetEnableK8sDownwardAPIs(),
+		"ignore_entrypoint_tolerations": in.cfg.GetIgnoreEntrypointTolerations(),
+		"release_specific":              releaseMeta(in),
+	}
+}
+
+func writeMeta(path string, in *injector, env []envVar, version, anchorsPath string, counts map[string]int, installs map[string]any) error {
 	mods := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -400,24 +476,7 @@ func writeMeta(path string, in *injector, env []envVar, version, anchorsPath str
 			"dapr_sidecar_injector": in.chart.Values["dapr_sidecar_injector"],
 		},
 		"injector_env": env,
-		"injector": map[string]any{
-			"sidecar_image":                 in.cfg.SidecarImage,
-			"sidecar_image_pull_policy":     string(in.cfg.GetPullPolicy()),
-			"control_plane_namespace":       in.ctrlNS,
-			"kube_cluster_domain":           in.cfg.KubeClusterDomain,
-			"control_plane_trust_domain":    in.trustDomain,
-			"operator_address":              "dapr-api." + in.ctrlNS + ".svc." + in.cfg.KubeClusterDomain + ":443",
-			"sentry_address":                "dapr-sentry." + in.ctrlNS + ".svc." + in.cfg.KubeClusterDomain + ":443",
-			"sentry_spiffe_id":              in.sentryID,
-			"mtls_enabled":                  in.mtls,
-			"actors_enabled":                in.cfg.GetActorsEnabled(),
-			"run_as_non_root":               in.cfg.GetRunAsNonRoot(),
-			"read_only_root_filesystem":     in.cfg.GetReadOnlyRootFilesystem(),
-			"drop_all_capabilities":         in.cfg.GetDropCapabilities(),
-			"enable_k8s_downward_apis":      in.cfg.GetEnableK8sDownwardAPIs(),
-			"ignore_entrypoint_tolerations": in.cfg.GetIgnoreEntrypointTolerations(),
-			"release_specific":              releaseMeta(in),
-		},
+		"injector":     injectorMeta(in),
 		"driver_fixed_values": map[string]any{
 			"trust_anchors_file":           rel,
 			"trust_anchors_pem":            string(in.trustAnchors),
@@ -430,6 +489,9 @@ func writeMeta(path string, in *injector, env []envVar, version, anchorsPath str
 			"pod_name":                     "workload pod templates are injected as they are (no name, like a controller-created pod at admission time); bare Pods keep their name",
 			"corpus_enabled_rule":          "corpus-enabled/ = corpus/ after adding to each pod (template) annotations dapr.io/enabled: \"true\" and dapr.io/app-id: <metadata.name of the object, or its generateName without the trailing '-'>, each only if absent",
 		},
+	}
+	if len(installs) > 0 {
+		meta["install"] = installs
 	}
 	b, err := yaml.Marshal(meta)
 	if err != nil {

@@ -274,6 +274,33 @@ def test_the_charts_actors_and_reminders_services(version: str) -> None:
     assert any("actorsServiceName" in w for w in warned)
 
 
+@pytest.mark.parametrize("version", ["1.18.3", "1.16.19"])
+def test_the_charts_sidecar_image_name(version: str) -> None:
+    # dapr_sidecar_injector.image.name (tests/reference/dapr/install/image-name, image-full).
+    named, _ = chart_daprd(version, {"sidecarImageName": "daprd-custom", "registry": "r.example/dapr"})
+    assert named["image"] == f"r.example/dapr/daprd-custom:{version}"
+    whole, _ = chart_daprd(version, {"sidecarImageName": "r.example/x/daprd:9"})
+    assert whole["image"] == "r.example/x/daprd:9"
+    pinned, _ = chart_daprd(version, {"sidecarImageName": "r.example/x/daprd:9"}, {"dapr.io/sidecar-image": "docker.io/daprio/daprd:1.17.0"})
+    assert pinned["image"] == "docker.io/daprio/daprd:1.17.0"
+
+
+@pytest.mark.parametrize("policy", ["Sometimes", "", "always"])
+def test_a_pull_policy_dapr_does_not_know_is_if_not_present_with_a_warning(policy: str) -> None:
+    # pkg/injector/service/config.go GetPullPolicy (tests/reference/dapr/install/pull-policy-unknown).
+    container, warnings = chart_daprd("1.18.3", {"imagePullPolicy": policy})
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert any("imagePullPolicy must be Always, Never or IfNotPresent" in w for w in warnings), warnings
+    known, quiet = chart_daprd("1.18.3", {"imagePullPolicy": "Never"})
+    assert known["imagePullPolicy"] == "Never" and not quiet
+
+
+def test_an_empty_cluster_domain_is_refused_naming_the_value() -> None:
+    # Dapr's injector detects an empty kubeClusterDomain from its own pod's resolv.conf; meshswitch cannot.
+    with pytest.raises(PodDenied, match="clusterDomain is empty"):
+        chart_daprd("1.18.3", {"clusterDomain": ""})
+
+
 @pytest.mark.parametrize(("version", "env"), [("1.16.1", False), ("1.16.2", True), ("1.16.19", True), ("1.18.3", False)])
 def test_the_charts_skip_reminder_migration(version: str, env: bool) -> None:
     container, _ = chart_daprd(version, {"skipReminderMigration": True})
