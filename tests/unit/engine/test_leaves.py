@@ -24,6 +24,7 @@ from webhook.engine import plugins as plugins_module
 from webhook.engine.errors import ConfigError, PodDenied
 from webhook.engine.fragment import Fragment, Prepared, _Compiler, _Leaf, _Program, compile_fragment
 from webhook.engine.hooks import Derivation
+from webhook.engine.injector import Injector
 from webhook.engine.leaves import Attrs
 from webhook.engine.sandbox import make_environment, per_pod_environment
 
@@ -137,6 +138,23 @@ def _requests(plugin: str, pod: dict[str, Any]) -> tuple[dict[str, Any], dict[st
 PODS = pods()
 
 
+def _inject_corpus(style: str, method: str, replacement: Callable[..., Any]) -> tuple[Injector, list[str]]:
+    """Every shipped plugin but native over every corpus pod, with `Fragment.<method>` replaced by
+    `replacement`; the injector and the plugins' names."""
+    injector = make_injector(sidecar_style=style)
+    names = sorted(p.name for p in injector.plugins if p.kind != "native")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Fragment, method, replacement)
+        for plugin in names:
+            for _, pod in PODS:
+                request, labels = _requests(plugin, pod)
+                try:
+                    injector.inject(request, namespace("demo", labels))
+                except PodDenied:
+                    pass
+    return injector, names
+
+
 @pytest.mark.parametrize("style", ["native", "classic"])
 def test_every_shipped_plugin_on_every_corpus_pod_gives_what_jinja_gave(references: dict[str, _Program], style: str) -> None:
     compared: dict[str, int] = {}
@@ -148,17 +166,7 @@ def test_every_shipped_plugin_on_every_corpus_pod_gives_what_jinja_gave(referenc
         compared[self.path] = compared.get(self.path, 0) + 1
         return real_build(self, prepared, context)
 
-    injector = make_injector(sidecar_style=style)
-    names = sorted(p.name for p in injector.plugins if p.kind != "native")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Fragment, "build", comparing)
-        for plugin in names:
-            for _, pod in PODS:
-                request, labels = _requests(plugin, pod)
-                try:
-                    injector.inject(request, namespace("demo", labels))
-                except PodDenied:
-                    pass
+    injector, names = _inject_corpus(style, "build", comparing)
     # Every plugin rendered, each on (nearly) every pod.
     assert {p.rsplit("/", 1)[-1].removesuffix(".yaml") for p in compared} == set(names)
     assert min(compared.values()) >= len(PODS) // 2
@@ -182,17 +190,7 @@ def test_every_shipped_plugins_static_half_gives_what_jinja_gave(references: dic
         compared[self.path] = compared.get(self.path, 0) + 1
         return real_specialized(self, settings, values, native)
 
-    injector = make_injector(sidecar_style=style)
-    names = sorted(p.name for p in injector.plugins if p.kind != "native")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Fragment, "specialized", comparing)
-        for plugin in names:
-            for _, pod in PODS:
-                request, labels = _requests(plugin, pod)
-                try:
-                    injector.inject(request, namespace("demo", labels))
-                except PodDenied:
-                    pass
+    _, names = _inject_corpus(style, "specialized", comparing)
     assert {p.rsplit("/", 1)[-1].removesuffix(".yaml") for p in compared} == set(names)
     assert sum(compared.values()) >= len(PODS)  # the corpus's settings differ from pod to pod
 
