@@ -20,6 +20,7 @@ from webhook.engine.errors import PodDenied
 from webhook.engine.releases import version_at_least
 from webhook.engine.kube import Pod, go_json, listed_containers
 from webhook.engine.leaves import Attrs
+from webhook.engine.sandbox import whole_cores
 from webhook.engine.schema import check_annotation
 from webhook.engine.settings import go_trim, nesting_problem, show
 
@@ -624,6 +625,17 @@ def linkerd_pod_facts(pod: Pod, settings: Mapping[str, Any], values: Mapping[str
     )
 
 
+def linkerd_workers(settings: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The proxy's worker counts (`hook.workers_minimum`, `hook.workers_maximum`): the pod's cpu
+    request and limit in whole cores, as Linkerd's ToWholeCPUCores, else the install's
+    proxy.runtime.workers minimum and maximum."""
+    request, limit = settings.get("proxyCPURequest"), settings.get("proxyCPULimit")
+    return {
+        "workers_minimum": whole_cores(request) if request is not None else values.get("proxyWorkersMinimum"),
+        "workers_maximum": whole_cores(limit) if limit is not None else values.get("proxyWorkersMaximum"),
+    }
+
+
 def _linkerd_trace_attributes(metadata: Mapping[str, Any], values: Mapping[str, Any]) -> str:
     """LINKERD2_PROXY_TRACE_EXTRA_ATTRIBUTES as Linkerd writes it: one `key=value` line per attribute,
     in key order. The attributes are linkerd-config's proxy.tracing.labels, service.name from the
@@ -1038,6 +1050,7 @@ DERIVED: Mapping[str, Derivation] = {
     "istio-proxy-config": Derivation(frozenset({"proxy_config", "proxy_config_text"}), proxy_config),
     "istio-hold-application": Derivation(frozenset({"hold_application"}), hold_application),
     "istio-pull-secrets": Derivation(frozenset({"pull_secrets"}), pull_secrets),
+    "linkerd-workers": Derivation(frozenset({"workers_minimum", "workers_maximum"}), linkerd_workers),
 }
 # Every hook a plugin may name: a per-pod part, a derived part, or both.
 HOOK_NAMES = tuple(dict.fromkeys([*HOOKS, *DERIVED]))

@@ -233,9 +233,12 @@ def build_patch(
         # A plugin's `initFirst` containers go before the pod's own (Istio's istio-validation: the app's
         # init containers wait until the CNI agent's redirect works); the other redirects go last.
         init_first = frozenset[str]().union(*(a.plugin.init_first for a in additions))
-        leading = [c for c in redirects if c["name"] in init_first] if init_first and isinstance(init_containers, list) else []
+        trailing = redirects
+        if init_first and isinstance(init_containers, list):
+            leading = [c for c in redirects if c["name"] in init_first]
+            trailing = [c for c in redirects if c["name"] not in init_first]
         builder.add_list_items("/spec/initContainers", init_containers, leading, front=True)
-        builder.add_list_items("/spec/initContainers", init_containers, [c for c in redirects if c not in leading] + followers, front=False)
+        builder.add_list_items("/spec/initContainers", init_containers, trailing + followers, front=False)
         # A mesh whose proxy must start before the app (Linkerd's linkerd-await, Istio's
         # holdApplicationUntilProxyStarts) goes first; a declared container merged over ours goes there too.
         if firsts:

@@ -221,7 +221,7 @@ _SI_EXPONENT = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P":
 _INT64_MAX = 2**63 - 1
 
 
-def _whole_cores(value: Any) -> int:
+def whole_cores(value: Any) -> int:
     """A CPU quantity rounded up to whole cores (`1500m` -> 2, `.5` -> 1, `0` -> 0), as Linkerd's
     ToWholeCPUCores does: 0 where Kubernetes' Quantity.AsInt64 fails, that is where ParseQuantity
     keeps the value as a decimal (more than 18 digits, finer than nanos, a large binary suffix:
@@ -544,7 +544,7 @@ def _configure(env: Environment) -> Environment:
     env.filters["json"] = _to_json
     env.filters["sha256"] = _sha256
     env.filters["fromjson"] = _from_json
-    env.filters["whole_cores"] = _whole_cores
+    env.filters["whole_cores"] = whole_cores
     env.filters["go_float"] = _go_float
     env.filters["go_snakecase"] = _go_snakecase
     env.filters["snake_env"] = _snake_env

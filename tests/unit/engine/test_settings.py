@@ -8,7 +8,7 @@ import pytest
 
 from webhook.engine.errors import ConfigError
 from webhook.engine.releases import version_at_least
-from webhook.engine.sandbox import _append_missing, _go_float, _go_snakecase, _snake_env, _whole_cores, _with_image_type
+from webhook.engine.sandbox import _append_missing, _go_float, _go_snakecase, _snake_env, _with_image_type, whole_cores
 from webhook.engine.settings import SettingError, load_setting
 
 
@@ -143,7 +143,7 @@ def test_version_at_least(version: str, minimum: str, expected: bool) -> None:
      ("1Ti", 2**40), ("1Pi", 0), ("1.5Ki", 0), ("0.0000000001", 0), ("1e-9", 1), ("0001.5", 2)],
 )
 def test_whole_cores_rounds_up(quantity: str, cores: int) -> None:
-    assert _whole_cores(quantity) == cores
+    assert whole_cores(quantity) == cores
 
 
 @pytest.mark.parametrize(
